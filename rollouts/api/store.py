@@ -1,0 +1,202 @@
+"""Persistence with Kubernetes semantics: create, replace, status writes and
+delete, with `generation` bumped only by spec changes and every write a
+compare-and-set on `resourceVersion`.
+
+Everything above this module (services, controllers, the engine) writes
+objects through `save()`, so a concurrent writer is always detected.
+"""
+
+import copy
+import uuid
+
+from django.db import transaction
+
+from rollouts import clock
+from rollouts import models as m
+
+from .errors import AlreadyExists, BadRequest, Conflict, NotFound
+from .kinds import Kind
+from .labels import selector_matches
+
+# Top-level manifest keys that live in columns rather than HubResource.content.
+_ENVELOPE = ("apiVersion", "kind", "metadata", "status")
+
+
+def query(kind: Kind, namespace: str | None = None):
+    """A queryset over the kind; namespace None means all namespaces."""
+    qs = kind.model.objects.all()
+    if kind.model is m.HubResource:
+        qs = qs.filter(api_group=kind.group, kind=kind.kind)
+    if namespace is not None and kind.namespaced:
+        qs = qs.filter(namespace=namespace)
+    return qs
+
+
+def get(kind: Kind, name: str, namespace: str = "", *, for_update: bool = False):
+    """The object, or NotFound worded as the API server words it."""
+    qs = query(kind, namespace if kind.namespaced else "")
+    if for_update:
+        qs = qs.select_for_update()
+    obj = qs.filter(name=name).first()
+    if obj is None:
+        raise NotFound(kind.resource, name)
+    return obj
+
+
+def find(kind: Kind, name: str, namespace: str = ""):
+    """The object or None."""
+    return query(kind, namespace if kind.namespaced else "").filter(name=name).first()
+
+
+def list_objects(kind: Kind, namespace: str | None = None, selector: dict | None = None) -> list:
+    objs = list(query(kind, namespace).order_by("namespace", "name"))
+    if selector:
+        objs = [o for o in objs if selector_matches(selector, o.labels)]
+    return objs
+
+
+def body_of(obj) -> dict:
+    """The non-metadata part of an object: spec (+ other top-level fields)."""
+    if isinstance(obj, m.HubResource):
+        return copy.deepcopy(obj.content)
+    return {"spec": copy.deepcopy(obj.spec)}
+
+
+def to_manifest(obj, kind: Kind) -> dict:
+    """The object as the API serves it: apiVersion, kind, metadata, spec, status."""
+    meta = {
+        "creationTimestamp": clock.rfc3339(obj.creation_timestamp),
+        "name": obj.name,
+        "resourceVersion": str(obj.resource_version),
+        "uid": str(obj.uid),
+    }
+    if obj.annotations:
+        meta["annotations"] = dict(sorted(obj.annotations.items()))
+    if obj.labels:
+        meta["labels"] = dict(sorted(obj.labels.items()))
+    if obj.finalizers:
+        meta["finalizers"] = list(obj.finalizers)
+    if kind.namespaced:
+        meta["namespace"] = obj.namespace
+    owners = getattr(obj, "owner_references", None)
+    if owners:
+        meta["ownerReferences"] = owners
+    is_hub = isinstance(obj, m.HubResource)
+    if not is_hub or "spec" in obj.content:
+        meta["generation"] = obj.generation
+    api_version = f"{obj.api_group}/{obj.api_version_name}".lstrip("/") if is_hub else kind.api_version
+    manifest = {"apiVersion": api_version, "kind": kind.kind, "metadata": dict(sorted(meta.items()))}
+    manifest.update(body_of(obj))
+    if not is_hub and kind.model not in (m.ClusterStagedUpdateStrategy, m.StagedUpdateStrategy):
+        manifest["status"] = copy.deepcopy(obj.status) if obj.status else {}
+    return manifest
+
+
+def split_manifest(manifest: dict) -> tuple[dict, dict]:
+    """(metadata, body) of an incoming manifest; body excludes status."""
+    meta = manifest.get("metadata") or {}
+    body = {k: copy.deepcopy(v) for k, v in manifest.items() if k not in _ENVELOPE}
+    return meta, body
+
+
+def new_object(kind: Kind, manifest: dict, *, namespace: str, owner=None):
+    """An unsaved object built from a validated manifest."""
+    meta, body = split_manifest(manifest)
+    obj = kind.model(
+        name=meta["name"],
+        namespace=namespace if kind.namespaced else "",
+        uid=uuid.uuid4(),
+        creation_timestamp=clock.now(),
+        labels=dict(meta.get("labels") or {}),
+        annotations=dict(meta.get("annotations") or {}),
+    )
+    if kind.model is m.HubResource:
+        group, _, version = manifest["apiVersion"].rpartition("/")
+        obj.api_group, obj.api_version_name, obj.kind = group, version, kind.kind
+        obj.content = body
+        obj.owner_references = list(meta.get("ownerReferences") or [])
+    else:
+        obj.spec = body.get("spec") or {}
+    if owner is not None:
+        obj.owner = owner
+    return obj
+
+
+def create(obj, kind: Kind):
+    """Insert a new object; AlreadyExists if the name is taken."""
+    if query(kind, obj.namespace if kind.namespaced else "").filter(name=obj.name).exists():
+        raise AlreadyExists(kind.resource, obj.name)
+    obj.generation = 1
+    obj.resource_version = 1
+    with transaction.atomic():
+        obj.save(force_insert=True)
+    return obj
+
+
+def check_resource_version(obj, kind: Kind, manifest: dict) -> None:
+    """A manifest that names a resourceVersion must name the current one."""
+    wanted = (manifest.get("metadata") or {}).get("resourceVersion")
+    if wanted not in (None, "") and str(wanted) != str(obj.resource_version):
+        raise Conflict(kind.resource, obj.name)
+
+
+def replace_from_manifest(obj, kind: Kind, manifest: dict) -> bool:
+    """Make `obj` say what the manifest says (labels, annotations, spec/body);
+    returns whether anything changed. The caller saves."""
+    meta, body = split_manifest(manifest)
+    labels, annotations = dict(meta.get("labels") or {}), dict(meta.get("annotations") or {})
+    if kind.model is m.HubResource:
+        group, _, version = manifest["apiVersion"].rpartition("/")
+        spec_changed = body.get("spec") != obj.content.get("spec")
+        changed = body != obj.content or (group, version) != (obj.api_group, obj.api_version_name)
+        obj.content, obj.api_group, obj.api_version_name = body, group, version
+        owners = list(meta.get("ownerReferences") or [])
+        changed |= owners != obj.owner_references
+        obj.owner_references = owners
+    else:
+        spec = body.get("spec") or {}
+        spec_changed = changed = spec != obj.spec
+        obj.spec = spec
+    changed |= labels != obj.labels or annotations != obj.annotations
+    obj.labels, obj.annotations = labels, annotations
+    obj._spec_changed = spec_changed
+    return changed
+
+
+def save(obj, *, spec_changed: bool | None = None):
+    """Write an existing object with compare-and-set on its resourceVersion.
+
+    Bumps resourceVersion, and generation when the spec changed. Raises
+    Conflict when another writer got there first (zero rows updated)."""
+    if spec_changed is None:
+        spec_changed = getattr(obj, "_spec_changed", False)
+    model = type(obj)
+    old_rv = obj.resource_version
+    obj.resource_version = old_rv + 1
+    if spec_changed:
+        obj.generation += 1
+    fields = {f.attname: getattr(obj, f.attname) for f in model._meta.concrete_fields if not f.primary_key}
+    updated = model.objects.filter(pk=obj.pk, resource_version=old_rv).update(**fields)
+    if updated != 1:
+        obj.resource_version = old_rv
+        raise Conflict(model.PLURAL or "objects", obj.name)
+    obj._spec_changed = False
+    return obj
+
+
+def delete(obj) -> None:
+    """Delete the row; placement children go with their placement (FK cascade)."""
+    obj.delete()
+
+
+def require_namespace(kind: Kind, namespace: str) -> None:
+    """Namespaced objects go into an existing Namespace (except `default`)."""
+    if not kind.namespaced or namespace == "default":
+        return
+    if not m.HubResource.objects.filter(api_group="", kind="Namespace", name=namespace).exists():
+        raise NotFound("namespaces", namespace)
+
+
+def reject_cluster_namespace(kind: Kind, namespace: str | None) -> None:
+    if namespace and not kind.namespaced:
+        raise BadRequest(f"{kind.kind} is cluster-scoped and takes no namespace")

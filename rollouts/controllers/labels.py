@@ -1,0 +1,18 @@
+"""Label and annotation keys KubeFleet puts on the objects it derives."""
+
+PARENT_CRP = "kubernetes-fleet.io/parent-CRP"
+IS_LATEST = "kubernetes-fleet.io/is-latest-snapshot"
+POLICY_INDEX = "kubernetes-fleet.io/policy-index"
+RESOURCE_INDEX = "kubernetes-fleet.io/resource-index"
+NUMBER_OF_CLUSTERS = "kubernetes-fleet.io/number-of-clusters"
+RESOURCE_HASH = "kubernetes-fleet.io/resource-hash"
+NUMBER_OF_RESOURCE_SNAPSHOTS = "kubernetes-fleet.io/number-of-resource-snapshots"
+NUMBER_OF_ENVELOPED_OBJECTS = "kubernetes-fleet.io/number-of-enveloped-object"
+TARGET_UPDATE_RUN = "kubernetes-fleet.io/targetUpdateRun"
+TARGET_UPDATING_STAGE = "kubernetes-fleet.io/targetUpdatingStage"
+TASK_TYPE = "kubernetes-fleet.io/taskType"
+IS_LATEST_UPDATE_RUN_APPROVAL = "kubernetes-fleet.io/isLatestUpdateRunApproval"
+RUN_FINALIZER = "kubernetes-fleet.io/stagedupdaterun-finalizer"
+DELETE_STAGE_NAME = "kubernetes-fleet.io/deleteStage"
+# Fleet UI's own: a simulated member with this label set to "true" fails its applies.
+SIMULATE_APPLY_FAILURE = "fleetui.io/simulate-apply-failure"

@@ -1,0 +1,167 @@
+"""The placement controller: scheduling, resource snapshots and the
+placement's status (staged-update-semantics.md §6). Level-triggered and
+synchronous: services call placements_reconcile() after any change that can
+move a placement, inside their transaction."""
+
+from rollouts import clock
+from rollouts import models as m
+from rollouts.api import store
+from rollouts.conditions import find_condition, set_condition
+
+from . import labels as L
+from .family import FAMILIES
+from .scheduler import schedule
+from .snapshots import snapshot_resources
+
+# Placement-level conditions after Scheduled, in the order KubeFleet computes them.
+_ROLLOUT_CHAIN = [
+    ("RolloutStarted", "RolloutStarted", "RolloutNotStartedYet"),
+    ("Overridden", "NoOverrideSpecified", "OverriddenFailed"),
+    ("WorkSynchronized", "WorkSynchronized", "WorkNotSynchronizedYet"),
+    ("Applied", "ApplySucceeded", "ApplyFailed"),
+    ("Available", "ResourceAvailable", "ResourceNotAvailableYet"),
+]
+
+
+def placements_reconcile() -> None:
+    """Schedule, snapshot and refresh the status of every placement."""
+    members = list(m.MemberCluster.objects.all())
+    for family in FAMILIES:
+        for placement in family.placement.objects.all():
+            placement_reconcile(placement, family, members)
+
+
+def placement_reconcile(placement, family, members: list) -> None:
+    schedule(placement, family, members)
+    latest = snapshot_resources(placement, family)
+    if (placement.spec or {}).get("strategy", {}).get("type", "RollingUpdate") != "External" and latest:
+        _roll_out_immediately(placement, family, latest)
+    placement_status_refresh(placement, family)
+
+
+def _roll_out_immediately(placement, family, snapshot) -> None:
+    """RollingUpdate placements: bind every scheduled cluster to the latest
+    snapshot at once (Fleet UI keeps no rolling-update pacing)."""
+    for binding in family.binding.objects.filter(owner=placement).exclude(spec__state="Unscheduled"):
+        if binding.spec.get("state") == "Bound" and binding.spec.get("resourceSnapshotName") == snapshot.name:
+            continue
+        binding.spec = {**binding.spec, "state": "Bound", "resourceSnapshotName": snapshot.name}
+        store.save(binding, spec_changed=True)
+        mark_rollout_started(binding, message=f"Detected the new changes on the resources and started the rollout process, resourceSnapshotIndex: {snapshot.index}")
+
+
+def mark_rollout_started(binding, *, message: str) -> None:
+    """Set the binding's RolloutStarted=True, fresh (the old one removed first)."""
+    conditions = [c for c in (binding.status or {}).get("conditions") or [] if c.get("type") != "RolloutStarted"]
+    set_condition(
+        conditions,
+        type="RolloutStarted",
+        status="True",
+        reason="RolloutStarted",
+        message=message,
+        observed_generation=binding.generation,
+        now=clock.now(),
+    )
+    binding.status = {**(binding.status or {}), "conditions": conditions}
+    store.save(binding, spec_changed=False)
+
+
+def _snapshot_index(binding) -> str:
+    name = (binding.spec or {}).get("resourceSnapshotName") or ""
+    if binding.spec.get("state") != "Bound" or not name.endswith("-snapshot"):
+        return ""
+    return name[: -len("-snapshot")].rsplit("-", 1)[-1]
+
+
+def _cluster_status(binding, now) -> dict:
+    conditions = []
+    set_condition(conditions, type="Scheduled", status="True", reason="Scheduled",
+                  message="Successfully scheduled resources for placement", observed_generation=binding.generation, now=now)
+    bound = binding.spec.get("state") == "Bound"
+    own = {c["type"]: c for c in (binding.status or {}).get("conditions") or []}
+    if not bound or "RolloutStarted" not in own:
+        set_condition(conditions, type="RolloutStarted", status="Unknown", reason="RolloutStartedUnknown",
+                      message="In the process of deciding whether to roll out the latest resources or not",
+                      observed_generation=binding.generation, now=now)
+    else:
+        conditions += [dict(own[t]) for t, _, _ in _ROLLOUT_CHAIN if t in own]
+    return {"clusterName": binding.target_cluster, "observedResourceIndex": _snapshot_index(binding), "conditions": conditions}
+
+
+def placement_status_refresh(placement, family) -> None:
+    """Recompute the placement's status from its latest policy snapshot and bindings."""
+    now = clock.now()
+    prefix = family.condition_prefix
+    old = placement.status or {}
+    conditions = [dict(c) for c in old.get("conditions") or []]
+    policy = _latest_policy(placement, family)
+    bindings = sorted(
+        family.binding.objects.filter(owner=placement).exclude(spec__state="Unscheduled"), key=lambda b: b.target_cluster
+    )
+    per_cluster = [_cluster_status(b, now) for b in bindings]
+    scheduled = find_condition((policy.status or {}).get("conditions") if policy else [], "Scheduled")
+    set_condition(conditions, type=f"{prefix}Scheduled", status=(scheduled or {}).get("status", "Unknown"),
+                  reason=(scheduled or {}).get("reason", "SchedulePending"), message=(scheduled or {}).get("message", ""),
+                  observed_generation=placement.generation, now=now)
+    indices = {c["observedResourceIndex"] for c in per_cluster}
+    unknown = any(find_condition(c["conditions"], "RolloutStarted")["status"] == "Unknown" for c in per_cluster)
+    status = {"conditions": conditions, "placementStatuses": per_cluster}
+    if not per_cluster or len(indices) != 1 or "" in indices or unknown:
+        _drop_chain(conditions, prefix)
+        set_condition(conditions, type=f"{prefix}RolloutStarted", status="Unknown",
+                      reason="RolloutControlledByExternalController",
+                      message="Rollout is controlled by an external controller and no resource snapshot name is observed across clusters, probably rollout has not started yet",
+                      observed_generation=placement.generation, now=now)
+        status.update(observedResourceIndex="", selectedResources=[])
+    else:
+        index = indices.pop()
+        _chain_conditions(conditions, prefix, per_cluster, placement.generation, now)
+        status.update(observedResourceIndex=index, selectedResources=_selected_refs(placement, family, index))
+    status["conditions"] = conditions
+    if status != old:
+        placement.status = status
+        store.save(placement, spec_changed=False)
+
+
+def _latest_policy(placement, family):
+    for snap in family.policy_snapshot.objects.filter(owner=placement).order_by("-index"):
+        if snap.labels.get(L.IS_LATEST) == "true":
+            return snap
+    return None
+
+
+def _drop_chain(conditions: list, prefix: str) -> None:
+    types = {f"{prefix}{t}" for t, _, _ in _ROLLOUT_CHAIN}
+    conditions[:] = [c for c in conditions if c.get("type") not in types]
+
+
+def _chain_conditions(conditions: list, prefix: str, per_cluster: list, generation: int, now) -> None:
+    """Each condition True only when every cluster has it True; the chain
+    stops at the first one that is not."""
+    for position, (ctype, ok_reason, wait_reason) in enumerate(_ROLLOUT_CHAIN):
+        states = [(find_condition(c["conditions"], ctype) or {}).get("status") for c in per_cluster]
+        if all(s == "True" for s in states):
+            status, reason = "True", ok_reason
+        elif any(s == "False" for s in states):
+            status, reason = "False", wait_reason
+        else:
+            status, reason = "Unknown", wait_reason
+        message = f"{states.count('True')} of {len(states)} clusters: {ctype}"
+        set_condition(conditions, type=f"{prefix}{ctype}", status=status, reason=reason, message=message,
+                      observed_generation=generation, now=now)
+        if status != "True":
+            later = {f"{prefix}{t}" for t, _, _ in _ROLLOUT_CHAIN[position + 1:]}
+            conditions[:] = [c for c in conditions if c.get("type") not in later]
+            return
+
+
+def _selected_refs(placement, family, index: str) -> list[dict]:
+    snapshot = family.resource_snapshot.objects.filter(owner=placement, index=int(index)).first()
+    refs = []
+    for obj in (snapshot.spec.get("selectedResources") if snapshot else []) or []:
+        group, _, version = obj.get("apiVersion", "").rpartition("/")
+        ref = {"group": group, "version": version, "kind": obj.get("kind"), "name": obj["metadata"]["name"]}
+        if obj["metadata"].get("namespace"):
+            ref["namespace"] = obj["metadata"]["namespace"]
+        refs.append(ref)
+    return refs

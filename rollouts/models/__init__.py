@@ -1,0 +1,41 @@
+from .base import FleetObject
+from .hub import Event, HubResource, MemberObject
+from .placement import (
+    ClusterResourceBinding,
+    ClusterResourcePlacement,
+    ClusterResourceSnapshot,
+    ClusterSchedulingPolicySnapshot,
+    MemberCluster,
+    ResourceBinding,
+    ResourcePlacement,
+    ResourceSnapshot,
+    SchedulingPolicySnapshot,
+)
+from .updaterun import (
+    ApprovalRequest,
+    ClusterApprovalRequest,
+    ClusterStagedUpdateRun,
+    ClusterStagedUpdateStrategy,
+    StagedUpdateRun,
+    StagedUpdateStrategy,
+)
+
+FLEET_MODELS = [
+    MemberCluster,
+    ClusterResourcePlacement,
+    ResourcePlacement,
+    ClusterSchedulingPolicySnapshot,
+    SchedulingPolicySnapshot,
+    ClusterResourceSnapshot,
+    ResourceSnapshot,
+    ClusterResourceBinding,
+    ResourceBinding,
+    ClusterStagedUpdateStrategy,
+    StagedUpdateStrategy,
+    ClusterStagedUpdateRun,
+    StagedUpdateRun,
+    ClusterApprovalRequest,
+    ApprovalRequest,
+]
+
+__all__ = [m.__name__ for m in FLEET_MODELS] + ["FleetObject", "Event", "HubResource", "MemberObject", "FLEET_MODELS"]

@@ -1,0 +1,143 @@
+"""Member clusters, placements and what the placement controllers derive from
+them: scheduling policy snapshots, resource snapshots and bindings."""
+
+from django.db import models
+
+from .base import FleetObject
+
+
+def _unique_name(cls_name: str) -> list:
+    return [models.UniqueConstraint(fields=["namespace", "name"], name=f"{cls_name}_unique_name")]
+
+
+class MemberCluster(FleetObject):
+    """A member cluster (`cluster.kubernetes-fleet.io/v1beta1`). Stage selectors
+    and `sortingLabelKey` read its labels."""
+
+    API_GROUP = "cluster.kubernetes-fleet.io"
+    KIND = "MemberCluster"
+    PLURAL = "memberclusters"
+    SHORT_NAMES = ("cluster",)
+
+    class Meta(FleetObject.Meta):
+        constraints = _unique_name("membercluster")
+
+
+class ClusterResourcePlacement(FleetObject):
+    """Selects cluster-scoped hub resources (a Namespace brings its contents)
+    and member clusters."""
+
+    KIND = "ClusterResourcePlacement"
+    PLURAL = "clusterresourceplacements"
+    SHORT_NAMES = ("crp",)
+
+    class Meta(FleetObject.Meta):
+        constraints = _unique_name("crp")
+
+
+class ResourcePlacement(FleetObject):
+    """The namespaced placement: selects resources in its own namespace."""
+
+    KIND = "ResourcePlacement"
+    PLURAL = "resourceplacements"
+    SHORT_NAMES = ("rp",)
+    NAMESPACED = True
+
+    class Meta(FleetObject.Meta):
+        constraints = _unique_name("rp")
+
+
+class PlacementChild(FleetObject):
+    """An object owned by a placement; deleting the placement deletes it."""
+
+    class Meta(FleetObject.Meta):
+        abstract = True
+
+    @property
+    def owner_references(self) -> list[dict]:
+        owner = self.owner
+        return [
+            {
+                "apiVersion": owner.api_version(),
+                "blockOwnerDeletion": True,
+                "controller": True,
+                "kind": owner.KIND,
+                "name": owner.name,
+                "uid": str(owner.uid),
+            }
+        ]
+
+
+class ClusterSchedulingPolicySnapshot(PlacementChild):
+    """An immutable copy of a placement's policy, `<placement>-<index>`."""
+
+    KIND = "ClusterSchedulingPolicySnapshot"
+    PLURAL = "clusterschedulingpolicysnapshots"
+    SHORT_NAMES = ("csps",)
+    owner = models.ForeignKey(ClusterResourcePlacement, on_delete=models.CASCADE, related_name="policy_snapshots")
+    index = models.IntegerField()
+
+    class Meta(FleetObject.Meta):
+        constraints = _unique_name("csps")
+
+
+class SchedulingPolicySnapshot(PlacementChild):
+    KIND = "SchedulingPolicySnapshot"
+    PLURAL = "schedulingpolicysnapshots"
+    SHORT_NAMES = ("sps",)
+    NAMESPACED = True
+    owner = models.ForeignKey(ResourcePlacement, on_delete=models.CASCADE, related_name="policy_snapshots")
+    index = models.IntegerField()
+
+    class Meta(FleetObject.Meta):
+        constraints = _unique_name("sps")
+
+
+class ClusterResourceSnapshot(PlacementChild):
+    """An immutable copy of what a placement selects, `<placement>-<index>-snapshot`."""
+
+    KIND = "ClusterResourceSnapshot"
+    PLURAL = "clusterresourcesnapshots"
+    SHORT_NAMES = ("crs",)
+    owner = models.ForeignKey(ClusterResourcePlacement, on_delete=models.CASCADE, related_name="resource_snapshots")
+    index = models.IntegerField()
+
+    class Meta(FleetObject.Meta):
+        constraints = _unique_name("crs")
+
+
+class ResourceSnapshot(PlacementChild):
+    KIND = "ResourceSnapshot"
+    PLURAL = "resourcesnapshots"
+    SHORT_NAMES = ("rs",)
+    NAMESPACED = True
+    owner = models.ForeignKey(ResourcePlacement, on_delete=models.CASCADE, related_name="resource_snapshots")
+    index = models.IntegerField()
+
+    class Meta(FleetObject.Meta):
+        constraints = _unique_name("rs")
+
+
+class ClusterResourceBinding(PlacementChild):
+    """One per (placement, target cluster): what that cluster should run."""
+
+    KIND = "ClusterResourceBinding"
+    PLURAL = "clusterresourcebindings"
+    SHORT_NAMES = ("crb",)
+    owner = models.ForeignKey(ClusterResourcePlacement, on_delete=models.CASCADE, related_name="bindings")
+    target_cluster = models.CharField(max_length=253, db_index=True)
+
+    class Meta(FleetObject.Meta):
+        constraints = _unique_name("crb")
+
+
+class ResourceBinding(PlacementChild):
+    KIND = "ResourceBinding"
+    PLURAL = "resourcebindings"
+    SHORT_NAMES = ("rb",)
+    NAMESPACED = True
+    owner = models.ForeignKey(ResourcePlacement, on_delete=models.CASCADE, related_name="bindings")
+    target_cluster = models.CharField(max_length=253, db_index=True)
+
+    class Meta(FleetObject.Meta):
+        constraints = _unique_name("rb")

@@ -1,0 +1,44 @@
+"""Approving a stage gate, as `kubectl fleet approve` does it."""
+
+from django.db import transaction
+
+from rollouts import clock
+from rollouts.api import store
+from rollouts.api.errors import BadRequest
+from rollouts.api.kinds import Kind
+from rollouts.conditions import set_condition
+
+from . import events
+
+
+def approval_request_approve(*, kind: Kind, name: str, namespace: str, actor: str, message: str = "") -> tuple:
+    """Set `Approved=True` on the request's status (observedGeneration = its
+    generation). Returns (request, changed): approving an approved request
+    changes nothing and says who approved it and when."""
+    if kind.kind not in ("ClusterApprovalRequest", "ApprovalRequest"):
+        raise BadRequest(f"{kind.resource} cannot be approved: name a clusterapprovalrequest or approvalrequest")
+    with transaction.atomic():
+        request = store.get(kind, name, namespace, for_update=True)
+        current = request.condition("Approved")
+        if current and current.get("status") == "True":
+            return request, False
+        before = dict(request.status or {})
+        status = dict(request.status or {})
+        conditions = list(status.get("conditions") or [])
+        set_condition(
+            conditions,
+            type="Approved",
+            status="True",
+            reason=f"{kind.kind}Approved",
+            message=message or f"approved by {actor}",
+            observed_generation=request.generation,
+            now=clock.now(),
+        )
+        status["conditions"] = conditions
+        request.status = status
+        store.save(request, spec_changed=False)
+        events.record_status_change(request, kind, before, actor=actor)
+    from rollouts.engine import wakeup
+
+    wakeup.notify_after_commit()
+    return request, True

@@ -1,0 +1,107 @@
+"""Appending Event rows: the audit log and the run timeline."""
+
+from rollouts import clock
+from rollouts import models as m
+from rollouts.api.kinds import Kind
+
+ENGINE = "system:engine"
+SCHEDULER = "system:scheduler"
+
+_RUN_KINDS = ("ClusterStagedUpdateRun", "StagedUpdateRun")
+_APPROVAL_KINDS = ("ClusterApprovalRequest", "ApprovalRequest")
+
+
+def run_of(kind_name: str, obj) -> str:
+    """The update run an object belongs to, for the timeline filter."""
+    if kind_name in _RUN_KINDS:
+        return obj.name
+    if kind_name in _APPROVAL_KINDS:
+        return (obj.spec or {}).get("parentStageRollout", "")
+    return ""
+
+
+def record(
+    *,
+    actor: str,
+    action: str,
+    kind_name: str,
+    name: str,
+    namespace: str = "",
+    run: str = "",
+    reason: str = "",
+    message: str = "",
+    details: dict | None = None,
+    time=None,
+) -> m.Event:
+    return m.Event.objects.create(
+        time=time or clock.now(),
+        actor=actor,
+        action=action,
+        object_kind=kind_name,
+        object_namespace=namespace,
+        object_name=name,
+        run=run,
+        reason=reason,
+        message=message,
+        details=details or {},
+    )
+
+
+def record_object(obj, kind: Kind, action: str, *, actor: str, **extra) -> m.Event:
+    return record(
+        actor=actor,
+        action=action,
+        kind_name=kind.kind,
+        name=obj.name,
+        namespace=obj.namespace,
+        run=run_of(kind.kind, obj),
+        **extra,
+    )
+
+
+def _diff(before, after, path: str = "") -> dict:
+    """Changed leaves as {path: [before, after]} (lists compared whole)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out = {}
+        for key in sorted(set(before) | set(after)):
+            out.update(_diff(before.get(key), after.get(key), f"{path}.{key}" if path else key))
+        return out
+    return {} if before == after else {path: [before, after]}
+
+
+def record_change(obj, kind: Kind, before: dict, *, actor: str, action: str) -> m.Event:
+    """A spec/metadata change; a run's `spec.state` change is its own action."""
+    from rollouts.api import store
+
+    after = store.to_manifest(obj, kind)
+    changes = {
+        path: pair
+        for path, pair in _diff(before, after).items()
+        if not path.startswith(("status", "metadata.resourceVersion", "metadata.generation"))
+    }
+    if kind.kind in _RUN_KINDS and "spec.state" in changes:
+        action = m.Event.Action.STATE_CHANGED
+    return record_object(obj, kind, action, actor=actor, details={"changes": changes})
+
+
+def record_status_change(obj, kind: Kind, before: dict, *, actor: str) -> m.Event:
+    """A person's write to the status subresource; `Approved=True` on an
+    approval request is recorded as an approval with its message."""
+    approved = next((c for c in obj.status.get("conditions") or [] if c.get("type") == "Approved"), None)
+    was = next((c for c in before.get("conditions") or [] if c.get("type") == "Approved"), None)
+    newly_approved = (
+        kind.kind in _APPROVAL_KINDS
+        and approved is not None
+        and approved.get("status") == "True"
+        and (was or {}).get("status") != "True"
+    )
+    action = m.Event.Action.APPROVED if newly_approved else m.Event.Action.PATCHED
+    return record_object(
+        obj,
+        kind,
+        action,
+        actor=actor,
+        reason=(approved or {}).get("reason", "") if newly_approved else "",
+        message=(approved or {}).get("message", "") if newly_approved else "",
+        details={"changes": _diff({"status": before}, {"status": obj.status})},
+    )

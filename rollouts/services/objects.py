@@ -1,0 +1,226 @@
+"""Human writes to hub objects: apply, patch, delete. Each is one transaction:
+a multi-document apply with one bad document applies none of them."""
+
+import copy
+from dataclasses import dataclass
+
+import jsonpatch
+from django.db import transaction
+
+from rollouts import clock
+from rollouts import models as m
+from rollouts.api import store
+from rollouts.api.errors import BadRequest, Invalid
+from rollouts.api.kinds import Kind, KindRegistry
+from rollouts.api.validation import validate, validate_status
+from rollouts.controllers import placement as placement_controller
+
+from . import events
+
+PARENT_LABEL = "kubernetes-fleet.io/parent-CRP"
+_PLACEMENT_OF = {
+    m.ClusterSchedulingPolicySnapshot: m.ClusterResourcePlacement,
+    m.ClusterResourceSnapshot: m.ClusterResourcePlacement,
+    m.ClusterResourceBinding: m.ClusterResourcePlacement,
+    m.SchedulingPolicySnapshot: m.ResourcePlacement,
+    m.ResourceSnapshot: m.ResourcePlacement,
+    m.ResourceBinding: m.ResourcePlacement,
+}
+
+
+@dataclass
+class ApplyResult:
+    kind: Kind
+    obj: object
+    outcome: str  # created | configured | unchanged
+
+    def __str__(self):
+        return f"{self.kind.singular}{'.' + self.kind.group if self.kind.group else ''}/{self.obj.name} {self.outcome}"
+
+
+def manifests_apply(*, docs: list[dict], actor: str, namespace: str | None = None) -> list[ApplyResult]:
+    """Create or update every document, all or nothing, then let the placement
+    controllers react. `namespace` is the default for namespaced documents."""
+    with transaction.atomic():
+        registry = KindRegistry()
+        results = []
+        for doc in docs:
+            kind = registry.for_manifest(doc["apiVersion"], doc["kind"])
+            results.append(_apply_one(kind, doc, actor=actor, default_namespace=namespace))
+            if kind.kind == "CustomResourceDefinition":
+                registry = KindRegistry()
+        if any(r.outcome != "unchanged" for r in results):
+            placement_controller.placements_reconcile()
+    _wake_engine(results)
+    return results
+
+
+def _namespace_for(kind: Kind, doc: dict, default: str | None) -> str:
+    given = (doc.get("metadata") or {}).get("namespace")
+    if not kind.namespaced:
+        if given:
+            raise BadRequest(f'{kind.kind} "{doc["metadata"].get("name")}" is cluster-scoped and takes no namespace')
+        return ""
+    if given and default and given != default:
+        raise BadRequest(
+            f"the namespace from the provided object \"{given}\" does not match the namespace \"{default}\". "
+            "You must pass '--namespace=" + given + "' to perform this operation."
+        )
+    return given or default or "default"
+
+
+def _apply_one(kind: Kind, doc: dict, *, actor: str, default_namespace: str | None) -> ApplyResult:
+    namespace = _namespace_for(kind, doc, default_namespace)
+    doc = copy.deepcopy(doc)
+    doc.setdefault("metadata", {})
+    name = doc["metadata"].get("name")
+    existing = store.find(kind, name, namespace) if isinstance(name, str) and name else None
+    if existing is None:
+        validate(kind, doc)
+        store.require_namespace(kind, namespace)
+        obj = store.new_object(kind, doc, namespace=namespace, owner=_owner_for(kind, doc, namespace))
+        store.create(obj, kind)
+        events.record_object(obj, kind, m.Event.Action.CREATED, actor=actor)
+        return ApplyResult(kind, obj, "created")
+    store.check_resource_version(existing, kind, doc)
+    validate(kind, doc, old=store.to_manifest(existing, kind))
+    before = store.to_manifest(existing, kind)
+    if not store.replace_from_manifest(existing, kind, doc):
+        return ApplyResult(kind, existing, "unchanged")
+    store.save(existing)
+    events.record_change(existing, kind, before, actor=actor, action=m.Event.Action.CONFIGURED)
+    return ApplyResult(kind, existing, "configured")
+
+
+def _owner_for(kind: Kind, doc: dict, namespace: str):
+    """Placement children need their placement, named by the parent-CRP label."""
+    owner_model = _PLACEMENT_OF.get(kind.model)
+    if owner_model is None:
+        return None
+    parent = ((doc.get("metadata") or {}).get("labels") or {}).get(PARENT_LABEL)
+    owner = owner_model.objects.filter(name=parent or "", namespace=namespace if kind.namespaced else "").first()
+    if owner is None:
+        raise Invalid(
+            kind.kind,
+            doc["metadata"]["name"],
+            [(f"metadata.labels[{PARENT_LABEL}]", "Required value: must name an existing placement")],
+        )
+    return owner
+
+
+def merge_patch(target, patch):
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def _patched(current: dict, patch_type: str, patch) -> dict:
+    if patch_type == "merge":
+        if not isinstance(patch, dict):
+            raise BadRequest("a merge patch must be an object")
+        return merge_patch(current, patch)
+    if patch_type == "json":
+        if not isinstance(patch, list):
+            raise BadRequest("a json patch must be a list of operations")
+        try:
+            return jsonpatch.JsonPatch(patch).apply(current)
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError, ValueError) as exc:
+            raise BadRequest(f"the json patch cannot be applied: {exc}") from None
+    raise BadRequest(f'unsupported patch type "{patch_type}": use merge or json')
+
+
+def object_patch(
+    *, kind: Kind, name: str, namespace: str, patch_type: str, patch, subresource: str | None, actor: str
+):
+    """Patch an object, or only its status with subresource="status".
+
+    Returns (obj, changed). A status write to an approval request that sets
+    Approved=True is recorded as an approval."""
+    if subresource not in (None, "", "status"):
+        raise BadRequest(f'unsupported subresource "{subresource}"')
+    with transaction.atomic():
+        obj = store.get(kind, name, namespace, for_update=True)
+        current = store.to_manifest(obj, kind)
+        wanted = _patched(current, patch_type, patch)
+        if not isinstance(wanted, dict):
+            raise BadRequest("the patched object is not an object")
+        store.check_resource_version(obj, kind, wanted)
+        if subresource == "status":
+            changed = _write_status(obj, kind, current, wanted, actor=actor)
+        else:
+            changed = _write_main(obj, kind, current, wanted, actor=actor)
+        if changed:
+            placement_controller.placements_reconcile()
+    if changed:
+        _wake_engine_for(kind, obj)
+    return obj, changed
+
+
+def _write_main(obj, kind: Kind, current: dict, wanted: dict, *, actor: str) -> bool:
+    for key in ("apiVersion", "kind"):
+        wanted[key] = current[key]
+    wanted.setdefault("metadata", {})["name"] = obj.name
+    validate(kind, wanted, old=current)
+    if not store.replace_from_manifest(obj, kind, wanted):
+        return False
+    store.save(obj)
+    events.record_change(obj, kind, current, actor=actor, action=m.Event.Action.PATCHED)
+    return True
+
+
+def _write_status(obj, kind: Kind, current: dict, wanted: dict, *, actor: str) -> bool:
+    if kind.model is m.HubResource or kind.model in (m.ClusterStagedUpdateStrategy, m.StagedUpdateStrategy):
+        raise BadRequest(f"{kind.resource} has no status subresource")
+    status = wanted.get("status") or {}
+    if not isinstance(status, dict):
+        raise Invalid(kind.kind, obj.name, [("status", "Invalid value: must be an object")])
+    validate_status(kind, {**current, "status": status})
+    if status == (obj.status or {}):
+        return False
+    obj.status = status
+    store.save(obj, spec_changed=False)
+    events.record_status_change(obj, kind, current.get("status") or {}, actor=actor)
+    return True
+
+
+def object_delete(*, kind: Kind, name: str, namespace: str, actor: str):
+    """Delete an object with what Kubernetes' finalizers and garbage collector
+    would do: a Namespace takes its contents, a run its approval requests."""
+    with transaction.atomic():
+        obj = store.get(kind, name, namespace, for_update=True)
+        events.record_object(obj, kind, m.Event.Action.DELETED, actor=actor)
+        if kind.kind == "Namespace":
+            _delete_namespace_contents(obj.name)
+        if kind.model in (m.ClusterStagedUpdateRun, m.StagedUpdateRun):
+            from rollouts.engine import runner
+
+            runner.run_finalize(run=obj)
+        store.delete(obj)
+        placement_controller.placements_reconcile()
+    return obj
+
+
+def _delete_namespace_contents(namespace: str) -> None:
+    m.HubResource.objects.filter(namespace=namespace).exclude(kind="Namespace").delete()
+    for model in m.FLEET_MODELS:
+        if model.NAMESPACED:
+            model.objects.filter(namespace=namespace).delete()
+
+
+def _wake_engine(results: list[ApplyResult]) -> None:
+    for result in results:
+        if result.outcome != "unchanged":
+            _wake_engine_for(result.kind, result.obj)
+
+
+def _wake_engine_for(kind: Kind, obj) -> None:
+    from rollouts.engine import wakeup
+
+    wakeup.notify_after_commit()
