@@ -1,14 +1,236 @@
-"""Loads runs, asks the state machine what to do, applies it and saves."""
+"""The thin layer around the state machine: load a run's world with a fixed
+number of queries, decide, carry out the actions, save with compare-and-set,
+and record every condition change as an Event row.
 
+run_advance() is the single "advance this run" entry point; it is
+idempotent: calling it again right away changes nothing.
+"""
+
+import logging
+
+from django.db import IntegrityError, transaction
+
+from rollouts import clock
+from rollouts import models as m
+from rollouts.api import store
+from rollouts.api.errors import Conflict
+from rollouts.conditions import find_condition, is_true, set_condition
 from rollouts.controllers import labels as L
-from rollouts.controllers.family import family_of
+from rollouts.controllers.family import FAMILIES, Family, family_of
+from rollouts.controllers.placement import mark_rollout_started, placement_status_refresh
+from rollouts.members import connector_for
+from rollouts.services.events import ENGINE, record
+
+from . import timeline
+from .state_machine import decide
+from .world import (
+    AcceptApproval,
+    ApprovalView,
+    BindBinding,
+    BindingView,
+    CreateApprovalRequest,
+    Decision,
+    DeleteBinding,
+    PolicySnapshotView,
+    ResourceSnapshotView,
+    World,
+)
+
+log = logging.getLogger(__name__)
+MAX_IMMEDIATE_PASSES = 40  # a stage skipped or completed asks for another pass at once
 
 
 def run_finalize(*, run) -> None:
     """What the run's finalizer does on delete (§4.15): remove the approval
     requests labelled with its name; bindings stay as they are."""
     family = family_of(run)
-    requests = family.approval_request.objects.filter(namespace=run.namespace)
-    for request in requests:
+    for request in family.approval_request.objects.filter(namespace=run.namespace):
         if request.labels.get(L.TARGET_UPDATE_RUN) == run.name:
             request.delete()
+
+
+def active_runs() -> list[tuple[Family, int]]:
+    return [(family, pk) for family in FAMILIES for pk in family.run.objects.filter(active=True).values_list("pk", flat=True)]
+
+
+def run_advance(*, family: Family, pk: int) -> Decision | None:
+    """Advance one run as far as it can go now. Returns the last decision,
+    or None when the run is gone or another writer got there first."""
+    decision = None
+    for _ in range(MAX_IMMEDIATE_PASSES):
+        try:
+            decision = _one_pass(family, pk)
+        except Conflict:
+            log.info("run %s changed under us; the next pass picks it up", pk)
+            return None
+        if decision is None or decision.requeue_after != 0:
+            return decision
+    return decision
+
+
+def _one_pass(family: Family, pk: int) -> Decision | None:
+    with transaction.atomic():
+        run = family.run.objects.select_for_update().filter(pk=pk).first()
+        if run is None:
+            return None
+        world, rows = load_world(run, family)
+        decision = decide(world)
+        if decision.retry_error:
+            log.info("run %s: %s", run.name, decision.retry_error)
+        touched = _carry_out(decision.actions, run, family, rows)
+        _save(run, decision, world)
+        if touched and rows["placement"] is not None:
+            placement_status_refresh(rows["placement"], family)
+    return decision
+
+
+def load_world(run, family: Family, now=None) -> tuple[World, dict]:
+    """The run's world (six queries at most) and the rows behind it."""
+    spec, status = run.spec or {}, run.status or {}
+    placement = family.placement.objects.filter(namespace=run.namespace, name=spec.get("placementName", "")).first()
+    policies = list(family.policy_snapshot.objects.filter(owner=placement)) if placement else []
+    bindings = list(family.binding.objects.filter(owner=placement)) if placement else []
+    members = dict(m.MemberCluster.objects.values_list("name", "labels"))
+    initialized = is_true(status.get("conditions"), "Initialized")
+    strategy = snapshots = None
+    if not initialized:
+        strategy = family.strategy.objects.filter(namespace=run.namespace, name=spec.get("stagedRolloutStrategyName", "")).first()
+        snapshots = list(family.resource_snapshot.objects.filter(owner=placement)) if placement else []
+    names = timeline.approval_request_names(status)
+    approvals = list(family.approval_request.objects.filter(namespace=run.namespace, name__in=names)) if names else []
+    world = World(
+        run_name=run.name,
+        namespace=run.namespace,
+        generation=run.generation,
+        spec=spec,
+        status=status,
+        now=now or clock.now(),
+        placement={"name": placement.name, "spec": placement.spec} if placement else None,
+        policy_snapshots=[_policy_view(p) for p in policies],
+        bindings=[_binding_view(b) for b in bindings],
+        member_labels=members,
+        strategy=strategy.spec if strategy else None,
+        resource_snapshots=[ResourceSnapshotView(s.name, s.labels, s.annotations) for s in snapshots or []],
+        approvals={a.name: _approval_view(a) for a in approvals},
+    )
+    rows = {"placement": placement, "bindings": {b.name: b for b in bindings}, "approvals": {a.name: a for a in approvals}}
+    return world, rows
+
+
+def _policy_view(p) -> PolicySnapshotView:
+    return PolicySnapshotView(p.name, p.labels, p.annotations, p.generation, tuple((p.status or {}).get("conditions") or []))
+
+
+def _binding_view(b) -> BindingView:
+    spec = b.spec or {}
+    return BindingView(
+        name=b.name,
+        cluster=b.target_cluster,
+        state=spec.get("state", ""),
+        policy_snapshot=spec.get("schedulingPolicySnapshotName", ""),
+        resource_snapshot=spec.get("resourceSnapshotName", ""),
+        apply_strategy=spec.get("applyStrategy"),
+        cluster_resource_override_snapshots=spec.get("clusterResourceOverrideSnapshots"),
+        resource_override_snapshots=spec.get("resourceOverrideSnapshots"),
+        generation=b.generation,
+        conditions=tuple((b.status or {}).get("conditions") or []),
+    )
+
+
+def _approval_view(a) -> ApprovalView:
+    spec = a.spec or {}
+    return ApprovalView(a.name, spec.get("parentStageRollout", ""), spec.get("targetStage", ""), a.generation,
+                        tuple((a.status or {}).get("conditions") or []))
+
+
+def _carry_out(actions: list, run, family: Family, rows: dict) -> bool:
+    """Carry out the decision's actions; returns whether bindings changed."""
+    touched = False
+    for action in actions:
+        if isinstance(action, BindBinding):
+            _bind(rows["bindings"][action.name], action, run)
+            touched = True
+        elif isinstance(action, CreateApprovalRequest):
+            _create_approval_request(run, family, action)
+        elif isinstance(action, AcceptApproval):
+            _accept_approval(rows["approvals"][action.name], run)
+        elif isinstance(action, DeleteBinding):
+            _delete_binding(rows["bindings"][action.name], rows["placement"], run)
+            touched = True
+    return touched
+
+
+def _bind(binding, action: BindBinding, run) -> None:
+    if action.spec is not None:
+        binding.spec = {**binding.spec, **action.spec}
+        store.save(binding, spec_changed=True)
+    mark_rollout_started(binding, message=action.message)
+    record(actor=ENGINE, action=m.Event.Action.CONDITION, kind_name=binding.KIND, name=binding.name,
+           namespace=binding.namespace, run=run.name, reason="RolloutStarted", message=action.message,
+           details={"scope": "binding", "cluster": binding.target_cluster, "type": "RolloutStarted", "status": "True",
+                    "resourceSnapshotName": binding.spec.get("resourceSnapshotName")})
+
+
+def _create_approval_request(run, family: Family, action: CreateApprovalRequest) -> None:
+    request = family.approval_request(
+        name=action.name,
+        namespace=run.namespace,
+        creation_timestamp=clock.now(),
+        labels={
+            L.TARGET_UPDATE_RUN: run.name,
+            L.TARGET_UPDATING_STAGE: action.stage,
+            L.TASK_TYPE: action.task_type,
+            L.IS_LATEST_UPDATE_RUN_APPROVAL: "true",
+        },
+        spec={"parentStageRollout": run.name, "targetStage": action.stage},
+    )
+    try:
+        with transaction.atomic():
+            request.save(force_insert=True)
+    except IntegrityError:
+        return  # created by someone else since we looked: the next pass reads it
+    record(actor=ENGINE, action=m.Event.Action.CREATED, kind_name=request.KIND, name=request.name,
+           namespace=request.namespace, run=run.name, reason="ApprovalRequestCreated",
+           message=f"waiting for approval of {action.task_type} tasks of stage {action.stage}",
+           details={"stage": action.stage, "taskType": action.task_type})
+
+
+def _accept_approval(request, run) -> None:
+    conditions = [dict(c) for c in (request.status or {}).get("conditions") or []]
+    message = "the approval request has been approved and cannot be reverted"
+    set_condition(conditions, type="ApprovalAccepted", status="True", reason="ApprovalRequestApprovalAccepted",
+                  message=message, observed_generation=request.generation, now=clock.now())
+    request.status = {**(request.status or {}), "conditions": conditions}
+    store.save(request, spec_changed=False)
+    approved = find_condition(conditions, "Approved") or {}
+    record(actor=ENGINE, action=m.Event.Action.CONDITION, kind_name=request.KIND, name=request.name,
+           namespace=request.namespace, run=run.name, reason="ApprovalRequestApprovalAccepted", message=message,
+           details={"scope": "approvalRequest", "type": "ApprovalAccepted", "status": "True",
+                    "approvedMessage": approved.get("message", "")})
+
+
+def _delete_binding(binding, placement, run) -> None:
+    member = m.MemberCluster.objects.filter(name=binding.target_cluster).first()
+    if member is not None and placement is not None:
+        connector_for(member).remove(member, placement=placement.name)
+    binding.delete()
+    record(actor=ENGINE, action=m.Event.Action.DELETED, kind_name=binding.KIND, name=binding.name,
+           namespace=binding.namespace, run=run.name, reason="DeleteStage",
+           message=f"removed the placement's resources from {binding.target_cluster}",
+           details={"scope": "binding", "cluster": binding.target_cluster})
+
+
+def _save(run, decision: Decision, world: World) -> None:
+    changed = False
+    if L.RUN_FINALIZER not in (run.finalizers or []):
+        run.finalizers = [*(run.finalizers or []), L.RUN_FINALIZER]
+        changed = True
+    conditions = decision.status.get("conditions") or []
+    active = not (find_condition(conditions, "Succeeded") or
+                  (find_condition(conditions, "Initialized") or {}).get("status") == "False")
+    if decision.status != (run.status or {}) or active != run.active:
+        timeline.record_transitions(run, world.status or {}, decision.status, now=world.now)
+        run.status, run.active = decision.status, active
+        changed = True
+    if changed:
+        store.save(run, spec_changed=False)

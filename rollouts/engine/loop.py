@@ -1,0 +1,57 @@
+"""`python manage.py fleet engine`: the in-process engine loop.
+
+Each tick applies what is due on members and advances every active run.
+It sleeps until the sooner of the safety-net interval and the next deadline
+(a TimedWait ending, an apply finishing), and wakes at once when a writer
+notifies it (wakeup.py). SIGTERM and SIGINT stop it between ticks."""
+
+import logging
+import signal
+import threading
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from rollouts.members.agent import members_sync
+
+from . import runner, wakeup
+
+log = logging.getLogger(__name__)
+
+
+def engine_tick() -> float | None:
+    """One pass over everything. Returns seconds until something is due."""
+    deadlines = [members_sync()]
+    for family, pk in runner.active_runs():
+        decision = runner.run_advance(family=family, pk=pk)
+        if decision is not None:
+            deadlines.append(decision.requeue_after)
+    # Finished applies may let runs move on: sync members once more at once.
+    deadlines.append(members_sync())
+    pending = [d for d in deadlines if d is not None]
+    return min(pending) if pending else None
+
+
+def engine_main(options: dict | None = None, stop: threading.Event | None = None) -> None:
+    """Run the loop until stopped (or one tick with --once)."""
+    options = options or {}
+    interval = float(options.get("interval") or settings.FLEET_ENGINE_INTERVAL_SECONDS)
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: (stop.set(), wakeup.notify()))
+    listener = wakeup.Listener()
+    try:
+        while not stop.is_set():
+            close_old_connections()
+            try:
+                due = engine_tick()
+            except Exception:  # keep the loop alive; the next tick retries
+                log.exception("engine tick failed")
+                due = None
+            if options.get("once"):
+                return
+            listener.wait(max(0.0, min(interval, due if due is not None else interval)))
+    finally:
+        listener.close()
+        log.info("engine stopped")

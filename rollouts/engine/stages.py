@@ -1,0 +1,163 @@
+"""Stage computation (staged-update-semantics.md §4.4) and the small pure
+helpers the rest of the state machine shares: errors, defaults, durations."""
+
+import re
+
+from rollouts.api.labels import selector_matches, selector_problem
+from rollouts.controllers import labels as L
+
+CLIENT = "failed to process the request due to a client error: "
+INTERNAL = "unexpected behavior which cannot be handled by the controller: "
+PREFIX = "cannot continue the updateRun: "
+VALIDATE = "failed to validate the updateRun: "
+
+
+class Terminal(Exception):
+    """Initialization or validation can never succeed: the run fails for good."""
+
+    def __init__(self, message: str, *, user: bool = True):
+        super().__init__(PREFIX + VALIDATE + (CLIENT if user else INTERNAL) + message)
+
+
+class Retry(Exception):
+    """A transient condition (the scheduler has not caught up): try again later."""
+
+
+class Abort(Exception):
+    """Execution cannot go on: the run and its current stage fail."""
+
+    def __init__(self, message: str, *, user: bool = False):
+        super().__init__(PREFIX + (CLIENT if user else INTERNAL) + message)
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
+_ATOI = re.compile(r"^[+-]?[0-9]+$")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Kubernetes duration like `1m`, `1h30m`, `0.5s`."""
+    scale = {"h": 3600, "m": 60, "s": 1}
+    return sum(float(n) * scale[u] for n, u in _DURATION.findall(text or ""))
+
+
+def atoi(text) -> int | None:
+    """Go's strconv.Atoi: optional sign and digits only (`007` is 7, ` 7` is not)."""
+    if isinstance(text, str) and _ATOI.match(text):
+        return int(text)
+    return None
+
+
+def default_apply_strategy(apply_strategy: dict | None) -> dict:
+    strategy = dict(apply_strategy or {})
+    strategy.setdefault("type", "ClientSideApply")
+    strategy.setdefault("comparisonOption", "PartialComparison")
+    strategy.setdefault("whenToApply", "Always")
+    strategy.setdefault("whenToTakeOver", "Always")
+    if strategy["type"] == "ServerSideApply":
+        strategy["serverSideApplyConfig"] = {"force": False, **(strategy.get("serverSideApplyConfig") or {})}
+    return strategy
+
+
+def approval_request_name(run: str, stage: str, task_type: str) -> str:
+    """After-stage requests keep the tutorial's `<run>-<stage>`; before-stage
+    requests use the current `<run>-before-<stage>` (compatibility.md)."""
+    return f"{run}-before-{stage}" if task_type == "beforeStage" else f"{run}-{stage}"
+
+
+def _check_tasks(stage: dict, strategy_name: str) -> None:
+    name = stage.get("name")
+    before = stage.get("beforeStageTasks") or []
+    if len(before) > 1 or any(t.get("type") != "Approval" or t.get("waitTime") for t in before):
+        raise Terminal(
+            f"the before stage tasks are invalid, updateStrategy: `{strategy_name}`, stage: `{name}`, "
+            "only one Approval task without waitTime is allowed"
+        )
+    after = stage.get("afterStageTasks") or []
+    types = [t.get("type") for t in after]
+    if len(set(types)) != len(types):
+        raise Terminal(
+            f"the after stage tasks are invalid, updateStrategy: `{strategy_name}`, stage: `{name}`, "
+            f"afterStageTasks cannot have two tasks of the same type: {types[0]}"
+        )
+    for task in after:
+        if task.get("type") == "TimedWait" and parse_duration(task.get("waitTime") or "") <= 0:
+            raise Terminal(
+                f"the after stage tasks are invalid, updateStrategy: `{strategy_name}`, stage: `{name}`, "
+                f"task {task.get('type')} has wait duration <= 0"
+            )
+
+
+def _stage_clusters(stage: dict, selected: list[str], member_labels: dict) -> list[str]:
+    selector = stage.get("labelSelector")
+    if selector_problem(selector):
+        raise Terminal(f"the stage label selector is invalid, stage: `{stage.get('name')}`: {selector_problem(selector)}")
+    return [c for c in selected if c in member_labels and selector_matches(selector, member_labels[c])]
+
+
+def _sorted(stage: dict, clusters: list[str], member_labels: dict) -> list[str]:
+    key = stage.get("sortingLabelKey")
+    if not key:
+        return sorted(clusters)
+    order = {}
+    for cluster in clusters:
+        value = member_labels[cluster].get(key)
+        number = atoi(value)
+        if number is None:
+            raise Terminal(f"the sorting label `{key}:{value or ''}` on cluster `{cluster}` is not valid")
+        order[cluster] = number
+    return sorted(clusters, key=lambda c: (order[c], c))
+
+
+def _task_statuses(run: str, stage: str, tasks: list[dict], task_type: str) -> list[dict]:
+    statuses = []
+    for task in tasks:
+        entry = {"type": task.get("type")}
+        if task.get("type") == "Approval":
+            entry["approvalRequestName"] = approval_request_name(run, stage, task_type)
+        statuses.append(entry)
+    return statuses
+
+
+def compute_stages(run: str, strategy_name: str, strategy: dict, selected: list[str], member_labels: dict) -> list[dict]:
+    """One status entry per strategy stage with its clusters in update order.
+
+    Raises Terminal for invalid tasks or selectors, a cluster in two stages,
+    a bad sorting label, or a scheduled cluster in no stage."""
+    placed: dict[str, str] = {}
+    stages = []
+    for stage in strategy.get("stages") or []:
+        _check_tasks(stage, strategy_name)
+        clusters = _stage_clusters(stage, selected, member_labels)
+        for cluster in clusters:
+            if cluster in placed:
+                raise Terminal(f"cluster `{cluster}` appears in more than one stages")
+            placed[cluster] = stage.get("name")
+        entry = {"stageName": stage.get("name"), "clusters": [{"clusterName": c} for c in _sorted(stage, clusters, member_labels)]}
+        if stage.get("beforeStageTasks"):
+            entry["beforeStageTaskStatus"] = _task_statuses(run, stage["name"], stage["beforeStageTasks"], "beforeStage")
+        if stage.get("afterStageTasks"):
+            entry["afterStageTaskStatus"] = _task_statuses(run, stage["name"], stage["afterStageTasks"], "afterStage")
+        stages.append(entry)
+    missing = sorted(c for c in selected if c not in placed)
+    if missing:
+        raise Terminal(
+            f"some clusters are not placed in any stage, total {len(missing)}, showing up to 10: {', '.join(missing[:10])}"
+        )
+    return stages
+
+
+def deletion_stage(to_delete: list[str]) -> dict:
+    return {"stageName": L.DELETE_STAGE_NAME, "clusters": [{"clusterName": c} for c in sorted(to_delete)]}
+
+
+def max_concurrency(value, cluster_count: int) -> int:
+    """Effective maxConcurrency: an integer, or floor(pct × clusters), at least 1."""
+    if value is None:
+        return 1
+    if isinstance(value, int) and not isinstance(value, bool):
+        return max(value, 1)
+    text = str(value)
+    if text.endswith("%"):
+        return max(int(text[:-1]) * cluster_count // 100, 1)
+    number = atoi(text)
+    return max(number or 1, 1)

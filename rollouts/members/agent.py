@@ -1,0 +1,103 @@
+"""The member agent's part: for every bound binding, apply its snapshot to
+the member and report Overridden, WorkSynchronized, Applied and Available on
+the binding, as KubeFleet's member agent does through Work objects."""
+
+from datetime import timedelta
+
+from django.db import transaction
+
+from rollouts import clock
+from rollouts import models as m
+from rollouts.api import store
+from rollouts.clock import parse_rfc3339
+from rollouts.conditions import find_condition, set_condition
+from rollouts.controllers.family import FAMILIES
+from rollouts.controllers.placement import placement_status_refresh
+
+from . import connector_for, is_simulated
+
+
+def _current(binding, type: str) -> dict | None:
+    cond = find_condition((binding.status or {}).get("conditions"), type)
+    return cond if cond and cond.get("observedGeneration") == binding.generation else None
+
+
+def _needs_work(binding) -> bool:
+    started = _current(binding, "RolloutStarted")
+    if not started or started.get("status") != "True":
+        return False
+    applied = _current(binding, "Applied")
+    return not (applied and applied.get("status") == "True" and _current(binding, "Available"))
+
+
+def members_sync() -> float | None:
+    """Apply what is due on every member. Returns seconds until the next
+    apply finishes (None when nothing is pending)."""
+    now = clock.now()
+    members = {c.name: c for c in m.MemberCluster.objects.all()}
+    next_due = None
+    for family in FAMILIES:
+        pending = [b for b in family.binding.objects.filter(spec__state="Bound") if _needs_work(b)]
+        if not pending:
+            continue
+        snapshots = {s.name: s for s in family.resource_snapshot.objects.filter(
+            name__in={b.spec.get("resourceSnapshotName") for b in pending})}
+        touched = set()
+        for binding in pending:
+            member = members.get(binding.target_cluster)
+            if member is None or not is_simulated(member):
+                continue
+            wait = _sync_binding(binding, member, snapshots.get(binding.spec.get("resourceSnapshotName")), now)
+            touched.add(binding.owner_id)
+            if wait is not None:
+                next_due = wait if next_due is None else min(next_due, wait)
+        _refresh_placements(family, touched)
+    return next_due
+
+
+def _refresh_placements(family, pks: set) -> None:
+    for placement in family.placement.objects.filter(pk__in=pks):
+        with transaction.atomic():
+            placement_status_refresh(placement, family)
+
+
+def _sync_binding(binding, member, snapshot, now) -> float | None:
+    connector = connector_for(member)
+    started = parse_rfc3339(_current(binding, "RolloutStarted")["lastTransitionTime"])
+    due = started + timedelta(seconds=connector.apply_seconds())
+    with transaction.atomic():
+        binding = type(binding).objects.select_for_update().get(pk=binding.pk)
+        if not _needs_work(binding):
+            return None
+        if now < due:
+            _report(binding, [("Overridden", "True", "NoOverrideSpecified", "no override rules"),
+                              ("WorkSynchronized", "True", "AllWorkSynced", "all works are synchronized"),
+                              ("Applied", "False", "ApplyPending", "applying the resources")])
+            return (due - now).total_seconds()
+        if snapshot is None:
+            failure = f"resource snapshot {binding.spec.get('resourceSnapshotName')} not found"
+        else:
+            failure = connector.apply(member, placement=binding.owner.name, snapshot=snapshot.name,
+                                      manifests=snapshot.spec.get("selectedResources") or [])
+        if failure:
+            _report(binding, [("Applied", "False", "ApplyFailed", failure)])
+            return None
+        _report(binding, [("Overridden", "True", "NoOverrideSpecified", "no override rules"),
+                          ("WorkSynchronized", "True", "AllWorkSynced", "all works are synchronized"),
+                          ("Applied", "True", "AllWorkHaveBeenApplied", "all resources are applied"),
+                          ("Available", "True", "AllWorkAreAvailable", "all resources are available")])
+    from rollouts.engine import wakeup
+
+    wakeup.notify_after_commit()
+    return None
+
+
+def _report(binding, conditions: list[tuple]) -> None:
+    current = [dict(c) for c in (binding.status or {}).get("conditions") or []]
+    now = clock.now()
+    for type, status, reason, message in conditions:
+        set_condition(current, type=type, status=status, reason=reason, message=message,
+                      observed_generation=binding.generation, now=now)
+    if current != (binding.status or {}).get("conditions"):
+        binding.status = {**(binding.status or {}), "conditions": current}
+        store.save(binding, spec_changed=False)

@@ -1,0 +1,55 @@
+"""Simulated member clusters: what each holds lives in MemberObject rows.
+
+An apply takes FLEET_SIMULATED_APPLY_SECONDS (measured from the binding's
+RolloutStarted, so the engine never sleeps), and a member labelled
+`fleetui.io/simulate-apply-failure=true` fails its applies so a person can
+see what a failing cluster looks like."""
+
+from django.conf import settings
+
+from rollouts import clock
+from rollouts import models as m
+from rollouts.controllers import labels as L
+
+from . import MemberConnector
+
+
+def _key(manifest: dict) -> tuple:
+    group = manifest.get("apiVersion", "").rpartition("/")[0]
+    meta = manifest.get("metadata") or {}
+    return group, manifest.get("kind", ""), meta.get("namespace", ""), meta.get("name", "")
+
+
+class SimulatedMember(MemberConnector):
+    def apply_seconds(self) -> float:
+        return float(getattr(settings, "FLEET_SIMULATED_APPLY_SECONDS", 0) or 0)
+
+    def failure(self, member) -> str | None:
+        if (member.labels or {}).get(L.SIMULATE_APPLY_FAILURE) == "true":
+            return f"simulated apply failure: member {member.name} is labelled {L.SIMULATE_APPLY_FAILURE}=true"
+        return None
+
+    def apply(self, member, *, placement: str, snapshot: str, manifests: list[dict]) -> str | None:
+        failure = self.failure(member)
+        if failure:
+            return failure
+        wanted = {_key(x): x for x in manifests}
+        held = {(o.api_group, o.kind, o.namespace, o.name): o
+                for o in m.MemberObject.objects.filter(cluster=member.name, placement=placement)}
+        stale = [o.pk for k, o in held.items() if k not in wanted]
+        m.MemberObject.objects.filter(pk__in=stale).delete()
+        now = clock.now()
+        rows = [
+            m.MemberObject(cluster=member.name, api_group=k[0], kind=k[1], namespace=k[2], name=k[3],
+                           manifest=x, placement=placement, resource_snapshot=snapshot, applied_at=now)
+            for k, x in wanted.items()
+        ]
+        m.MemberObject.objects.bulk_create(
+            rows, update_conflicts=True,
+            unique_fields=["cluster", "api_group", "kind", "namespace", "name"],
+            update_fields=["manifest", "placement", "resource_snapshot", "applied_at"],
+        )
+        return None
+
+    def remove(self, member, *, placement: str) -> None:
+        m.MemberObject.objects.filter(cluster=member.name, placement=placement).delete()
