@@ -50,8 +50,9 @@ def _roll_out_immediately(placement, family, snapshot) -> None:
         mark_rollout_started(binding, message=f"Detected the new changes on the resources and started the rollout process, resourceSnapshotIndex: {snapshot.index}")
 
 
-def mark_rollout_started(binding, *, message: str) -> None:
-    """Set the binding's RolloutStarted=True, fresh (the old one removed first)."""
+def with_rollout_started(binding, *, message: str) -> dict:
+    """The binding's status with RolloutStarted=True afresh: the old condition
+    is dropped first so its lastTransitionTime is new (§2.5)."""
     conditions = [c for c in (binding.status or {}).get("conditions") or [] if c.get("type") != "RolloutStarted"]
     set_condition(
         conditions,
@@ -62,7 +63,11 @@ def mark_rollout_started(binding, *, message: str) -> None:
         observed_generation=binding.generation,
         now=clock.now(),
     )
-    binding.status = {**(binding.status or {}), "conditions": conditions}
+    return {**(binding.status or {}), "conditions": conditions}
+
+
+def mark_rollout_started(binding, *, message: str) -> None:
+    binding.status = with_rollout_started(binding, message=message)
     store.save(binding, spec_changed=False)
 
 

@@ -17,7 +17,7 @@ from rollouts.api.errors import Conflict
 from rollouts.conditions import find_condition, is_true, set_condition
 from rollouts.controllers import labels as L
 from rollouts.controllers.family import FAMILIES, Family, family_of
-from rollouts.controllers.placement import mark_rollout_started, placement_status_refresh
+from rollouts.controllers.placement import placement_status_refresh, with_rollout_started
 from rollouts.members import connector_for
 from rollouts.services.events import ENGINE, record
 
@@ -145,30 +145,43 @@ def _approval_view(a) -> ApprovalView:
 
 def _carry_out(actions: list, run, family: Family, rows: dict) -> bool:
     """Carry out the decision's actions; returns whether bindings changed."""
-    touched = False
+    binds = [a for a in actions if isinstance(a, BindBinding)]
+    if binds:
+        _bind_all(binds, family, rows, run)
     for action in actions:
-        if isinstance(action, BindBinding):
-            _bind(rows["bindings"][action.name], action, run)
-            touched = True
-        elif isinstance(action, CreateApprovalRequest):
+        if isinstance(action, CreateApprovalRequest):
             _create_approval_request(run, family, action)
         elif isinstance(action, AcceptApproval):
             _accept_approval(rows["approvals"][action.name], run)
         elif isinstance(action, DeleteBinding):
             _delete_binding(rows["bindings"][action.name], rows["placement"], run)
-            touched = True
-    return touched
+    return bool(binds) or any(isinstance(a, DeleteBinding) for a in actions)
 
 
-def _bind(binding, action: BindBinding, run) -> None:
-    if action.spec is not None:
-        binding.spec = {**binding.spec, **action.spec}
-        store.save(binding, spec_changed=True)
-    mark_rollout_started(binding, message=action.message)
-    record(actor=ENGINE, action=m.Event.Action.CONDITION, kind_name=binding.KIND, name=binding.name,
-           namespace=binding.namespace, run=run.name, reason="RolloutStarted", message=action.message,
-           details={"scope": "binding", "cluster": binding.target_cluster, "type": "RolloutStarted", "status": "True",
-                    "resourceSnapshotName": binding.spec.get("resourceSnapshotName")})
+def _bind_all(actions: list[BindBinding], family: Family, rows: dict, run) -> None:
+    """Bind every cluster this pass starts in three queries whatever their
+    number: lock the rows and check nobody wrote them since we read them
+    (compare-and-set), write them in one bulk update, append their events."""
+    bindings = [rows["bindings"][a.name] for a in actions]
+    locked = dict(family.binding.objects.select_for_update().filter(pk__in=[b.pk for b in bindings])
+                  .values_list("pk", "resource_version"))
+    if any(locked.get(b.pk) != b.resource_version for b in bindings):
+        raise Conflict(family.binding.PLURAL, run.name)
+    events = []
+    for binding, action in zip(bindings, actions, strict=True):
+        if action.spec is not None:
+            binding.spec = {**binding.spec, **action.spec}
+            binding.generation += 1
+        binding.status = with_rollout_started(binding, message=action.message)
+        binding.resource_version += 1
+        events.append(m.Event(
+            time=clock.now(), actor=ENGINE, action=m.Event.Action.CONDITION, object_kind=binding.KIND,
+            object_name=binding.name, object_namespace=binding.namespace, run=run.name, reason="RolloutStarted",
+            message=action.message, details={"scope": "binding", "cluster": binding.target_cluster,
+                                             "type": "RolloutStarted", "status": "True",
+                                             "resourceSnapshotName": binding.spec.get("resourceSnapshotName")}))
+    family.binding.objects.bulk_update(bindings, ["spec", "status", "generation", "resource_version"])
+    m.Event.objects.bulk_create(events)
 
 
 def _create_approval_request(run, family: Family, action: CreateApprovalRequest) -> None:

@@ -5,10 +5,12 @@ the binding, as KubeFleet's member agent does through Work objects."""
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import F
 
 from rollouts import clock
 from rollouts import models as m
 from rollouts.api import store
+from rollouts.api.errors import Conflict
 from rollouts.clock import parse_rfc3339
 from rollouts.conditions import find_condition, set_condition
 from rollouts.controllers.family import FAMILIES
@@ -37,67 +39,67 @@ def members_sync() -> float | None:
     members = {c.name: c for c in m.MemberCluster.objects.all()}
     next_due = None
     for family in FAMILIES:
-        pending = [b for b in family.binding.objects.filter(spec__state="Bound") if _needs_work(b)]
+        pending = [
+            b for b in family.binding.objects.filter(spec__state="Bound").exclude(applied_generation=F("generation"))
+            .select_related("owner").defer("owner__status", "owner__spec")
+            if _needs_work(b)
+        ]
         if not pending:
             continue
         snapshots = {s.name: s for s in family.resource_snapshot.objects.filter(
             name__in={b.spec.get("resourceSnapshotName") for b in pending})}
         touched = set()
-        for binding in pending:
-            member = members.get(binding.target_cluster)
-            if member is None or not is_simulated(member):
-                continue
-            wait = _sync_binding(binding, member, snapshots.get(binding.spec.get("resourceSnapshotName")), now)
-            touched.add(binding.owner_id)
-            if wait is not None:
-                next_due = wait if next_due is None else min(next_due, wait)
-        _refresh_placements(family, touched)
-    return next_due
-
-
-def _refresh_placements(family, pks: set) -> None:
-    for placement in family.placement.objects.filter(pk__in=pks):
         with transaction.atomic():
-            placement_status_refresh(placement, family)
+            for binding in pending:
+                member = members.get(binding.target_cluster)
+                if member is None or not is_simulated(member):
+                    continue
+                try:
+                    wait = _sync_binding(binding, member, snapshots.get(binding.spec.get("resourceSnapshotName")), now)
+                except Conflict:
+                    continue  # the engine rebound it meanwhile: the next pass sees the new spec
+                touched.add(binding.owner_id)
+                if wait is not None:
+                    next_due = wait if next_due is None else min(next_due, wait)
+            for placement in family.placement.objects.filter(pk__in=touched):
+                placement_status_refresh(placement, family)
+    return next_due
 
 
 def _sync_binding(binding, member, snapshot, now) -> float | None:
     connector = connector_for(member)
     started = parse_rfc3339(_current(binding, "RolloutStarted")["lastTransitionTime"])
     due = started + timedelta(seconds=connector.apply_seconds())
-    with transaction.atomic():
-        binding = type(binding).objects.select_for_update().get(pk=binding.pk)
-        if not _needs_work(binding):
-            return None
-        if now < due:
-            _report(binding, [("Overridden", "True", "NoOverrideSpecified", "no override rules"),
-                              ("WorkSynchronized", "True", "AllWorkSynced", "all works are synchronized"),
-                              ("Applied", "False", "ApplyPending", "applying the resources")])
-            return (due - now).total_seconds()
-        if snapshot is None:
-            failure = f"resource snapshot {binding.spec.get('resourceSnapshotName')} not found"
-        else:
-            failure = connector.apply(member, placement=binding.owner.name, snapshot=snapshot.name,
-                                      manifests=snapshot.spec.get("selectedResources") or [])
-        if failure:
-            _report(binding, [("Applied", "False", "ApplyFailed", failure)])
-            return None
+    if now < due:
         _report(binding, [("Overridden", "True", "NoOverrideSpecified", "no override rules"),
                           ("WorkSynchronized", "True", "AllWorkSynced", "all works are synchronized"),
-                          ("Applied", "True", "AllWorkHaveBeenApplied", "all resources are applied"),
-                          ("Available", "True", "AllWorkAreAvailable", "all resources are available")])
+                          ("Applied", "False", "ApplyPending", "applying the resources")])
+        return (due - now).total_seconds()
+    if snapshot is None:
+        failure = f"resource snapshot {binding.spec.get('resourceSnapshotName')} not found"
+    else:
+        failure = connector.apply(member, placement=binding.owner.name, snapshot=snapshot.name,
+                                  manifests=snapshot.spec.get("selectedResources") or [])
+    if failure:
+        _report(binding, [("Applied", "False", "ApplyFailed", failure)])
+        return None
+    binding.applied_generation = binding.generation
+    _report(binding, [("Overridden", "True", "NoOverrideSpecified", "no override rules"),
+                      ("WorkSynchronized", "True", "AllWorkSynced", "all works are synchronized"),
+                      ("Applied", "True", "AllWorkHaveBeenApplied", "all resources are applied"),
+                      ("Available", "True", "AllWorkAreAvailable", "all resources are available")], force=True)
     from rollouts.engine import wakeup
 
     wakeup.notify_after_commit()
     return None
 
 
-def _report(binding, conditions: list[tuple]) -> None:
+def _report(binding, conditions: list[tuple], *, force: bool = False) -> None:
     current = [dict(c) for c in (binding.status or {}).get("conditions") or []]
     now = clock.now()
     for type, status, reason, message in conditions:
         set_condition(current, type=type, status=status, reason=reason, message=message,
                       observed_generation=binding.generation, now=now)
-    if current != (binding.status or {}).get("conditions"):
+    if force or current != (binding.status or {}).get("conditions"):
         binding.status = {**(binding.status or {}), "conditions": current}
         store.save(binding, spec_changed=False)

@@ -126,6 +126,9 @@ class ClusterResourceBinding(PlacementChild):
     SHORT_NAMES = ("crb",)
     owner = models.ForeignKey(ClusterResourcePlacement, on_delete=models.CASCADE, related_name="bindings")
     target_cluster = models.CharField(max_length=253, db_index=True)
+    # The generation the member agent last applied successfully, so its pass
+    # reads only bindings with work to do (derivable from status, kept for the index).
+    applied_generation = models.BigIntegerField(default=0, db_index=True)
 
     class Meta(FleetObject.Meta):
         constraints = _unique_name("crb")
@@ -138,6 +141,9 @@ class ResourceBinding(PlacementChild):
     NAMESPACED = True
     owner = models.ForeignKey(ResourcePlacement, on_delete=models.CASCADE, related_name="bindings")
     target_cluster = models.CharField(max_length=253, db_index=True)
+    # The generation the member agent last applied successfully, so its pass
+    # reads only bindings with work to do (derivable from status, kept for the index).
+    applied_generation = models.BigIntegerField(default=0, db_index=True)
 
     class Meta(FleetObject.Meta):
         constraints = _unique_name("rb")

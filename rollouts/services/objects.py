@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import jsonpatch
 from django.db import transaction
 
-from rollouts import clock
 from rollouts import models as m
 from rollouts.api import store
 from rollouts.api.errors import BadRequest, Invalid
