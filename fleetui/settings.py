@@ -144,6 +144,8 @@ CELERY_TIMEZONE = TIME_ZONE
 FLEET_SIMULATED_APPLY_SECONDS = env_float("FLEET_SIMULATED_APPLY_SECONDS", 0.0)
 # Seconds between safety-net passes of the in-process engine loop.
 FLEET_ENGINE_INTERVAL_SECONDS = env_float("FLEET_ENGINE_INTERVAL_SECONDS", 1.0)
+# Where writers wake a `fleet engine` in another process (default var/engine.sock).
+FLEET_ENGINE_SOCKET = env_str("FLEET_ENGINE_SOCKET")
 
 LOGGING = {
     "version": 1,
