@@ -37,7 +37,7 @@ from .world import (
 )
 
 log = logging.getLogger(__name__)
-MAX_IMMEDIATE_PASSES = 40  # a stage skipped or completed asks for another pass at once
+MAX_IMMEDIATE_PASSES = 100  # bounds one advance; the next tick goes on from there
 
 
 def run_finalize(*, run) -> None:
@@ -54,34 +54,36 @@ def active_runs() -> list[tuple[Family, int]]:
 
 
 def run_advance(*, family: Family, pk: int) -> Decision | None:
-    """Advance one run as far as it can go now. Returns the last decision,
-    or None when the run is gone or another writer got there first."""
+    """Advance one run as far as it can go now: pass after pass while a pass
+    changes something (a finished cluster lets the next start at once, a
+    completed stage lets the next begin). Returns the last decision, or None
+    when the run is gone or another writer got there first."""
     decision = None
     for _ in range(MAX_IMMEDIATE_PASSES):
         try:
-            decision = _one_pass(family, pk)
+            decision, changed = _one_pass(family, pk)
         except Conflict:
             log.info("run %s changed under us; the next pass picks it up", pk)
             return None
-        if decision is None or decision.requeue_after != 0:
+        if decision is None or not changed:
             return decision
     return decision
 
 
-def _one_pass(family: Family, pk: int) -> Decision | None:
+def _one_pass(family: Family, pk: int) -> tuple[Decision | None, bool]:
     with transaction.atomic():
         run = family.run.objects.select_for_update().filter(pk=pk).first()
         if run is None:
-            return None
+            return None, False
         world, rows = load_world(run, family)
         decision = decide(world)
         if decision.retry_error:
             log.info("run %s: %s", run.name, decision.retry_error)
         touched = _carry_out(decision.actions, run, family, rows)
-        _save(run, decision, world)
+        changed = _save(run, decision, world) or bool(decision.actions)
         if touched and rows["placement"] is not None:
             placement_status_refresh(rows["placement"], family)
-    return decision
+    return decision, changed
 
 
 def load_world(run, family: Family, now=None) -> tuple[World, dict]:
@@ -233,7 +235,8 @@ def _delete_binding(binding, placement, run) -> None:
            details={"scope": "binding", "cluster": binding.target_cluster})
 
 
-def _save(run, decision: Decision, world: World) -> None:
+def _save(run, decision: Decision, world: World) -> bool:
+    """Save the run if the pass changed it; returns whether it did."""
     changed = False
     if L.RUN_FINALIZER not in (run.finalizers or []):
         run.finalizers = [*(run.finalizers or []), L.RUN_FINALIZER]
@@ -247,3 +250,4 @@ def _save(run, decision: Decision, world: World) -> None:
         changed = True
     if changed:
         store.save(run, spec_changed=False)
+    return changed
