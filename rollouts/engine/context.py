@@ -51,6 +51,19 @@ class Pass:
             for cond in conditions:
                 cond["observedGeneration"] = self.generation
 
+    def settle_transition_times(self) -> None:
+        """A run condition that ends the pass with the status it started with
+        keeps its lastTransitionTime, though the pass moved it on the way
+        (Progressing True after the cluster walk, then False while a stage
+        waits). Stage conditions keep KubeFleet's in-pass semantics on
+        purpose: stopping moves a waiting stage through Unknown back to False
+        within one pass, and that restarts its TimedWait (§4.9)."""
+        before = {c.get("type"): c for c in (self.world.status or {}).get("conditions") or []}
+        for cond in self.status.get("conditions") or []:
+            old = before.get(cond.get("type"))
+            if old and old.get("status") == cond.get("status") and old.get("lastTransitionTime"):
+                cond["lastTransitionTime"] = old["lastTransitionTime"]
+
     def strip_approval_wait_times(self) -> None:
         for stage in self.strategy_stages:
             for key in ("beforeStageTasks", "afterStageTasks"):

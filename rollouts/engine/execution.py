@@ -154,18 +154,20 @@ def _cluster_pass(ctx: Pass, stage: dict, config: dict) -> bool:
         binding = bindings.get(name)
         if binding is None:
             raise Abort(f"the cluster `{name}` in the stage {stage['stageName']} has no binding")
+        if not ctx.true(cluster, "Started"):
+            _start_cluster(ctx, binding, cluster, stage)
+            continue
+        _check_not_preempted(ctx, binding, cluster, stage)
         try:
-            if not ctx.true(cluster, "Started"):
-                _start_cluster(ctx, binding, cluster, stage)
-                continue
-            _check_not_preempted(ctx, binding, cluster, stage)
-            if _binding_result(ctx, binding, cluster, stage):
-                finished += 1
-                updating -= 1
-            elif _stuck(ctx, cluster):
-                stuck.append(name)
+            done = _binding_result(ctx, binding, cluster, stage)
         except Retry as exc:
             errors.append(str(exc))
+            done = False
+        if done:
+            finished += 1
+            updating -= 1
+        elif _stuck(ctx, cluster):
+            stuck.append(name)
     _aggregate_progress(ctx, stage, stuck)
     if errors:
         raise Retry("; ".join(errors))

@@ -36,6 +36,13 @@ ALL_DONE = -1
 def decide(world: World) -> Decision:
     """One pass over a run: the new status, the actions, when to look again."""
     ctx = Pass(world)
+    decision = _decide(ctx)
+    ctx.settle_transition_times()
+    return decision
+
+
+def _decide(ctx: Pass) -> Decision:
+    world = ctx.world
     ctx.bump_observed_generations()
     ctx.strip_approval_wait_times()
     init = ctx.cond(ctx.status, "Initialized")

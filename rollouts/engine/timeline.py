@@ -30,7 +30,8 @@ def _condition_entries(status: dict):
                        task.get("conditions") or [])
 
 
-def _index(status: dict) -> dict:
+def condition_index(status: dict) -> dict:
+    """{(where, type): (where details, condition)} over every condition of a run status."""
     out = {}
     for where, conditions in _condition_entries(status):
         key = tuple(sorted((k, str(v)) for k, v in where.items()))
@@ -41,7 +42,7 @@ def _index(status: dict) -> dict:
 
 def record_transitions(run, before: dict, after: dict, *, now) -> int:
     """One Event per condition whose status or reason changed in this pass."""
-    old, new = _index(before), _index(after)
+    old, new = condition_index(before), condition_index(after)
     rows = []
     for key, (where, cond) in new.items():
         previous = old.get(key, (None, None))[1]
