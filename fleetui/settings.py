@@ -99,6 +99,7 @@ TEMPLATES = [
 # SQLite is the embedded default. WAL and BEGIN IMMEDIATE keep concurrent writers
 # (CLI, engine loop, web) from failing with "database is locked" (pitfalls.md).
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'fleetui.sqlite3'}")
+(BASE_DIR / "var").mkdir(exist_ok=True)  # gitignored: a fresh clone has none
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0

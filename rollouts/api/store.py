@@ -179,9 +179,20 @@ def save(obj, *, spec_changed: bool | None = None):
     updated = model.objects.filter(pk=obj.pk, resource_version=old_rv).update(**fields)
     if updated != 1:
         obj.resource_version = old_rv
-        raise Conflict(model.PLURAL or "objects", obj.name)
+        raise Conflict(resource_name(obj), obj.name)
     obj._spec_changed = False
     return obj
+
+
+def resource_name(obj) -> str:
+    """`plural.group` of an object, as the API server names it in messages."""
+    from .kinds import CORE_KINDS
+
+    if isinstance(obj, m.HubResource):
+        known = next((k for k in CORE_KINDS if (k.group, k.kind) == (obj.api_group, obj.kind)), None)
+        plural = known.plural if known else f"{obj.kind.lower()}s"
+        return f"{plural}.{obj.api_group}" if obj.api_group else plural
+    return f"{obj.PLURAL}.{obj.API_GROUP}"
 
 
 def delete(obj) -> None:

@@ -164,8 +164,14 @@ def table(kind: Kind, objs: list, *, wide: bool = False, show_labels: bool = Fal
     return format_table(rows)
 
 
+def kind_name(kind: Kind) -> str:
+    """`singular.group` (just `singular` for core kinds), as kubectl prints it."""
+    return f"{kind.singular}.{kind.group}" if kind.group else kind.singular
+
+
 def object_name(kind: Kind, obj) -> str:
-    return f"{kind.singular}{'.' + kind.group if kind.group else ''}/{obj.name}"
+    """`kind.group/name`, the `-o name` form and the prefix of verb output."""
+    return f"{kind_name(kind)}/{obj.name}"
 
 
 def dump(data: dict, output: str) -> str:
@@ -175,7 +181,12 @@ def dump(data: dict, output: str) -> str:
 
 
 def manifests_output(kind: Kind, objs: list, output: str, *, single: bool) -> str:
-    items = [store.to_manifest(o, kind) for o in objs]
+    return manifest_list_output([store.to_manifest(o, kind) for o in objs], output, single=single)
+
+
+def manifest_list_output(items: list[dict], output: str, *, single: bool) -> str:
+    """One manifest as itself when a single object was asked for, else a List
+    (kubectl prints an empty List rather than nothing)."""
     if single and len(items) == 1:
         return dump(items[0], output)
     return dump({"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}}, output)

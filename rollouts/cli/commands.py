@@ -1,0 +1,375 @@
+"""One function per `fleet` verb.
+
+Each takes a Context (the parsed options and the three streams), calls the
+services, and prints kubectl-style lines. Failures are raised (ApiError,
+CliError) and turned into one line by rollouts.cli.main; a verb that fails for
+only some of its objects prints those errors itself and exits 1.
+"""
+
+import getpass
+import time
+from dataclasses import dataclass
+
+from rollouts import models as m
+from rollouts.api import store
+from rollouts.api.errors import NotFound
+from rollouts.api.kinds import Kind, KindRegistry
+from rollouts.api.labels import parse_selector
+from rollouts.api.manifests import parse_patch
+from rollouts.services.approvals import approval_request_approve
+from rollouts.services.objects import manifests_apply, object_delete, object_patch
+
+from . import inputs, listing, printers
+from .errors import CliError, format_error
+
+POLL_SECONDS = 0.2
+_APPROVAL_KINDS = ("ClusterApprovalRequest", "ApprovalRequest")
+
+
+@dataclass
+class Context:
+    """What a verb works with: options as argparse parsed them, and streams
+    (`out`/`err` have Django's OutputWrapper `write(line)`)."""
+
+    options: dict
+    out: object
+    err: object
+    stdin: object
+
+    @property
+    def actor(self) -> str:
+        """Who the audit log names: `--as`, else the OS user."""
+        return self.options.get("actor") or os_user()
+
+    def namespace_for(self, kind: Kind) -> str | None:
+        """The namespace a verb acts in: '' for cluster-scoped kinds, None for
+        all namespaces (-A), else -n or `default`."""
+        if not kind.namespaced:
+            return ""
+        if self.options.get("all_namespaces"):
+            return None
+        return self.options.get("namespace") or "default"
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user with no passwd entry and no $USER
+        return "unknown"
+
+
+def apply(ctx: Context) -> None:
+    """Create or update every object in the files, all or nothing."""
+    paths = ctx.options.get("filename") or []
+    if not paths:
+        raise CliError("must specify one of -f and -k")
+    docs = inputs.read_manifests(paths, ctx.stdin)
+    if not docs:
+        raise CliError("no objects passed to apply")
+    for result in manifests_apply(
+        docs=docs, actor=ctx.actor, namespace=ctx.options.get("namespace")
+    ):
+        ctx.out.write(str(result))
+
+
+def get(ctx: Context) -> None:
+    """Print hub objects (or, with --cluster, a member's objects)."""
+    registry = KindRegistry()
+    groups = inputs.parse_refs(registry, ctx.options["resources"])
+    selector = _selector(ctx, groups)
+    cluster = ctx.options.get("cluster")
+    if cluster:
+        store.get(registry.resolve("membercluster"), cluster)
+    listings = [_listing(ctx, cluster, kind, names, selector) for kind, names in groups]
+    names_given = sum(len(names) for _, names in groups)
+    text = listing.render(
+        listings,
+        output=ctx.options.get("output") or "",
+        show_labels=ctx.options.get("show_labels", False),
+        all_namespaces=ctx.options.get("all_namespaces", False),
+        single=names_given == 1,
+    )
+    if text:
+        ctx.out.write(text)
+    elif not names_given and ctx.options.get("output") not in ("yaml", "json"):
+        ctx.err.write(_nothing_found(ctx, groups))
+    _fail_on([error for x in listings for error in x.missing], ctx)
+
+
+def _selector(ctx: Context, groups) -> dict | None:
+    text = ctx.options.get("selector")
+    if not text:
+        return None
+    if any(names for _, names in groups):
+        raise CliError("name cannot be provided when a selector is specified")
+    return parse_selector(text)
+
+
+def _listing(
+    ctx: Context, cluster: str | None, kind: Kind, names: list[str], selector
+) -> listing.Listing:
+    namespace = ctx.namespace_for(kind)
+    if names and namespace is None:
+        raise CliError("a resource cannot be retrieved by name across all namespaces")
+    if cluster:
+        return listing.member_listing(cluster, kind, names, namespace, selector)
+    return listing.hub_listing(kind, names, namespace, selector)
+
+
+def _nothing_found(ctx: Context, groups) -> str:
+    namespaced = any(kind.namespaced for kind, _ in groups)
+    if namespaced and not ctx.options.get("all_namespaces"):
+        return f"No resources found in {ctx.options.get('namespace') or 'default'} namespace."
+    return "No resources found"
+
+
+def _fail_on(errors: list, ctx: Context) -> None:
+    """Print per-object errors (after whatever succeeded) and exit 1."""
+    for error in errors:
+        ctx.err.write(format_error(error))
+    if errors:
+        raise SystemExit(1)
+
+
+def delete(ctx: Context) -> None:
+    """Delete objects by name or by the manifests in -f files; each object is
+    its own transaction, so one missing name does not stop the others."""
+    errors = []
+    for kind, name, namespace in _delete_targets(ctx):
+        try:
+            object_delete(kind=kind, name=name, namespace=namespace, actor=ctx.actor)
+        except NotFound as exc:
+            if not ctx.options.get("ignore_not_found"):
+                errors.append(exc)
+            continue
+        ctx.out.write(f'{printers.kind_name(kind)} "{name}" deleted')
+    _fail_on(errors, ctx)
+
+
+def _delete_targets(ctx: Context) -> list[tuple[Kind, str, str]]:
+    registry = KindRegistry()
+    paths, args = ctx.options.get("filename") or [], ctx.options.get("resources") or []
+    if paths and args:
+        raise CliError("give either -f FILE or KIND NAME..., not both")
+    if paths:
+        return [_doc_target(registry, doc, ctx) for doc in inputs.read_manifests(paths, ctx.stdin)]
+    groups = inputs.parse_refs(registry, args)
+    if any(not names for _, names in groups):
+        raise CliError("resource(s) were provided, but no name was specified")
+    return [(kind, name, ctx.namespace_for(kind) or "") for kind, names in groups for name in names]
+
+
+def _doc_target(registry: KindRegistry, doc: dict, ctx: Context) -> tuple[Kind, str, str]:
+    kind = registry.for_manifest(doc["apiVersion"], doc["kind"])
+    meta = doc.get("metadata") or {}
+    namespace = (meta.get("namespace") or ctx.namespace_for(kind) or "") if kind.namespaced else ""
+    return kind, str(meta.get("name") or ""), namespace
+
+
+def patch(ctx: Context) -> None:
+    """Merge- or JSON-patch one object, or its status subresource."""
+    kind, name = inputs.single_ref(KindRegistry(), ctx.options["resources"], "patch")
+    obj, changed = object_patch(
+        kind=kind,
+        name=name,
+        namespace=ctx.namespace_for(kind) or "",
+        patch_type=ctx.options.get("type") or "merge",
+        patch=parse_patch(_patch_text(ctx)),
+        subresource=ctx.options.get("subresource"),
+        actor=ctx.actor,
+    )
+    ctx.out.write(f"{printers.object_name(kind, obj)} patched{'' if changed else ' (no change)'}")
+
+
+def _patch_text(ctx: Context) -> str:
+    text, path = ctx.options.get("patch"), ctx.options.get("patch_file")
+    if text is not None and path:
+        raise CliError("--patch and --patch-file are mutually exclusive")
+    if path:
+        return inputs.read_text(path, ctx.stdin)
+    if text is None:
+        raise CliError("must specify --patch or --patch-file containing the contents of the patch")
+    return text
+
+
+def approve(ctx: Context) -> None:
+    """Approve an approval request, as `kubectl fleet approve` does."""
+    kind, name = _approval_target(ctx)
+    request, changed = approval_request_approve(
+        kind=kind,
+        name=name,
+        namespace=ctx.namespace_for(kind) or "",
+        actor=ctx.actor,
+        message=ctx.options.get("message") or "",
+    )
+    subject = printers.object_name(kind, request)
+    if changed:
+        ctx.out.write(f"{subject} approved")
+        return
+    who, when = approved_by(kind, request)
+    ctx.out.write(f"{subject} already approved by {who} at {when}")
+
+
+def _approval_target(ctx: Context) -> tuple[Kind, str]:
+    registry = KindRegistry()
+    args = ctx.options["resources"]
+    if len(args) == 1 and "/" not in args[0]:
+        default = "approvalrequest" if ctx.options.get("namespace") else "clusterapprovalrequest"
+        return registry.resolve(default), args[0]
+    kind, name = inputs.single_ref(registry, args, "approve")
+    if kind.kind not in _APPROVAL_KINDS:
+        raise CliError(f"{printers.kind_name(kind)} cannot be approved: name a careq or an areq")
+    if not kind.namespaced and ctx.options.get("namespace"):
+        raise CliError(f"{kind.kind} is cluster-scoped and does not accept a namespace")
+    return kind, name
+
+
+def approved_by(kind: Kind, request) -> tuple[str, str]:
+    """(who, when) of the approval in force: the audit log knows who; a request
+    approved outside Fleet UI only has its condition's message and reason."""
+    condition = request.condition("Approved") or {}
+    event = (
+        m.Event.objects.filter(
+            object_kind=kind.kind,
+            object_namespace=request.namespace,
+            object_name=request.name,
+            action=m.Event.Action.APPROVED,
+        )
+        .order_by("-time", "-id")
+        .first()
+    )
+    if event is not None:
+        who = event.actor
+    else:
+        message = condition.get("message") or ""
+        who = message.removeprefix("approved by ") if message.startswith("approved by ") else ""
+        who = who or condition.get("reason") or "unknown"
+    return who, condition.get("lastTransitionTime") or "unknown time"
+
+
+@dataclass(frozen=True)
+class WaitFor:
+    """What `wait --for` waits for: a condition with a status, or deletion."""
+
+    condition: str | None  # None: the object is gone
+    status: str = "True"
+
+    @classmethod
+    def parse(cls, text: str) -> "WaitFor":
+        if text == "delete":
+            return cls(None)
+        kind, _, rest = text.partition("=")
+        condition, _, status = rest.partition("=")
+        if kind != "condition" or not condition:
+            raise CliError(
+                f'unrecognized condition: "{text}" (use condition=TYPE[=STATUS] or delete)'
+            )
+        return cls(condition, status or "True")
+
+    def met(self, obj) -> bool:
+        """kubectl's rules: type and status compare case-insensitively, and a
+        condition observed for an older generation does not count."""
+        if self.condition is None:
+            return obj is None
+        for cond in obj.conditions():
+            if str(cond.get("type", "")).lower() != self.condition.lower():
+                continue
+            observed = cond.get("observedGeneration")
+            fresh = observed is None or observed == obj.generation
+            return fresh and str(cond.get("status", "")).lower() == self.status.lower()
+        return False
+
+
+def wait(ctx: Context) -> None:
+    """Poll until every named object meets --for, or the timeout passes."""
+    registry = KindRegistry()
+    groups = inputs.parse_refs(registry, ctx.options["resources"])
+    if any(not names for _, names in groups):
+        raise CliError("wait needs the objects to wait for: KIND/NAME or KIND NAME...")
+    want = WaitFor.parse(ctx.options["for_"])
+    # Real time, not rollouts.clock: a frozen test clock must not make us wait forever.
+    deadline = time.monotonic() + inputs.parse_duration(ctx.options.get("timeout") or "30s")
+    for kind, names in groups:
+        for name in names:
+            if not _wait_one(kind, name, ctx.namespace_for(kind) or "", want, deadline):
+                raise CliError(f"timed out waiting for the condition on {kind.plural}/{name}")
+            ctx.out.write(f"{printers.kind_name(kind)}/{name} condition met")
+
+
+def _wait_one(kind: Kind, name: str, namespace: str, want: WaitFor, deadline: float) -> bool:
+    while True:
+        obj = store.find(kind, name, namespace)
+        if obj is None and want.condition is not None:
+            raise NotFound(kind.resource, name)
+        if want.met(obj):
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(POLL_SECONDS, left))
+
+
+def demo(ctx: Context) -> None:
+    """Load the tutorial's fleet (idempotent: a second run says `unchanged`)."""
+    from rollouts.demo import load_demo
+
+    for result in load_demo(actor=ctx.options.get("actor") or "demo"):
+        ctx.out.write(str(result))
+
+
+def engine(ctx: Context) -> None:
+    """Run the rollout engine loop (rollouts.engine.loop) in this process."""
+    from rollouts.engine.loop import engine_main
+
+    engine_main(ctx.options)
+
+
+def serve(ctx: Context) -> None:
+    """The embedded mode: the engine loop in a thread beside the web server."""
+    import threading
+
+    from django.core.management import call_command
+
+    from rollouts.engine.loop import engine_main
+
+    stop = threading.Event()
+    engine_thread = threading.Thread(target=engine_main, kwargs={"stop": stop}, name="fleet-engine", daemon=True)
+    engine_thread.start()
+    try:
+        call_command("runserver", ctx.options["addrport"], use_reloader=False)
+    finally:
+        stop.set()
+        from rollouts.engine import wakeup
+
+        wakeup.notify()
+        engine_thread.join(timeout=10)
+
+
+def api_resources(ctx: Context) -> None:
+    """List every kind the hub serves and the names it answers to."""
+    rows = [["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]]
+    for kind in KindRegistry().kinds:
+        rows.append(
+            [
+                kind.plural,
+                ",".join(kind.short_names),
+                kind.api_version,
+                str(kind.namespaced).lower(),
+                kind.kind,
+            ]
+        )
+    ctx.out.write(printers.format_table(rows))
+
+
+VERBS = {
+    "apply": apply,
+    "get": get,
+    "delete": delete,
+    "patch": patch,
+    "approve": approve,
+    "wait": wait,
+    "demo": demo,
+    "engine": engine,
+    "serve": serve,
+    "api-resources": api_resources,
+}

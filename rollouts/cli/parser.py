@@ -1,0 +1,312 @@
+"""The `fleet` command line: verbs, options and their help texts.
+
+Options every verb accepts (--as, --traceback) are declared on each verb with
+a SUPPRESS default, so `fleet --as alice get crp` and `fleet get crp --as
+alice` both work and neither overwrites the other.
+"""
+
+import argparse
+
+from django.core.management.base import DjangoHelpFormatter
+
+MAIN_HELP = """\
+A kubectl-like shell for the Fleet UI hub (placement.kubernetes-fleet.io/v1beta1).
+
+Verbs:
+  apply          create or update objects from YAML/JSON files
+  get            list objects as tables, YAML, JSON or names
+  delete         delete objects (with what Kubernetes' garbage collector does)
+  patch          merge- or JSON-patch an object or its status
+  approve        approve a ClusterApprovalRequest or ApprovalRequest
+  wait           wait for a condition or for deletion
+  api-resources  list the kinds the hub serves and their short names
+  demo           load the tutorial's demo fleet
+  engine         run the rollout engine loop
+  serve          serve the web UI with the engine loop in the same process
+"""
+
+MAIN_USAGE = "%(prog)s [--as USER] VERB [options]"
+
+MAIN_EPILOG = """\
+examples:
+  python manage.py fleet demo
+  python manage.py fleet apply -f crp.yaml
+  python manage.py fleet get crp
+  python manage.py fleet get clusterresourcesnapshots --show-labels
+  python manage.py fleet get cm test-cm -n test-namespace --cluster member1 -o yaml
+  python manage.py fleet approve example-run-canary --message lgtm
+  python manage.py fleet wait csur/example-run --for=condition=Succeeded --timeout=5m
+  python manage.py fleet delete csur example-run
+
+Run `python manage.py fleet VERB --help` for a verb's options.
+"""
+
+
+class HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Django's option ordering, with descriptions and examples kept as written."""
+
+
+def add_verbs(parser) -> None:
+    """Add the global options and every verb to the command's parser."""
+    parser.add_argument("--as", dest="actor", metavar="USER", default=None, help=_AS_HELP)
+    # The verbs are listed in MAIN_HELP, in a friendlier order than argparse's.
+    # prog is explicit: argparse would otherwise build it from the custom usage line.
+    verbs = parser.add_subparsers(
+        dest="verb", metavar="VERB", help=argparse.SUPPRESS, prog=parser.prog
+    )
+    common = _common_options()
+    for add in (_apply, _get, _delete, _patch, _approve, _wait, _api_resources, _demo, _engine, _serve):
+        add(verbs, common)
+
+
+_AS_HELP = "the user the audit log records for this change (default: your OS user name)"
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--as", dest="actor", metavar="USER", default=argparse.SUPPRESS, help=_AS_HELP
+    )
+    common.add_argument(
+        "--traceback",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the traceback of an internal error",
+    )
+    return common
+
+
+def _verb(verbs, name: str, common, summary: str, examples: str, description: str = ""):
+    return verbs.add_parser(
+        name,
+        parents=[common],
+        help=summary,
+        description=description or summary[0].upper() + summary[1:] + ".",
+        epilog="examples (fleet = python manage.py fleet):\n" + examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _namespace(
+    parser, help_text: str = "the namespace of namespaced kinds (default: default)"
+) -> None:
+    parser.add_argument("-n", "--namespace", default=None, metavar="NS", help=help_text)
+
+
+def _apply(verbs, common) -> None:
+    p = _verb(
+        verbs,
+        "apply",
+        common,
+        "create or update objects from YAML/JSON files",
+        "  fleet apply -f crp.yaml\n  fleet apply -f manifests/\n  cat run.yaml | fleet apply -f -\n",
+        "Create or update every object in the files, all or nothing: if one document is\n"
+        "invalid, nothing is applied. Prints `kind.group/name created|configured|unchanged`.",
+    )
+    p.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        metavar="FILE",
+        help="a file, a directory (its *.yaml, *.yml, *.json) or - for stdin; repeatable",
+    )
+    _namespace(p, "the namespace for documents that do not name one (default: default)")
+
+
+def _get(verbs, common) -> None:
+    p = _verb(
+        verbs,
+        "get",
+        common,
+        "list objects as tables, YAML, JSON or names",
+        "  fleet get crp\n  fleet get crp example-placement -o yaml\n  fleet get crs --show-labels\n"
+        "  fleet get csur/example-run careq/example-run-canary\n  fleet get cm -A -l app=web\n"
+        "  fleet get cm test-cm -n test-namespace --cluster member1 -o yaml\n",
+        "List hub objects of a kind (by kind, plural, singular or short name), or the named ones.\n"
+        "With --cluster, list what that member cluster holds instead.",
+    )
+    p.add_argument(
+        "resources", nargs="+", metavar="RESOURCE", help="KIND [NAME...] or KIND/NAME..."
+    )
+    _namespace(p)
+    p.add_argument(
+        "-A",
+        "--all-namespaces",
+        action="store_true",
+        help="list namespaced kinds in every namespace",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        choices=["yaml", "json", "wide", "name"],
+        default="",
+        help="output format (default: a table)",
+    )
+    p.add_argument("--show-labels", action="store_true", help="add a LABELS column")
+    p.add_argument(
+        "-l",
+        "--selector",
+        default="",
+        metavar="SELECTOR",
+        help="label selector, e.g. 'env=canary,order!=1'",
+    )
+    p.add_argument(
+        "--cluster", default="", metavar="MEMBER", help="show the objects on this member cluster"
+    )
+
+
+def _delete(verbs, common) -> None:
+    p = _verb(
+        verbs,
+        "delete",
+        common,
+        "delete objects (with what Kubernetes' garbage collector does)",
+        "  fleet delete csur example-run example-run-2\n  fleet delete crp/example-placement\n"
+        "  fleet delete -f crp.yaml\n",
+        "Delete objects. A placement takes its snapshots and bindings with it, a namespace its\n"
+        "contents, an update run its approval requests.",
+    )
+    p.add_argument("resources", nargs="*", metavar="RESOURCE", help="KIND NAME... or KIND/NAME...")
+    p.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        metavar="FILE",
+        help="delete the objects in these files",
+    )
+    _namespace(p)
+    p.add_argument(
+        "--ignore-not-found", action="store_true", help="treat a missing object as deleted"
+    )
+
+
+def _patch(verbs, common) -> None:
+    p = _verb(
+        verbs,
+        "patch",
+        common,
+        "merge- or JSON-patch an object or its status",
+        '  fleet patch csur example-run --type merge -p \'{"spec": {"state": "Stop"}}\'\n'
+        "  fleet patch careq example-run-canary --type merge --subresource status --patch-file approval.json\n"
+        '  fleet patch crp example-placement --type json -p \'[{"op": "add", "path": "/metadata/labels/team", "value": "a"}]\'\n',
+        "Patch one object. The patch may be JSON or YAML. Prints `kind.group/name patched`, or\n"
+        "`patched (no change)` when the object already said so.",
+    )
+    p.add_argument("resources", nargs="+", metavar="RESOURCE", help="KIND NAME or KIND/NAME")
+    _namespace(p)
+    p.add_argument(
+        "--type",
+        choices=["merge", "json"],
+        default="merge",
+        help="merge (RFC 7386, default) or json (RFC 6902)",
+    )
+    p.add_argument(
+        "--subresource", choices=["status"], default=None, help="patch the status subresource"
+    )
+    p.add_argument("-p", "--patch", default=None, metavar="PATCH", help="the patch text")
+    p.add_argument("--patch-file", default=None, metavar="FILE", help="a file holding the patch")
+
+
+def _approve(verbs, common) -> None:
+    p = _verb(
+        verbs,
+        "approve",
+        common,
+        "approve a ClusterApprovalRequest or ApprovalRequest",
+        "  fleet approve example-run-canary --message lgtm\n  fleet approve careq/example-run-canary\n"
+        "  fleet approve areq/example-run-canary -n team-a\n  fleet --as alice approve example-run-canary\n",
+        "Set Approved=True on an approval request, as `kubectl fleet approve` does. A bare NAME is\n"
+        "a ClusterApprovalRequest, or an ApprovalRequest when -n is given. Approving an approved\n"
+        "request changes nothing and says who approved it and when.",
+    )
+    p.add_argument("resources", nargs="+", metavar="REQUEST", help="NAME, careq/NAME or areq/NAME")
+    _namespace(p, "approve the ApprovalRequest in this namespace")
+    p.add_argument("--message", default="", help="the message of the Approved condition")
+
+
+def _wait(verbs, common) -> None:
+    p = _verb(
+        verbs,
+        "wait",
+        common,
+        "wait for a condition or for deletion",
+        "  fleet wait csur/example-run --for=condition=Succeeded --timeout=10m\n"
+        "  fleet wait careq/example-run-canary --for=condition=Approved\n"
+        "  fleet wait crp/example-placement --for=condition=ClusterResourcePlacementAvailable=False\n"
+        "  fleet wait csur/example-run --for=delete\n",
+        "Wait until each object has the condition (STATUS defaults to True; a condition observed\n"
+        "for an older generation does not count), or is deleted. Exits 1 on timeout.",
+    )
+    p.add_argument("resources", nargs="+", metavar="RESOURCE", help="KIND/NAME... or KIND NAME...")
+    _namespace(p)
+    p.add_argument(
+        "--for",
+        dest="for_",
+        required=True,
+        metavar="condition=TYPE[=STATUS]|delete",
+        help="what to wait for",
+    )
+    p.add_argument(
+        "--timeout",
+        default="30s",
+        metavar="DURATION",
+        help="how long to wait, e.g. 30s, 2m, 1m30s (default 30s)",
+    )
+
+
+def _api_resources(verbs, common) -> None:
+    _verb(
+        verbs,
+        "api-resources",
+        common,
+        "list the kinds the hub serves and their short names",
+        "  fleet api-resources\n",
+    )
+
+
+def _demo(verbs, common) -> None:
+    _verb(
+        verbs,
+        "demo",
+        common,
+        "load the tutorial's demo fleet",
+        "  fleet demo\n",
+        "Apply the tutorial's fleet: member1..3 with their labels, namespace test-namespace with\n"
+        "ConfigMap test-cm, the example-placement CRP and the example-strategy ClusterStagedUpdateStrategy.\n"
+        "Safe to re-run: unchanged objects say `unchanged`.",
+    )
+
+
+def _engine(verbs, common) -> None:
+    p = _verb(
+        verbs,
+        "engine",
+        common,
+        "run the rollout engine loop",
+        "  fleet engine\n  fleet engine --once\n  fleet engine --interval 5\n",
+        "Run the engine that drives update runs: it wakes on every change and makes a\n"
+        "safety-net pass over active runs every --interval seconds.",
+    )
+    p.add_argument(
+        "--once", action="store_true", help="make one pass over the active runs, then exit"
+    )
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds between safety-net passes",
+    )
+
+
+def _serve(verbs, common) -> None:
+    p = _verb(
+        verbs,
+        "serve",
+        common,
+        "serve the web UI with the engine loop in the same process",
+        "  fleet serve\n  fleet serve 0.0.0.0:8000\n",
+        "The embedded mode: the ASGI server (Django's runserver on daphne, no autoreload) and\n"
+        "the rollout engine loop in one process, nothing else needed. Stop it with Ctrl-C.",
+    )
+    p.add_argument("addrport", nargs="?", default="127.0.0.1:8000", metavar="ADDR:PORT")

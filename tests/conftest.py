@@ -1,0 +1,65 @@
+"""Shared fixtures: run the `fleet` command like a shell would, write
+manifests to files, and freeze the hub's clock so AGE columns are exact."""
+
+import io
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from rollouts import clock
+
+# 21:27:00 on the day of the tutorial's run (its staging stage starts 21:28:08).
+TUTORIAL_START = datetime(2026, 3, 2, 21, 27, 0, tzinfo=UTC)
+
+
+class FleetResult(NamedTuple):
+    """What a shell sees: exit code, stdout and stderr (compares as a tuple)."""
+
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def fleet():
+    """`fleet("get", "crp")` runs `manage.py fleet get crp` in-process and
+    returns (exit_code, stdout, stderr); `stdin=` feeds `-f -`."""
+
+    def run(*args: str, stdin: str = "") -> FleetResult:
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            call_command("fleet", *args, stdout=out, stderr=err, stdin=io.StringIO(stdin))
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        except CommandError as exc:
+            # call_command turns argparse's usage errors into CommandError; a
+            # shell would have seen argparse print them and exit 2.
+            err.write(f"{exc}\n")
+            code = 2
+        return FleetResult(code, out.getvalue(), err.getvalue())
+
+    return run
+
+
+@pytest.fixture
+def manifest_file(tmp_path):
+    """`manifest_file(yaml_text, "crp.yaml")` writes the text and returns its path."""
+
+    def write(text: str, name: str = "manifest.yaml") -> str:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return str(path)
+
+    return write
+
+
+@pytest.fixture
+def frozen_clock():
+    """The hub clock frozen at TUTORIAL_START; move it with `.advance(seconds)`."""
+    with clock.frozen(TUTORIAL_START):
+        yield clock
