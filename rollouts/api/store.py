@@ -175,7 +175,9 @@ def save(obj, *, spec_changed: bool | None = None):
     obj.resource_version = old_rv + 1
     if spec_changed:
         obj.generation += 1
-    fields = {f.attname: getattr(obj, f.attname) for f in model._meta.concrete_fields if not f.primary_key}
+    deferred = obj.get_deferred_fields()  # rows loaded with only(): write what was loaded
+    fields = {f.attname: getattr(obj, f.attname) for f in model._meta.concrete_fields
+              if not f.primary_key and f.attname not in deferred}
     updated = model.objects.filter(pk=obj.pk, resource_version=old_rv).update(**fields)
     if updated != 1:
         obj.resource_version = old_rv

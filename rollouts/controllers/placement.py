@@ -71,26 +71,27 @@ def mark_rollout_started(binding, *, message: str) -> None:
     store.save(binding, spec_changed=False)
 
 
-def _snapshot_index(binding) -> str:
-    name = (binding.spec or {}).get("resourceSnapshotName") or ""
-    if binding.spec.get("state") != "Bound" or not name.endswith("-snapshot"):
+def _snapshot_index(spec: dict) -> str:
+    name = spec.get("resourceSnapshotName") or ""
+    if spec.get("state") != "Bound" or not name.endswith("-snapshot"):
         return ""
     return name[: -len("-snapshot")].rsplit("-", 1)[-1]
 
 
-def _cluster_status(binding, now) -> dict:
+def _cluster_status(row: dict, now) -> dict:
+    """A cluster's entry in placementStatuses, from its binding's values()."""
+    spec, generation = row["spec"] or {}, row["generation"]
     conditions = []
     set_condition(conditions, type="Scheduled", status="True", reason="Scheduled",
-                  message="Successfully scheduled resources for placement", observed_generation=binding.generation, now=now)
-    bound = binding.spec.get("state") == "Bound"
-    own = {c["type"]: c for c in (binding.status or {}).get("conditions") or []}
-    if not bound or "RolloutStarted" not in own:
+                  message="Successfully scheduled resources for placement", observed_generation=generation, now=now)
+    own = {c["type"]: c for c in (row["status"] or {}).get("conditions") or []}
+    if spec.get("state") != "Bound" or "RolloutStarted" not in own:
         set_condition(conditions, type="RolloutStarted", status="Unknown", reason="RolloutStartedUnknown",
                       message="In the process of deciding whether to roll out the latest resources or not",
-                      observed_generation=binding.generation, now=now)
+                      observed_generation=generation, now=now)
     else:
         conditions += [dict(own[t]) for t, _, _ in _ROLLOUT_CHAIN if t in own]
-    return {"clusterName": binding.target_cluster, "observedResourceIndex": _snapshot_index(binding), "conditions": conditions}
+    return {"clusterName": row["target_cluster"], "observedResourceIndex": _snapshot_index(spec), "conditions": conditions}
 
 
 def placement_status_refresh(placement, family) -> None:
@@ -100,10 +101,9 @@ def placement_status_refresh(placement, family) -> None:
     old = placement.status or {}
     conditions = [dict(c) for c in old.get("conditions") or []]
     policy = _latest_policy(placement, family)
-    bindings = sorted(
-        family.binding.objects.filter(owner=placement).exclude(spec__state="Unscheduled"), key=lambda b: b.target_cluster
-    )
-    per_cluster = [_cluster_status(b, now) for b in bindings]
+    rows = (family.binding.objects.filter(owner=placement).exclude(spec__state="Unscheduled")
+            .order_by("target_cluster").values("target_cluster", "generation", "spec", "status"))
+    per_cluster = [_cluster_status(row, now) for row in rows]
     scheduled = find_condition((policy.status or {}).get("conditions") if policy else [], "Scheduled")
     set_condition(conditions, type=f"{prefix}Scheduled", status=(scheduled or {}).get("status", "Unknown"),
                   reason=(scheduled or {}).get("reason", "SchedulePending"), message=(scheduled or {}).get("message", ""),

@@ -1,7 +1,7 @@
 """The working state of one pass: the world, the status being built and the
 actions collected, with the condition helpers every step uses."""
 
-import copy
+import json
 
 from rollouts.clock import rfc3339
 from rollouts.conditions import find_condition, is_true, set_condition
@@ -14,7 +14,7 @@ class Pass:
         self.world = world
         self.now = world.now
         self.generation = world.generation
-        self.status = copy.deepcopy(world.status or {})
+        self.status = json.loads(json.dumps(world.status or {}))  # a deep copy, several times faster
         self.actions: list = []
         self.state = world.spec.get("state") or "Run"  # no state: executes on creation (legacy)
 

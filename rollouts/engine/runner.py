@@ -58,32 +58,36 @@ def run_advance(*, family: Family, pk: int) -> Decision | None:
     changes something (a finished cluster lets the next start at once, a
     completed stage lets the next begin). Returns the last decision, or None
     when the run is gone or another writer got there first."""
-    decision = None
-    for _ in range(MAX_IMMEDIATE_PASSES):
-        try:
-            decision, changed = _one_pass(family, pk)
-        except Conflict:
-            log.info("run %s changed under us; the next pass picks it up", pk)
-            return None
-        if decision is None or not changed:
-            return decision
+    decision, placement = None, None
+    try:
+        for _ in range(MAX_IMMEDIATE_PASSES):
+            decision, changed, touched = _one_pass(family, pk)
+            placement = touched or placement
+            if decision is None or not changed:
+                break
+    except Conflict:
+        log.info("run %s changed under us; the next pass picks it up", pk)
+        decision = None
+    if placement is not None:  # once per advance, not per pass: it reads every binding
+        with transaction.atomic():
+            placement_status_refresh(placement, family)
     return decision
 
 
-def _one_pass(family: Family, pk: int) -> tuple[Decision | None, bool]:
+def _one_pass(family: Family, pk: int) -> tuple[Decision | None, bool, object]:
+    """One locked pass: (decision, whether it changed anything, the placement
+    whose bindings it wrote or None)."""
     with transaction.atomic():
         run = family.run.objects.select_for_update().filter(pk=pk).first()
         if run is None:
-            return None, False
+            return None, False, None
         world, rows = load_world(run, family)
         decision = decide(world)
         if decision.retry_error:
             log.info("run %s: %s", run.name, decision.retry_error)
         touched = _carry_out(decision.actions, run, family, rows)
         changed = _save(run, decision, world) or bool(decision.actions)
-        if touched and rows["placement"] is not None:
-            placement_status_refresh(rows["placement"], family)
-    return decision, changed
+    return decision, changed, (rows["placement"] if touched else None)
 
 
 def load_world(run, family: Family, now=None) -> tuple[World, dict]:
@@ -91,7 +95,7 @@ def load_world(run, family: Family, now=None) -> tuple[World, dict]:
     spec, status = run.spec or {}, run.status or {}
     placement = family.placement.objects.filter(namespace=run.namespace, name=spec.get("placementName", "")).first()
     policies = list(family.policy_snapshot.objects.filter(owner=placement)) if placement else []
-    bindings = list(family.binding.objects.filter(owner=placement)) if placement else []
+    bindings = list(family.binding.objects.filter(owner=placement).values(*_BINDING_FIELDS)) if placement else []
     members = dict(m.MemberCluster.objects.values_list("name", "labels"))
     initialized = is_true(status.get("conditions"), "Initialized")
     strategy = snapshots = None
@@ -115,7 +119,7 @@ def load_world(run, family: Family, now=None) -> tuple[World, dict]:
         resource_snapshots=[ResourceSnapshotView(s.name, s.labels, s.annotations) for s in snapshots or []],
         approvals={a.name: _approval_view(a) for a in approvals},
     )
-    rows = {"placement": placement, "bindings": {b.name: b for b in bindings}, "approvals": {a.name: a for a in approvals}}
+    rows = {"placement": placement, "bindings": {b["name"]: b for b in bindings}, "approvals": {a.name: a for a in approvals}}
     return world, rows
 
 
@@ -123,19 +127,22 @@ def _policy_view(p) -> PolicySnapshotView:
     return PolicySnapshotView(p.name, p.labels, p.annotations, p.generation, tuple((p.status or {}).get("conditions") or []))
 
 
-def _binding_view(b) -> BindingView:
-    spec = b.spec or {}
+_BINDING_FIELDS = ("pk", "name", "target_cluster", "generation", "resource_version", "spec", "status")
+
+
+def _binding_view(b: dict) -> BindingView:
+    spec = b["spec"] or {}
     return BindingView(
-        name=b.name,
-        cluster=b.target_cluster,
+        name=b["name"],
+        cluster=b["target_cluster"],
         state=spec.get("state", ""),
         policy_snapshot=spec.get("schedulingPolicySnapshotName", ""),
         resource_snapshot=spec.get("resourceSnapshotName", ""),
         apply_strategy=spec.get("applyStrategy"),
         cluster_resource_override_snapshots=spec.get("clusterResourceOverrideSnapshots"),
         resource_override_snapshots=spec.get("resourceOverrideSnapshots"),
-        generation=b.generation,
-        conditions=tuple((b.status or {}).get("conditions") or []),
+        generation=b["generation"],
+        conditions=tuple((b["status"] or {}).get("conditions") or []),
     )
 
 
@@ -156,7 +163,7 @@ def _carry_out(actions: list, run, family: Family, rows: dict) -> bool:
         elif isinstance(action, AcceptApproval):
             _accept_approval(rows["approvals"][action.name], run)
         elif isinstance(action, DeleteBinding):
-            _delete_binding(rows["bindings"][action.name], rows["placement"], run)
+            _delete_binding(family.binding.objects.get(pk=rows["bindings"][action.name]["pk"]), rows["placement"], run)
     return bool(binds) or any(isinstance(a, DeleteBinding) for a in actions)
 
 
@@ -164,11 +171,11 @@ def _bind_all(actions: list[BindBinding], family: Family, rows: dict, run) -> No
     """Bind every cluster this pass starts in three queries whatever their
     number: lock the rows and check nobody wrote them since we read them
     (compare-and-set), write them in one bulk update, append their events."""
-    bindings = [rows["bindings"][a.name] for a in actions]
-    locked = dict(family.binding.objects.select_for_update().filter(pk__in=[b.pk for b in bindings])
-                  .values_list("pk", "resource_version"))
-    if any(locked.get(b.pk) != b.resource_version for b in bindings):
+    seen = [rows["bindings"][a.name] for a in actions]
+    locked = family.binding.objects.select_for_update().in_bulk([row["pk"] for row in seen])
+    if any(row["pk"] not in locked or locked[row["pk"]].resource_version != row["resource_version"] for row in seen):
         raise Conflict(family.binding.PLURAL, run.name)
+    bindings = [locked[row["pk"]] for row in seen]
     events = []
     for binding, action in zip(bindings, actions, strict=True):
         if action.spec is not None:

@@ -32,20 +32,25 @@ def _needs_work(binding) -> bool:
     return not (applied and applied.get("status") == "True" and _current(binding, "Available"))
 
 
+_PENDING_FIELDS = ("name", "namespace", "target_cluster", "generation", "resource_version", "applied_generation",
+                   "spec", "status", "owner__name", "owner__namespace")
+
+
 def members_sync() -> float | None:
     """Apply what is due on every member. Returns seconds until the next
     apply finishes (None when nothing is pending)."""
     now = clock.now()
-    members = {c.name: c for c in m.MemberCluster.objects.all()}
     next_due = None
     for family in FAMILIES:
         pending = [
             b for b in family.binding.objects.filter(spec__state="Bound").exclude(applied_generation=F("generation"))
-            .select_related("owner").defer("owner__status", "owner__spec")
+            .select_related("owner").only(*_PENDING_FIELDS)
             if _needs_work(b)
         ]
         if not pending:
             continue
+        members = {c.name: c for c in m.MemberCluster.objects.filter(name__in={b.target_cluster for b in pending})
+                   .only("name", "labels", "annotations")}
         snapshots = {s.name: s for s in family.resource_snapshot.objects.filter(
             name__in={b.spec.get("resourceSnapshotName") for b in pending})}
         touched = set()

@@ -11,10 +11,16 @@ from rollouts.conditions import set_condition
 from . import events
 
 
-def approval_request_approve(*, kind: Kind, name: str, namespace: str, actor: str, message: str = "") -> tuple:
+def approval_request_approve(
+    *, kind: Kind, name: str, namespace: str, actor: str, message: str = "", client_address: str = "", via: str = ""
+) -> tuple:
     """Set `Approved=True` on the request's status (observedGeneration = its
     generation). Returns (request, changed): approving an approved request
-    changes nothing and says who approved it and when."""
+    changes nothing (no condition, no Event), so a double click or a second
+    approver is harmless; rollouts.selectors.approval_approver says who did.
+
+    The audit Event carries the comment (`message`, empty when none was
+    given), and `client_address` and `via` ("web", "cli") when given."""
     if kind.kind not in ("ClusterApprovalRequest", "ApprovalRequest"):
         raise BadRequest(f"{kind.resource} cannot be approved: name a clusterapprovalrequest or approvalrequest")
     with transaction.atomic():
@@ -37,7 +43,10 @@ def approval_request_approve(*, kind: Kind, name: str, namespace: str, actor: st
         status["conditions"] = conditions
         request.status = status
         store.save(request, spec_changed=False)
-        events.record_status_change(request, kind, before, actor=actor)
+        event = events.record_status_change(request, kind, before, actor=actor)
+        extra = {"comment": message, "client_address": client_address, "via": via}
+        event.details = {**event.details, **{k: v for k, v in extra.items() if v or k == "comment"}}
+        event.save(update_fields=["details"])
     from rollouts.engine import wakeup
 
     wakeup.notify_after_commit()

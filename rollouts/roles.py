@@ -1,0 +1,72 @@
+"""Who may do what in the dashboard: three roles as Django groups.
+
+    viewers           read every page and export the audit log
+    release managers  also approve stage gates, stop and resume runs, start
+                      a run or a rollback
+    admins            everything, plus the Django admin (is_staff)
+
+The groups and their permissions are created by migration 0003_roles; the
+names and codenames below must match it. Views check permissions on the
+server with `requires()`; templates only hide what a person may not use.
+"""
+
+import secrets
+from functools import wraps
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+
+VIEW = "rollouts.view_fleet"
+APPROVE = "rollouts.approve_stage"
+OPERATE = "rollouts.operate_run"
+ADMINISTER = "rollouts.administer_fleet"
+
+VIEWERS = "viewers"
+RELEASE_MANAGERS = "release managers"
+ADMINS = "admins"
+ROLES = (VIEWERS, RELEASE_MANAGERS, ADMINS)
+
+ROLE_PERMISSIONS = {
+    VIEWERS: (VIEW,),
+    RELEASE_MANAGERS: (VIEW, APPROVE, OPERATE),
+    ADMINS: (VIEW, APPROVE, OPERATE, ADMINISTER),
+}
+
+
+def requires(perm: str):
+    """View decorator: anonymous people go to the login page; a signed-in
+    person without `perm` gets 403 (a forged POST included)."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapped(request, *args, **kwargs):
+            if not request.user.has_perm(perm):
+                raise PermissionDenied(f"you need the {perm} permission")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def user_create(*, username: str, role: str, password: str | None = None):
+    """Create (or reset) a user in exactly one role. Returns (user, password);
+    a password is generated when none is given. Admins are also staff."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+    password = password or secrets.token_urlsafe(12)
+    user, _ = get_user_model().objects.get_or_create(username=username)
+    user.set_password(password)
+    user.is_staff = user.is_superuser = role == ADMINS
+    user.save()
+    user.groups.set([Group.objects.get(name=role)])
+    return user, password
+
+
+def client_address(request) -> str:
+    """The address the request came from, as the server saw it. Behind a
+    proxy this is the proxy; X-Forwarded-For is not trusted on purpose."""
+    return request.META.get("REMOTE_ADDR", "")
