@@ -6,6 +6,7 @@ move a placement, inside their transaction."""
 from rollouts import clock
 from rollouts import models as m
 from rollouts.api import store
+from rollouts.api.errors import Conflict
 from rollouts.conditions import find_condition, set_condition
 
 from . import labels as L
@@ -94,8 +95,19 @@ def _cluster_status(row: dict, now) -> dict:
     return {"clusterName": row["target_cluster"], "observedResourceIndex": _snapshot_index(spec), "conditions": conditions}
 
 
-def placement_status_refresh(placement, family) -> None:
-    """Recompute the placement's status from its latest policy snapshot and bindings."""
+def placement_status_refresh(placement, family, attempts: int = 5) -> None:
+    """Recompute the placement's status from its latest policy snapshot and
+    bindings. Another writer racing us makes us read again and recompute, so
+    the last refresh always reflects the last binding change."""
+    for _ in range(attempts - 1):
+        try:
+            return _refresh(placement, family)
+        except Conflict:
+            placement.refresh_from_db()
+    _refresh(placement, family)
+
+
+def _refresh(placement, family) -> None:
     now = clock.now()
     prefix = family.condition_prefix
     old = placement.status or {}

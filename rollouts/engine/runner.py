@@ -7,8 +7,10 @@ idempotent: calling it again right away changes nothing.
 """
 
 import logging
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from rollouts import clock
 from rollouts import models as m
@@ -21,7 +23,7 @@ from rollouts.controllers.placement import placement_status_refresh, with_rollou
 from rollouts.members import connector_for
 from rollouts.services.events import ENGINE, record
 
-from . import timeline
+from . import timeline, wakeup
 from .state_machine import decide
 from .world import (
     AcceptApproval,
@@ -71,7 +73,29 @@ def run_advance(*, family: Family, pk: int) -> Decision | None:
     if placement is not None:  # once per advance, not per pass: it reads every binding
         with transaction.atomic():
             placement_status_refresh(placement, family)
+            wakeup.bindings_changed()
+    if decision is not None:
+        _schedule_next_look(family, pk, decision)
     return decision
+
+
+def _schedule_next_look(family: Family, pk: int, decision: Decision) -> None:
+    """Record when the run wants another pass. Written only when it moves
+    earlier or the old time has passed, so an idle run costs no writes."""
+    if decision.requeue_after is None:
+        family.run.objects.filter(pk=pk).exclude(wake_at=None).update(wake_at=None)
+        return
+    wanted = clock.now() + timedelta(seconds=decision.requeue_after)
+    family.run.objects.filter(pk=pk).filter(
+        Q(wake_at=None) | Q(wake_at__lte=clock.now()) | Q(wake_at__gt=wanted)
+    ).update(wake_at=wanted)
+
+
+def due_runs() -> list[tuple[Family, int]]:
+    """Active runs whose next look is due."""
+    now = clock.now()
+    return [(family, pk) for family in FAMILIES
+            for pk in family.run.objects.filter(active=True, wake_at__lte=now).values_list("pk", flat=True)]
 
 
 def _one_pass(family: Family, pk: int) -> tuple[Decision | None, bool, object]:

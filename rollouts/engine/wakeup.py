@@ -1,9 +1,15 @@
 """Waking the engine the moment something changes a run, not on a timer.
 
-Writers call notify_after_commit(); the engine loop waits on a Listener.
-In one process a threading.Event carries the signal; across processes (the
-CLI and `fleet engine`) a datagram on a Unix socket under var/ does. Both are
-hints: the loop's safety-net pass catches anything a lost signal missed.
+Writers say what changed, after their transaction commits:
+run_changed(run), runs_changed() (anything that may move any run),
+placement_changed(placement) (a member finished applying its bindings) and
+bindings_changed() (clusters were bound: members have work).
+
+Embedded mode (no REDIS_URL): the in-process engine loop waits on a Listener;
+a threading.Event wakes it in one process, a datagram on a Unix socket under
+var/ across processes (the CLI and `fleet engine`).
+Celery mode (REDIS_URL): the same calls enqueue the matching tasks.
+All are hints: the engine's safety-net pass catches anything that was lost.
 """
 
 import os
@@ -36,8 +42,55 @@ def notify() -> None:
         pass  # no engine listening, or its queue is full: it is awake anyway
 
 
+def _celery() -> bool:
+    return bool(getattr(settings, "REDIS_URL", ""))
+
+
+def run_changed(run) -> None:
+    """This run's spec or one of its approval requests changed."""
+    if not _celery():
+        transaction.on_commit(notify)
+        return
+    from rollouts import tasks
+
+    kind, pk = run.KIND, run.pk
+    transaction.on_commit(lambda: tasks.run_advance.delay(kind, pk))
+
+
+def runs_changed() -> None:
+    """Something that may move any run changed (placements, members, strategies)."""
+    if not _celery():
+        transaction.on_commit(notify)
+        return
+    from rollouts import tasks
+
+    transaction.on_commit(lambda: tasks.runs_advance_active.delay())
+
+
+def placement_changed(placement) -> None:
+    """Bindings of this placement finished applying: its runs can move on."""
+    if not _celery():
+        transaction.on_commit(notify)
+        return
+    from rollouts import tasks
+
+    kind, namespace, name = placement.KIND, placement.namespace, placement.name
+    transaction.on_commit(lambda: tasks.runs_advance_for_placement.delay(kind, namespace, name))
+
+
+def bindings_changed() -> None:
+    """Clusters were bound to a snapshot: the member agent has work."""
+    if not _celery():
+        transaction.on_commit(notify)
+        return
+    from rollouts import tasks
+
+    transaction.on_commit(lambda: tasks.members_sync.delay())
+
+
 def notify_after_commit() -> None:
-    transaction.on_commit(notify)
+    """Kept for callers that do not know what changed: same as runs_changed()."""
+    runs_changed()
 
 
 class Listener:

@@ -95,7 +95,7 @@ def _sync_binding(binding, member, snapshot, now) -> float | None:
                       ("Available", "True", "AllWorkAreAvailable", "all resources are available")], force=True)
     from rollouts.engine import wakeup
 
-    wakeup.notify_after_commit()
+    wakeup.placement_changed(binding.owner)
     return None
 
 

@@ -33,6 +33,10 @@ class UpdateRun(FleetObject):
     pass over active runs never reads finished ones."""
 
     active = models.BooleanField(default=True, db_index=True)
+    # When the engine wants to look at this run again (a TimedWait ending, a
+    # poll of clusters in flight): the beat task advances runs that are due.
+    # Engine bookkeeping, not API state: written without a resourceVersion bump.
+    wake_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta(FleetObject.Meta):
         abstract = True

@@ -222,4 +222,11 @@ def _wake_engine(results: list[ApplyResult]) -> None:
 def _wake_engine_for(kind: Kind, obj) -> None:
     from rollouts.engine import wakeup
 
-    wakeup.notify_after_commit()
+    if kind.model in (m.ClusterStagedUpdateRun, m.StagedUpdateRun):
+        wakeup.run_changed(obj)
+    elif kind.model in (m.ClusterApprovalRequest, m.ApprovalRequest):
+        run_model = m.ClusterStagedUpdateRun if kind.model is m.ClusterApprovalRequest else m.StagedUpdateRun
+        run = run_model.objects.filter(namespace=obj.namespace, name=(obj.spec or {}).get("parentStageRollout", "")).first()
+        wakeup.run_changed(run) if run else wakeup.runs_changed()
+    else:
+        wakeup.runs_changed()

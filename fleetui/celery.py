@@ -1,0 +1,30 @@
+"""The Celery app, and the beat schedule: every periodic task is declared here.
+
+Workers:  celery -A fleetui worker --concurrency 2
+Beat:     celery -A fleetui beat --scheduler django_celery_beat.schedulers:DatabaseScheduler
+
+Reaction time never depends on beat: every write enqueues the advance it
+causes after its transaction commits (rollouts/engine/wakeup.py). Beat is
+the safety net for anything a lost message or a dead worker dropped.
+"""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fleetui.settings")
+
+app = Celery("fleetui")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    # Runs whose timer is due: a TimedWait ending, clusters in flight to poll.
+    "advance-due-runs": {"task": "rollouts.tasks.runs_advance_due", "schedule": 1.0},
+    # Every active run, in case a wake-up was lost (Redis restart, killed worker).
+    "advance-active-runs": {"task": "rollouts.tasks.runs_advance_active", "schedule": 15.0},
+    # Member status sync: applies that are due on members.
+    "sync-members": {"task": "rollouts.tasks.members_sync", "schedule": 5.0},
+    # Housekeeping: what deleted members left behind.
+    "housekeeping": {"task": "rollouts.tasks.housekeeping", "schedule": 3600.0},
+}

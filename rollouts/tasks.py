@@ -1,0 +1,74 @@
+"""Celery tasks: thin shells that take ids, call the engine and own retries.
+
+Every task is idempotent (a run's advance is a locked compare-and-set pass),
+acknowledged late (a task on a killed worker is redelivered) and retried with
+backoff on transient database, Redis or write-conflict errors.
+"""
+
+import logging
+
+import redis.exceptions
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from rollouts import models as m
+from rollouts.api.errors import Conflict
+from rollouts.controllers.family import FAMILIES
+from rollouts.engine import runner
+from rollouts.members import agent
+
+log = logging.getLogger(__name__)
+TRANSIENT = (OperationalError, InterfaceError, redis.exceptions.ConnectionError, Conflict)
+RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": 0.2, "retry_backoff_max": 10, "retry_jitter": True,
+         "max_retries": 50, "acks_late": True}
+_FAMILY_BY_RUN_KIND = {family.run.KIND: family for family in FAMILIES}
+_FAMILY_BY_PLACEMENT_KIND = {family.placement.KIND: family for family in FAMILIES}
+
+
+@shared_task(**RETRY)
+def run_advance(run_kind: str, pk: int) -> None:
+    """Advance one run as far as it goes now."""
+    runner.run_advance(family=_FAMILY_BY_RUN_KIND[run_kind], pk=pk)
+
+
+@shared_task(**RETRY)
+def runs_advance_due() -> int:
+    """Beat, every second: enqueue the runs whose timer is due."""
+    due = runner.due_runs()
+    for family, pk in due:
+        run_advance.delay(family.run.KIND, pk)
+    return len(due)
+
+
+@shared_task(**RETRY)
+def runs_advance_active() -> int:
+    """Enqueue every active run (safety net, and changes that may move any run)."""
+    active = runner.active_runs()
+    for family, pk in active:
+        run_advance.delay(family.run.KIND, pk)
+    return len(active)
+
+
+@shared_task(**RETRY)
+def runs_advance_for_placement(placement_kind: str, namespace: str, name: str) -> None:
+    """A placement's bindings finished applying: advance its active runs."""
+    family = _FAMILY_BY_PLACEMENT_KIND[placement_kind]
+    for run in family.run.objects.filter(active=True, namespace=namespace).only("pk", "spec"):
+        if (run.spec or {}).get("placementName") == name:
+            run_advance.delay(family.run.KIND, run.pk)
+
+
+@shared_task(**RETRY)
+def members_sync() -> None:
+    """Apply what is due on members; come back when the next apply finishes."""
+    next_due = agent.members_sync()
+    if next_due is not None:
+        members_sync.apply_async(countdown=min(next_due, 30.0))
+
+
+@shared_task(**RETRY)
+def housekeeping() -> int:
+    """Remove simulated member contents of members that left the fleet."""
+    members = set(m.MemberCluster.objects.values_list("name", flat=True))
+    deleted, _ = m.MemberObject.objects.exclude(cluster__in=members).delete()
+    return deleted
