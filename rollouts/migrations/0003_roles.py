@@ -44,7 +44,7 @@ def drop_roles(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("rollouts", "0002_binding_applied_generation"),
+        ("rollouts", "0003_run_wake_at"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]
