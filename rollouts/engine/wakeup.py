@@ -12,6 +12,7 @@ Celery mode (REDIS_URL): the same calls enqueue the matching tasks.
 All are hints: the engine's safety-net pass catches anything that was lost.
 """
 
+import logging
 import os
 import select
 import socket
@@ -21,6 +22,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
+log = logging.getLogger(__name__)
 _in_process = threading.Event()
 
 
@@ -46,6 +48,19 @@ def _celery() -> bool:
     return bool(getattr(settings, "REDIS_URL", ""))
 
 
+def _enqueue(send) -> None:
+    """Send a task after commit; a broker that is down must not fail the
+    action that already committed: the beat safety net finds the work."""
+
+    def send_or_log():
+        try:
+            send()
+        except Exception:  # kombu/redis raise many kinds; none may escape into the caller
+            log.warning("could not enqueue the engine's wake-up; the safety-net pass will pick it up", exc_info=True)
+
+    transaction.on_commit(send_or_log)
+
+
 def run_changed(run) -> None:
     """This run's spec or one of its approval requests changed."""
     if not _celery():
@@ -54,7 +69,7 @@ def run_changed(run) -> None:
     from rollouts import tasks
 
     kind, pk = run.KIND, run.pk
-    transaction.on_commit(lambda: tasks.run_advance.delay(kind, pk))
+    _enqueue(lambda: tasks.run_advance.delay(kind, pk))
 
 
 def runs_changed() -> None:
@@ -64,7 +79,7 @@ def runs_changed() -> None:
         return
     from rollouts import tasks
 
-    transaction.on_commit(lambda: tasks.runs_advance_active.delay())
+    _enqueue(lambda: tasks.runs_advance_active.delay())
 
 
 def placement_changed(placement) -> None:
@@ -75,7 +90,7 @@ def placement_changed(placement) -> None:
     from rollouts import tasks
 
     kind, namespace, name = placement.KIND, placement.namespace, placement.name
-    transaction.on_commit(lambda: tasks.runs_advance_for_placement.delay(kind, namespace, name))
+    _enqueue(lambda: tasks.runs_advance_for_placement.delay(kind, namespace, name))
 
 
 def bindings_changed() -> None:
@@ -85,7 +100,7 @@ def bindings_changed() -> None:
         return
     from rollouts import tasks
 
-    transaction.on_commit(lambda: tasks.members_sync.delay())
+    _enqueue(lambda: tasks.members_sync.delay())
 
 
 def notify_after_commit() -> None:

@@ -1,0 +1,149 @@
+"""Real PostgreSQL, Redis and Celery processes for the tests that need them.
+
+PostgreSQL and Redis are started on this machine before each session and in
+CI. Where one is missing, the tests say how to start it: in CI (CI=true) they
+fail loudly; elsewhere they are skipped with the same message.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get("FLEET_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+START_REDIS = "apt-get install -y redis-server (the tests start their own redis-server on a free port)"
+
+
+def missing(what: str, how: str):
+    message = f"{what} is not available: {how}"
+    if os.environ.get("CI"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def postgres_database():
+    """Create a fresh database; returns (its URL, a function that drops it)."""
+    import psycopg
+
+    try:
+        admin = psycopg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        missing(f"PostgreSQL at {PG_ADMIN_URL} ({str(exc).strip()})", f"start it with `{START_POSTGRES}`")
+    name = f"fleetui_test_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+    def drop():
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+    return url, drop
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A redis-server of the test's own, so a test may kill and restart it."""
+
+    def __init__(self, tmp: Path):
+        self.port, self.tmp, self.proc = free_port(), tmp, None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "RedisServer":
+        binary = "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else "redis-server"
+        try:
+            self.proc = subprocess.Popen(
+                [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--dir", str(self.tmp), "--maxclients", "1000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except FileNotFoundError:
+            missing("redis-server", START_REDIS)
+        wait_for(self._ping, timeout=10, what="redis-server to accept connections")
+        return self
+
+    def _ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+def wait_for(predicate, *, timeout: float, what: str, step: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+class Hub:
+    """Runs manage.py and Celery processes against one PostgreSQL database and Redis."""
+
+    def __init__(self, database_url: str, redis: RedisServer, tmp: Path):
+        self.database_url, self.redis, self.tmp = database_url, redis, tmp
+        self.env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis.url,
+                    "CELERY_VISIBILITY_TIMEOUT": "10", "FLEET_SIMULATED_APPLY_SECONDS": "0",
+                    "DJANGO_SETTINGS_MODULE": "fleetui.settings", "LOG_LEVEL": "WARNING"}
+        self.processes: list[subprocess.Popen] = []
+
+    def manage(self, *args: str, stdin: str | None = None) -> str:
+        done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, input=stdin,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"manage.py {' '.join(args)} failed: {done.stderr[-2000:]}"
+        return done.stdout
+
+    def shell(self, code: str) -> str:
+        return self.manage("shell", "-c", code)
+
+    def start(self, *celery_args: str, name: str) -> subprocess.Popen:
+        log = open(self.tmp / f"{name}.log", "w")  # noqa: SIM115 (closed with the process)
+        proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "fleetui", *celery_args], cwd=ROOT,
+                                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes.append(proc)
+        return proc
+
+    def worker(self, name: str, concurrency: int = 2) -> subprocess.Popen:
+        return self.start("worker", "--concurrency", str(concurrency), "-n", f"{name}@%h", "--without-gossip",
+                          "--without-mingle", "--loglevel", "WARNING", name=name)
+
+    def beat(self) -> subprocess.Popen:
+        return self.start("beat", "--loglevel", "WARNING", "-s", str(self.tmp / "beat-schedule"), name="beat")
+
+    @staticmethod
+    def kill(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        proc.wait(timeout=30)
+
+    def stop_all(self) -> None:
+        for proc in self.processes:
+            if proc.poll() is None:
+                self.kill(proc)
+
+    def sql(self, query: str, *params) -> list[tuple]:
+        import psycopg
+
+        with psycopg.connect(self.database_url.replace("postgres://", "postgresql://")) as conn:
+            return conn.execute(query, params).fetchall()
