@@ -58,7 +58,8 @@ def _namespace_for(kind: Kind, doc: dict, default: str | None) -> str:
     given = (doc.get("metadata") or {}).get("namespace")
     if not kind.namespaced:
         if given:
-            raise BadRequest(f'{kind.kind} "{doc["metadata"].get("name")}" is cluster-scoped and takes no namespace')
+            raise Invalid(kind.kind, str(doc["metadata"].get("name", "")),
+                          [("metadata.namespace", f"Forbidden: {kind.kind} is cluster-scoped and takes no namespace")])
         return ""
     if given and default and given != default:
         raise BadRequest(
