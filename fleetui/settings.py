@@ -148,7 +148,14 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Redis redelivers an unacknowledged task after this many seconds (default 1 h!).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_float("CELERY_VISIBILITY_TIMEOUT", 60.0)}
+# queue_order_strategy "priority": a worker takes from "interactive" (advances a
+# person is waiting for: an approval, a new run, a state change) before "celery".
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_float("CELERY_VISIBILITY_TIMEOUT", 60.0),
+    "queue_order_strategy": "priority",
+}
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = {"interactive": {}, "celery": {}}  # workers consume both, interactive first
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A request must not hang on a broker that is down: give up fast (the
 # wake-up is a hint; beat's safety net picks the work up).

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import transaction
 
 log = logging.getLogger(__name__)
+INTERACTIVE_QUEUE = "interactive"
 _in_process = threading.Event()
 
 
@@ -69,7 +70,18 @@ def run_changed(run) -> None:
     from rollouts import tasks
 
     kind, pk = run.KIND, run.pk
-    _enqueue(lambda: tasks.run_advance.delay(kind, pk))
+    # A person is waiting: the interactive queue goes before background work.
+    _enqueue(lambda: tasks.run_advance.apply_async((kind, pk), queue=INTERACTIVE_QUEUE))
+
+
+def approval_request_changed(request) -> None:
+    """An approval request changed: advance the run it belongs to."""
+    from rollouts.controllers.family import family_of
+
+    run_model = family_of(request).run
+    name = (request.spec or {}).get("parentStageRollout", "")
+    run = run_model.objects.filter(namespace=request.namespace, name=name).only("pk").first()
+    run_changed(run) if run else runs_changed()
 
 
 def runs_changed() -> None:

@@ -42,19 +42,21 @@ def members_sync() -> float | None:
     now = clock.now()
     next_due = None
     for family in FAMILIES:
-        pending = [
-            b for b in family.binding.objects.filter(spec__state="Bound").exclude(applied_generation=F("generation"))
-            .select_related("owner").only(*_PENDING_FIELDS)
-            if _needs_work(b)
-        ]
-        if not pending:
-            continue
-        members = {c.name: c for c in m.MemberCluster.objects.filter(name__in={b.target_cluster for b in pending})
-                   .only("name", "labels", "annotations")}
-        snapshots = {s.name: s for s in family.resource_snapshot.objects.filter(
-            name__in={b.spec.get("resourceSnapshotName") for b in pending})}
-        touched = set()
         with transaction.atomic():
+            # Workers share the pending bindings instead of racing for them:
+            # each locks what it takes and skips what another holds (PostgreSQL).
+            pending = [
+                b for b in family.binding.objects.filter(spec__state="Bound").exclude(applied_generation=F("generation"))
+                .select_related("owner").only(*_PENDING_FIELDS).select_for_update(skip_locked=True, of=("self",))
+                if _needs_work(b)
+            ]
+            if not pending:
+                continue
+            members = {c.name: c for c in m.MemberCluster.objects.filter(name__in={b.target_cluster for b in pending})
+                       .only("name", "labels", "annotations")}
+            snapshots = {s.name: s for s in family.resource_snapshot.objects.filter(
+                name__in={b.spec.get("resourceSnapshotName") for b in pending})}
+            touched = set()
             for binding in pending:
                 member = members.get(binding.target_cluster)
                 if member is None or not is_simulated(member):

@@ -226,8 +226,6 @@ def _wake_engine_for(kind: Kind, obj) -> None:
     if kind.model in (m.ClusterStagedUpdateRun, m.StagedUpdateRun):
         wakeup.run_changed(obj)
     elif kind.model in (m.ClusterApprovalRequest, m.ApprovalRequest):
-        run_model = m.ClusterStagedUpdateRun if kind.model is m.ClusterApprovalRequest else m.StagedUpdateRun
-        run = run_model.objects.filter(namespace=obj.namespace, name=(obj.spec or {}).get("parentStageRollout", "")).first()
-        wakeup.run_changed(run) if run else wakeup.runs_changed()
+        wakeup.approval_request_changed(obj)
     else:
         wakeup.runs_changed()
