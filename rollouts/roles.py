@@ -28,6 +28,12 @@ RELEASE_MANAGERS = "release managers"
 ADMINS = "admins"
 ROLES = (VIEWERS, RELEASE_MANAGERS, ADMINS)
 
+PERMISSION_NAMES = {
+    VIEW: "Can view the fleet dashboard and the audit log",
+    APPROVE: "Can approve stage gates",
+    OPERATE: "Can stop, resume, start and roll back update runs",
+    ADMINISTER: "Can administer Fleet UI",
+}
 ROLE_PERMISSIONS = {
     VIEWERS: (VIEW,),
     RELEASE_MANAGERS: (VIEW, APPROVE, OPERATE),
@@ -52,11 +58,32 @@ def requires(perm: str):
     return decorator
 
 
+def roles_ensure() -> None:
+    """Make sure the groups and permissions exist, as migration 0003 makes
+    them. Needed where tables were flushed after migrating (transactional
+    tests) and harmless elsewhere: nothing is created twice."""
+    from django.contrib.auth.models import Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    from rollouts.models import ClusterStagedUpdateRun
+
+    content_type = ContentType.objects.get_for_model(ClusterStagedUpdateRun)
+    perms = {}
+    for perm, name in PERMISSION_NAMES.items():
+        codename = perm.split(".", 1)[1]
+        perms[perm], _ = Permission.objects.get_or_create(content_type=content_type, codename=codename,
+                                                          defaults={"name": name})
+    for role, role_perms in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        group.permissions.add(*(perms[p] for p in role_perms))
+
+
 def user_create(*, username: str, role: str, password: str | None = None):
     """Create (or reset) a user in exactly one role. Returns (user, password);
     a password is generated when none is given. Admins are also staff."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+    roles_ensure()
     password = password or secrets.token_urlsafe(12)
     user, _ = get_user_model().objects.get_or_create(username=username)
     user.set_password(password)

@@ -2,20 +2,18 @@
 and the timeline of one run, each with a fixed number of queries however
 many clusters a run has (the clusters live in the run's status JSON)."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.paginator import Paginator
 from django.db import models
 
 from rollouts import clock
-from rollouts import models as m
 from rollouts.controllers.family import FAMILIES
 
-from .common import ConditionRow, condition_rows, conditions_by_type, duration_text, family_for, seconds_between, when
+from .common import conditions_by_type, duration_text, family_for
 
 RUNS_PER_PAGE = 25
-RUN_EVENTS_SHOWN = 20
 
 
 class RunState(models.TextChoices):
@@ -150,171 +148,3 @@ def run_placements() -> list[str]:
 def run_get(*, name: str, namespace: str = ""):
     """The run or None."""
     return family_for(namespace).run.objects.filter(name=name, namespace=namespace).first()
-
-
-# The timeline ---------------------------------------------------------------------
-
-
-@dataclass
-class ClusterView:
-    name: str
-    state: str
-    started: datetime | None
-    ended: datetime | None
-    duration: str
-    message: str
-
-
-@dataclass
-class TaskView:
-    """A before- or after-stage task: an Approval gate or a TimedWait."""
-
-    type: str
-    when: str  # "before" or "after"
-    state: str
-    approval_name: str = ""
-    approved_by: str = ""
-    approved_at: datetime | None = None
-    comment: str = ""
-    can_approve: bool = False
-    wait: str = ""
-    remaining: int | None = None  # seconds left of a running TimedWait
-    ends_at: datetime | None = None
-
-
-@dataclass
-class StageView:
-    name: str
-    state: str
-    started: datetime | None
-    ended: datetime | None
-    duration: str
-    clusters: list[ClusterView]
-    before: list[TaskView] = field(default_factory=list)
-    after: list[TaskView] = field(default_factory=list)
-    is_deletion: bool = False
-
-    @property
-    def done(self) -> int:
-        return sum(c.state == "succeeded" for c in self.clusters)
-
-
-@dataclass
-class Timeline:
-    run: object
-    state: RunState
-    placement: str
-    strategy: str
-    snapshot_index: str
-    stages: list[StageView]
-    deletion: StageView | None
-    conditions: list[ConditionRow]
-    done: int
-    total: int
-    elapsed: str
-    sentence: str
-    events: list
-    now: datetime
-
-    @property
-    def active(self) -> bool:
-        return self.run.active
-
-    @property
-    def can_stop(self) -> bool:
-        return self.run.active and self.state not in (RunState.STOPPED, RunState.STOPPING)
-
-    @property
-    def can_resume(self) -> bool:
-        return self.run.active and (self.run.spec or {}).get("state") in ("Stop", "Initialize")
-
-
-_STAGE_STATES = {
-    ("Progressing", "True"): "updating",
-    ("Progressing", "StageUpdatingWaiting"): "waiting",
-    ("Progressing", "StageUpdatingStopping"): "stopping",
-    ("Progressing", "StageUpdatingStopped"): "stopped",
-    ("Progressing", "StageUpdatingFailed"): "failed",
-}
-
-
-def stage_state(entry: dict) -> str:
-    conds = conditions_by_type(entry)
-    succeeded = conds.get("Succeeded")
-    if succeeded:
-        if succeeded.get("status") == "True":
-            return "skipped (no clusters)" if succeeded.get("reason") == "StageUpdatingSkippedNoClusters" else "succeeded"
-        return "failed"
-    progressing = conds.get("Progressing")
-    if not progressing:
-        return "not started"
-    if progressing.get("status") == "True":
-        return "updating"
-    return _STAGE_STATES.get(("Progressing", progressing.get("reason")), "updating")
-
-
-def _cluster_view(entry: dict) -> ClusterView:
-    conds = conditions_by_type(entry)
-    started = when((conds.get("Started") or {}).get("lastTransitionTime"))
-    ended = when((conds.get("Succeeded") or {}).get("lastTransitionTime"))
-    failed = (conds.get("Succeeded") or {}).get("status") == "False"
-    return ClusterView(entry.get("clusterName", ""), cluster_state(entry), started, ended,
-                       duration_text(seconds_between(started, ended)),
-                       (conds.get("Succeeded") or {}).get("message", "") if failed else "")
-
-
-def _stage_view(entry: dict, config: dict, ctx: dict, *, is_deletion: bool = False) -> StageView:
-    started, ended = when(entry.get("startTime")), when(entry.get("endTime"))
-    stage = StageView(entry.get("stageName", ""), stage_state(entry), started, ended,
-                      duration_text(seconds_between(started, ended or (ctx["now"] if started else None))),
-                      [_cluster_view(c) for c in entry.get("clusters") or []], is_deletion=is_deletion)
-    for when_, key, config_key in (("before", "beforeStageTaskStatus", "beforeStageTasks"),
-                                   ("after", "afterStageTaskStatus", "afterStageTasks")):
-        configs = config.get(config_key) or []
-        tasks = entry.get(key) or [{"type": c.get("type")} for c in configs]
-        views = [_task_view(task, configs[i] if i < len(configs) else {}, when_, entry, stage, ctx)
-                 for i, task in enumerate(tasks)]
-        setattr(stage, when_, views)
-    return stage
-
-
-def _task_view(task: dict, config: dict, when_: str, entry: dict, stage: StageView, ctx: dict) -> TaskView:
-    if task.get("type") == "TimedWait":
-        return _timed_wait_view(task, config, entry, stage, ctx["now"])
-    return _approval_view(task, when_, ctx)
-
-
-def _timed_wait_view(task: dict, config: dict, entry: dict, stage: StageView, now: datetime) -> TaskView:
-    from rollouts.engine.stages import parse_duration
-
-    wait = config.get("waitTime", "")
-    view = TaskView("TimedWait", "after", "not started", wait=wait)
-    elapsed = conditions_by_type(task).get("WaitTimeElapsed")
-    if elapsed and elapsed.get("status") == "True":
-        view.state, view.ends_at = "elapsed", when(elapsed.get("lastTransitionTime"))
-        return view
-    progressing = conditions_by_type(entry).get("Progressing") or {}
-    if stage.state == "waiting" and progressing.get("lastTransitionTime"):
-        since = when(progressing["lastTransitionTime"])
-        seconds = parse_duration(wait) if wait else 0
-        view.remaining = max(0, int(seconds - (now - since).total_seconds()))
-        view.ends_at = since + (now - now) + __import__("datetime").timedelta(seconds=seconds)
-        view.state = "waiting"
-    return view
-
-
-def _approval_view(task: dict, when_: str, ctx: dict) -> TaskView:
-    name = task.get("approvalRequestName", "")
-    view = TaskView("Approval", when_, "not requested yet", approval_name=name)
-    request = ctx["requests"].get(name)
-    approved = (request.condition("Approved") or {}) if request else {}
-    task_approved = conditions_by_type(task).get("ApprovalRequestApproved", {}).get("status") == "True"
-    if approved.get("status") == "True" or task_approved:
-        accepted = request is not None and request.condition_status("ApprovalAccepted") == "True"
-        view.state = "approved and accepted" if accepted or task_approved else "approved (not accepted yet)"
-        view.approved_at = when(approved.get("lastTransitionTime"))
-        view.comment = approved.get("message", "")
-        view.approved_by = ctx["approvers"].get(name, "")
-    elif request is not None:
-        view.state, view.can_approve = "waiting for approval", ctx["active"]
-    return view

@@ -49,5 +49,5 @@ def approval_request_approve(
         event.save(update_fields=["details"])
     from rollouts.engine import wakeup
 
-    wakeup.notify_after_commit()
+    wakeup.approval_request_changed(request)
     return request, True

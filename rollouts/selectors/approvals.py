@@ -1,0 +1,133 @@
+"""Reads for approval requests: the inbox, the list, who approved, and the
+review the Approve dialog shows (what the approval lets through)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from rollouts import clock
+from rollouts import models as m
+from rollouts.controllers import labels as L
+from rollouts.controllers.family import FAMILIES
+
+from .common import duration_text, family_for, when
+from .snapshots import ClusterGroup, cluster_groups
+
+
+@dataclass
+class ApprovalRow:
+    name: str
+    namespace: str
+    run: str
+    stage: str
+    task_type: str
+    created: datetime
+    approved: bool
+    accepted: bool
+
+    @property
+    def age(self) -> str:
+        return duration_text((clock.precise_now() - self.created).total_seconds())
+
+    @property
+    def state(self) -> str:
+        if self.accepted:
+            return "approved and accepted"
+        return "approved (not accepted yet)" if self.approved else "waiting for approval"
+
+
+def approval_row(request) -> ApprovalRow:
+    spec = request.spec or {}
+    return ApprovalRow(request.name, request.namespace, spec.get("parentStageRollout", ""),
+                       spec.get("targetStage", ""), request.labels.get(L.TASK_TYPE, ""), request.creation_timestamp,
+                       request.condition_status("Approved") == "True",
+                       request.condition_status("ApprovalAccepted") == "True")
+
+
+def approvals_pending() -> list[ApprovalRow]:
+    """Requests of unfinished runs still waiting for a person, oldest first
+    (two queries per family: the active runs, then their requests)."""
+    rows = []
+    for family in FAMILIES:
+        active = set(family.run.objects.filter(active=True).values_list("namespace", "name"))
+        requests = family.approval_request.objects.filter(
+            spec__parentStageRollout__in={name for _, name in active})
+        rows += [approval_row(r) for r in requests
+                 if (r.namespace, (r.spec or {}).get("parentStageRollout")) in active]
+    return sorted((r for r in rows if not r.approved), key=lambda r: (r.created, r.name))
+
+
+def approval_list() -> list[ApprovalRow]:
+    """Every approval request, newest first."""
+    rows = [approval_row(r) for f in FAMILIES for r in f.approval_request.objects.all()]
+    return sorted(rows, key=lambda r: (r.created, r.name), reverse=True)
+
+
+def approval_get(*, name: str, namespace: str = ""):
+    return family_for(namespace).approval_request.objects.filter(name=name, namespace=namespace).first()
+
+
+@dataclass(frozen=True)
+class Approver:
+    who: str
+    at: datetime | None
+    comment: str
+
+
+def approval_approver(request) -> Approver | None:
+    """Who approved the request and when, or None while it is not approved.
+    The audit log names the person; a request approved outside Fleet UI has
+    only its condition (its reason stands in for the name)."""
+    condition = request.condition("Approved") or {}
+    if condition.get("status") != "True":
+        return None
+    event = (m.Event.objects.filter(object_kind=request.KIND, object_namespace=request.namespace,
+                                    object_name=request.name, action=m.Event.Action.APPROVED)
+             .order_by("-id").first())
+    who = event.actor if event else (condition.get("reason") or "unknown")
+    comment = (event.details.get("comment", event.message) if event else condition.get("message", ""))
+    return Approver(who, when(condition.get("lastTransitionTime")), comment)
+
+
+@dataclass
+class ApprovalReview:
+    request: object
+    row: ApprovalRow
+    run: object | None
+    snapshot_index: str
+    next_stage: str
+    groups: list[ClusterGroup]
+    approver: Approver | None
+
+    @property
+    def next_clusters(self) -> int:
+        return sum(len(g.clusters) for g in self.groups)
+
+
+def approval_review(request) -> ApprovalReview:
+    """What approving `request` lets happen: the run's snapshot index, the
+    clusters that update next, and per snapshot they run now, the object
+    diff to the run's snapshot."""
+    row = approval_row(request)
+    run = family_for(request.namespace).run.objects.filter(namespace=request.namespace, name=row.run).first()
+    status = (run.status or {}) if run else {}
+    index = str(status.get("resourceSnapshotIndexUsed") or ((run.spec or {}) if run else {}).get(
+        "resourceSnapshotIndex") or "")
+    next_stage, clusters = _next_clusters(status, row.stage, row.task_type)
+    groups = cluster_groups(placement=(run.spec or {}).get("placementName", ""), namespace=run.namespace,
+                            index=index, clusters=clusters) if run and clusters else []
+    return ApprovalReview(request, row, run, index, next_stage, groups, approval_approver(request))
+
+
+def _next_clusters(status: dict, stage: str, task_type: str) -> tuple[str, list[str]]:
+    """A before-stage gate lets its own stage start; an after-stage gate the
+    first later stage that has clusters."""
+    stages = status.get("stagesStatus") or []
+    names = [s.get("stageName") for s in stages]
+    if stage not in names:
+        return "", []
+    start = names.index(stage) + (0 if task_type == "beforeStage" else 1)
+    for entry in stages[start:]:
+        clusters = [c.get("clusterName") for c in entry.get("clusters") or []]
+        if clusters:
+            return entry.get("stageName", ""), clusters
+    return "", []

@@ -1,0 +1,150 @@
+"""Resource snapshots and what differs between two of them, object by
+object: added, removed, or changed with each changed field's before/after."""
+
+import json
+from dataclasses import dataclass, field
+
+from rollouts.controllers import labels as L
+
+from .common import family_for
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    path: str
+    before: str  # JSON text; "" when the field is absent
+    after: str
+
+
+@dataclass
+class ObjectDiff:
+    kind: str
+    namespace: str
+    name: str
+    change: str  # added | removed | changed
+    fields: list[FieldChange] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+
+def _key(manifest: dict) -> tuple:
+    meta = manifest.get("metadata") or {}
+    group = str(manifest.get("apiVersion", "")).rpartition("/")[0]
+    return group, str(manifest.get("kind", "")), str(meta.get("namespace", "")), str(meta.get("name", ""))
+
+
+def _leaves(value, path: str = "") -> dict:
+    """{dotted path: value} of every leaf (a list is one leaf)."""
+    if isinstance(value, dict) and value:
+        out = {}
+        for key, item in value.items():
+            out.update(_leaves(item, f"{path}.{key}" if path else str(key)))
+        return out
+    return {path: value}
+
+
+def _text(value, present: bool) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False) if present else ""
+
+
+def resources_diff(old: list[dict], new: list[dict]) -> list[ObjectDiff]:
+    """The objects that differ between two selectedResources lists, in a
+    stable order (kind, namespace, name); unchanged objects are left out."""
+    before, after = {_key(o): o for o in old}, {_key(o): o for o in new}
+    diffs = []
+    for key in sorted(set(before) | set(after)):
+        _, kind, namespace, name = key
+        if key not in before:
+            diffs.append(ObjectDiff(kind, namespace, name, "added", _field_changes({}, after[key])))
+        elif key not in after:
+            diffs.append(ObjectDiff(kind, namespace, name, "removed", _field_changes(before[key], {})))
+        elif before[key] != after[key]:
+            diffs.append(ObjectDiff(kind, namespace, name, "changed", _field_changes(before[key], after[key])))
+    return diffs
+
+
+def _field_changes(old: dict, new: dict) -> list[FieldChange]:
+    a, b = _leaves(old), _leaves(new)
+    return [FieldChange(path, _text(a.get(path), path in a), _text(b.get(path), path in b))
+            for path in sorted(set(a) | set(b)) if a.get(path) != b.get(path) or (path in a) != (path in b)]
+
+
+@dataclass
+class SnapshotRow:
+    index: int
+    name: str
+    created: object
+    latest: bool
+    hash: str
+    objects: int
+    clusters: list[str]
+
+
+def snapshots_of(placement) -> list:
+    """The placement's resource snapshots, newest index first."""
+    family = family_for(placement.namespace)
+    return list(family.resource_snapshot.objects.filter(owner=placement).order_by("-index"))
+
+
+def snapshot_rows(placement, bindings: list[dict]) -> list[SnapshotRow]:
+    """Snapshot history with the clusters bound to each (from `bindings`,
+    dicts with target_cluster and resource_snapshot)."""
+    on = {}
+    for b in bindings:
+        on.setdefault(b["resource_snapshot"], []).append(b["target_cluster"])
+    return [SnapshotRow(s.index, s.name, s.creation_timestamp, s.labels.get(L.IS_LATEST) == "true",
+                        (s.annotations.get(L.RESOURCE_HASH) or "")[:12],
+                        len((s.spec or {}).get("selectedResources") or []), sorted(on.get(s.name, [])))
+            for s in snapshots_of(placement)]
+
+
+def snapshot_resources(*, placement: str, namespace: str, names: list[str]) -> dict[str, list[dict]]:
+    """{snapshot name: its selectedResources} for the named snapshots (one query)."""
+    family = family_for(namespace)
+    rows = family.resource_snapshot.objects.filter(owner__name=placement, namespace=namespace, name__in=names)
+    return {s.name: (s.spec or {}).get("selectedResources") or [] for s in rows}
+
+
+def snapshot_name(placement: str, index) -> str:
+    return f"{placement}-{index}-snapshot"
+
+
+def snapshot_diff(*, placement: str, namespace: str, a, b) -> list[ObjectDiff] | None:
+    """What changes going from snapshot index `a` to `b`; None when either
+    snapshot does not exist (pruned, or never made)."""
+    names = [snapshot_name(placement, a), snapshot_name(placement, b)]
+    found = snapshot_resources(placement=placement, namespace=namespace, names=names)
+    if any(n not in found for n in names):
+        return None
+    return resources_diff(found[names[0]], found[names[1]])
+
+
+@dataclass
+class ClusterGroup:
+    """Clusters that now run the same snapshot, and what moving them to the
+    target snapshot changes."""
+
+    current: str  # the snapshot they are bound to now, "" for nothing yet
+    clusters: list[str]
+    diff: list[ObjectDiff] = field(default_factory=list)
+
+
+def cluster_groups(*, placement: str, namespace: str, index, clusters: list[str] | None = None) -> list[ClusterGroup]:
+    """Group the placement's scheduled clusters (or just `clusters`) by the
+    snapshot their binding names now, each with its diff to snapshot
+    `index`. Two queries: the bindings, then the snapshots involved."""
+    family = family_for(namespace)
+    bindings = family.binding.objects.filter(owner__name=placement, namespace=namespace).exclude(
+        spec__state="Unscheduled")
+    if clusters is not None:
+        bindings = bindings.filter(target_cluster__in=clusters)
+    bound = dict(bindings.values_list("target_cluster", "spec__resourceSnapshotName"))
+    by_current: dict[str, list[str]] = {}
+    for cluster in clusters if clusters is not None else sorted(bound):
+        by_current.setdefault(bound.get(cluster) or "", []).append(cluster)
+    target = snapshot_name(placement, index)
+    resources = snapshot_resources(placement=placement, namespace=namespace, names=[target, *by_current])
+    return [ClusterGroup(current, names, resources_diff(resources.get(current, []), resources.get(target, [])))
+            for current, names in sorted(by_current.items())]

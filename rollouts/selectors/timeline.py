@@ -1,0 +1,336 @@
+"""The timeline of one run: its stages in order, each with its clusters in
+update order, its before/after tasks (TimedWait countdowns, Approval gates),
+the deletion stage, the run's conditions and one sentence saying what the run
+waits for. Built from the run's status JSON plus three small queries, so the
+query count does not grow with the number of clusters."""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from rollouts import clock
+from rollouts import models as m
+from rollouts.engine.stages import parse_duration
+
+from .common import (
+    ConditionRow,
+    condition_rows,
+    conditions_by_type,
+    duration_text,
+    family_for,
+    seconds_between,
+    when,
+)
+from .runs import RunState, cluster_state, progress, run_state
+
+RUN_EVENTS_SHOWN = 20
+
+@dataclass
+class ClusterView:
+    name: str
+    state: str
+    started: datetime | None
+    ended: datetime | None
+    duration: str
+    message: str
+
+    # Preformatted: a 1,000-cluster page renders faster without a filter per cell.
+    @property
+    def started_text(self) -> str:
+        return f"{self.started:%H:%M:%S}" if self.started else ""
+
+    @property
+    def ended_text(self) -> str:
+        return f"{self.ended:%H:%M:%S}" if self.ended else ""
+
+
+@dataclass
+class TaskView:
+    """A before- or after-stage task: an Approval gate or a TimedWait."""
+
+    type: str
+    when: str  # "before" or "after"
+    state: str
+    approval_name: str = ""
+    approved_by: str = ""
+    approved_at: datetime | None = None
+    comment: str = ""
+    can_approve: bool = False
+    wait: str = ""
+    remaining: int | None = None  # seconds left of a running TimedWait
+    ends_at: datetime | None = None
+
+
+@dataclass
+class StageView:
+    name: str
+    state: str
+    started: datetime | None
+    ended: datetime | None
+    duration: str
+    clusters: list[ClusterView]
+    before: list[TaskView] = field(default_factory=list)
+    after: list[TaskView] = field(default_factory=list)
+    is_deletion: bool = False
+
+    @property
+    def done(self) -> int:
+        return sum(c.state == "succeeded" for c in self.clusters)
+
+
+@dataclass
+class Timeline:
+    run: object
+    state: RunState
+    placement: str
+    strategy: str
+    snapshot_index: str
+    stages: list[StageView]
+    deletion: StageView | None
+    conditions: list[ConditionRow]
+    done: int
+    total: int
+    elapsed: str
+    sentence: str
+    events: list
+    now: datetime
+
+    @property
+    def active(self) -> bool:
+        return self.run.active
+
+    @property
+    def can_stop(self) -> bool:
+        """Stop is allowed from Run (or no state); Initialize→Stop is refused."""
+        return self.run.active and (self.run.spec or {}).get("state") in (None, "", "Run")
+
+    @property
+    def can_resume(self) -> bool:
+        return self.run.active and (self.run.spec or {}).get("state") in ("Stop", "Initialize")
+
+
+_STAGE_STATES = {
+    ("Progressing", "True"): "updating",
+    ("Progressing", "StageUpdatingWaiting"): "waiting",
+    ("Progressing", "StageUpdatingStopping"): "stopping",
+    ("Progressing", "StageUpdatingStopped"): "stopped",
+    ("Progressing", "StageUpdatingFailed"): "failed",
+}
+
+
+def stage_state(entry: dict) -> str:
+    conds = conditions_by_type(entry)
+    succeeded = conds.get("Succeeded")
+    if succeeded:
+        if succeeded.get("status") == "True":
+            return "skipped (no clusters)" if succeeded.get("reason") == "StageUpdatingSkippedNoClusters" else "succeeded"
+        return "failed"
+    progressing = conds.get("Progressing")
+    if not progressing:
+        return "not started"
+    if progressing.get("status") == "True":
+        return "updating"
+    return _STAGE_STATES.get(("Progressing", progressing.get("reason")), "updating")
+
+
+def _cluster_view(entry: dict) -> ClusterView:
+    conds = conditions_by_type(entry)
+    started = when((conds.get("Started") or {}).get("lastTransitionTime"))
+    ended = when((conds.get("Succeeded") or {}).get("lastTransitionTime"))
+    failed = (conds.get("Succeeded") or {}).get("status") == "False"
+    return ClusterView(entry.get("clusterName", ""), cluster_state(entry), started, ended,
+                       duration_text(seconds_between(started, ended)),
+                       (conds.get("Succeeded") or {}).get("message", "") if failed else "")
+
+
+def _stage_view(entry: dict, config: dict, ctx: dict, *, is_deletion: bool = False) -> StageView:
+    started, ended = when(entry.get("startTime")), when(entry.get("endTime"))
+    stage = StageView(entry.get("stageName", ""), stage_state(entry), started, ended,
+                      duration_text(seconds_between(started, ended or (ctx["now"] if started else None))),
+                      [_cluster_view(c) for c in entry.get("clusters") or []], is_deletion=is_deletion)
+    for when_, key, config_key in (("before", "beforeStageTaskStatus", "beforeStageTasks"),
+                                   ("after", "afterStageTaskStatus", "afterStageTasks")):
+        configs = config.get(config_key) or []
+        tasks = entry.get(key) or [{"type": c.get("type")} for c in configs]
+        views = [_task_view(task, configs[i] if i < len(configs) else {}, when_, entry, stage, ctx)
+                 for i, task in enumerate(tasks)]
+        setattr(stage, when_, views)
+    return stage
+
+
+def _task_view(task: dict, config: dict, when_: str, entry: dict, stage: StageView, ctx: dict) -> TaskView:
+    if task.get("type") == "TimedWait":
+        return _timed_wait_view(task, config, entry, stage, ctx["now"])
+    return _approval_view(task, when_, ctx)
+
+
+def _timed_wait_view(task: dict, config: dict, entry: dict, stage: StageView, now: datetime) -> TaskView:
+    wait = config.get("waitTime", "")
+    view = TaskView("TimedWait", "after", "not started", wait=wait)
+    elapsed = conditions_by_type(task).get("WaitTimeElapsed")
+    if elapsed and elapsed.get("status") == "True":
+        view.state, view.ends_at = "elapsed", when(elapsed.get("lastTransitionTime"))
+        return view
+    progressing = conditions_by_type(entry).get("Progressing") or {}
+    if stage.state == "waiting" and progressing.get("lastTransitionTime"):
+        since = when(progressing["lastTransitionTime"])
+        seconds = parse_duration(wait) if wait else 0
+        view.remaining = max(0, int(seconds - (now - since).total_seconds()))
+        view.ends_at = since + timedelta(seconds=seconds)
+        view.state = "waiting"
+    return view
+
+
+def _approval_view(task: dict, when_: str, ctx: dict) -> TaskView:
+    name = task.get("approvalRequestName", "")
+    view = TaskView("Approval", when_, "not requested yet", approval_name=name)
+    request = ctx["requests"].get(name)
+    approved = (request.condition("Approved") or {}) if request else {}
+    task_approved = conditions_by_type(task).get("ApprovalRequestApproved", {}).get("status") == "True"
+    if approved.get("status") == "True" or task_approved:
+        accepted = request is not None and request.condition_status("ApprovalAccepted") == "True"
+        view.state = "approved and accepted" if accepted or task_approved else "approved (not accepted yet)"
+        view.approved_at = when(approved.get("lastTransitionTime"))
+        view.comment = approved.get("message", "")
+        view.approved_by = ctx["approvers"].get(name, "")
+    elif request is not None:
+        view.state, view.can_approve = "waiting for approval", ctx["active"]
+    return view
+
+
+# Building the timeline ------------------------------------------------------------------
+
+
+def run_timeline(run) -> Timeline:
+    """Everything the run page shows. Queries: the run's approval requests,
+    the approval Events naming their approvers, the run's latest Events."""
+    status, spec = run.status or {}, run.spec or {}
+    family = family_for(run.namespace)
+    names = [t.get("approvalRequestName") for s in status.get("stagesStatus") or []
+             for t in (s.get("beforeStageTaskStatus") or []) + (s.get("afterStageTaskStatus") or [])
+             if t.get("approvalRequestName")]
+    requests = {r.name: r for r in family.approval_request.objects.filter(namespace=run.namespace, name__in=names)}
+    now = clock.now()
+    ctx = {"now": now, "requests": requests, "active": run.active,
+           "approvers": approvers(family.approval_request.KIND, run.namespace, list(requests))}
+    state = run_state(spec.get("state"), status.get("conditions"))
+    configs = (status.get("stagedUpdateStrategySnapshot") or {}).get("stages") or []
+    stages = [_stage_view(entry, configs[i] if i < len(configs) else {}, ctx)
+              for i, entry in enumerate(status.get("stagesStatus") or [])]
+    deletion = status.get("deletionStageStatus")
+    done, total = progress(status)
+    timeline = Timeline(
+        run=run, state=state, placement=spec.get("placementName", ""),
+        strategy=spec.get("stagedRolloutStrategyName", ""),
+        snapshot_index=str(status.get("resourceSnapshotIndexUsed") or spec.get("resourceSnapshotIndex") or ""),
+        stages=stages, deletion=_stage_view(deletion, {}, ctx, is_deletion=True) if deletion else None,
+        conditions=condition_rows(status.get("conditions")), done=done, total=total,
+        elapsed=duration_text(seconds_between(*_run_span(run, now))), sentence="",
+        events=list(m.Event.objects.filter(run=run.name, object_namespace=run.namespace)
+                    .order_by("-id")[:RUN_EVENTS_SHOWN]),
+        now=now)
+    timeline.sentence = run_sentence(timeline)
+    return timeline
+
+
+def approvers(kind_name: str, namespace: str, names: list[str]) -> dict[str, str]:
+    """{request name: who approved it}, from the latest approval Events."""
+    if not names:
+        return {}
+    rows = (m.Event.objects.filter(action=m.Event.Action.APPROVED, object_kind=kind_name,
+                                   object_namespace=namespace, object_name__in=names)
+            .order_by("id").values_list("object_name", "actor"))
+    return dict(rows)
+
+
+def _run_span(run, now: datetime) -> tuple[datetime | None, datetime | None]:
+    """From initialization (or creation) to the terminal condition (or now)."""
+    conds = conditions_by_type(run.status)
+    start = when((conds.get("Initialized") or {}).get("lastTransitionTime")) or run.creation_timestamp
+    final = conds.get("Succeeded") or (conds.get("Initialized") if run_state(None, run.conditions()) == RunState.FAILED
+                                       else None)
+    end = when((final or {}).get("lastTransitionTime")) if final else None
+    return start, end or now
+
+
+# The sentence ------------------------------------------------------------------------------
+
+
+def _names(items: list[str], limit: int = 3) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _current(timeline: Timeline) -> tuple[StageView | None, StageView | None]:
+    """(the stage being worked on, the one after it), or (None, None)."""
+    open_stages = [s for s in timeline.stages if not s.state.startswith(("succeeded", "skipped"))]
+    if not open_stages:
+        return None, None
+    current = open_stages[0]
+    later = timeline.stages[timeline.stages.index(current) + 1:]
+    return current, (later[0] if later else None)
+
+
+def _failure_message(timeline: Timeline) -> str:
+    for cond in timeline.conditions:
+        if cond.type in ("Succeeded", "Initialized") and cond.status == "False":
+            return cond.message
+    return "no reason recorded"
+
+
+_FIXED = {
+    RunState.PENDING: "The engine has not initialized this run yet; it starts as soon as the engine picks it up.",
+    RunState.SUCCEEDED: "The run finished: every stage succeeded and nothing more will happen.",
+    RunState.INITIALIZED: "The run is initialized and idle because its state is Initialize; "
+                          "Resume (state Run) starts its first stage.",
+}
+
+
+def run_sentence(timeline: Timeline) -> str:
+    """One plain sentence: what the run waits for and what would move it on."""
+    state = timeline.state
+    if state in _FIXED:
+        return _FIXED[state]
+    if state == RunState.FAILED:
+        return (f"The run failed ({_failure_message(timeline)}); nothing more will happen, "
+                "so start a new run to go on.")
+    current, following = _current(timeline)
+    if current is None:
+        return _deletion_sentence(timeline)
+    if state == RunState.STOPPED:
+        return f"The run is stopped at stage {current.name}; Resume sets its state back to Run and it goes on from there."
+    updating = [c.name for c in current.clusters if c.state == "updating"]
+    if state == RunState.STOPPING:
+        return (f"The run is stopping: it waits for {_names(updating) or 'in-flight work'} in stage "
+                f"{current.name} to finish, then reports stopped.")
+    if state == RunState.STUCK:
+        return (f"Cluster {_names(updating)} in stage {current.name} has been updating for over 5 minutes; "
+                "the run goes on when it reports its resources applied and available.")
+    if state == RunState.WAITING:
+        return _waiting_sentence(current, following)
+    return (f"The run is updating {_names(updating) or 'the next clusters'} in stage {current.name} "
+            f"({current.done} of {len(current.clusters)} done); it moves on as each cluster reports "
+            "its resources applied and available.")
+
+
+def _waiting_sentence(current: StageView, following: StageView | None) -> str:
+    before = current.state == "not started" or any(t.state.startswith("waiting") for t in current.before)
+    tasks = current.before if before else current.after
+    gates = [f"approval of {t.approval_name}" for t in tasks if t.state == "waiting for approval"]
+    gates += [f"the timed wait ({duration_text(t.remaining)} left, until {t.ends_at:%H:%M:%S} UTC)"
+              for t in tasks if t.type == "TimedWait" and t.state == "waiting" and t.ends_at]
+    gates += [f"the engine to accept the approval of {t.approval_name}" for t in tasks
+              if t.state.startswith("approved (not")]
+    waits_for = " and ".join(gates) or "its stage tasks"
+    if before:
+        return f"The run is waiting for {waits_for} before stage {current.name}; once given, stage {current.name} starts."
+    then = f"stage {following.name} starts" if following else "the run moves to the deletion stage and finishes"
+    return f"The run is waiting for {waits_for} after stage {current.name}; once done, {then}."
+
+
+def _deletion_sentence(timeline: Timeline) -> str:
+    deletion = timeline.deletion
+    left = [c.name for c in (deletion.clusters if deletion else []) if c.state != "succeeded"]
+    if left:
+        return (f"Every stage is done; the run is removing the placement from {_names(left)}, which are no "
+                "longer scheduled, and finishes when they are clean.")
+    return "Every stage is done; the run finishes on the engine's next pass."

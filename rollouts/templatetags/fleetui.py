@@ -1,0 +1,62 @@
+"""Template helpers for the dashboard: URLs of cluster-scoped or namespaced
+objects, and short time and duration texts. Everything returned is plain
+text, autoescaped by the template."""
+
+from datetime import datetime
+
+from django import template
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from rollouts import clock
+from rollouts.selectors.common import duration_text
+
+register = template.Library()
+
+
+@register.simple_tag
+def fleet_url(view: str, name: str, namespace: str = "") -> str:
+    """`{% fleet_url "run-detail" run.name run.namespace %}`."""
+    if namespace:
+        return reverse(f"rollouts:ns-{view}", args=[namespace, name])
+    return reverse(f"rollouts:{view}", args=[name])
+
+
+@register.filter
+def seconds(value) -> str:
+    """A number of seconds as `1m5s`."""
+    return duration_text(value)
+
+
+@register.filter
+def ago(moment: datetime | None) -> str:
+    """How long ago, as `2m6s`."""
+    if not moment:
+        return ""
+    return duration_text((clock.precise_now() - moment).total_seconds())
+
+
+@register.filter
+def css_token(value: str) -> str:
+    """A state as a CSS class suffix: `approved (not accepted yet)` → `approved`."""
+    return str(value).split(" ")[0].strip("()").lower()
+
+
+_CLUSTER_ROW = ('<tr><td>{}</td><td>{}</td><td><span class="state state-{}">{}</span>{}</td>'
+                "<td>{}</td><td>{}</td><td>{}</td></tr>\n")
+
+
+def _time_cell(moment, text: str):
+    return format_html('<time datetime="{}">{}</time>', moment.isoformat(), text) if moment else ""
+
+
+@register.simple_tag
+def cluster_rows(clusters) -> str:
+    """The rows of a stage's cluster table (`ClusterView`s), built in Python:
+    a 1,000-cluster run renders in milliseconds rather than a template loop's
+    hundred. Every value goes through format_html, escaped as {{ }} would be."""
+    return format_html_join("", _CLUSTER_ROW, (
+        (i, c.name, c.state, c.state,
+         format_html(' <span class="message">{}</span>', c.message) if c.message else "",
+         _time_cell(c.started, c.started_text), _time_cell(c.ended, c.ended_text), c.duration)
+        for i, c in enumerate(clusters, 1)))

@@ -1,0 +1,37 @@
+"""The dashboard's URLs. Cluster-scoped objects are addressed by name;
+namespaced ones under ns/<namespace>/ with the same view."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from .views import approvals, audit, fleet, overview, runs
+
+app_name = "rollouts"
+
+
+def by_name(route: str, view, name: str) -> list:
+    """The cluster-scoped route and its namespaced twin (`ns-<name>`)."""
+    return [path(route, view, name=name), path(f"ns/<str:namespace>/{route}", view, name=f"ns-{name}")]
+
+
+urlpatterns = [
+    path("", overview.overview, name="overview"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True, next_page="/"),
+         name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(next_page="rollouts:login"), name="logout"),
+    path("runs/", runs.run_list, name="runs"),
+    *by_name("runs/<str:name>/", runs.run_detail, "run-detail"),
+    *by_name("runs/<str:name>/stop/", runs.run_stop, "run-stop"),
+    *by_name("runs/<str:name>/resume/", runs.run_resume, "run-resume"),
+    path("approvals/", approvals.approval_list, name="approvals"),
+    *by_name("approvals/<str:name>/", approvals.approval_detail, "approval-detail"),
+    *by_name("approvals/<str:name>/approve/", approvals.approval_approve, "approval-approve"),
+    path("placements/", fleet.placement_list, name="placements"),
+    *by_name("placements/<str:name>/", fleet.placement_detail, "placement-detail"),
+    *by_name("placements/<str:name>/rollout/", fleet.placement_rollout, "placement-rollout"),
+    path("strategies/", fleet.strategy_list, name="strategies"),
+    path("members/", fleet.member_list, name="members"),
+    path("audit/", audit.audit_log, name="audit"),
+    path("audit/export.csv", audit.audit_export, {"fmt": "csv"}, name="audit-export-csv"),
+    path("audit/export.json", audit.audit_export, {"fmt": "json"}, name="audit-export-json"),
+]

@@ -1,0 +1,65 @@
+"""Approval requests: the list, the Approve dialog and the approval itself."""
+
+from django.http import Http404
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from rollouts import roles, selectors
+from rollouts.api.errors import ApiError
+from rollouts.selectors.common import kind_of
+from rollouts.services.approvals import approval_request_approve
+
+from .helpers import notify_or_redirect, page
+from .runs import render_timeline, run_url
+
+COMMENT_LIMIT = 1000
+
+
+@roles.requires(roles.VIEW)
+def approval_list(request):
+    return page(request, "rollouts/approval_list.html", {"approvals": selectors.approval_list()})
+
+
+def _request_or_404(name: str, namespace: str):
+    request_obj = selectors.approval_get(name=name, namespace=namespace)
+    if request_obj is None:
+        raise Http404(f"no approval request {name}")
+    return request_obj
+
+
+@roles.requires(roles.VIEW)
+def approval_detail(request, name: str, namespace: str = ""):
+    """What approving lets through; from the run page (htmx) only the
+    dialog's content, otherwise a page of its own."""
+    review = selectors.approval_review(_request_or_404(name, namespace))
+    context = {"review": review, "in_dialog": bool(getattr(request, "htmx", False))}
+    return page(request, "rollouts/approval_detail.html", context, partial="review")
+
+
+def _approved_text(name: str, approver) -> str:
+    at = f"{approver.at:%Y-%m-%d %H:%M:%S} UTC" if approver and approver.at else "an unknown time"
+    who = approver.who if approver else "someone"
+    return f"{name} was already approved by {who} at {at}; nothing was changed."
+
+
+@require_POST
+@roles.requires(roles.APPROVE)
+def approval_approve(request, name: str, namespace: str = ""):
+    """Approve as `fleet approve` does, once: a second approval changes
+    nothing and says who approved first, and when."""
+    request_obj = _request_or_404(name, namespace)
+    comment = request.POST.get("comment", "").strip()[:COMMENT_LIMIT]
+    try:
+        approved, changed = approval_request_approve(
+            kind=kind_of(request_obj), name=name, namespace=namespace, actor=request.user.get_username(),
+            message=comment, client_address=roles.client_address(request), via="web")
+        level = "success" if changed else "info"
+        text = (f"{name} approved." if changed else _approved_text(name, selectors.approval_approver(approved)))
+    except ApiError as exc:
+        level, text = "error", str(exc)
+    run = selectors.run_get(name=(request_obj.spec or {}).get("parentStageRollout", ""), namespace=namespace)
+    if run is None:
+        return notify_or_redirect(request, level, text, reverse("rollouts:approvals"),
+                                  lambda extra: approval_list(request))
+    return notify_or_redirect(request, level, text, run_url(run.name, namespace),
+                              render_timeline(request, run.name, namespace))

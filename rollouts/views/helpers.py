@@ -1,0 +1,34 @@
+"""What every dashboard view shares: rendering a page or one of its named
+partials, and telling the person how an action went."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.shortcuts import redirect, render
+
+# Seconds between htmx refreshes of a live page (0: no polling). The live
+# updates over Channels will replace polling and reuse the same partials.
+POLL_SECONDS = getattr(settings, "FLEET_DASHBOARD_POLL_SECONDS", 5)
+
+
+_LEVELS = {"error": messages.ERROR, "success": messages.SUCCESS, "info": messages.INFO}
+
+
+def poll_seconds() -> int:
+    return int(getattr(settings, "FLEET_DASHBOARD_POLL_SECONDS", POLL_SECONDS))
+
+
+def page(request, template: str, context: dict, *, partial: str | None = None, status: int = 200):
+    """The whole page, or for an htmx request the named partial of the same
+    template (so the page and its refresh can never drift apart)."""
+    if partial and getattr(request, "htmx", False) and not request.htmx.boosted:
+        template = f"{template}#{partial}"
+    return render(request, template, context, status=status)
+
+
+def notify_or_redirect(request, level: str, text: str, url: str, render_partial):
+    """After an action: for htmx, re-render the affected partial with the
+    notice in it; otherwise flash the notice and redirect (POST/redirect/GET)."""
+    if getattr(request, "htmx", False):
+        return render_partial({"notice": {"level": level, "text": text}})
+    messages.add_message(request, _LEVELS.get(level, messages.INFO), text)
+    return redirect(url)

@@ -1,0 +1,84 @@
+"""The runs list, the run timeline, and Stop / Resume."""
+
+from django.http import Http404
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from rollouts import roles, selectors
+from rollouts.api.errors import ApiError
+from rollouts.services import runs as run_services
+
+from .helpers import notify_or_redirect, page, poll_seconds
+
+
+@roles.requires(roles.VIEW)
+def run_list(request):
+    placement, state = request.GET.get("placement", ""), request.GET.get("state", "")
+    context = {
+        "page_obj": selectors.run_list(placement=placement, state=state, page=request.GET.get("page", 1)),
+        "placements": selectors.run_placements(),
+        "states": selectors.RunState.choices,
+        "placement": placement,
+        "state": state,
+    }
+    return page(request, "rollouts/run_list.html", context, partial="results")
+
+
+def run_url(name: str, namespace: str = "") -> str:
+    if namespace:
+        return reverse("rollouts:ns-run-detail", args=[namespace, name])
+    return reverse("rollouts:run-detail", args=[name])
+
+
+def _run_or_404(name: str, namespace: str):
+    run = selectors.run_get(name=name, namespace=namespace)
+    if run is None:
+        raise Http404(f"no update run {name}")
+    return run
+
+
+def _timeline_context(run, extra: dict | None = None) -> dict:
+    timeline = selectors.run_timeline(run)
+    return {"tl": timeline, "poll": poll_seconds() if run.active else 0, **(extra or {})}
+
+
+@roles.requires(roles.VIEW)
+def run_detail(request, name: str, namespace: str = ""):
+    """The timeline; an htmx refresh gets only its `timeline` partial."""
+    run = _run_or_404(name, namespace)
+    return page(request, "rollouts/run_detail.html", _timeline_context(run), partial="timeline")
+
+
+def render_timeline(request, name: str, namespace: str):
+    """A callable that renders the run's timeline partial with extra context."""
+
+    def render_partial(extra: dict):
+        run = _run_or_404(name, namespace)
+        return page(request, "rollouts/run_detail.html", _timeline_context(run, extra), partial="timeline")
+
+    return render_partial
+
+
+def _state_action(request, name: str, namespace: str, service, done: str):
+    _run_or_404(name, namespace)
+    try:
+        service(name=name, namespace=namespace, actor=request.user.get_username())
+        level, text = "success", done
+    except ApiError as exc:
+        level, text = "error", str(exc)
+    return notify_or_redirect(request, level, text, run_url(name, namespace),
+                              render_timeline(request, name, namespace))
+
+
+@require_POST
+@roles.requires(roles.OPERATE)
+def run_stop(request, name: str, namespace: str = ""):
+    return _state_action(request, name, namespace, run_services.run_stop,
+                         f"Stop requested for {name}: clusters already updating finish, nothing new starts.")
+
+
+@require_POST
+@roles.requires(roles.OPERATE)
+def run_resume(request, name: str, namespace: str = ""):
+    return _state_action(request, name, namespace, run_services.run_resume,
+                         f"{name} resumed: it goes on where it stopped.")
