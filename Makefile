@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 HOST := 127.0.0.1:8000
 
-.PHONY: install run test lint browser-deps
+.PHONY: install run test lint chromium test-browser screenshots
 
 install: $(STAMP)
 
@@ -25,21 +25,27 @@ run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py fleet demo
 	@echo
+	@echo "Demo logins (new passwords each run):"
+	@$(BIN)/python manage.py shell -c "from rollouts.demo_users import demo_users_create; [print(f'  {u.role}: {u.username} / {u.password}') for u in demo_users_create()]"
 	@echo "Fleet UI:     http://$(HOST)/"
-	@echo "Django admin: http://$(HOST)/admin/"
-	@echo "  (first time: create a login with $(BIN)/python manage.py createsuperuser)"
+	@echo "Django admin: http://$(HOST)/admin/ (the demo admin can sign in there too)"
 	@echo "Try:          $(BIN)/python manage.py fleet get crp"
 	@echo
 	$(BIN)/python manage.py fleet serve $(HOST)
 
-test: install
+# Debian's Chromium drives the browser tests (Playwright cannot download one here).
+chromium:
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+
+test: install chromium
 	mkdir -p var
 	$(BIN)/pytest
 
+test-browser: install chromium
+	$(BIN)/pytest tests/browser
+
+screenshots: install chromium
+	$(BIN)/python scripts/screenshots.py
+
 lint: install
 	$(BIN)/ruff check .
-
-# Debian's Chromium for browser tests (not part of `make test` yet).
-browser-deps:
-	apt-get update
-	apt-get install -y chromium

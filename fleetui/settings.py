@@ -75,9 +75,12 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "fleetui.middleware.content_security_policy",
 ]
 
 ROOT_URLCONF = "fleetui.urls"
+LOGIN_URL = "rollouts:login"
+LOGIN_REDIRECT_URL = "/"
 WSGI_APPLICATION = "fleetui.wsgi.application"
 ASGI_APPLICATION = "fleetui.asgi.application"
 
@@ -162,6 +165,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
+# Seconds between the dashboard's refreshes of live panels (until live updates push them).
+FLEET_DASHBOARD_POLL_SECONDS = env_float("FLEET_DASHBOARD_POLL_SECONDS", 5.0)
 # Seconds a simulated member cluster takes to apply a snapshot (0 in tests).
 FLEET_SIMULATED_APPLY_SECONDS = env_float("FLEET_SIMULATED_APPLY_SECONDS", 0.0)
 # Seconds between safety-net passes of the in-process engine loop.

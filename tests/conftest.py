@@ -63,3 +63,9 @@ def frozen_clock():
     """The hub clock frozen at TUTORIAL_START; move it with `.advance(seconds)`."""
     with clock.frozen(TUTORIAL_START):
         yield clock
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Logins in tests need no real key stretching."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -91,7 +91,14 @@ class Event(models.Model):
 
     class Meta:
         ordering = ["time", "id"]
-        indexes = [models.Index(fields=["object_kind", "object_name"])]
+        # The audit log pages by id within a filter: PostgreSQL needs the id in
+        # each index (SQLite indexes carry the row id already).
+        indexes = [
+            models.Index(fields=["object_kind", "object_name", "id"]),
+            models.Index(fields=["actor", "id"]),
+            models.Index(fields=["action", "id"]),
+            models.Index(fields=["run", "id"]),
+        ]
 
     def __str__(self):
         return f"{self.time:%Y-%m-%dT%H:%M:%S} {self.actor} {self.action} {self.object_kind}/{self.object_name}"
