@@ -10,12 +10,13 @@ import getpass
 import time
 from dataclasses import dataclass
 
-from rollouts import models as m
+from rollouts import clock
 from rollouts.api import store
 from rollouts.api.errors import NotFound
 from rollouts.api.kinds import Kind, KindRegistry
 from rollouts.api.labels import parse_selector
 from rollouts.api.manifests import parse_patch
+from rollouts.selectors.approvals import approval_approver
 from rollouts.services.approvals import approval_request_approve
 from rollouts.services.objects import manifests_apply, object_delete, object_patch
 
@@ -201,13 +202,15 @@ def approve(ctx: Context) -> None:
         namespace=ctx.namespace_for(kind) or "",
         actor=ctx.actor,
         message=ctx.options.get("message") or "",
+        via="cli",
     )
     subject = printers.object_name(kind, request)
     if changed:
         ctx.out.write(f"{subject} approved")
         return
-    who, when = approved_by(kind, request)
-    ctx.out.write(f"{subject} already approved by {who} at {when}")
+    approver = approval_approver(request)
+    at = clock.rfc3339(approver.at) if approver and approver.at else "an unknown time"
+    ctx.out.write(f"{subject} already approved by {approver.who if approver else 'someone'} at {at}")
 
 
 def _approval_target(ctx: Context) -> tuple[Kind, str]:
@@ -222,29 +225,6 @@ def _approval_target(ctx: Context) -> tuple[Kind, str]:
     if not kind.namespaced and ctx.options.get("namespace"):
         raise CliError(f"{kind.kind} is cluster-scoped and does not accept a namespace")
     return kind, name
-
-
-def approved_by(kind: Kind, request) -> tuple[str, str]:
-    """(who, when) of the approval in force: the audit log knows who; a request
-    approved outside Fleet UI only has its condition's message and reason."""
-    condition = request.condition("Approved") or {}
-    event = (
-        m.Event.objects.filter(
-            object_kind=kind.kind,
-            object_namespace=request.namespace,
-            object_name=request.name,
-            action=m.Event.Action.APPROVED,
-        )
-        .order_by("-time", "-id")
-        .first()
-    )
-    if event is not None:
-        who = event.actor
-    else:
-        message = condition.get("message") or ""
-        who = message.removeprefix("approved by ") if message.startswith("approved by ") else ""
-        who = who or condition.get("reason") or "unknown"
-    return who, condition.get("lastTransitionTime") or "unknown time"
 
 
 @dataclass(frozen=True)
