@@ -58,10 +58,17 @@ def runs_advance_for_placement(placement_kind: str, namespace: str, name: str) -
             run_advance.delay(family.run.KIND, run.pk)
 
 
+MEMBERS_BATCH = 50
+
+
 @shared_task(**RETRY)
 def members_sync() -> None:
-    """Apply what is due on members; come back when the next apply finishes."""
-    next_due = agent.members_sync()
+    """Apply what is due on a batch of bindings; another task takes the next
+    batch at once (so workers share the work), and one comes back when the
+    next simulated apply finishes."""
+    next_due, more = agent.members_sync_some(limit=MEMBERS_BATCH)
+    if more:
+        members_sync.delay()
     if next_due is not None:
         members_sync.apply_async(countdown=min(next_due, 30.0))
 

@@ -85,7 +85,7 @@ def test_two_workers_advance_50_runs_over_30_members_exactly_once(hub):
     hub.worker("w2")
     hub.beat()
     hub.manage("fleet", "apply", "-f", "-", stdin=fleet_yaml(50, "many"))
-    wait_for(lambda: unfinished_runs(hub, "many") == 0, timeout=240, what="50 runs to finish")
+    wait_for(lambda: unfinished_runs(hub, "many") == 0, timeout=600, what="50 runs to finish")
     assert_each_cluster_updated_once_per_run(hub, "many", 50)
     members = hub.sql("SELECT count(*) FROM rollouts_memberobject WHERE kind = 'ConfigMap'")[0][0]
     assert members == 50 * MEMBERS
@@ -99,7 +99,7 @@ def test_a_worker_killed_mid_run_leaves_nothing_done_twice(hub):
     started = "SELECT count(*) FROM rollouts_event WHERE run LIKE 'kill-%%' AND details->>'type' = 'Started'"
     wait_for(lambda: hub.sql(started)[0][0] >= 60, timeout=120, what="the runs to be under way")
     hub.kill(doomed)
-    wait_for(lambda: unfinished_runs(hub, "kill") == 0, timeout=240, what="20 runs to finish without the killed worker")
+    wait_for(lambda: unfinished_runs(hub, "kill") == 0, timeout=600, what="20 runs to finish without the killed worker")
     assert_each_cluster_updated_once_per_run(hub, "kill", 20)
 
 

@@ -15,6 +15,7 @@ from rollouts.clock import parse_rfc3339
 from rollouts.conditions import find_condition, set_condition
 from rollouts.controllers.family import FAMILIES
 from rollouts.controllers.placement import placement_status_refresh
+from rollouts.engine import wakeup
 
 from . import connector_for, is_simulated
 
@@ -39,38 +40,57 @@ _PENDING_FIELDS = ("name", "namespace", "target_cluster", "generation", "resourc
 def members_sync() -> float | None:
     """Apply what is due on every member. Returns seconds until the next
     apply finishes (None when nothing is pending)."""
-    now = clock.now()
-    next_due = None
-    for family in FAMILIES:
-        with transaction.atomic():
-            # Workers share the pending bindings instead of racing for them:
-            # each locks what it takes and skips what another holds (PostgreSQL).
-            pending = [
-                b for b in family.binding.objects.filter(spec__state="Bound").exclude(applied_generation=F("generation"))
-                .select_related("owner").only(*_PENDING_FIELDS).select_for_update(skip_locked=True, of=("self",))
-                if _needs_work(b)
-            ]
-            if not pending:
-                continue
-            members = {c.name: c for c in m.MemberCluster.objects.filter(name__in={b.target_cluster for b in pending})
-                       .only("name", "labels", "annotations")}
-            snapshots = {s.name: s for s in family.resource_snapshot.objects.filter(
-                name__in={b.spec.get("resourceSnapshotName") for b in pending})}
-            touched = set()
-            for binding in pending:
-                member = members.get(binding.target_cluster)
-                if member is None or not is_simulated(member):
-                    continue
-                try:
-                    wait = _sync_binding(binding, member, snapshots.get(binding.spec.get("resourceSnapshotName")), now)
-                except Conflict:
-                    continue  # the engine rebound it meanwhile: the next pass sees the new spec
-                touched.add(binding.owner_id)
-                if wait is not None:
-                    next_due = wait if next_due is None else min(next_due, wait)
-            for placement in family.placement.objects.filter(pk__in=touched):
-                placement_status_refresh(placement, family)
+    next_due, _ = members_sync_some(limit=None)
     return next_due
+
+
+def members_sync_some(*, limit: int | None) -> tuple[float | None, bool]:
+    """Apply what is due on at most `limit` bindings a family. Returns (seconds
+    until the next apply finishes, whether more bindings were left waiting)."""
+    now, next_due, more = clock.now(), None, False
+    for family in FAMILIES:
+        due, full = _sync_family(family, now, limit)
+        more |= full
+        if due is not None:
+            next_due = due if next_due is None else min(next_due, due)
+    return next_due, more
+
+
+def _sync_family(family, now, limit: int | None) -> tuple[float | None, bool]:
+    next_due = None
+    with transaction.atomic():
+        # Workers share the pending bindings instead of racing for them: each
+        # locks a batch and skips what another holds (PostgreSQL).
+        query = (family.binding.objects.filter(spec__state="Bound").exclude(applied_generation=F("generation"))
+                 .select_related("owner").only(*_PENDING_FIELDS).select_for_update(skip_locked=True, of=("self",))
+                 .order_by("pk"))
+        rows = list(query[:limit] if limit else query)
+        pending = [b for b in rows if _needs_work(b)]
+        if not pending:
+            return None, False
+        members = {c.name: c for c in m.MemberCluster.objects.filter(name__in={b.target_cluster for b in pending})
+                   .only("name", "labels", "annotations")}
+        snapshots = {s.name: s for s in family.resource_snapshot.objects.filter(
+            name__in={b.spec.get("resourceSnapshotName") for b in pending})}
+        touched = set()
+        for binding in pending:
+            member = members.get(binding.target_cluster)
+            if member is None or not is_simulated(member):
+                continue
+            try:
+                wait = _sync_binding(binding, member, snapshots.get(binding.spec.get("resourceSnapshotName")), now)
+            except Conflict:
+                continue  # the engine rebound it meanwhile: the next pass sees the new spec
+            touched.add(binding.owner_id)
+            if wait is not None:
+                next_due = wait if next_due is None else min(next_due, wait)
+        for placement in family.placement.objects.filter(pk__in=touched):
+            placement_status_refresh(placement, family)
+            wakeup.placement_changed(placement)  # once per placement, not per cluster
+    # More may wait behind a full batch; a batch of failing members made no
+    # progress, and going round again at once would only spin.
+    progressed = any(b.applied_generation == b.generation for b in pending)
+    return next_due, bool(limit) and len(rows) == limit and progressed
 
 
 def _sync_binding(binding, member, snapshot, now) -> float | None:
@@ -95,9 +115,6 @@ def _sync_binding(binding, member, snapshot, now) -> float | None:
                       ("WorkSynchronized", "True", "AllWorkSynced", "all works are synchronized"),
                       ("Applied", "True", "AllWorkHaveBeenApplied", "all resources are applied"),
                       ("Available", "True", "AllWorkAreAvailable", "all resources are available")], force=True)
-    from rollouts.engine import wakeup
-
-    wakeup.placement_changed(binding.owner)
     return None
 
 
