@@ -13,65 +13,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-FLEET = """
-apiVersion: cluster.kubernetes-fleet.io/v1beta1
-kind: MemberCluster
-metadata: {name: member1, labels: {environment: canary, order: "2"}}
----
-apiVersion: cluster.kubernetes-fleet.io/v1beta1
-kind: MemberCluster
-metadata: {name: member2, labels: {environment: staging}}
----
-apiVersion: cluster.kubernetes-fleet.io/v1beta1
-kind: MemberCluster
-metadata: {name: member3, labels: {environment: canary, order: "1"}}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: test-namespace}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: test-cm, namespace: test-namespace}
-data: {key: value1}
----
-apiVersion: placement.kubernetes-fleet.io/v1beta1
-kind: ClusterResourcePlacement
-metadata:
-  name: example-placement
-spec:
-  resourceSelectors:
-    - group: ""
-      kind: Namespace
-      name: test-namespace
-      version: v1
-  policy:
-    placementType: PickAll
-  strategy:
-    type: External
-"""
-STRATEGY = """
-apiVersion: placement.kubernetes-fleet.io/v1beta1
-kind: ClusterStagedUpdateStrategy
-metadata:
-  name: example-strategy
-spec:
-  stages:
-    - name: staging
-      labelSelector:
-        matchLabels:
-          environment: staging
-      afterStageTasks:
-        - type: TimedWait
-          waitTime: 2s
-    - name: canary
-      labelSelector:
-        matchLabels:
-          environment: canary
-      sortingLabelKey: order
-      afterStageTasks:
-        - type: Approval
-"""
+DEMO = ROOT / "rollouts" / "demo"
+# The tutorial's fleet, workload, placement and strategy are the demo's YAML;
+# only the TimedWait is shortened so the test does not wait a minute.
+FLEET = "\n---\n".join((DEMO / f).read_text() for f in ("01-members.yaml", "02-workload.yaml", "03-placement.yaml"))
+STRATEGY = (DEMO / "04-strategy.yaml").read_text().replace("waitTime: 1m", "waitTime: 2s")
+assert "waitTime: 2s" in STRATEGY
 RUN = """
 apiVersion: placement.kubernetes-fleet.io/v1beta1
 kind: ClusterStagedUpdateRun
