@@ -133,7 +133,9 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # redis-py's default pool (100) fails handshakes in a connect storm (pitfalls.md).
+            "CONFIG": {"hosts": [{"address": REDIS_URL,
+                                  "max_connections": int(env_float("CHANNELS_REDIS_MAX_CONNECTIONS", 1000))}]},
         }
     }
 else:

@@ -12,7 +12,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from rollouts import clock
+from rollouts import broadcast, clock
 from rollouts import models as m
 from rollouts.api import store
 from rollouts.api.errors import Conflict
@@ -278,6 +278,7 @@ def _save(run, decision: Decision, world: World) -> bool:
     if decision.status != (run.status or {}) or active != run.active:
         timeline.record_transitions(run, world.status or {}, decision.status, now=world.now)
         run.status, run.active = decision.status, active
+        broadcast.run_changed(run)  # pushed to the run's viewers after commit
         changed = True
     if changed:
         store.save(run, spec_changed=False)

@@ -2,7 +2,7 @@
 
 from django.db import transaction
 
-from rollouts import clock
+from rollouts import broadcast, clock
 from rollouts.api import store
 from rollouts.api.errors import BadRequest
 from rollouts.api.kinds import Kind
@@ -47,6 +47,7 @@ def approval_request_approve(
         extra = {"comment": message, "client_address": client_address, "via": via}
         event.details = {**event.details, **{k: v for k, v in extra.items() if v or k == "comment"}}
         event.save(update_fields=["details"])
+        broadcast.approval_request_changed(request)  # pushed to the run's viewers after commit
     from rollouts.engine import wakeup
 
     wakeup.approval_request_changed(request)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import jsonpatch
 from django.db import transaction
 
+from rollouts import broadcast
 from rollouts import models as m
 from rollouts.api import store
 from rollouts.api.errors import BadRequest, Invalid
@@ -225,7 +226,9 @@ def _wake_engine_for(kind: Kind, obj) -> None:
 
     if kind.model in (m.ClusterStagedUpdateRun, m.StagedUpdateRun):
         wakeup.run_changed(obj)
+        broadcast.run_changed(obj)  # a stop, resume or new run, pushed after commit
     elif kind.model in (m.ClusterApprovalRequest, m.ApprovalRequest):
         wakeup.approval_request_changed(obj)
+        broadcast.approval_request_changed(obj)
     else:
         wakeup.runs_changed()

@@ -5,8 +5,11 @@ from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
 
-# Seconds between htmx refreshes of a live page (0: no polling). The live
-# updates over Channels will replace polling and reuse the same partials.
+from rollouts import broadcast
+
+# Seconds between htmx refreshes of a live page (0: no polling). While the
+# page's WebSocket is open (rollouts.broadcast) the refreshes pause, but for a
+# resync once a minute (static/live.js); they take over when it is down.
 POLL_SECONDS = getattr(settings, "FLEET_DASHBOARD_POLL_SECONDS", 5)
 
 
@@ -15,6 +18,14 @@ _LEVELS = {"error": messages.ERROR, "success": messages.SUCCESS, "info": message
 
 def poll_seconds() -> int:
     return int(getattr(settings, "FLEET_DASHBOARD_POLL_SECONDS", POLL_SECONDS))
+
+
+def live_context(socket_path: str) -> dict:
+    """How the page stays current: `socket` is its WebSocket path, or empty
+    when pushes cannot reach this process (the in-memory channel layer with
+    the engine in another process: `fleet engine` without REDIS_URL), and
+    the page says it refreshes every `poll` seconds instead."""
+    return {"socket": socket_path if broadcast.pushes_reach_browsers() else "", "poll": poll_seconds()}
 
 
 def page(request, template: str, context: dict, *, partial: str | None = None, status: int = 200):

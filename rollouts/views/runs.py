@@ -4,11 +4,11 @@ from django.http import Http404
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from rollouts import roles, selectors
+from rollouts import broadcast, roles, selectors
 from rollouts.api.errors import ApiError
 from rollouts.services import runs as run_services
 
-from .helpers import notify_or_redirect, page, poll_seconds
+from .helpers import live_context, notify_or_redirect, page, poll_seconds
 
 
 @roles.requires(roles.VIEW)
@@ -37,16 +37,19 @@ def _run_or_404(name: str, namespace: str):
     return run
 
 
-def _timeline_context(run, extra: dict | None = None) -> dict:
+def timeline_context(run, extra: dict | None = None) -> dict:
+    """What the `timeline` partial shows; live pushes (rollouts.broadcast) render it from here too."""
     timeline = selectors.run_timeline(run)
     return {"tl": timeline, "poll": poll_seconds() if run.active else 0, **(extra or {})}
 
 
 @roles.requires(roles.VIEW)
 def run_detail(request, name: str, namespace: str = ""):
-    """The timeline; an htmx refresh gets only its `timeline` partial."""
+    """The timeline; an htmx refresh gets only its `timeline` partial. An
+    active run's page also listens for live pushes of that partial."""
     run = _run_or_404(name, namespace)
-    return page(request, "rollouts/run_detail.html", _timeline_context(run), partial="timeline")
+    live = live_context(broadcast.run_socket_path(run)) if run.active else None
+    return page(request, "rollouts/run_detail.html", {**timeline_context(run), "live": live}, partial="timeline")
 
 
 def render_timeline(request, name: str, namespace: str):
@@ -54,7 +57,7 @@ def render_timeline(request, name: str, namespace: str):
 
     def render_partial(extra: dict):
         run = _run_or_404(name, namespace)
-        return page(request, "rollouts/run_detail.html", _timeline_context(run, extra), partial="timeline")
+        return page(request, "rollouts/run_detail.html", timeline_context(run, extra), partial="timeline")
 
     return render_partial
 

@@ -1,0 +1,110 @@
+// Live updates (CSP-friendly: no inline code). htmx's ws extension opens the
+// socket of [ws-connect] and swaps each pushed partial out of band by its id;
+// this file keeps the page honest about it:
+// 1. The status line says "Live" while the socket is open, and "Refreshing
+//    every N s" while it is down (the extension reconnects by itself).
+// 2. While live, the partials' htmx polling pauses, except for one resync a
+//    minute that repairs any push that was dropped; when the socket is down
+//    polling takes over at once.
+// 3. A push older than what the page shows (two engine workers finishing out
+//    of order) is ignored: partials carry data-version.
+// 4. A notice the person just got ("… approved.") survives a push for a while,
+//    and an action's response lands on the page even if a push replaced its
+//    target meanwhile.
+(function () {
+  "use strict";
+  var RESYNC_MS = 60000, NOTICE_MS = 15000;
+  var freshAt = Date.now();
+
+  function sockets() { return document.querySelectorAll("[ws-connect]"); }
+
+  function isLive() {
+    var all = sockets();
+    for (var i = 0; i < all.length; i++) if (all[i].getAttribute("data-live-state") === "open") return true;
+    return false;
+  }
+
+  function say(box, state) {
+    box.setAttribute("data-live-state", state);
+    box.classList.toggle("is-live", state === "open");
+    var text = box.querySelector("[data-live-text]");
+    if (!text) return;
+    var poll = parseInt(box.getAttribute("data-live-poll"), 10) || 0;
+    var fallback = poll > 0 ? "Refreshing every " + poll + " s" : "Not refreshing";
+    text.textContent = state === "open" ? "Live: changes appear as they happen."
+      : fallback + ": the live connection is down; reconnecting…";
+  }
+
+  document.addEventListener("htmx:wsOpen", function (event) { say(event.target, "open"); });
+  document.addEventListener("htmx:wsClose", function (event) { say(event.target, "closed"); });
+  document.addEventListener("htmx:wsError", function (event) { say(event.target, "closed"); });
+  document.addEventListener("htmx:wsAfterMessage", function () { freshAt = Date.now(); });
+
+  function polls(elt) { return /^\s*every\s/.test(elt.getAttribute("hx-trigger") || ""); }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (polls(event.detail.elt) && isLive() && Date.now() - freshAt < RESYNC_MS) event.preventDefault();
+  });
+
+  // An action's response (Approve, Stop) targets #timeline; a push may have
+  // replaced that element while the request was in flight, and htmx would
+  // swap into the detached one (its htmx:beforeSwap fires there and does not
+  // bubble). Swap into the element on the page, and never over a newer state:
+  // then only add the response's notice.
+  document.addEventListener("htmx:beforeOnLoad", function (event) {
+    var target = event.detail.target;
+    if (!target || !target.id || document.body.contains(target)) return;
+    var current = document.getElementById(target.id);
+    if (!current) return;
+    event.detail.target = current;
+    target.addEventListener("htmx:beforeSwap", function (swap) {
+      var incoming = new DOMParser().parseFromString(swap.detail.serverResponse, "text/html").body.firstElementChild;
+      swap.detail.target = current;
+      if (incoming && older(incoming, current)) {
+        swap.detail.shouldSwap = false;
+        incoming.querySelectorAll(".notice").forEach(function (notice) { place(notice, current); });
+        stampNotices();
+      }
+    }, {once: true});
+  });
+
+  function older(incoming, current) {
+    return incoming.hasAttribute("data-version") && current.hasAttribute("data-version") &&
+      Number(incoming.getAttribute("data-version")) < Number(current.getAttribute("data-version"));
+  }
+
+  // Put `notice` into `into` after the element that precedes it where it came from.
+  function place(notice, into) {
+    var before = notice.previousElementSibling;
+    var anchor = before && before.id && into.querySelector("#" + CSS.escape(before.id));
+    if (anchor) anchor.after(notice.cloneNode(true));
+  }
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (polls(event.detail.elt)) freshAt = Date.now();
+    stampNotices();
+  });
+
+  function stampNotices() {
+    document.querySelectorAll(".notice").forEach(function (notice) {
+      if (!notice.hasAttribute("data-shown-at")) notice.setAttribute("data-shown-at", String(Date.now()));
+    });
+  }
+
+  function keepNotices(current, incoming) {
+    if (incoming.querySelector(".notice")) return;
+    current.querySelectorAll(".notice[data-shown-at]").forEach(function (notice) {
+      if (Date.now() - Number(notice.getAttribute("data-shown-at")) < NOTICE_MS) place(notice, incoming);
+    });
+  }
+
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var current = event.detail.target, incoming = event.detail.fragment && event.detail.fragment.firstElementChild;
+    if (!current || !incoming) return;
+    if (older(incoming, current)) {
+      event.preventDefault();
+      return;
+    }
+    keepNotices(current, incoming);
+  });
+})();

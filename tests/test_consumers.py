@@ -1,0 +1,274 @@
+"""The live-update consumers through the whole ASGI stack (origin check,
+session auth, routing) with WebsocketCommunicator: who may listen, which
+groups a socket joins, and what it receives: the current state first, then
+each push, as the page's own partials swapped out of band.
+
+Personas: Rita, a release manager; Vera, a viewer; Olaf, signed in without a
+role. The fleet is the tutorial's, driven by the engine in-process."""
+
+import asyncio
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.db import connections
+from django.test import Client
+
+from fleetui.asgi import application
+from rollouts import broadcast, consumers
+from rollouts.roles import RELEASE_MANAGERS, VIEWERS, user_create
+from tests.fleet_builders import (
+    advance,
+    approve,
+    run_obj,
+    set_state,
+    settle,
+    tutorial_fleet,
+    tutorial_run,
+    tutorial_strategy,
+)
+
+from .real_services import RedisServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TIMEOUT = 5
+
+
+def asynchronously(scenario):
+    """Run an async test body on one event loop (the consumers live on it),
+    from a thread of its own: Playwright's session-wide browser keeps an
+    event loop in the main thread once a browser test has run."""
+
+    def in_its_own_thread(*args, **kwargs):
+        try:
+            async_to_sync(scenario)(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    @functools.wraps(scenario)
+    def run(*args, **kwargs):
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            thread.submit(in_its_own_thread, *args, **kwargs).result()
+
+    return run
+
+
+@pytest.fixture
+def rita():
+    return user_create(username="rita", role=RELEASE_MANAGERS)[0]
+
+
+@pytest.fixture
+def vera():
+    return user_create(username="vera", role=VIEWERS)[0]
+
+
+@pytest.fixture
+def waiting_at_staging(frozen_clock):
+    """The tutorial's run, its staging cluster done, in the 1 m TimedWait."""
+    tutorial_fleet()
+    tutorial_strategy()
+    tutorial_run()
+    settle()
+    return run_obj()
+
+
+def run_path(run) -> str:
+    return broadcast.run_socket_path(run)
+
+
+def socket(path: str, user=None, *, origin: str = "http://localhost") -> WebsocketCommunicator:
+    headers = [(b"origin", origin.encode())]
+    if user is not None:
+        client = Client()
+        client.force_login(user)
+        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
+    return WebsocketCommunicator(application, path, headers=headers)
+
+
+async def connected(path: str, user) -> tuple[WebsocketCommunicator, str]:
+    """An accepted socket and the first thing it received."""
+    communicator = await database_sync_to_async(socket)(path, user)
+    accepted, _ = await communicator.connect(timeout=TIMEOUT)
+    assert accepted
+    return communicator, await communicator.receive_from(timeout=TIMEOUT)
+
+
+async def drain(communicator: WebsocketCommunicator) -> list[str]:
+    """Everything received until the socket goes quiet."""
+    messages = []
+    while not await communicator.receive_nothing(timeout=0.3):
+        messages.append(await communicator.receive_from(timeout=TIMEOUT))
+    return messages
+
+
+# Who may listen ------------------------------------------------------------------------------
+
+
+@asynchronously
+async def test_an_anonymous_socket_is_closed_before_it_is_accepted(waiting_at_staging):
+    communicator = socket(run_path(waiting_at_staging))
+    accepted, code = await communicator.connect(timeout=TIMEOUT)
+    assert (accepted, code) == (False, 4401)
+
+
+@asynchronously
+async def test_a_socket_opened_by_another_site_is_refused_even_with_the_session(waiting_at_staging, vera):
+    communicator = await database_sync_to_async(socket)(run_path(waiting_at_staging), vera,
+                                                        origin="https://evil.example")
+    accepted, _ = await communicator.connect(timeout=TIMEOUT)
+    assert not accepted
+
+
+@asynchronously
+async def test_a_person_signed_in_without_a_role_is_refused(waiting_at_staging):
+    olaf = await database_sync_to_async(get_user_model().objects.create_user)("olaf", password="x")
+    communicator = await database_sync_to_async(socket)(run_path(waiting_at_staging), olaf)
+    accepted, code = await communicator.connect(timeout=TIMEOUT)
+    assert (accepted, code) == (False, 4403)
+
+
+@pytest.mark.parametrize("path", ["/ws/runs/clusterstagedupdaterun/999999/", "/ws/runs/configmap/1/"])
+@asynchronously
+async def test_a_socket_for_a_run_that_does_not_exist_is_refused(path, vera):
+    communicator = await database_sync_to_async(socket)(path, vera)
+    accepted, code = await communicator.connect(timeout=TIMEOUT)
+    assert (accepted, code) == (False, 4404)
+
+
+# What a socket receives ----------------------------------------------------------------------------
+
+
+@asynchronously
+async def test_a_viewer_gets_the_timeline_first_then_each_engine_transition(waiting_at_staging, vera):
+    communicator, first = await connected(run_path(waiting_at_staging), vera)
+    assert '<section id="timeline"' in first and 'hx-swap-oob="true"' in first
+    assert "waiting for the timed wait" in first
+    assert "Stop</button>" not in first  # a viewer's render
+    await database_sync_to_async(lambda: (advance(61), settle()))()
+    pushes = await drain(communicator)
+    assert pushes, "the engine's transitions were not pushed"
+    assert all('<section id="timeline"' in p and 'hx-swap-oob="true"' in p for p in pushes)
+    assert "waiting for approval of example-run-canary" in pushes[-1]
+    assert "3 of 3 clusters" in pushes[-1]
+    await communicator.disconnect()
+
+
+@asynchronously
+async def test_each_audience_joins_its_own_group_and_gets_its_own_buttons(waiting_at_staging, rita, vera):
+    run = waiting_at_staging
+    rita_socket, rita_first = await connected(run_path(run), rita)
+    vera_socket, vera_first = await connected(run_path(run), vera)
+    layer = get_channel_layer()
+    assert len(layer.groups[broadcast.run_group(run.KIND, run.pk, "manage")]) == 1
+    assert len(layer.groups[broadcast.run_group(run.KIND, run.pk, "view")]) == 1
+    assert "Stop</button>" in rita_first and "Stop</button>" not in vera_first
+    await database_sync_to_async(lambda: (advance(61), settle()))()
+    rita_last, vera_last = (await drain(rita_socket))[-1], (await drain(vera_socket))[-1]
+    assert "Approve…</a>" in rita_last and "Approve…" not in vera_last
+    for communicator in (rita_socket, vera_socket):
+        await communicator.disconnect()
+    assert broadcast.run_group(run.KIND, run.pk, "view") not in layer.groups
+
+
+@asynchronously
+async def test_an_approval_made_elsewhere_reaches_the_run_page_and_the_overview(waiting_at_staging, vera):
+    await database_sync_to_async(lambda: (advance(61), settle()))()
+    run_socket, _ = await connected(run_path(waiting_at_staging), vera)
+    overview_socket, overview_first = await connected(broadcast.OVERVIEW_SOCKET_PATH, vera)
+    assert '<div id="overview-live"' in overview_first and "example-run-canary" in overview_first
+    await database_sync_to_async(approve)("example-run-canary", actor="alice", message="canary is healthy")
+    run_pushes, overview_pushes = await drain(run_socket), await drain(overview_socket)
+    assert "by alice" in run_pushes[0] and "canary is healthy" in run_pushes[0]
+    assert 'hx-swap-oob="true"' in overview_pushes[0]
+    assert "Nothing is waiting for approval." in overview_pushes[0]
+    for communicator in (run_socket, overview_socket):
+        await communicator.disconnect()
+
+
+@asynchronously
+async def test_hostile_text_arrives_escaped(waiting_at_staging, vera):
+    await database_sync_to_async(lambda: (advance(61), settle()))()
+    communicator, _ = await connected(run_path(waiting_at_staging), vera)
+    await database_sync_to_async(approve)("example-run-canary", message='<img src=x onerror="alert(1)">')
+    push = (await drain(communicator))[0]
+    assert "<img src=x" not in push
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in push
+    await communicator.disconnect()
+
+
+@asynchronously
+async def test_a_page_that_reconnects_first_gets_what_it_missed(waiting_at_staging, vera):
+    communicator, first = await connected(run_path(waiting_at_staging), vera)
+    await communicator.disconnect()
+    await database_sync_to_async(lambda: (advance(61), settle()))()
+    communicator, again = await connected(run_path(waiting_at_staging), vera)
+    assert "waiting for the timed wait" in first
+    assert "waiting for approval of example-run-canary" in again
+    await communicator.disconnect()
+
+
+@asynchronously
+async def test_a_stop_from_one_page_reaches_the_others(waiting_at_staging, vera):
+    communicator, _ = await connected(run_path(waiting_at_staging), vera)
+    await database_sync_to_async(set_state)("example-run", "Stop")
+    [stop] = await drain(communicator)
+    assert "state-changed" in stop and "olivia" in stop  # the person's Stop, before the engine moves
+    await database_sync_to_async(settle)()
+    assert '<span class="state state-stopped" id="run-state">stopped</span>' in (await drain(communicator))[-1]
+    await communicator.disconnect()
+
+
+@asynchronously
+async def test_what_the_browser_sends_changes_nothing(waiting_at_staging, rita):
+    communicator, _ = await connected(run_path(waiting_at_staging), rita)
+    await communicator.send_to(text_data='{"state": "Stop"}')
+    assert await communicator.receive_nothing(timeout=0.3)
+    assert (await database_sync_to_async(run_obj)()).spec.get("state") != "Stop"
+    await communicator.disconnect()
+
+
+@pytest.fixture
+def quick_rejoin(monkeypatch):
+    monkeypatch.setattr(consumers, "REJOIN_SECONDS", 0.05)
+
+
+@asynchronously
+async def test_a_socket_joins_its_group_again_before_the_layer_forgets_it(waiting_at_staging, vera, quick_rejoin):
+    run = waiting_at_staging
+    communicator, _ = await connected(run_path(run), vera)
+    group = get_channel_layer().groups[broadcast.run_group(run.KIND, run.pk, "view")]
+    group.clear()  # what group_expiry does to a member after a day
+    await asyncio.sleep(0.2)
+    assert len(group) == 1
+    await communicator.disconnect()
+
+
+# Across processes: channels-redis ---------------------------------------------------------------
+
+
+@pytest.fixture
+def redis_layer(settings, tmp_path):
+    redis = RedisServer(tmp_path).start()
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                           "CONFIG": {"hosts": [{"address": redis.url, "max_connections": 50}]}}}
+    yield redis
+    redis.kill()
+
+
+@asynchronously
+async def test_a_push_travels_through_redis_as_from_an_engine_in_a_celery_worker(redis_layer, waiting_at_staging,
+                                                                                vera):
+    assert type(get_channel_layer()).__name__ == "RedisChannelLayer"
+    communicator, first = await connected(run_path(waiting_at_staging), vera)
+    assert "waiting for the timed wait" in first
+    await database_sync_to_async(lambda: (advance(61), settle()))()
+    pushes = await drain(communicator)
+    assert pushes and "waiting for approval of example-run-canary" in pushes[-1]
+    await communicator.disconnect()
