@@ -1,6 +1,7 @@
 """The Celery app, and the beat schedule: every periodic task is declared here.
 
 Workers:  celery -A fleetui worker --concurrency 2
+Hubs:     celery -A fleetui worker -Q hubs --concurrency <number of hub connections>
 Beat:     celery -A fleetui beat --scheduler django_celery_beat.schedulers:DatabaseScheduler
 
 Reaction time never depends on beat: every write enqueues the advance it
@@ -25,6 +26,8 @@ app.conf.beat_schedule = {
     "advance-active-runs": {"task": "rollouts.tasks.runs_advance_active", "schedule": 15.0},
     # Member status sync: applies that are due on members.
     "sync-members": {"task": "rollouts.tasks.members_sync", "schedule": 5.0},
+    # KubeFleet hub mirrors: restart any session chain a lost message broke.
+    "sync-hubs": {"task": "rollouts.tasks_k8s.hub_connections_sync", "schedule": 30.0},
     # Housekeeping: what deleted members left behind.
     "housekeeping": {"task": "rollouts.tasks.housekeeping", "schedule": 3600.0},
 }

@@ -167,6 +167,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # wake-up is a hint; beat's safety net picks the work up).
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Hub sync sessions watch a KubeFleet hub for a while: their own queue and
+# worker (`celery -A fleetui worker -Q hubs`) so they never hold an engine slot.
+CELERY_IMPORTS = ("rollouts.tasks_k8s",)
+CELERY_TASK_ROUTES = {"rollouts.tasks_k8s.hub_sync": {"queue": "hubs"}}
 
 # Seconds between the dashboard's refreshes of live panels (until live updates push them).
 FLEET_DASHBOARD_POLL_SECONDS = env_float("FLEET_DASHBOARD_POLL_SECONDS", 5.0)
@@ -176,6 +180,16 @@ FLEET_SIMULATED_APPLY_SECONDS = env_float("FLEET_SIMULATED_APPLY_SECONDS", 0.0)
 FLEET_ENGINE_INTERVAL_SECONDS = env_float("FLEET_ENGINE_INTERVAL_SECONDS", 1.0)
 # Where writers wake a `fleet engine` in another process (default var/engine.sock).
 FLEET_ENGINE_SOCKET = env_str("FLEET_ENGINE_SOCKET")
+
+# KubeFleet hubs and Kubernetes members (docs/real-clusters.md).
+# Key that encrypts stored kubeconfigs (Fernet); derived from SECRET_KEY when empty.
+FLEET_CREDENTIALS_KEY = env_str("FLEET_CREDENTIALS_KEY")
+# Kubeconfigs with an `exec` credential plugin run a program: refused unless allowed.
+FLEET_KUBECONFIG_ALLOW_EXEC = env_bool("FLEET_KUBECONFIG_ALLOW_EXEC", False)
+# Seconds one hub sync session watches before handing over to the next.
+FLEET_HUB_SESSION_SECONDS = env_float("FLEET_HUB_SESSION_SECONDS", 40.0)
+# Longest wait between retries of a hub that cannot be reached.
+FLEET_HUB_BACKOFF_MAX_SECONDS = env_float("FLEET_HUB_BACKOFF_MAX_SECONDS", 300.0)
 
 LOGGING = {
     "version": 1,

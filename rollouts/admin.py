@@ -222,3 +222,6 @@ class EventAdmin(admin.ModelAdmin):
 for _model in m.FLEET_MODELS:
     admin.site.register(_model, FleetObjectAdmin)
 admin.site.register(m.HubResource, HubResourceAdmin)
+
+# Hub connections and member credentials: write-only kubeconfig forms.
+from rollouts.mirror import admin as _mirror_admin  # noqa: E402, F401

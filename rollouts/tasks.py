@@ -13,12 +13,13 @@ from django.db import InterfaceError, OperationalError
 
 from rollouts import models as m
 from rollouts.api.errors import Conflict
+from rollouts.k8s import TemporaryK8sError
 from rollouts.controllers.family import FAMILIES
 from rollouts.engine import runner
 from rollouts.members import agent
 
 log = logging.getLogger(__name__)
-TRANSIENT = (OperationalError, InterfaceError, redis.exceptions.ConnectionError, Conflict)
+TRANSIENT = (OperationalError, InterfaceError, redis.exceptions.ConnectionError, Conflict, TemporaryK8sError)
 RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": 0.2, "retry_backoff_max": 10, "retry_jitter": True,
          "max_retries": 50, "acks_late": True}
 _FAMILY_BY_RUN_KIND = {family.run.KIND: family for family in FAMILIES}

@@ -298,14 +298,37 @@ def demo(ctx: Context) -> None:
 
 
 def engine(ctx: Context) -> None:
-    """Run the rollout engine loop (rollouts.engine.loop) in this process."""
+    """Run the rollout engine loop (rollouts.engine.loop) in this process,
+    with the sync sessions of every KubeFleet hub connection beside it."""
+    import threading
+
     from rollouts.engine.loop import engine_main
 
-    engine_main(ctx.options)
+    if ctx.options.get("once"):
+        engine_main(ctx.options)
+        return
+    stop = threading.Event()
+    hubs_thread = _hubs_thread_start(stop)
+    try:
+        engine_main(ctx.options, stop=stop)
+    finally:
+        stop.set()
+        hubs_thread.join(timeout=10)
+
+
+def _hubs_thread_start(stop):
+    """Embedded mode's stand-in for the Celery `hubs` worker: hub mirrors kept current."""
+    import threading
+
+    from rollouts.mirror import hubs_keep_synced
+
+    thread = threading.Thread(target=hubs_keep_synced, kwargs={"stop": stop}, name="fleet-hubs", daemon=True)
+    thread.start()
+    return thread
 
 
 def serve(ctx: Context) -> None:
-    """The embedded mode: the engine loop in a thread beside the web server."""
+    """The embedded mode: the engine loop and the hub syncs in threads beside the web server."""
     import threading
 
     from django.core.management import call_command
@@ -315,6 +338,7 @@ def serve(ctx: Context) -> None:
     stop = threading.Event()
     engine_thread = threading.Thread(target=engine_main, kwargs={"stop": stop}, name="fleet-engine", daemon=True)
     engine_thread.start()
+    hubs_thread = _hubs_thread_start(stop)
     try:
         call_command("runserver", ctx.options["addrport"], use_reloader=False)
     finally:
@@ -323,6 +347,7 @@ def serve(ctx: Context) -> None:
 
         wakeup.notify()
         engine_thread.join(timeout=10)
+        hubs_thread.join(timeout=10)
 
 
 def api_resources(ctx: Context) -> None:

@@ -8,6 +8,7 @@ from rollouts import models as m
 from rollouts.api import store
 from rollouts.api.errors import Conflict
 from rollouts.conditions import find_condition, set_condition
+from rollouts.mirror import local_only
 
 from . import labels as L
 from .family import FAMILIES
@@ -26,9 +27,9 @@ _ROLLOUT_CHAIN = [
 
 def placements_reconcile() -> None:
     """Schedule, snapshot and refresh the status of every placement."""
-    members = list(m.MemberCluster.objects.all())
+    members = list(local_only(m.MemberCluster.objects.all()))  # a hub's mirrored members are not ours
     for family in FAMILIES:
-        for placement in family.placement.objects.all():
+        for placement in local_only(family.placement.objects.all()):
             placement_reconcile(placement, family, members)
 
 

@@ -12,6 +12,7 @@ from django.db.models import Q
 from rollouts import clock
 from rollouts import models as m
 from rollouts.api import store
+from rollouts.mirror import local_only
 
 from . import labels as L
 
@@ -125,7 +126,7 @@ def snapshot_resources(placement, family) -> object | None:
 
 def _indices_in_use(placement, family) -> set[str]:
     """Snapshot indices an unfinished run still needs."""
-    runs = family.run.objects.filter(active=True, namespace=placement.namespace)
+    runs = local_only(family.run.objects.filter(active=True, namespace=placement.namespace))
     used = set()
     for run in runs:
         if (run.spec or {}).get("placementName") != placement.name:

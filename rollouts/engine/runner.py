@@ -21,6 +21,7 @@ from rollouts.controllers import labels as L
 from rollouts.controllers.family import FAMILIES, Family, family_of
 from rollouts.controllers.placement import placement_status_refresh, with_rollout_started
 from rollouts.members import connector_for
+from rollouts.mirror import local_only
 from rollouts.services.events import ENGINE, record
 
 from . import timeline, wakeup
@@ -52,7 +53,9 @@ def run_finalize(*, run) -> None:
 
 
 def active_runs() -> list[tuple[Family, int]]:
-    return [(family, pk) for family in FAMILIES for pk in family.run.objects.filter(active=True).values_list("pk", flat=True)]
+    """Active runs of our own hub (a mirrored run is its hub's controller's)."""
+    return [(family, pk) for family in FAMILIES
+            for pk in local_only(family.run.objects.filter(active=True)).values_list("pk", flat=True)]
 
 
 def run_advance(*, family: Family, pk: int) -> Decision | None:
@@ -95,7 +98,7 @@ def due_runs() -> list[tuple[Family, int]]:
     """Active runs whose next look is due."""
     now = clock.now()
     return [(family, pk) for family in FAMILIES
-            for pk in family.run.objects.filter(active=True, wake_at__lte=now).values_list("pk", flat=True)]
+            for pk in local_only(family.run.objects.filter(active=True, wake_at__lte=now)).values_list("pk", flat=True)]
 
 
 def _one_pass(family: Family, pk: int) -> tuple[Decision | None, bool, object]:

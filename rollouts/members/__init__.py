@@ -16,12 +16,24 @@ def is_simulated(member) -> bool:
 
 
 class MemberConnector:
-    """What Fleet UI needs from a member cluster."""
+    """What Fleet UI needs from a member cluster. apply(), status() and
+    remove() may raise rollouts.k8s.TemporaryK8sError when the member cannot
+    be reached now: try again later."""
+
+    def apply_seconds(self) -> float:
+        """How long an apply takes, measured from the binding's RolloutStarted."""
+        return 0.0
 
     def apply(self, member, *, placement: str, snapshot: str, manifests: list[dict]) -> str | None:
         """Make the member hold exactly these objects for the placement.
         Returns None when applied and available, or a failure message."""
         raise NotImplementedError
+
+    def status(self, member, *, placement: str, manifests: list[dict]) -> tuple[str, str]:
+        """After apply() returned a message: ("Available" | "NotAvailableYet" |
+        "Failed", message) of the objects on the member. Connectors whose
+        applies are all-or-nothing keep this default: a failed apply failed."""
+        return "Failed", ""
 
     def remove(self, member, *, placement: str) -> None:
         """Remove everything the placement put on the member."""
@@ -29,6 +41,10 @@ class MemberConnector:
 
 
 def connector_for(member) -> MemberConnector:
-    from .simulated import SimulatedMember
+    if is_simulated(member):
+        from .simulated import SimulatedMember
 
-    return SimulatedMember()
+        return SimulatedMember()
+    from .kubernetes import KubernetesMember
+
+    return KubernetesMember()

@@ -16,8 +16,11 @@ from rollouts.conditions import find_condition, set_condition
 from rollouts.controllers.family import FAMILIES
 from rollouts.controllers.placement import placement_status_refresh
 from rollouts.engine import wakeup
+from rollouts.k8s import TemporaryK8sError
 
-from . import connector_for, is_simulated
+from . import connector_for
+
+POLL_SECONDS = 5.0  # how soon to look again at a member that is not done or not reachable
 
 
 def _current(binding, type: str) -> dict | None:
@@ -29,8 +32,9 @@ def _needs_work(binding) -> bool:
     started = _current(binding, "RolloutStarted")
     if not started or started.get("status") != "True":
         return False
-    applied = _current(binding, "Applied")
-    return not (applied and applied.get("status") == "True" and _current(binding, "Available"))
+    applied, available = _current(binding, "Applied"), _current(binding, "Available")
+    # Applied but not available yet (a real member's Deployment rolling out): look again.
+    return not (applied and applied.get("status") == "True" and available and available.get("status") == "True")
 
 
 _PENDING_FIELDS = ("name", "namespace", "target_cluster", "generation", "resource_version", "applied_generation",
@@ -75,7 +79,7 @@ def _sync_family(family, now, limit: int | None) -> tuple[float | None, bool]:
         touched = set()
         for binding in pending:
             member = members.get(binding.target_cluster)
-            if member is None or not is_simulated(member):
+            if member is None:
                 continue
             try:
                 wait = _sync_binding(binding, member, snapshots.get(binding.spec.get("resourceSnapshotName")), now)
@@ -103,12 +107,25 @@ def _sync_binding(binding, member, snapshot, now) -> float | None:
                           ("Applied", "False", "ApplyPending", "applying the resources")])
         return (due - now).total_seconds()
     if snapshot is None:
-        failure = f"resource snapshot {binding.spec.get('resourceSnapshotName')} not found"
-    else:
-        failure = connector.apply(member, placement=binding.owner.name, snapshot=snapshot.name,
-                                  manifests=snapshot.spec.get("selectedResources") or [])
-    if failure:
-        _report(binding, [("Applied", "False", "ApplyFailed", failure)])
+        _report(binding, [("Applied", "False", "ApplyFailed",
+                           f"resource snapshot {binding.spec.get('resourceSnapshotName')} not found")])
+        return None
+    manifests = snapshot.spec.get("selectedResources") or []
+    try:
+        failure = connector.apply(member, placement=binding.owner.name, snapshot=snapshot.name, manifests=manifests)
+        state, message = ("Available", "") if failure is None else connector.status(
+            member, placement=binding.owner.name, manifests=manifests)
+    except TemporaryK8sError as exc:
+        _report(binding, [("Applied", "False", "ApplyPending", f"the member cannot be reached now: {exc}")])
+        return POLL_SECONDS
+    if state == "NotAvailableYet":
+        _report(binding, [("Overridden", "True", "NoOverrideSpecified", "no override rules"),
+                          ("WorkSynchronized", "True", "AllWorkSynced", "all works are synchronized"),
+                          ("Applied", "True", "AllWorkHaveBeenApplied", "all resources are applied"),
+                          ("Available", "False", "ResourceNotAvailableYet", message)])
+        return POLL_SECONDS
+    if state != "Available":
+        _report(binding, [("Applied", "False", "ApplyFailed", failure or message)])
         return None
     binding.applied_generation = binding.generation
     _report(binding, [("Overridden", "True", "NoOverrideSpecified", "no override rules"),

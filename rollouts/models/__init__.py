@@ -1,4 +1,5 @@
 from .base import FleetObject
+from .connections import HubConnection, MemberCredential, MirroredObject
 from .hub import Event, HubResource, MemberObject
 from .placement import (
     ClusterResourceBinding,
@@ -38,4 +39,5 @@ FLEET_MODELS = [
     ApprovalRequest,
 ]
 
-__all__ = [m.__name__ for m in FLEET_MODELS] + ["FleetObject", "Event", "HubResource", "MemberObject", "FLEET_MODELS"]
+__all__ = [m.__name__ for m in FLEET_MODELS] + ["FleetObject", "Event", "HubResource", "MemberObject", "FLEET_MODELS",
+                                              "HubConnection", "MemberCredential", "MirroredObject"]

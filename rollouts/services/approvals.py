@@ -2,7 +2,7 @@
 
 from django.db import transaction
 
-from rollouts import broadcast, clock
+from rollouts import broadcast, clock, mirror
 from rollouts.api import store
 from rollouts.api.errors import BadRequest
 from rollouts.api.kinds import Kind
@@ -23,6 +23,10 @@ def approval_request_approve(
     given), and `client_address` and `via` ("web", "cli") when given."""
     if kind.kind not in ("ClusterApprovalRequest", "ApprovalRequest"):
         raise BadRequest(f"{kind.resource} cannot be approved: name a clusterapprovalrequest or approvalrequest")
+    mirrored = store.get(kind, name, namespace)
+    if mirror.is_mirrored(mirrored):  # the hub's controller owns it: approve there
+        return mirror.approve_on_hub(mirrored, actor=actor, message=message, client_address=client_address,
+                                     via=via)
     with transaction.atomic():
         request = store.get(kind, name, namespace, for_update=True)
         current = request.condition("Approved")

@@ -14,6 +14,7 @@ from rollouts.api.errors import BadRequest, Invalid
 from rollouts.api.kinds import Kind, KindRegistry
 from rollouts.api.validation import validate, validate_status
 from rollouts.controllers import placement as placement_controller
+from rollouts.mirror import require_local
 
 from . import events
 
@@ -83,6 +84,7 @@ def _apply_one(kind: Kind, doc: dict, *, actor: str, default_namespace: str | No
         store.create(obj, kind)
         events.record_object(obj, kind, m.Event.Action.CREATED, actor=actor)
         return ApplyResult(kind, obj, "created")
+    require_local(existing)
     store.check_resource_version(existing, kind, doc)
     validate(kind, doc, old=store.to_manifest(existing, kind))
     before = store.to_manifest(existing, kind)
@@ -148,6 +150,7 @@ def object_patch(
         raise BadRequest(f'unsupported subresource "{subresource}"')
     with transaction.atomic():
         obj = store.get(kind, name, namespace, for_update=True)
+        require_local(obj)
         current = store.to_manifest(obj, kind)
         wanted = _patched(current, patch_type, patch)
         if not isinstance(wanted, dict):
@@ -196,6 +199,7 @@ def object_delete(*, kind: Kind, name: str, namespace: str, actor: str):
     would do: a Namespace takes its contents, a run its approval requests."""
     with transaction.atomic():
         obj = store.get(kind, name, namespace, for_update=True)
+        require_local(obj)
         events.record_object(obj, kind, m.Event.Action.DELETED, actor=actor)
         if kind.kind == "Namespace":
             _delete_namespace_contents(obj.name)

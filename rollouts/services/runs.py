@@ -5,6 +5,7 @@ very Events the `fleet` command writes (a `state-changed` row for a stop or
 resume, a `created` row for a new run), attributed to the person.
 """
 
+from rollouts import mirror
 from rollouts import models as m
 from rollouts.api.errors import BadRequest, NotFound
 from rollouts.api.kinds import FLEET_KINDS, Kind
@@ -27,6 +28,8 @@ def _set_state(*, name: str, namespace: str, state: str, actor: str):
         raise NotFound(kind.resource, name)
     if not run.active:
         raise BadRequest(f'{kind.kind} "{name}" has finished: its state can no longer change')
+    if mirror.is_mirrored(run):  # the hub's controller runs it: stop or resume it there
+        return mirror.set_run_state_on_hub(run, state, actor=actor)
     obj, _ = object_patch(kind=kind, name=name, namespace=namespace, patch_type="merge",
                           patch={"spec": {"state": state}}, subresource=None, actor=actor)
     return obj

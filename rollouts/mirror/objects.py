@@ -1,0 +1,323 @@
+"""Writing a hub's objects into the models: the mirror's only writer.
+
+Every row written here gets a MirroredObject mark naming its hub. Marked rows
+are read-only for everyone else: services refuse to write them and the
+engine, placement controllers and member agent leave them alone
+(`local_only`). Nothing here talks to the hub; callers hold a transaction.
+
+For the timeline and audit log, runs and approval requests get Event rows
+attributed to `hub:<connection>`: created, deleted, spec.state changes, each
+condition transition, and approvals made on the hub itself.
+"""
+
+import uuid
+
+from django.db.models import Exists, OuterRef
+
+from rollouts import clock
+from rollouts import models as m
+from rollouts.api.errors import Forbidden
+from rollouts.conditions import find_condition
+from rollouts.controllers import labels as L
+from rollouts.engine.timeline import condition_index
+from rollouts.models.connections import HubConnection, MirroredObject
+from rollouts.services.events import record
+
+from .kinds import APPROVAL_KINDS, PLACEMENT_KINDS, RUN_KINDS, HubKind
+
+_OWNER = {
+    m.ClusterSchedulingPolicySnapshot: (m.ClusterResourcePlacement, L.POLICY_INDEX),
+    m.ClusterResourceSnapshot: (m.ClusterResourcePlacement, L.RESOURCE_INDEX),
+    m.SchedulingPolicySnapshot: (m.ResourcePlacement, L.POLICY_INDEX),
+    m.ResourceSnapshot: (m.ResourcePlacement, L.RESOURCE_INDEX),
+}
+
+
+class Skipped(Exception):
+    """The object cannot be mirrored: its name is taken. `str()` is a warning line."""
+
+
+class Deferred(Skipped):
+    """The object needs another one mirrored first (a snapshot its placement)."""
+
+
+# Reading the marks ---------------------------------------------------------------
+
+
+def _marks_of(model):
+    return MirroredObject.objects.filter(kind=model.KIND, namespace=OuterRef("namespace"), name=OuterRef("name"))
+
+
+def local_only(queryset):
+    """The queryset without the rows mirrored from a hub."""
+    return queryset.exclude(Exists(_marks_of(queryset.model)))
+
+
+def mirrored_only(queryset):
+    """Only the rows mirrored from a hub."""
+    return queryset.filter(Exists(_marks_of(queryset.model)))
+
+
+def mirror_mark(obj) -> MirroredObject | None:
+    """The mark of a mirrored row (with its connection), or None for our own."""
+    return (MirroredObject.objects.select_related("connection")
+            .filter(kind=obj.KIND, namespace=obj.namespace, name=obj.name).first())
+
+
+def is_mirrored(obj) -> bool:
+    """Whether the row mirrors a hub's object (and so is read-only)."""
+    return MirroredObject.objects.filter(kind=obj.KIND, namespace=obj.namespace, name=obj.name).exists()
+
+
+# Writing -------------------------------------------------------------------------
+
+
+def address_of(hub_kind: HubKind, obj: dict) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return ((meta.get("namespace") or "") if hub_kind.namespaced else ""), meta.get("name") or ""
+
+
+def _newer(version: str, than: str) -> bool:
+    """Whether resourceVersion `version` is newer than `than`. Kubernetes calls
+    them opaque, but etcd's are increasing integers: compare those, and take
+    any other change as newer."""
+    if version.isdigit() and than.isdigit():
+        return int(version) > int(than)
+    return version != than
+
+
+def mirror_upsert(connection: HubConnection, hub_kind: HubKind, obj: dict, *, record_events: bool = True) -> str:
+    """Create or update the mirror of one hub object. Returns "created",
+    "updated" or "unchanged" (an event older than what we hold). Raises
+    Skipped when a local object, or another hub's, has the name, and Deferred
+    when a snapshot's placement is not mirrored yet."""
+    namespace, name = address_of(hub_kind, obj)
+    model = hub_kind.model
+    mark = MirroredObject.objects.filter(kind=hub_kind.kind, namespace=namespace, name=name).first()
+    row = model.objects.filter(namespace=namespace, name=name).first()
+    where = f"{hub_kind.kind} {namespace + '/' if namespace else ''}{name}"
+    if mark is not None and mark.connection_id != connection.pk:
+        raise Skipped(f"{where}: already mirrored from another hub; not mirrored")
+    if mark is None and row is not None:
+        raise Skipped(f"{where}: Fleet UI has its own object of that name; not mirrored")
+    version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+    if mark is not None and row is not None and not _newer(version, mark.hub_resource_version):
+        return "unchanged"
+    before = {"spec": dict(row.spec or {}), "status": dict(row.status or {})} if row else None
+    row = row or model(namespace=namespace, name=name)
+    _fill(row, hub_kind, obj, connection, where)
+    row.save()
+    MirroredObject.objects.update_or_create(
+        kind=hub_kind.kind, namespace=namespace, name=name,
+        defaults={"connection": connection, "hub_resource_version": version,
+                  "hub_uid": str((obj.get("metadata") or {}).get("uid") or "")})
+    if record_events:
+        _record_change(connection, hub_kind, row, before)
+    _announce(row)
+    return "created" if before is None else "updated"
+
+
+def _fill(row, hub_kind: HubKind, obj: dict, connection: HubConnection, where: str) -> None:
+    meta = obj.get("metadata") or {}
+    version = str(meta.get("resourceVersion") or "")
+    row.uid = _uuid(meta.get("uid")) or row.uid
+    row.generation = int(meta.get("generation") or 1)
+    row.resource_version = int(version) if version.isdigit() else (row.resource_version or 0) + 1
+    row.creation_timestamp = _time(meta.get("creationTimestamp")) or row.creation_timestamp or clock.now()
+    row.labels = meta.get("labels") or {}
+    row.annotations = meta.get("annotations") or {}
+    row.finalizers = meta.get("finalizers") or []
+    row.spec = obj.get("spec") or {}
+    row.status = obj.get("status") or {}
+    if hub_kind.kind in RUN_KINDS:
+        row.active = run_is_active(row.status)
+        row.wake_at = None  # the hub's controller drives mirrored runs, not our engine
+    if hub_kind.model in _OWNER:
+        row.owner, row.index = _owner_and_index(hub_kind, row, connection, where)
+
+
+def run_is_active(status: dict) -> bool:
+    """Not finished: the engine's rule (no Succeeded condition, not failed to initialize)."""
+    conditions = status.get("conditions") or []
+    initialized = find_condition(conditions, "Initialized") or {}
+    return not (find_condition(conditions, "Succeeded") or initialized.get("status") == "False")
+
+
+def _owner_and_index(hub_kind: HubKind, row, connection: HubConnection, where: str):
+    owner_model, index_label = _OWNER[hub_kind.model]
+    parent = row.labels.get(L.PARENT_CRP, "")
+    owner = (owner_model.objects.filter(namespace=row.namespace, name=parent)
+             .filter(Exists(_marks_of(owner_model).filter(connection=connection))).first())
+    if owner is None:
+        raise Deferred(f"{where}: its placement {parent!r} is not mirrored yet")
+    index = str(row.labels.get(index_label, ""))
+    return owner, int(index) if index.isdigit() else 0
+
+
+def _uuid(text) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(text))
+    except ValueError:
+        return None
+
+
+def _time(text):
+    try:
+        return clock.parse_rfc3339(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def mirror_delete(connection: HubConnection, hub_kind: HubKind, namespace: str, name: str, *,
+                  record_events: bool = True) -> bool:
+    """Remove the mirror of an object the hub deleted. Returns whether there was one."""
+    mark = MirroredObject.objects.filter(connection=connection, kind=hub_kind.kind, namespace=namespace,
+                                         name=name).first()
+    if mark is None:
+        return False
+    row = hub_kind.model.objects.filter(namespace=namespace, name=name).first()
+    if row is not None:
+        if hub_kind.kind in PLACEMENT_KINDS:
+            _unmark_children(row)
+        if record_events and hub_kind.kind in RUN_KINDS + APPROVAL_KINDS:
+            _event(connection, row, m.Event.Action.DELETED)
+        _announce(row)
+        row.delete()  # a placement takes its snapshots with it, as the hub's GC does
+    mark.delete()
+    return True
+
+
+def _unmark_children(placement) -> None:
+    for child_model in (m.ClusterSchedulingPolicySnapshot, m.ClusterResourceSnapshot,
+                        m.SchedulingPolicySnapshot, m.ResourceSnapshot):
+        if _OWNER[child_model][0] is type(placement):
+            names = child_model.objects.filter(owner=placement).values_list("name", flat=True)
+            MirroredObject.objects.filter(kind=child_model.KIND, namespace=placement.namespace,
+                                          name__in=list(names)).delete()
+
+
+def mirror_replace_all(connection: HubConnection, hub_kind: HubKind, items: list[dict], *,
+                       deferred: dict | None = None) -> list[str]:
+    """Make the mirror of a kind exactly the listed items: upsert each, delete
+    the mirrors the hub no longer has. Returns warning lines; objects waiting
+    for their placement go into `deferred` ({(kind, namespace, name): object}) instead."""
+    warnings, seen = [], set()
+    for obj in items:
+        seen.add(address_of(hub_kind, obj))
+        try:
+            mirror_upsert(connection, hub_kind, obj)
+        except Deferred:
+            if deferred is None:
+                raise
+            deferred[(hub_kind.kind, *address_of(hub_kind, obj))] = obj
+        except Skipped as exc:
+            warnings.append(str(exc))
+    held = MirroredObject.objects.filter(connection=connection, kind=hub_kind.kind).values_list("namespace", "name")
+    for namespace, name in list(held):
+        if (namespace, name) not in seen:
+            mirror_delete(connection, hub_kind, namespace, name)
+    return warnings
+
+
+def mirror_forget(connection: HubConnection) -> int:
+    """Delete every row mirrored from this hub (no Events). Returns how many."""
+    from .kinds import MIRRORED_KINDS
+
+    count = 0
+    for hub_kind in reversed(MIRRORED_KINDS):  # snapshots before their placements
+        for namespace, name in list(MirroredObject.objects.filter(connection=connection, kind=hub_kind.kind)
+                                    .values_list("namespace", "name")):
+            count += mirror_delete(connection, hub_kind, namespace, name, record_events=False)
+    return count
+
+
+def _announce(row) -> None:
+    """Live updates for pages showing a mirrored run, after commit, exactly as
+    for our own runs."""
+    from rollouts import broadcast
+
+    if row.KIND in RUN_KINDS:
+        broadcast.run_changed(row)
+    elif row.KIND in APPROVAL_KINDS:
+        broadcast.approval_request_changed(row)
+
+
+def require_local(obj) -> None:
+    """Refuse a write to a mirrored row: it belongs to its hub (Forbidden)."""
+    mark = mirror_mark(obj)
+    if mark is not None:
+        raise MirroredReadOnly(f'{obj.KIND} "{obj.name}" is mirrored from hub {mark.connection.name} and '
+                               "read-only here: change it on the hub")
+
+
+class MirroredReadOnly(Forbidden):
+    """A write to an object Fleet UI mirrors from a hub."""
+
+
+# Timeline and audit rows ---------------------------------------------------------
+
+
+def _event(connection: HubConnection, row, action: str, *, time=None, **extra) -> m.Event:
+    run = row.name if row.KIND in RUN_KINDS else (row.spec or {}).get("parentStageRollout", "")
+    details = {"hub": connection.name, **extra.pop("details", {})}
+    return record(actor=connection.actor, action=action, kind_name=row.KIND, name=row.name,
+                  namespace=row.namespace, run=run, time=time, details=details, **extra)
+
+
+def _record_change(connection: HubConnection, hub_kind: HubKind, row, before: dict | None) -> None:
+    if hub_kind.kind in RUN_KINDS:
+        _record_run(connection, row, before)
+    elif hub_kind.kind in APPROVAL_KINDS:
+        _record_approval(connection, row, before)
+
+
+def _record_run(connection: HubConnection, run, before: dict | None) -> None:
+    if before is None:
+        _event(connection, run, m.Event.Action.CREATED, time=run.creation_timestamp)
+    elif before["spec"].get("state") != (run.spec or {}).get("state"):
+        _event(connection, run, m.Event.Action.STATE_CHANGED,
+               details={"changes": {"spec.state": [before["spec"].get("state"), run.spec.get("state")]}})
+    record_condition_transitions(connection, run, (before or {}).get("status") or {}, run.status or {})
+
+
+def record_condition_transitions(connection: HubConnection, run, before: dict, after: dict) -> int:
+    """One Event per run condition whose status or reason changed, as the
+    engine writes for our own runs, timed by the hub's lastTransitionTime
+    when the status changed (so a first mirror rebuilds the whole timeline)."""
+    old, new = condition_index(before), condition_index(after)
+    rows = []
+    for key, (where, cond) in new.items():
+        previous = old.get(key, (None, None))[1]
+        if previous and (previous.get("status"), previous.get("reason")) == (cond.get("status"), cond.get("reason")):
+            continue
+        details = {**where, "type": cond.get("type"), "status": cond.get("status"), "hub": connection.name}
+        if previous:
+            details["from"] = {"status": previous.get("status"), "reason": previous.get("reason")}
+        status_changed = not previous or previous.get("status") != cond.get("status")
+        time = (_time(cond.get("lastTransitionTime")) if status_changed else None) or clock.now()
+        rows.append(m.Event(time=time, actor=connection.actor, action=m.Event.Action.CONDITION,
+                            object_kind=run.KIND, object_namespace=run.namespace, object_name=run.name,
+                            run=run.name, reason=cond.get("reason", ""), message=cond.get("message", ""),
+                            details=details))
+    m.Event.objects.bulk_create(sorted(rows, key=lambda e: e.time))
+    return len(rows)
+
+
+def _record_approval(connection: HubConnection, request, before: dict | None) -> None:
+    if before is None:
+        _event(connection, request, m.Event.Action.CREATED, time=request.creation_timestamp)
+    old = (before or {}).get("status", {}).get("conditions")
+    new = (request.status or {}).get("conditions")
+    approved = find_condition(new, "Approved") or {}
+    if approved.get("status") == "True" and (find_condition(old, "Approved") or {}).get("status") != "True":
+        already = m.Event.objects.filter(action=m.Event.Action.APPROVED, object_kind=request.KIND,
+                                         object_namespace=request.namespace, object_name=request.name).exists()
+        if not already:  # approved on the hub itself (kubectl): we know the message, not the person
+            _event(connection, request, m.Event.Action.APPROVED, time=_time(approved.get("lastTransitionTime")),
+                   reason=approved.get("reason", ""), message=approved.get("message", ""))
+    accepted = find_condition(new, "ApprovalAccepted") or {}
+    if accepted.get("status") == "True" and (find_condition(old, "ApprovalAccepted") or {}).get("status") != "True":
+        _event(connection, request, m.Event.Action.CONDITION, time=_time(accepted.get("lastTransitionTime")),
+               reason=accepted.get("reason", ""), message=accepted.get("message", ""),
+               details={"scope": "approvalRequest", "type": "ApprovalAccepted", "status": "True",
+                        "approvedMessage": approved.get("message", "")})

@@ -1,0 +1,198 @@
+"""Hub connections and member credentials: kubeconfigs stored encrypted and
+never shown again, the admin pages, removing a hub, and the Celery tasks
+that keep sessions going.
+
+Personas: "ada" administers Fleet UI; the hub "prod-hub".
+"""
+
+import threading
+import time
+
+import pytest
+from django.contrib.auth.models import User
+
+from rollouts import clock, tasks_k8s
+from rollouts import models as m
+from rollouts.api.errors import Forbidden
+from rollouts.mirror import (
+    HubRefused,
+    MirroredReadOnly,
+    hub_connection_delete,
+    hub_connection_rows,
+    hub_sync,
+    hubs_keep_synced,
+    mirror_sources,
+    require_local,
+)
+from rollouts.mirror import admin as _mirror_admin  # noqa: F401  registers the pages (rollouts.admin will import it)
+from rollouts.mirror.actions import credential_save
+from rollouts.models.connections import (
+    HubConnection,
+    MemberCredential,
+    MirroredObject,
+    UnreadableCredential,
+)
+from tests.fake_kube import FakeKube, tutorial_hub
+
+
+@pytest.fixture
+def fake():
+    with FakeKube() as server:
+        yield server
+
+
+@pytest.fixture
+def hub(db, fake):
+    return credential_save(HubConnection(name="prod-hub"), kubeconfig=fake.kubeconfig(), actor="ada")
+
+
+@pytest.fixture
+def ada(db):
+    return User.objects.create_superuser("ada", "ada@example.com", "pw")
+
+
+def test_the_kubeconfig_is_stored_encrypted_and_read_back_only_on_purpose(fake, hub):
+    stored = HubConnection.objects.values_list("kubeconfig_encrypted", flat=True).get()
+
+    assert fake.token not in stored and "server" not in stored
+    assert fake.token not in str(hub) and fake.token not in repr(hub)
+    assert hub.kubeconfig() == fake.kubeconfig()
+
+
+def test_a_changed_key_makes_the_kubeconfig_unreadable_and_the_sync_says_so(fake, hub, settings):
+    settings.FLEET_CREDENTIALS_KEY = "another key"
+
+    with pytest.raises(UnreadableCredential):
+        hub.kubeconfig()
+    result = hub_sync(connection_id=hub.pk, seconds=0.2)
+    assert result.outcome == "failed" and "cannot be decrypted" in result.error
+
+
+def test_saving_refuses_an_unusable_kubeconfig_and_one_that_runs_commands(db):
+    with pytest.raises(HubRefused, match="not valid YAML"):
+        credential_save(HubConnection(name="h"), kubeconfig="a: [", actor="ada")
+    exec_config = ("apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters: [{name: k, cluster: {server: "
+                   "'https://h'}}]\ncontexts: [{name: c, context: {cluster: k, user: u}}]\nusers: [{name: u, user: "
+                   "{exec: {apiVersion: client.authentication.k8s.io/v1, command: kubelogin}}}]\n")
+    with pytest.raises(HubRefused, match="FLEET_KUBECONFIG_ALLOW_EXEC"):
+        credential_save(HubConnection(name="h"), kubeconfig=exec_config, actor="ada")
+    assert not HubConnection.objects.exists()
+
+
+def test_a_blank_kubeconfig_keeps_the_stored_one(fake, hub):
+    credential_save(hub, kubeconfig="", context="other", actor="ada")
+
+    hub.refresh_from_db()
+    assert hub.context == "other" and hub.kubeconfig() == fake.kubeconfig()
+    assert list(m.Event.objects.values_list("action", flat=True)) == ["created", "configured"]
+    assert m.Event.objects.last().details == {"kubeconfig": "kept", "context": "other"}
+
+
+def test_the_admin_adds_a_hub_without_ever_showing_its_kubeconfig(fake, ada, client):
+    client.force_login(ada)
+
+    response = client.post("/admin/rollouts/hubconnection/add/", {
+        "name": "prod-hub", "context": "fake", "kubeconfig": fake.kubeconfig(), "enabled": "on"})
+
+    assert response.status_code == 302
+    hub = HubConnection.objects.get()
+    assert hub.kubeconfig() == fake.kubeconfig()
+    page = client.get(f"/admin/rollouts/hubconnection/{hub.pk}/change/").content.decode()
+    assert fake.token not in page and hub.kubeconfig_encrypted not in page
+
+
+def test_the_admin_shows_a_bad_kubeconfig_on_the_form(ada, client):
+    client.force_login(ada)
+
+    response = client.post("/admin/rollouts/membercredential/add/", {"name": "m1", "kubeconfig": "a: ["})
+
+    assert response.status_code == 200 and "not valid YAML" in response.content.decode()
+    assert not MemberCredential.objects.exists()
+
+
+def test_removing_a_hub_removes_everything_mirrored_from_it(fake, hub):
+    tutorial_hub(fake)
+    hub_sync(connection_id=hub.pk, seconds=0.3)
+
+    removed = hub_connection_delete(connection=hub, actor="ada")
+
+    assert removed == 8 and not MirroredObject.objects.exists()
+    assert not m.ClusterStagedUpdateRun.objects.exists() and not m.ClusterResourceSnapshot.objects.exists()
+    assert not HubConnection.objects.exists()
+
+
+def test_the_sync_task_chains_the_next_session(fake, hub, monkeypatch, settings):
+    settings.FLEET_HUB_SESSION_SECONDS = 0.2
+    queued = []
+    monkeypatch.setattr(tasks_k8s.hub_sync, "apply_async", lambda args, countdown: queued.append((args, countdown)))
+
+    assert tasks_k8s.hub_sync(hub.pk) == "synced"
+    fake.go_down()
+    assert tasks_k8s.hub_sync(hub.pk) == "failed"
+    assert tasks_k8s.hub_sync(hub.pk) == "skipped"  # backing off: the chain waits for its countdown
+
+    assert queued == [((hub.pk,), 0.0), ((hub.pk,), 5)]
+
+
+def test_beat_starts_a_session_for_every_hub_without_one(hub, monkeypatch):
+    other = credential_save(HubConnection(name="paused", enabled=False), kubeconfig=hub.kubeconfig(), actor="ada")
+    started = []
+    monkeypatch.setattr(tasks_k8s.hub_sync, "delay", started.append)
+
+    assert tasks_k8s.hub_connections_sync() == 1
+    assert started == [hub.pk] and other.pk not in started
+
+
+def test_the_hubs_page_reads_health_and_counts_in_one_query(fake, hub, django_assert_num_queries):
+    tutorial_hub(fake)
+    hub_sync(connection_id=hub.pk, seconds=0.3)
+    credential_save(HubConnection(name="paused", enabled=False), kubeconfig=hub.kubeconfig(), actor="ada")
+
+    with django_assert_num_queries(1):  # the connections with their mirrored-object counts
+        rows = hub_connection_rows()
+
+    assert [(r.name, r.health, r.mirrored) for r in rows] == [("paused", "disabled", 0), ("prod-hub", "synced", 8)]
+
+
+def test_list_rows_are_marked_with_their_hub_in_one_query(fake, hub, django_assert_num_queries):
+    tutorial_hub(fake)
+    hub_sync(connection_id=hub.pk, seconds=0.3)
+    own = m.ClusterStagedUpdateRun.objects.create(name="our-run", creation_timestamp=clock.now())
+    runs = list(m.ClusterStagedUpdateRun.objects.all())
+
+    with django_assert_num_queries(1):
+        sources = mirror_sources(runs)
+
+    assert sources == {("ClusterStagedUpdateRun", "", "example-run"): "prod-hub"}
+    assert (own.KIND, "", own.name) not in sources
+
+
+def test_a_write_to_a_mirrored_object_is_refused_plainly(fake, hub):
+    tutorial_hub(fake)
+    hub_sync(connection_id=hub.pk, seconds=0.3)
+
+    with pytest.raises(MirroredReadOnly) as refused:
+        require_local(m.ClusterStagedUpdateRun.objects.get())
+
+    assert isinstance(refused.value, Forbidden)
+    assert str(refused.value) == ('ClusterStagedUpdateRun "example-run" is mirrored from hub prod-hub and '
+                                  "read-only here: change it on the hub")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_embedded_mode_keeps_a_session_going_for_every_hub(fake, settings):
+    settings.FLEET_HUB_SESSION_SECONDS = 0.2
+    tutorial_hub(fake)
+    credential_save(HubConnection(name="prod-hub"), kubeconfig=fake.kubeconfig(), actor="ada")
+    stop = threading.Event()
+    loop = threading.Thread(target=hubs_keep_synced, kwargs={"stop": stop, "poll_seconds": 0.05})
+    loop.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not m.ClusterStagedUpdateRun.objects.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        loop.join()
+
+    assert m.ClusterStagedUpdateRun.objects.get().name == "example-run"
