@@ -31,6 +31,7 @@ urlpatterns = [
     *by_name("placements/<str:name>/rollout/", fleet.placement_rollout, "placement-rollout"),
     path("strategies/", fleet.strategy_list, name="strategies"),
     path("members/", fleet.member_list, name="members"),
+    path("hubs/", fleet.hub_list, name="hubs"),
     path("audit/", audit.audit_log, name="audit"),
     path("audit/export.csv", audit.audit_export, {"fmt": "csv"}, name="audit-export-csv"),
     path("audit/export.json", audit.audit_export, {"fmt": "json"}, name="audit-export-json"),

@@ -196,3 +196,34 @@ def test_embedded_mode_keeps_a_session_going_for_every_hub(fake, settings):
         loop.join()
 
     assert m.ClusterStagedUpdateRun.objects.get().name == "example-run"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fleet_engine_mirrors_hubs_beside_the_engine_loop(fake, settings, monkeypatch, fleet):
+    settings.FLEET_HUB_SESSION_SECONDS = 0.2
+    tutorial_hub(fake)
+    credential_save(HubConnection(name="prod-hub"), kubeconfig=fake.kubeconfig(), actor="ada")
+    seen = []
+
+    def engine_loop_until_mirrored(options, stop):
+        # Stands in for the engine loop: returns once the hub thread mirrored the run.
+        deadline = time.monotonic() + 10
+        while not m.ClusterStagedUpdateRun.objects.exists() and time.monotonic() < deadline:
+            stop.wait(0.05)
+        seen.append(m.ClusterStagedUpdateRun.objects.values_list("name", flat=True).first())
+
+    monkeypatch.setattr("rollouts.engine.loop.engine_main", engine_loop_until_mirrored)
+    result = fleet("engine")
+
+    assert result.code == 0 and seen == ["example-run"]
+    assert not [t for t in threading.enumerate() if t.name.startswith(("fleet-hubs", "hub-sync"))]
+
+
+def test_celery_sends_hub_sessions_to_their_own_queue_and_beat_restarts_chains():
+    from fleetui.celery import app
+
+    route = app.amqp.router.route({}, "rollouts.tasks_k8s.hub_sync")
+    assert route["queue"].name == "hubs"  # a 40 s session never holds an engine worker's slot
+    assert app.amqp.router.route({}, "rollouts.tasks.runs_advance_due")["queue"].name == "celery"
+    assert app.conf.beat_schedule["sync-hubs"]["task"] == "rollouts.tasks_k8s.hub_connections_sync"
+    assert "rollouts.tasks_k8s.hub_connections_sync" in app.tasks

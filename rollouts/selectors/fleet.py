@@ -6,9 +6,10 @@ from rollouts import models as m
 from rollouts.api.labels import selector_matches
 from rollouts.controllers.family import FAMILIES
 from rollouts.members import is_simulated
+from rollouts.mirror import mirror_sources
 
 from .common import condition_rows, family_for
-from .runs import RunRow, run_row
+from .runs import RunRow, run_rows
 from .snapshots import SnapshotRow, snapshot_rows
 
 
@@ -73,7 +74,7 @@ def placement_detail(*, name: str, namespace: str = "") -> PlacementDetail | Non
         return None
     bindings = sorted((b for b in _bindings(family, owner=placement) if b["state"] != "Unscheduled"),
                       key=lambda b: b["target_cluster"])
-    runs = sorted((run_row(r) for r in family.run.objects.filter(namespace=namespace, spec__placementName=name)),
+    runs = sorted(run_rows(family.run.objects.filter(namespace=namespace, spec__placementName=name)),
                   key=lambda r: r.created, reverse=True)
     strategies = list(family.strategy.objects.filter(namespace=namespace).order_by("name")
                       .values_list("name", flat=True))
@@ -151,6 +152,7 @@ class MemberRow:
     labels: list[tuple[str, str]]
     simulated: bool
     placements: list[dict]
+    hub: str = ""  # the KubeFleet hub it is mirrored from; "" for our own
 
 
 def members_list() -> list[MemberRow]:
@@ -160,6 +162,9 @@ def members_list() -> list[MemberRow]:
     for family in FAMILIES:
         for b in _bindings(family):
             on.setdefault(b["target_cluster"], []).append(b)
+    members = list(m.MemberCluster.objects.order_by("name"))
+    hubs = mirror_sources(members)
     return [MemberRow(mem.name, sorted((mem.labels or {}).items()), is_simulated(mem),
-                      sorted(on.get(mem.name, []), key=lambda b: (b["namespace"], b["placement"])))
-            for mem in m.MemberCluster.objects.order_by("name")]
+                      sorted(on.get(mem.name, []), key=lambda b: (b["namespace"], b["placement"])),
+                      hubs.get((mem.KIND, "", mem.name), ""))
+            for mem in members]

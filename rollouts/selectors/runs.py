@@ -10,6 +10,7 @@ from django.db import models
 
 from rollouts import clock
 from rollouts.controllers.family import FAMILIES
+from rollouts.mirror import mirror_sources
 
 from .common import conditions_by_type, duration_text, family_for
 
@@ -88,24 +89,32 @@ class RunRow:
     total: int
     created: datetime
     active: bool
+    hub: str = ""  # the KubeFleet hub it is mirrored from; "" for our own
 
     @property
     def age(self) -> str:
         return duration_text((clock.precise_now() - self.created).total_seconds())
 
 
-def run_row(run) -> RunRow:
+def run_row(run, hub: str = "") -> RunRow:
     spec, status = run.spec or {}, run.status or {}
     done, total = progress(status)
     return RunRow(run.name, run.namespace, spec.get("placementName", ""), spec.get("stagedRolloutStrategyName", ""),
                   str(status.get("resourceSnapshotIndexUsed") or spec.get("resourceSnapshotIndex") or ""),
                   run_state(spec.get("state"), status.get("conditions")), done, total, run.creation_timestamp,
-                  run.active)
+                  run.active, hub)
+
+
+def run_rows(runs) -> list[RunRow]:
+    """RunRows, each marked with the hub it is mirrored from (one query for all)."""
+    runs = list(runs)
+    hubs = mirror_sources(runs)
+    return [run_row(r, hubs.get((r.KIND, r.namespace, r.name), "")) for r in runs]
 
 
 def runs_active() -> list[RunRow]:
     """Unfinished runs of both families, newest first (one query per family)."""
-    rows = [run_row(r) for f in FAMILIES for r in f.run.objects.filter(active=True)]
+    rows = run_rows(r for f in FAMILIES for r in f.run.objects.filter(active=True))
     return sorted(rows, key=lambda r: r.created, reverse=True)
 
 
@@ -134,7 +143,7 @@ def _rows_for(keys: list) -> list[RunRow]:
         pks = [pk for _, pk, f in keys if f is family]
         if pks:
             runs.update({(family, r.pk): r for r in family.run.objects.filter(pk__in=pks)})
-    return [run_row(runs[(f, pk)]) for _, pk, f in keys if (f, pk) in runs]
+    return run_rows(runs[(f, pk)] for _, pk, f in keys if (f, pk) in runs)
 
 
 def run_placements() -> list[str]:

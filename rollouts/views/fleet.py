@@ -6,7 +6,7 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods
 
-from rollouts import roles, selectors
+from rollouts import mirror, roles, selectors
 from rollouts.api.errors import ApiError
 from rollouts.services import runs as run_services
 
@@ -83,3 +83,10 @@ def strategy_list(request):
 @roles.requires(roles.VIEW)
 def member_list(request):
     return page(request, "rollouts/member_list.html", {"members": selectors.members_list()})
+
+
+@roles.requires(roles.VIEW)
+def hub_list(request):
+    """KubeFleet hubs mirrored here: whether each answers, its last error and
+    backoff. Connections are added in the admin (kubeconfigs are write-only)."""
+    return page(request, "rollouts/hub_list.html", {"hubs": mirror.hub_connection_rows()})

@@ -4,7 +4,7 @@ from django.http import Http404
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from rollouts import broadcast, roles, selectors
+from rollouts import broadcast, mirror, roles, selectors
 from rollouts.api.errors import ApiError
 from rollouts.services import runs as run_services
 
@@ -49,7 +49,9 @@ def run_detail(request, name: str, namespace: str = ""):
     active run's page also listens for live pushes of that partial."""
     run = _run_or_404(name, namespace)
     live = live_context(broadcast.run_socket_path(run)) if run.active else None
-    return page(request, "rollouts/run_detail.html", {**timeline_context(run), "live": live}, partial="timeline")
+    hub = mirror.mirror_sources([run]).get((run.KIND, run.namespace, run.name), "")
+    return page(request, "rollouts/run_detail.html", {**timeline_context(run), "live": live, "hub": hub},
+                partial="timeline")
 
 
 def render_timeline(request, name: str, namespace: str):
