@@ -207,7 +207,7 @@ def test_fleet_engine_mirrors_hubs_beside_the_engine_loop(fake, settings, monkey
 
     def engine_loop_until_mirrored(options, stop):
         # Stands in for the engine loop: returns once the hub thread mirrored the run.
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while not m.ClusterStagedUpdateRun.objects.exists() and time.monotonic() < deadline:
             stop.wait(0.05)
         seen.append(m.ClusterStagedUpdateRun.objects.values_list("name", flat=True).first())

@@ -86,15 +86,20 @@ def _newer(version: str, than: str) -> bool:
     return version != than
 
 
-def mirror_upsert(connection: HubConnection, hub_kind: HubKind, obj: dict, *, record_events: bool = True) -> str:
+def mirror_upsert(connection: HubConnection, hub_kind: HubKind, obj: dict, *, record_events: bool = True,
+                  known: dict | None = None) -> str:
     """Create or update the mirror of one hub object. Returns "created",
     "updated" or "unchanged" (an event older than what we hold). Raises
     Skipped when a local object, or another hub's, has the name, and Deferred
-    when a snapshot's placement is not mirrored yet."""
+    when a snapshot's placement is not mirrored yet. `known` ({(namespace,
+    name): (mark, row)}, from `_known`) saves a list the two reads per object."""
     namespace, name = address_of(hub_kind, obj)
     model = hub_kind.model
-    mark = MirroredObject.objects.filter(kind=hub_kind.kind, namespace=namespace, name=name).first()
-    row = model.objects.filter(namespace=namespace, name=name).first()
+    if known is None:
+        mark = MirroredObject.objects.filter(kind=hub_kind.kind, namespace=namespace, name=name).first()
+        row = model.objects.filter(namespace=namespace, name=name).first()
+    else:
+        mark, row = known.get((namespace, name), (None, None))
     where = f"{hub_kind.kind} {namespace + '/' if namespace else ''}{name}"
     if mark is not None and mark.connection_id != connection.pk:
         raise Skipped(f"{where}: already mirrored from another hub; not mirrored")
@@ -107,10 +112,13 @@ def mirror_upsert(connection: HubConnection, hub_kind: HubKind, obj: dict, *, re
     row = row or model(namespace=namespace, name=name)
     _fill(row, hub_kind, obj, connection, where)
     row.save()
-    MirroredObject.objects.update_or_create(
-        kind=hub_kind.kind, namespace=namespace, name=name,
-        defaults={"connection": connection, "hub_resource_version": version,
-                  "hub_uid": str((obj.get("metadata") or {}).get("uid") or "")})
+    uid = str((obj.get("metadata") or {}).get("uid") or "")
+    if mark is None:
+        MirroredObject.objects.create(kind=hub_kind.kind, namespace=namespace, name=name, connection=connection,
+                                      hub_resource_version=version, hub_uid=uid)
+    else:
+        mark.hub_resource_version, mark.hub_uid = version, uid
+        mark.save(update_fields=["hub_resource_version", "hub_uid"])
     if record_events:
         _record_change(connection, hub_kind, row, before)
     _announce(row)
@@ -202,10 +210,11 @@ def mirror_replace_all(connection: HubConnection, hub_kind: HubKind, items: list
     the mirrors the hub no longer has. Returns warning lines; objects waiting
     for their placement go into `deferred` ({(kind, namespace, name): object}) instead."""
     warnings, seen = [], set()
+    known = _known(hub_kind, items)
     for obj in items:
         seen.add(address_of(hub_kind, obj))
         try:
-            mirror_upsert(connection, hub_kind, obj)
+            mirror_upsert(connection, hub_kind, obj, known=known)
         except Deferred:
             if deferred is None:
                 raise
@@ -217,6 +226,15 @@ def mirror_replace_all(connection: HubConnection, hub_kind: HubKind, items: list
         if (namespace, name) not in seen:
             mirror_delete(connection, hub_kind, namespace, name)
     return warnings
+
+
+def _known(hub_kind: HubKind, items: list[dict]) -> dict:
+    """{(namespace, name): (mark, row)} for the listed objects, in two queries."""
+    names = {address_of(hub_kind, obj)[1] for obj in items}
+    marks = {(mk.namespace, mk.name): mk
+             for mk in MirroredObject.objects.filter(kind=hub_kind.kind, name__in=names)}
+    rows = {(r.namespace, r.name): r for r in hub_kind.model.objects.filter(name__in=names)}
+    return {key: (marks.get(key), rows.get(key)) for key in marks.keys() | rows.keys()}
 
 
 def mirror_forget(connection: HubConnection) -> int:
