@@ -24,7 +24,7 @@ from tests.fake_kube import (
     tutorial_run_status,
 )
 
-SESSION = 0.25  # seconds: long enough to replay what the hub holds, short for the suite
+SESSION = 0.5  # seconds: long enough to replay what the hub holds on a busy machine, short for the suite
 HUB = "hub:prod-hub"
 
 
@@ -111,7 +111,7 @@ def test_changes_arrive_while_the_session_watches(fake, hub):
     run = fake.get("placement.kubernetes-fleet.io/v1beta1", "ClusterStagedUpdateRun", "example-run")
 
     threading.Timer(0.15, lambda: fake.put({**run, "status": tutorial_run_status("canary-waiting")})).start()
-    result = sync(hub, seconds=0.6)
+    result = sync(hub, seconds=1.0)
 
     assert result.changes >= 1
     assert run_conditions(m.ClusterStagedUpdateRun.objects.get())["Progressing"][1] == "UpdateRunWaiting"
@@ -130,7 +130,7 @@ def test_a_watch_that_breaks_resumes_from_the_last_resource_version(fake, hub, a
 
     threading.Timer(0.2, hub_events).start()
     earlier = len(fake.watch_requests("memberclusters"))
-    sync(hub, seconds=0.7)
+    sync(hub, seconds=1.0)
 
     assert set(m.MemberCluster.objects.values_list("name", flat=True)) >= {"member4", "member5"}
     opened, reopened = fake.watch_requests("memberclusters")[earlier:earlier + 2]
@@ -255,7 +255,7 @@ def test_a_snapshot_seen_before_its_placement_waits_for_it(fake, hub):
         "kubernetes-fleet.io/parent-CRP": "late", "kubernetes-fleet.io/resource-index": "0"}))
     threading.Timer(0.15, lambda: fake.put(fleet_object("ClusterResourcePlacement", "late"))).start()
 
-    sync(hub, seconds=0.6)
+    sync(hub, seconds=1.0)
 
     assert m.ClusterResourceSnapshot.objects.get(name="late-0-snapshot").owner.name == "late"
 

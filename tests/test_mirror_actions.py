@@ -17,7 +17,7 @@ from rollouts.models.connections import HubConnection
 from tests.conftest import TUTORIAL_START
 from tests.fake_kube import FLEET, FakeKube, condition, tutorial_approval_request, tutorial_hub
 
-SESSION = 0.25
+SESSION = 0.5
 CAREQ_STATUS_PATH = f"/apis/{FLEET}/v1beta1/clusterapprovalrequests/example-run-canary/status"
 
 

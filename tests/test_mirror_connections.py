@@ -112,7 +112,7 @@ def test_the_admin_shows_a_bad_kubeconfig_on_the_form(ada, client):
 
 def test_removing_a_hub_removes_everything_mirrored_from_it(fake, hub):
     tutorial_hub(fake)
-    hub_sync(connection_id=hub.pk, seconds=0.3)
+    hub_sync(connection_id=hub.pk, seconds=0.5)
 
     removed = hub_connection_delete(connection=hub, actor="ada")
 
@@ -145,7 +145,7 @@ def test_beat_starts_a_session_for_every_hub_without_one(hub, monkeypatch):
 
 def test_the_hubs_page_reads_health_and_counts_in_one_query(fake, hub, django_assert_num_queries):
     tutorial_hub(fake)
-    hub_sync(connection_id=hub.pk, seconds=0.3)
+    hub_sync(connection_id=hub.pk, seconds=0.5)
     credential_save(HubConnection(name="paused", enabled=False), kubeconfig=hub.kubeconfig(), actor="ada")
 
     with django_assert_num_queries(1):  # the connections with their mirrored-object counts
@@ -156,7 +156,7 @@ def test_the_hubs_page_reads_health_and_counts_in_one_query(fake, hub, django_as
 
 def test_list_rows_are_marked_with_their_hub_in_one_query(fake, hub, django_assert_num_queries):
     tutorial_hub(fake)
-    hub_sync(connection_id=hub.pk, seconds=0.3)
+    hub_sync(connection_id=hub.pk, seconds=0.5)
     own = m.ClusterStagedUpdateRun.objects.create(name="our-run", creation_timestamp=clock.now())
     runs = list(m.ClusterStagedUpdateRun.objects.all())
 
@@ -169,7 +169,7 @@ def test_list_rows_are_marked_with_their_hub_in_one_query(fake, hub, django_asse
 
 def test_a_write_to_a_mirrored_object_is_refused_plainly(fake, hub):
     tutorial_hub(fake)
-    hub_sync(connection_id=hub.pk, seconds=0.3)
+    hub_sync(connection_id=hub.pk, seconds=0.5)
 
     with pytest.raises(MirroredReadOnly) as refused:
         require_local(m.ClusterStagedUpdateRun.objects.get())

@@ -22,7 +22,7 @@ def test_mirrored_objects_are_left_alone_and_written_on_the_hub(db, fake):
     hub = credential_save(HubConnection(name="prod-hub"), kubeconfig=fake.kubeconfig(), actor="ada")
     tutorial_hub(fake)
     fake.put(tutorial_approval_request())
-    hub_sync(connection_id=hub.pk, seconds=0.3)
+    hub_sync(connection_id=hub.pk, seconds=0.5)
     run = m.ClusterStagedUpdateRun.objects.get()
     before = (run.status, run.resource_version)
 

@@ -19,7 +19,7 @@ from tests.fake_kube import FLEET, FakeKube, tutorial_approval_request, tutorial
 
 pytestmark = pytest.mark.django_db
 
-SESSION = 0.25
+SESSION = 0.5
 
 
 def persona(username: str, role: str) -> Client:

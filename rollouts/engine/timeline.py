@@ -40,19 +40,28 @@ def condition_index(status: dict) -> dict:
     return out
 
 
-def record_transitions(run, before: dict, after: dict, *, now) -> int:
-    """One Event per condition whose status or reason changed in this pass."""
+def transition_events(run, before: dict, after: dict, *, actor: str, when, details: dict | None = None) -> list:
+    """Unsaved Events, one per condition whose status or reason changed
+    between two run statuses. `when(condition, status_changed)` times each;
+    `details` are added to every row's."""
     old, new = condition_index(before), condition_index(after)
     rows = []
     for key, (where, cond) in new.items():
         previous = old.get(key, (None, None))[1]
         if previous and (previous.get("status"), previous.get("reason")) == (cond.get("status"), cond.get("reason")):
             continue
-        details = {**where, "type": cond.get("type"), "status": cond.get("status")}
+        row_details = {**where, "type": cond.get("type"), "status": cond.get("status"), **(details or {})}
         if previous:
-            details["from"] = {"status": previous.get("status"), "reason": previous.get("reason")}
-        rows.append(m.Event(time=now, actor=ENGINE, action=m.Event.Action.CONDITION, object_kind=run.KIND,
-                            object_namespace=run.namespace, object_name=run.name, run=run.name,
-                            reason=cond.get("reason", ""), message=cond.get("message", ""), details=details))
+            row_details["from"] = {"status": previous.get("status"), "reason": previous.get("reason")}
+        status_changed = not previous or previous.get("status") != cond.get("status")
+        rows.append(m.Event(time=when(cond, status_changed), actor=actor, action=m.Event.Action.CONDITION,
+                            object_kind=run.KIND, object_namespace=run.namespace, object_name=run.name, run=run.name,
+                            reason=cond.get("reason", ""), message=cond.get("message", ""), details=row_details))
+    return rows
+
+
+def record_transitions(run, before: dict, after: dict, *, now) -> int:
+    """One Event per condition whose status or reason changed in this pass."""
+    rows = transition_events(run, before, after, actor=ENGINE, when=lambda cond, changed: now)
     m.Event.objects.bulk_create(rows)
     return len(rows)

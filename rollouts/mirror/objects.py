@@ -19,7 +19,7 @@ from rollouts import models as m
 from rollouts.api.errors import Forbidden
 from rollouts.conditions import find_condition
 from rollouts.controllers import labels as L
-from rollouts.engine.timeline import condition_index
+from rollouts.engine.timeline import transition_events
 from rollouts.models.connections import HubConnection, MirroredObject
 from rollouts.services.events import record
 
@@ -302,21 +302,12 @@ def record_condition_transitions(connection: HubConnection, run, before: dict, a
     """One Event per run condition whose status or reason changed, as the
     engine writes for our own runs, timed by the hub's lastTransitionTime
     when the status changed (so a first mirror rebuilds the whole timeline)."""
-    old, new = condition_index(before), condition_index(after)
-    rows = []
-    for key, (where, cond) in new.items():
-        previous = old.get(key, (None, None))[1]
-        if previous and (previous.get("status"), previous.get("reason")) == (cond.get("status"), cond.get("reason")):
-            continue
-        details = {**where, "type": cond.get("type"), "status": cond.get("status"), "hub": connection.name}
-        if previous:
-            details["from"] = {"status": previous.get("status"), "reason": previous.get("reason")}
-        status_changed = not previous or previous.get("status") != cond.get("status")
-        time = (_time(cond.get("lastTransitionTime")) if status_changed else None) or clock.now()
-        rows.append(m.Event(time=time, actor=connection.actor, action=m.Event.Action.CONDITION,
-                            object_kind=run.KIND, object_namespace=run.namespace, object_name=run.name,
-                            run=run.name, reason=cond.get("reason", ""), message=cond.get("message", ""),
-                            details=details))
+
+    def when(cond: dict, status_changed: bool):
+        return (_time(cond.get("lastTransitionTime")) if status_changed else None) or clock.now()
+
+    rows = transition_events(run, before, after, actor=connection.actor, when=when,
+                             details={"hub": connection.name})
     m.Event.objects.bulk_create(sorted(rows, key=lambda e: e.time))
     return len(rows)
 

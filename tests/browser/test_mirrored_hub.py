@@ -30,7 +30,7 @@ def hub_waiting_at_canary(fake):
         "placementName": "example-placement", "resourceSnapshotIndex": "0",
         "stagedRolloutStrategyName": "example-strategy", "state": "Run"}))
     fake.put(tutorial_approval_request())
-    hub_sync(connection_id=hub.pk, seconds=0.25)
+    hub_sync(connection_id=hub.pk, seconds=0.5)
     return hub
 
 
