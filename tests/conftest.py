@@ -69,3 +69,23 @@ def frozen_clock():
 def _fast_password_hashing(settings):
     """Logins in tests need no real key stretching."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def fake():
+    """A fake Kubernetes API server on loopback (tests/fake_kube.py) that the
+    official client talks to over HTTP: a KubeFleet hub or a member cluster."""
+    from tests.fake_kube import FakeKube
+
+    with FakeKube() as server:
+        yield server
+
+
+@pytest.fixture
+def hub(db, fake):
+    """The hub connection "prod-hub" to `fake`, its kubeconfig stored as an admin would."""
+    from rollouts.mirror.actions import credential_save
+    from rollouts.models.connections import HubConnection
+
+    return credential_save(HubConnection(name="prod-hub"), kubeconfig=fake.kubeconfig(), context="fake",
+                           actor="ada")

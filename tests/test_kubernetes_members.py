@@ -18,7 +18,6 @@ from rollouts.members.kubernetes import (
 )
 from rollouts.mirror.actions import credential_save
 from rollouts.models.connections import MemberCredential
-from tests.fake_kube import FakeKube
 
 PLACEMENT = "example-placement"
 NAMESPACE = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "test-namespace"}}
@@ -35,12 +34,6 @@ DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name"
               "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
                        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
                            {"name": "web", "image": "nginx:1.27"}]}}}}
-
-
-@pytest.fixture
-def fake():
-    with FakeKube() as server:
-        yield server
 
 
 @pytest.fixture

@@ -1,13 +1,11 @@
 """After /tmp/issue7-proposed.patch: the tutorial through the engine with member2 a
 real (fake) Kubernetes member whose Deployment becomes available later."""
 
-import pytest
 
 from rollouts import models as m
 from rollouts.members import KUBECONFIG_ANNOTATION
 from rollouts.mirror.actions import credential_save
 from rollouts.models.connections import MemberCredential
-from tests.fake_kube import FakeKube
 from tests.fleet_builders import (
     apply,
     patch,
@@ -21,12 +19,6 @@ DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name"
               "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
                        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
                            {"name": "web", "image": "nginx:1.27"}]}}}}
-
-
-@pytest.fixture
-def fake():
-    with FakeKube() as server:
-        yield server
 
 
 def cluster(name):

@@ -7,6 +7,7 @@ its administrator "ada" who adds it.
 """
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -26,18 +27,6 @@ from tests.fake_kube import (
 
 SESSION = 0.5  # seconds: long enough to replay what the hub holds on a busy machine, short for the suite
 HUB = "hub:prod-hub"
-
-
-@pytest.fixture
-def fake():
-    with FakeKube() as server:
-        yield server
-
-
-@pytest.fixture
-def hub(db, fake):
-    return credential_save(HubConnection(name="prod-hub"), kubeconfig=fake.kubeconfig(), context="fake",
-                           actor="ada")
 
 
 def sync(hub, seconds=SESSION):
@@ -124,13 +113,18 @@ def test_a_watch_that_breaks_resumes_from_the_last_resource_version(fake, hub, a
     sync(hub)
     first = fake.put(fleet_object("MemberCluster", "member4", labels={"environment": "canary"}))
 
+    earlier = len(fake.watch_requests("memberclusters"))
+
     def hub_events():
+        deadline = time.monotonic() + 10
+        while len(fake.watch_requests("memberclusters")) == earlier and time.monotonic() < deadline:
+            time.sleep(0.01)  # the session's watch is open: now break it
+        time.sleep(0.1)
         fake.break_watches(abruptly=abruptly)
         fake.put(fleet_object("MemberCluster", "member5"))
 
-    threading.Timer(0.2, hub_events).start()
-    earlier = len(fake.watch_requests("memberclusters"))
-    sync(hub, seconds=1.0)
+    threading.Thread(target=hub_events).start()
+    sync(hub, seconds=1.5)
 
     assert set(m.MemberCluster.objects.values_list("name", flat=True)) >= {"member4", "member5"}
     opened, reopened = fake.watch_requests("memberclusters")[earlier:earlier + 2]

@@ -12,25 +12,11 @@ from rollouts import clock
 from rollouts import models as m
 from rollouts.api.errors import ApiError
 from rollouts.mirror import HubRefused, approve_on_hub, hub_sync, set_run_state_on_hub
-from rollouts.mirror.actions import credential_save
-from rollouts.models.connections import HubConnection
 from tests.conftest import TUTORIAL_START
-from tests.fake_kube import FLEET, FakeKube, condition, tutorial_approval_request, tutorial_hub
+from tests.fake_kube import FLEET, condition, tutorial_approval_request, tutorial_hub
 
 SESSION = 0.5
 CAREQ_STATUS_PATH = f"/apis/{FLEET}/v1beta1/clusterapprovalrequests/example-run-canary/status"
-
-
-@pytest.fixture
-def fake():
-    with FakeKube() as server:
-        yield server
-
-
-@pytest.fixture
-def hub(db, fake):
-    return credential_save(HubConnection(name="prod-hub"), kubeconfig=fake.kubeconfig(), context="fake",
-                           actor="ada")
 
 
 def mirrored(fake, hub, *, run_state="Run"):

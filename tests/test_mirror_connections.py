@@ -6,7 +6,6 @@ Personas: "ada" administers Fleet UI; the hub "prod-hub".
 """
 
 import threading
-import time
 
 import pytest
 from django.contrib.auth.models import User
@@ -24,7 +23,7 @@ from rollouts.mirror import (
     mirror_sources,
     require_local,
 )
-from rollouts.mirror import admin as _mirror_admin  # noqa: F401  registers the pages (rollouts.admin will import it)
+from rollouts.mirror import sync as sync_module
 from rollouts.mirror.actions import credential_save
 from rollouts.models.connections import (
     HubConnection,
@@ -32,18 +31,7 @@ from rollouts.models.connections import (
     MirroredObject,
     UnreadableCredential,
 )
-from tests.fake_kube import FakeKube, tutorial_hub
-
-
-@pytest.fixture
-def fake():
-    with FakeKube() as server:
-        yield server
-
-
-@pytest.fixture
-def hub(db, fake):
-    return credential_save(HubConnection(name="prod-hub"), kubeconfig=fake.kubeconfig(), actor="ada")
+from tests.fake_kube import tutorial_hub
 
 
 @pytest.fixture
@@ -179,8 +167,26 @@ def test_a_write_to_a_mirrored_object_is_refused_plainly(fake, hub):
                                   "read-only here: change it on the hub")
 
 
+@pytest.fixture
+def synced(monkeypatch):
+    """Set when a session in another thread has synced. Tests wait on it
+    rather than poll the database: the in-memory test database locks
+    tables against a reader while another thread writes."""
+    done = threading.Event()
+    real = sync_module.hub_sync
+
+    def hub_sync_and_tell(**kwargs):
+        result = real(**kwargs)
+        if result.outcome == "synced":
+            done.set()
+        return result
+
+    monkeypatch.setattr(sync_module, "hub_sync", hub_sync_and_tell)
+    return done
+
+
 @pytest.mark.django_db(transaction=True)
-def test_embedded_mode_keeps_a_session_going_for_every_hub(fake, settings):
+def test_embedded_mode_keeps_a_session_going_for_every_hub(fake, settings, synced):
     settings.FLEET_HUB_SESSION_SECONDS = 0.2
     tutorial_hub(fake)
     credential_save(HubConnection(name="prod-hub"), kubeconfig=fake.kubeconfig(), actor="ada")
@@ -188,9 +194,7 @@ def test_embedded_mode_keeps_a_session_going_for_every_hub(fake, settings):
     loop = threading.Thread(target=hubs_keep_synced, kwargs={"stop": stop, "poll_seconds": 0.05})
     loop.start()
     try:
-        deadline = time.monotonic() + 10
-        while not m.ClusterStagedUpdateRun.objects.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        assert synced.wait(30)
     finally:
         stop.set()
         loop.join()
@@ -199,23 +203,21 @@ def test_embedded_mode_keeps_a_session_going_for_every_hub(fake, settings):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_fleet_engine_mirrors_hubs_beside_the_engine_loop(fake, settings, monkeypatch, fleet):
+def test_fleet_engine_mirrors_hubs_beside_the_engine_loop(fake, settings, monkeypatch, fleet, synced):
     settings.FLEET_HUB_SESSION_SECONDS = 0.2
     tutorial_hub(fake)
     credential_save(HubConnection(name="prod-hub"), kubeconfig=fake.kubeconfig(), actor="ada")
     seen = []
 
     def engine_loop_until_mirrored(options, stop):
-        # Stands in for the engine loop: returns once the hub thread mirrored the run.
-        deadline = time.monotonic() + 30
-        while not m.ClusterStagedUpdateRun.objects.exists() and time.monotonic() < deadline:
-            stop.wait(0.05)
-        seen.append(m.ClusterStagedUpdateRun.objects.values_list("name", flat=True).first())
+        # Stands in for the engine loop: returns once the hub thread synced.
+        seen.append(synced.wait(30))
 
     monkeypatch.setattr("rollouts.engine.loop.engine_main", engine_loop_until_mirrored)
     result = fleet("engine")
 
-    assert result.code == 0 and seen == ["example-run"]
+    assert result.code == 0 and seen == [True]
+    assert m.ClusterStagedUpdateRun.objects.get().name == "example-run"
     assert not [t for t in threading.enumerate() if t.name.startswith(("fleet-hubs", "hub-sync"))]
 
 

@@ -8,14 +8,8 @@ from rollouts.mirror.actions import credential_save
 from rollouts.models.connections import HubConnection
 from rollouts.services.approvals import approval_request_approve
 from rollouts.services.runs import run_stop
-from tests.fake_kube import FakeKube, tutorial_approval_request, tutorial_hub
+from tests.fake_kube import tutorial_approval_request, tutorial_hub
 from tests.fleet_builders import kind, patch
-
-
-@pytest.fixture
-def fake():
-    with FakeKube() as server:
-        yield server
 
 
 def test_mirrored_objects_are_left_alone_and_written_on_the_hub(db, fake):

@@ -12,10 +12,8 @@ from django.test import Client
 from rollouts import clock
 from rollouts import models as m
 from rollouts.mirror import hub_sync
-from rollouts.mirror.actions import credential_save
-from rollouts.models.connections import HubConnection
 from rollouts.roles import ADMINS, RELEASE_MANAGERS, VIEWERS, user_create
-from tests.fake_kube import FLEET, FakeKube, tutorial_approval_request, tutorial_hub
+from tests.fake_kube import FLEET, tutorial_approval_request, tutorial_hub
 
 pytestmark = pytest.mark.django_db
 
@@ -27,17 +25,6 @@ def persona(username: str, role: str) -> Client:
     client = Client(REMOTE_ADDR="10.0.0.7")
     client.force_login(user)
     return client
-
-
-@pytest.fixture
-def fake():
-    with FakeKube() as server:
-        yield server
-
-
-@pytest.fixture
-def hub(fake):
-    return credential_save(HubConnection(name="prod-hub"), kubeconfig=fake.kubeconfig(), context="fake", actor="ada")
 
 
 @pytest.fixture

@@ -78,7 +78,13 @@ def hubs_keep_synced(*, stop: threading.Event, poll_seconds: float = 5.0) -> Non
     running: dict[int, threading.Thread] = {}
     try:
         while not stop.is_set():
-            for connection_id in hub_connections_due():
+            try:
+                due = hub_connections_due()
+            except Exception:  # the database is busy or gone: keep the loop, look again
+                log.exception("cannot read the hub connections")
+                db.close_old_connections()
+                due = []
+            for connection_id in due:
                 if connection_id not in running or not running[connection_id].is_alive():
                     running[connection_id] = threading.Thread(target=_session_thread, args=(connection_id, stop),
                                                               name=f"hub-sync-{connection_id}", daemon=True)

@@ -9,17 +9,16 @@ from rollouts.mirror import hub_sync
 from rollouts.mirror.actions import credential_save
 from rollouts.models.connections import HubConnection
 from rollouts.roles import RELEASE_MANAGERS
-from tests.fake_kube import FakeKube, fleet_object, tutorial_approval_request, tutorial_hub, tutorial_run_status
+from tests.fake_kube import (
+    fleet_object,
+    tutorial_approval_request,
+    tutorial_hub,
+    tutorial_run_status,
+)
 
 from .conftest import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def fake():
-    with FakeKube() as server:
-        yield server
 
 
 @pytest.fixture
