@@ -13,9 +13,9 @@ from django.db import InterfaceError, OperationalError
 
 from rollouts import models as m
 from rollouts.api.errors import Conflict
-from rollouts.k8s import TemporaryK8sError
 from rollouts.controllers.family import FAMILIES
 from rollouts.engine import runner
+from rollouts.k8s import TemporaryK8sError
 from rollouts.members import agent
 
 log = logging.getLogger(__name__)
