@@ -50,6 +50,10 @@ def requires(perm: str):
         @login_required
         def wrapped(request, *args, **kwargs):
             if not request.user.has_perm(perm):
+                if request.method not in ("GET", "HEAD", "OPTIONS"):  # an attempted action: audited
+                    from rollouts.services.logins import access_denied_record
+
+                    access_denied_record(request, reason=f"you need the {perm} permission")
                 raise PermissionDenied(f"you need the {perm} permission")
             return view(request, *args, **kwargs)
 

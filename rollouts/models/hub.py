@@ -1,8 +1,12 @@
 """Hub resources of any kind, what simulated members hold, and the event log."""
 
-from django.db import models
+from django.db import models, transaction
 
 from .base import FleetObject
+
+
+class AppendOnlyError(Exception):
+    """An attempt to change or remove an audit Event: the log is append-only."""
 
 
 class HubResource(FleetObject):
@@ -57,6 +61,47 @@ class MemberObject(models.Model):
         return f"{self.cluster}: {self.kind}/{self.namespace}/{self.name}"
 
 
+class EventQuerySet(models.QuerySet):
+    """Event rows are only ever appended: no update or delete through the ORM.
+
+    Every append (create, bulk_create) schedules audit sealing after commit;
+    rollouts.services.audit.audit_seal is the one writer of seq/hash, and it
+    updates through SQL of its own, not through this queryset."""
+
+    def bulk_create(self, objs, *args, **kwargs):
+        created = super().bulk_create(objs, *args, **kwargs)
+        if created:
+            schedule_seal(self.db)
+        return created
+
+    def update(self, **kwargs):
+        raise AppendOnlyError("audit events cannot be updated")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AppendOnlyError("audit events cannot be updated")
+
+    def delete(self):
+        raise AppendOnlyError("audit events cannot be deleted")
+
+    def _raw_delete(self, using):
+        raise AppendOnlyError("audit events cannot be deleted")
+
+
+def schedule_seal(using: str) -> None:
+    """Seal new Events once this transaction commits (at once outside one).
+
+    One callback per transaction however many rows it appends: the seal
+    picks up every unsealed row, so a second callback would find nothing."""
+    from rollouts.services.audit import seal_after_commit
+
+    connection = transaction.get_connection(using)
+    if any(func is seal_after_commit for _sids, func, _robust in connection.run_on_commit):
+        return
+    # robust: a failed seal must not fail the write that already committed;
+    # the next seal (or `fleet audit verify`) picks the rows up.
+    transaction.on_commit(seal_after_commit, using=using, robust=True)
+
+
 class Event(models.Model):
     """One row per thing that happened: the run timeline and the audit log.
 
@@ -67,6 +112,12 @@ class Event(models.Model):
     run: the update run it belongs to, when there is one (timeline filter).
     reason/message: the condition reason and message, or a person's comment.
     details: what changed, as JSON (condition before/after, client address…).
+    seq/prev_hash/hash: the row's place in the audit hash chain, NULL until
+    sealed after commit (rollouts.services.audit; docs/audit.md).
+
+    Rows are append-only: save() of an existing row and delete() raise
+    AppendOnlyError, and on PostgreSQL a trigger refuses UPDATE, DELETE and
+    TRUNCATE from any role (migration 0006).
     """
 
     class Action(models.TextChoices):
@@ -75,8 +126,13 @@ class Event(models.Model):
         PATCHED = "patched"
         DELETED = "deleted"
         APPROVED = "approved"
+        REJECTED = "rejected"
+        DENIED = "denied"
         STATE_CHANGED = "state-changed"
         CONDITION = "condition"
+        LOGIN = "login"
+        LOGIN_FAILED = "login-failed"
+        LOGOUT = "logout"
 
     time = models.DateTimeField(db_index=True)
     actor = models.CharField(max_length=150, db_index=True)
@@ -88,6 +144,11 @@ class Event(models.Model):
     reason = models.CharField(max_length=253, blank=True, default="")
     message = models.TextField(blank=True, default="")
     details = models.JSONField(default=dict, blank=True)
+    seq = models.BigIntegerField(null=True, blank=True, unique=True, editable=False)
+    prev_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)
+    hash = models.CharField(max_length=64, null=True, blank=True, editable=False)
+
+    objects = EventQuerySet.as_manager()
 
     class Meta:
         ordering = ["time", "id"]
@@ -98,7 +159,19 @@ class Event(models.Model):
             models.Index(fields=["actor", "id"]),
             models.Index(fields=["action", "id"]),
             models.Index(fields=["run", "id"]),
+            # The seal reads the unsealed rows in id order: a small partial index.
+            models.Index(fields=["id"], condition=models.Q(seq__isnull=True), name="event_unsealed"),
         ]
 
     def __str__(self):
         return f"{self.time:%Y-%m-%dT%H:%M:%S} {self.actor} {self.action} {self.object_kind}/{self.object_name}"
+
+    def save(self, *args, **kwargs):
+        """Insert a new row; an existing row cannot be saved again."""
+        if not self._state.adding or kwargs.get("force_update") or kwargs.get("update_fields") is not None:
+            raise AppendOnlyError("audit events cannot be updated")
+        super().save(*args, **kwargs)
+        schedule_seal(self._state.db)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("audit events cannot be deleted")

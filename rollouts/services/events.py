@@ -33,6 +33,7 @@ def record(
     details: dict | None = None,
     time=None,
 ) -> m.Event:
+    """Append one Event (sealed into the audit chain after commit)."""
     return m.Event.objects.create(
         time=time or clock.now(),
         actor=actor,
@@ -48,6 +49,7 @@ def record(
 
 
 def record_object(obj, kind: Kind, action: str, *, actor: str, **extra) -> m.Event:
+    """Append an Event about `obj`; `extra` are record()'s keywords (details…)."""
     return record(
         actor=actor,
         action=action,
@@ -84,9 +86,11 @@ def record_change(obj, kind: Kind, before: dict, *, actor: str, action: str) -> 
     return record_object(obj, kind, action, actor=actor, details={"changes": changes})
 
 
-def record_status_change(obj, kind: Kind, before: dict, *, actor: str) -> m.Event:
+def record_status_change(obj, kind: Kind, before: dict, *, actor: str, details: dict | None = None) -> m.Event:
     """A person's write to the status subresource; `Approved=True` on an
-    approval request is recorded as an approval with its message."""
+    approval request is recorded as an approval with its message. `details`
+    are added to the row's details (the log is append-only: the row cannot
+    be amended after it is written)."""
     approved = next((c for c in obj.status.get("conditions") or [] if c.get("type") == "Approved"), None)
     was = next((c for c in before.get("conditions") or [] if c.get("type") == "Approved"), None)
     newly_approved = (
@@ -103,5 +107,5 @@ def record_status_change(obj, kind: Kind, before: dict, *, actor: str) -> m.Even
         actor=actor,
         reason=(approved or {}).get("reason", "") if newly_approved else "",
         message=(approved or {}).get("message", "") if newly_approved else "",
-        details={"changes": _diff({"status": before}, {"status": obj.status})},
+        details={"changes": _diff({"status": before}, {"status": obj.status}), **(details or {})},
     )

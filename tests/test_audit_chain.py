@@ -1,0 +1,197 @@
+"""The audit log you can trust (SQLite): every append is sealed into a hash
+chain after commit, the application cannot change or remove a row, and
+`fleet audit verify` reports the first broken link after tampering.
+PostgreSQL's trigger and concurrent writers: test_audit_postgres.py."""
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from django.contrib import admin
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from rollouts import models as m
+from rollouts.services import audit
+from rollouts.services.events import record
+
+from . import fleet_builders as fb
+
+pytestmark = pytest.mark.django_db
+
+
+def append(count: int, *, actor: str = "olivia") -> list[m.Event]:
+    return [record(actor=actor, action=m.Event.Action.PATCHED, kind_name="ConfigMap", name=f"cm-{i}",
+                   details={"n": i, "note": "ünïcode"}) for i in range(count)]
+
+
+def raw(sql: str, *params) -> None:
+    """Tamper as someone with the database file would: plain SQL."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def chain() -> list[tuple]:
+    return list(m.Event.objects.order_by("seq").values_list("id", "seq", "prev_hash", "hash"))
+
+
+@pytest.fixture
+def engine_timeline(frozen_clock):
+    """A tutorial run driven by the engine up to its canary approval: rows
+    from fleet apply (services), the engine's bulk appends and an approval."""
+    fb.tutorial_fleet()
+    fb.tutorial_strategy()
+    fb.tutorial_run()
+    fb.settle()
+    fb.advance(60)
+    fb.settle()
+    fb.approve("example-run-canary")
+    fb.settle()
+
+
+def test_appends_from_every_writer_form_one_chain_in_id_order(engine_timeline):
+    append(3, actor="alice")
+    sealed = audit.audit_seal()
+    rows = chain()
+    assert sealed == len(rows) > 20
+    assert [seq for _id, seq, _p, _h in rows] == list(range(1, len(rows) + 1))
+    assert [pk for pk, *_ in rows] == sorted(pk for pk, *_ in rows)
+    assert rows[0][2] == audit.GENESIS
+    assert all(row[2] == before[3] for before, row in zip(rows, rows[1:], strict=False))
+    assert {"olivia", "alice", "system:engine"} <= set(m.Event.objects.values_list("actor", flat=True))
+
+
+def test_a_transaction_schedules_one_seal_after_commit_however_many_rows(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with transaction.atomic():
+            append(5)
+            m.Event.objects.bulk_create([m.Event(time=datetime.now(UTC), actor="system:engine", action="condition",
+                                                 object_kind="ClusterStagedUpdateRun", object_name="r")])
+    assert callbacks == [audit.seal_after_commit]
+    assert not m.Event.objects.filter(seq__isnull=True).exists()
+
+
+def test_sealing_costs_the_same_queries_for_5_or_150_new_rows():
+    def seal_queries(count: int) -> int:
+        append(count)
+        with CaptureQueriesContext(connection) as queries:
+            assert audit.audit_seal() == count
+        return len(queries)
+
+    # savepoint, the unsealed rows, the chain head, one UPDATE, release
+    assert seal_queries(5) == seal_queries(150) == 5
+
+
+def test_a_seal_with_nothing_new_reads_once():
+    append(2)
+    audit.audit_seal()
+    with CaptureQueriesContext(connection) as queries:
+        assert audit.audit_seal() == 0
+    assert len(queries) == 3  # savepoint, the unsealed rows (none), release
+
+
+def test_sealing_more_than_a_batch_continues_the_chain(settings, monkeypatch):
+    monkeypatch.setattr(audit, "SEAL_BATCH", 7)
+    append(20)
+    assert audit.audit_seal() == 20
+    assert [seq for _i, seq, *_ in chain()] == list(range(1, 21))
+    assert audit.audit_verify().intact
+
+
+def test_the_canonical_form_ignores_key_order_and_time_zone():
+    row = {"id": 1, "time": datetime(2026, 3, 2, 21, 27, tzinfo=UTC), "actor": "a", "action": "patched",
+           "object_kind": "K", "object_namespace": "", "object_name": "n", "run": "", "reason": "",
+           "message": "", "details": {"b": 1, "a": [1, {"y": 2, "x": 1}]}}
+    same = {**row, "time": row["time"].astimezone(timezone(timedelta(hours=2))),
+            "details": {"a": [1, {"x": 1, "y": 2}], "b": 1}}
+    assert audit.canonical(row, 1) == audit.canonical(same, 1)
+    assert '"time":"2026-03-02T21:27:00.000000Z"' in audit.canonical(row, 1)
+    assert audit.link_hash(audit.GENESIS, row, 1) != audit.link_hash(audit.GENESIS, row, 2)
+
+
+def test_verify_passes_on_an_intact_log(fleet, engine_timeline):
+    result = fleet("audit", "verify")
+    count = m.Event.objects.count()
+    head = m.Event.objects.order_by("-seq").values_list("hash", flat=True).first()
+    assert result == (0, f"audit log intact: {count} events, head {head}\n", "")
+
+
+def test_verify_of_an_empty_log_is_intact(fleet):
+    assert fleet("audit", "verify") == (0, f"audit log intact: 0 events, head {audit.GENESIS}\n", "")
+
+
+def test_verify_reads_the_chain_in_bounded_chunks():
+    append(25)
+    with CaptureQueriesContext(connection) as queries:
+        verdict = audit.audit_verify(chunk=10)
+    assert (verdict.intact, verdict.count) == (True, 25)
+    reads = [q for q in queries if 'WHERE "rollouts_event"."seq" >' in q["sql"]]
+    assert len(reads) == 3 and all("LIMIT 10" in q["sql"] for q in reads)
+
+
+def test_a_changed_row_is_reported_as_the_first_broken_link(fleet):
+    events = append(6)
+    audit.audit_seal()
+    raw("UPDATE rollouts_event SET message = 'nothing to see' WHERE id = %s", events[3].pk)
+    raw("UPDATE rollouts_event SET actor = 'mallory' WHERE id = %s", events[4].pk)
+    code, out, err = fleet("audit", "verify")
+    assert (code, out) == (1, "")
+    assert err.startswith(f"audit log broken at seq 4 (event id {events[3].pk}): content changed")
+    assert "the 3 events before it are intact" in err
+
+
+def test_a_deleted_row_is_reported_as_a_gap(fleet):
+    events = append(5)
+    audit.audit_seal()
+    raw("DELETE FROM rollouts_event WHERE id = %s", events[1].pk)
+    code, _out, err = fleet("audit", "verify")
+    assert code == 1
+    assert f"broken at seq 2 (event id {events[2].pk}): row missing: seq 2 is gone" in err
+
+
+def test_a_row_rewritten_with_a_fresh_hash_breaks_the_next_link():
+    events = append(4)
+    audit.audit_seal()
+    row = m.Event.objects.filter(pk=events[1].pk).values(*audit.AUDITED_FIELDS).get()
+    forged = {**row, "message": "forged"}
+    prev = m.Event.objects.get(pk=events[0].pk).hash
+    raw("UPDATE rollouts_event SET message = 'forged', hash = %s WHERE id = %s",
+        audit.link_hash(prev, forged, 2), events[1].pk)
+    verdict = audit.audit_verify()
+    assert (verdict.seq, verdict.id, verdict.count) == (3, events[2].pk, 2)
+    assert verdict.broken.startswith("prev link wrong")
+
+
+def test_a_row_taken_out_of_the_chain_is_resealed_at_the_end_and_leaves_a_gap():
+    events = append(4)
+    audit.audit_seal()
+    raw("UPDATE rollouts_event SET seq = NULL, prev_hash = NULL, hash = NULL WHERE id = %s", events[1].pk)
+    verdict = audit.audit_verify()
+    assert (verdict.seq, verdict.broken.split(":")[0]) == (2, "row missing")
+
+
+def test_the_application_cannot_update_or_delete_an_event():
+    event = append(1)[0]
+    event.message = "rewritten"
+    with pytest.raises(m.AppendOnlyError):
+        event.save()
+    with pytest.raises(m.AppendOnlyError):
+        event.delete()
+    with pytest.raises(m.AppendOnlyError):
+        m.Event.objects.filter(pk=event.pk).update(message="rewritten")
+    with pytest.raises(m.AppendOnlyError):
+        m.Event.objects.update(message="rewritten")
+    with pytest.raises(m.AppendOnlyError):
+        m.Event.objects.all().delete()
+    with pytest.raises(m.AppendOnlyError):
+        m.Event.objects.bulk_update([event], ["message"])
+    assert m.Event.objects.get(pk=event.pk).message == ""
+
+
+def test_the_admin_offers_no_change_or_delete_of_events(rf, admin_user, admin_client):
+    event = append(1)[0]
+    request = rf.get("/")
+    request.user = admin_user
+    event_admin = admin.site._registry[m.Event]
+    assert not event_admin.has_change_permission(request, event)
+    assert not event_admin.has_delete_permission(request, event)
+    assert "delete_selected" not in event_admin.get_actions(request)

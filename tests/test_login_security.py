@@ -1,0 +1,137 @@
+"""Logins in the audit log, and the failed-login rate limit: vera logs in
+and out, mallory guesses passwords from one address and is refused after
+FLEET_LOGIN_MAX_FAILURES tries, whatever user names he tries."""
+
+import pytest
+from django.test import Client
+
+from rollouts import models as m
+from rollouts.roles import ADMINS, VIEWERS, user_create
+
+pytestmark = pytest.mark.django_db
+
+LOGIN = "/accounts/login/"
+MALLORY = "10.9.8.7"
+
+
+@pytest.fixture(autouse=True)
+def accounts(settings, frozen_clock):
+    settings.FLEET_LOGIN_MAX_FAILURES = 3
+    settings.FLEET_LOGIN_WINDOW_MINUTES = 15
+    user_create(username="vera", role=VIEWERS, password="s3cret-pass")
+    user_create(username="ada", role=ADMINS, password="ada-pass")
+
+
+def from_address(address: str) -> Client:
+    return Client(REMOTE_ADDR=address)
+
+
+def attempt(client: Client, username: str, password: str = "wrong", url: str = LOGIN):
+    return client.post(url, {"username": username, "password": password})
+
+
+def login_events() -> list[tuple]:
+    return list(m.Event.objects.order_by("id").values_list("action", "actor", "object_kind", "details"))
+
+
+def test_a_login_and_a_logout_are_recorded_with_the_client_address():
+    client = from_address("192.0.2.10")
+    assert attempt(client, "vera", "s3cret-pass").status_code == 302
+    client.post("/accounts/logout/")
+    assert login_events() == [("login", "vera", "User", {"client_address": "192.0.2.10"}),
+                              ("logout", "vera", "User", {"client_address": "192.0.2.10"})]
+
+
+def test_a_failed_login_is_recorded_with_the_name_tried_and_never_the_password():
+    assert attempt(from_address(MALLORY), "vera", "hunter2").status_code == 200
+    event = m.Event.objects.get()
+    assert (event.action, event.actor, event.reason) == ("login-failed", "vera", "InvalidCredentials")
+    assert event.details == {"client_address": MALLORY}
+    assert "hunter2" not in str(m.Event.objects.values().get())
+
+
+def test_the_limit_refuses_even_the_right_password_and_records_the_denial():
+    mallory = from_address(MALLORY)
+    for _ in range(3):
+        attempt(mallory, "vera")
+    response = attempt(mallory, "vera", "s3cret-pass")
+    assert response.status_code == 429
+    assert b"Too many failed logins" in response.content and b"Try again in 15 minutes" in response.content
+    assert "_auth_user_id" not in mallory.session
+    denied = m.Event.objects.filter(action=m.Event.Action.DENIED).get()
+    assert (denied.actor, denied.reason, denied.details) == ("vera", "TooManyFailedLogins",
+                                                             {"client_address": MALLORY})
+    # The refused attempt checks no password: no further login-failed row.
+    assert m.Event.objects.filter(action="login-failed").count() == 3
+
+
+def test_the_limit_counts_every_name_tried_from_one_address():
+    mallory = from_address(MALLORY)
+    for name in ("root", "admin", "ada"):
+        attempt(mallory, name)
+    assert attempt(mallory, "vera", "s3cret-pass").status_code == 429
+    assert attempt(from_address("192.0.2.10"), "vera", "s3cret-pass").status_code == 302
+
+
+def test_the_limit_counts_one_name_tried_from_many_addresses():
+    for i in range(3):
+        attempt(from_address(f"10.0.0.{i}"), "vera")
+    response = attempt(from_address("192.0.2.10"), "vera", "s3cret-pass")
+    assert response.status_code == 429 and b"for this user name" in response.content
+
+
+def test_the_limit_lifts_after_the_window(frozen_clock):
+    mallory = from_address(MALLORY)
+    for _ in range(3):
+        attempt(mallory, "vera")
+    frozen_clock.advance(15 * 60 + 1)
+    assert attempt(mallory, "vera", "s3cret-pass").status_code == 302
+
+
+def test_a_success_resets_the_count_of_the_name_but_not_of_the_address():
+    office = from_address("192.0.2.10")
+    attempt(office, "vera")
+    attempt(office, "vera")
+    assert attempt(office, "vera", "s3cret-pass").status_code == 302
+    office.post("/accounts/logout/")
+    other = from_address("192.0.2.11")
+    attempt(other, "vera")
+    attempt(other, "vera")
+    assert attempt(other, "vera", "s3cret-pass").status_code == 302  # 2 failures for vera since her login
+    attempt(office, "ada")  # the office address's third failure: its success did not reset it
+    assert attempt(office, "ada", "ada-pass").status_code == 429
+
+
+def test_the_admin_login_is_under_the_same_limit():
+    mallory = from_address(MALLORY)
+    for _ in range(3):
+        attempt(mallory, "ada", url="/admin/login/")
+    response = attempt(mallory, "ada", "ada-pass", url="/admin/login/")
+    assert b"Too many failed logins" in response.content
+    assert "_auth_user_id" not in mallory.session
+    assert m.Event.objects.filter(action="denied", actor="ada").count() == 1
+
+
+def test_login_events_join_the_audit_chain(fleet):
+    attempt(from_address(MALLORY), "vera")
+    attempt(from_address("192.0.2.10"), "vera", "s3cret-pass")
+    code, out, _err = fleet("audit", "verify")
+    assert (code, out.split(",")[0]) == (0, "audit log intact: 2 events")
+
+
+def test_an_action_refused_for_want_of_a_role_is_recorded_as_denied():
+    vera = from_address("192.0.2.10")
+    vera.force_login(_user("vera"))
+    assert vera.post("/runs/example-run/stop/").status_code == 403
+    assert vera.get("/audit/").status_code == 200
+    denied = m.Event.objects.get(action="denied")
+    assert (denied.actor, denied.object_name, denied.reason) == ("vera", "/runs/example-run/stop/",
+                                                                 "MissingPermission")
+    assert denied.message == "you need the rollouts.operate_run permission"
+    assert denied.details == {"client_address": "192.0.2.10", "method": "POST"}
+
+
+def _user(username: str):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get(username=username)
