@@ -15,6 +15,7 @@ from django.contrib import admin
 from rollouts import models as m
 from rollouts.api.kinds import FLEET_KINDS, Kind, KindRegistry
 from rollouts.services.objects import object_delete, object_patch
+from rollouts.views.accounts import AdminLoginForm
 
 _KIND_OF_MODEL = {kind.model: kind for kind in FLEET_KINDS}
 
@@ -190,9 +191,11 @@ class MemberObjectAdmin(admin.ModelAdmin):
 
 @admin.register(m.Event)
 class EventAdmin(admin.ModelAdmin):
-    """The audit log and run timeline: append-only, so read-only here."""
+    """The audit log and run timeline: append-only, so read-only here (the
+    model and, on PostgreSQL, a trigger refuse changes anyway)."""
 
     list_display = (
+        "seq",
         "time",
         "actor",
         "action",
@@ -221,7 +224,11 @@ class EventAdmin(admin.ModelAdmin):
 
 for _model in m.FLEET_MODELS:
     admin.site.register(_model, FleetObjectAdmin)
+# The admin's login is under the same failed-login limit as the dashboard's.
+admin.site.login_form = AdminLoginForm
 admin.site.register(m.HubResource, HubResourceAdmin)
 
-# Hub connections and member credentials: write-only kubeconfig forms.
+# Approval policies (editable) and their votes (read-only); hub connections
+# and member credentials (write-only kubeconfig forms).
+from rollouts import admin_policies as _policies_admin  # noqa: E402, F401
 from rollouts.mirror import admin as _mirror_admin  # noqa: E402, F401

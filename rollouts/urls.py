@@ -4,7 +4,7 @@ namespaced ones under ns/<namespace>/ with the same view."""
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import approvals, audit, fleet, overview, runs
+from .views import accounts, approvals, audit, fleet, overview, runs
 
 app_name = "rollouts"
 
@@ -16,8 +16,7 @@ def by_name(route: str, view, name: str) -> list:
 
 urlpatterns = [
     path("", overview.overview, name="overview"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True, next_page="/"),
-         name="login"),
+    path("accounts/login/", accounts.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="rollouts:login"), name="logout"),
     path("runs/", runs.run_list, name="runs"),
     *by_name("runs/<str:name>/", runs.run_detail, "run-detail"),
@@ -26,6 +25,7 @@ urlpatterns = [
     path("approvals/", approvals.approval_list, name="approvals"),
     *by_name("approvals/<str:name>/", approvals.approval_detail, "approval-detail"),
     *by_name("approvals/<str:name>/approve/", approvals.approval_approve, "approval-approve"),
+    *by_name("approvals/<str:name>/reject/", approvals.approval_reject, "approval-reject"),
     path("placements/", fleet.placement_list, name="placements"),
     *by_name("placements/<str:name>/", fleet.placement_detail, "placement-detail"),
     *by_name("placements/<str:name>/rollout/", fleet.placement_rollout, "placement-rollout"),

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from . import approval_policy
 from .errors import Invalid
 from .kinds import Kind
 from .labels import selector_problem
@@ -755,8 +756,10 @@ def _check_transition(new, old, causes: Causes) -> None:
 
 
 def _check_strategy(manifest: dict, old: dict | None, causes: Causes) -> None:
-    """§2.2: the strategy may change at any time; only its schema and CEL rules apply."""
+    """§2.2: the strategy may change at any time; only its schema and CEL rules
+    apply. Plus Fleet UI's approval-policy annotation (api.approval_policy)."""
     _check_spec(manifest, STRATEGY_SPEC, causes)
+    causes.extend(approval_policy.problems(manifest))
 
 
 def _check_approval(manifest: dict, old: dict | None, causes: Causes) -> None:

@@ -17,10 +17,13 @@ from rollouts.api.kinds import Kind, KindRegistry
 from rollouts.api.labels import parse_selector
 from rollouts.api.manifests import parse_patch
 from rollouts.selectors.approvals import approval_approver
-from rollouts.services.approvals import approval_request_approve
+from rollouts.services import policies
+from rollouts.services.approvals import approval_request_approve, approval_request_reject
 from rollouts.services.objects import manifests_apply, object_delete, object_patch
+from rollouts.services.runs import run_kind
 
 from . import inputs, listing, printers
+from .audit import audit_verify_command
 from .errors import CliError, format_error
 
 POLL_SECONDS = 0.2
@@ -205,6 +208,10 @@ def approve(ctx: Context) -> None:
         via="cli",
     )
     subject = printers.object_name(kind, request)
+    if changed and request.condition_status("Approved") != "True":  # a vote below the policy's quorum
+        standing = policies.progress(policies.gate_of(request))
+        ctx.out.write(f"{subject}: approval by {ctx.actor} recorded: {standing.text if standing else ''}")
+        return
     if changed:
         ctx.out.write(f"{subject} approved")
         return
@@ -213,15 +220,25 @@ def approve(ctx: Context) -> None:
     ctx.out.write(f"{subject} already approved by {approver.who if approver else 'someone'} at {at}")
 
 
-def _approval_target(ctx: Context) -> tuple[Kind, str]:
+def reject(ctx: Context) -> None:
+    """Reject a gate with a reason: the run stops (spec.state Stop)."""
+    kind, name = _approval_target(ctx, verb="rejected")
+    run = approval_request_reject(kind=kind, name=name, namespace=ctx.namespace_for(kind) or "", actor=ctx.actor,
+                                  reason=ctx.options.get("reason") or "", via="cli")
+    request = store.get(kind, name, run.namespace)
+    ctx.out.write(f"{printers.object_name(kind, request)} rejected: "
+                  f"{printers.object_name(run_kind(run.namespace), run)} stopped")
+
+
+def _approval_target(ctx: Context, verb: str = "approved") -> tuple[Kind, str]:
     registry = KindRegistry()
     args = ctx.options["resources"]
     if len(args) == 1 and "/" not in args[0]:
         default = "approvalrequest" if ctx.options.get("namespace") else "clusterapprovalrequest"
         return registry.resolve(default), args[0]
-    kind, name = inputs.single_ref(registry, args, "approve")
+    kind, name = inputs.single_ref(registry, args, "approve" if verb == "approved" else "reject")
     if kind.kind not in _APPROVAL_KINDS:
-        raise CliError(f"{printers.kind_name(kind)} cannot be approved: name a careq or an areq")
+        raise CliError(f"{printers.kind_name(kind)} cannot be {verb}: name a careq or an areq")
     if not kind.namespaced and ctx.options.get("namespace"):
         raise CliError(f"{kind.kind} is cluster-scoped and does not accept a namespace")
     return kind, name
@@ -372,9 +389,11 @@ VERBS = {
     "delete": delete,
     "patch": patch,
     "approve": approve,
+    "reject": reject,
     "wait": wait,
     "demo": demo,
     "engine": engine,
     "serve": serve,
     "api-resources": api_resources,
+    "audit": audit_verify_command,
 }

@@ -18,11 +18,13 @@ Verbs:
   delete         delete objects (with what Kubernetes' garbage collector does)
   patch          merge- or JSON-patch an object or its status
   approve        approve a ClusterApprovalRequest or ApprovalRequest
+  reject         reject a stage gate with a reason: its run stops
   wait           wait for a condition or for deletion
   api-resources  list the kinds the hub serves and their short names
   demo           load the tutorial's demo fleet
   engine         run the rollout engine loop
   serve          serve the web UI with the engine loop in the same process
+  audit verify   check the audit log's hash chain; report the first broken link
 """
 
 MAIN_USAGE = "%(prog)s [--as USER] VERB [options]"
@@ -37,6 +39,7 @@ examples:
   python manage.py fleet approve example-run-canary --message lgtm
   python manage.py fleet wait csur/example-run --for=condition=Succeeded --timeout=5m
   python manage.py fleet delete csur example-run
+  python manage.py fleet audit verify
 
 Run `python manage.py fleet VERB --help` for a verb's options.
 """
@@ -55,7 +58,7 @@ def add_verbs(parser) -> None:
         dest="verb", metavar="VERB", help=argparse.SUPPRESS, prog=parser.prog
     )
     common = _common_options()
-    for add in (_apply, _get, _delete, _patch, _approve, _wait, _api_resources, _demo, _engine, _serve):
+    for add in (_apply, _get, _delete, _patch, _approve, _reject, _wait, _api_resources, _demo, _engine, _serve, _audit):
         add(verbs, common)
 
 
@@ -224,6 +227,24 @@ def _approve(verbs, common) -> None:
     p.add_argument("--message", default="", help="the message of the Approved condition")
 
 
+def _reject(verbs, common) -> None:
+    p = _verb(
+        verbs,
+        "reject",
+        common,
+        "reject a stage gate with a reason: its run stops",
+        "  fleet reject example-run-canary --reason \"error rate up on member3\"\n"
+        "  fleet reject areq/example-run-canary -n team-a --reason \"wrong snapshot\"\n",
+        "Record a rejection of the gate (with the reason, on the run's timeline and in the audit\n"
+        "log) and stop its run (spec.state Stop). The request stays unapproved: resuming the run\n"
+        "waits at the same gate again. A bare NAME is a ClusterApprovalRequest, or an\n"
+        "ApprovalRequest when -n is given. An approved request cannot be rejected.",
+    )
+    p.add_argument("resources", nargs="+", metavar="REQUEST", help="NAME, careq/NAME or areq/NAME")
+    _namespace(p, "reject the ApprovalRequest in this namespace")
+    p.add_argument("--reason", required=True, help="why the run must stop (required)")
+
+
 def _wait(verbs, common) -> None:
     p = _verb(
         verbs,
@@ -310,3 +331,18 @@ def _serve(verbs, common) -> None:
         "the rollout engine loop in one process, nothing else needed. Stop it with Ctrl-C.",
     )
     p.add_argument("addrport", nargs="?", default="127.0.0.1:8000", metavar="ADDR:PORT")
+
+
+def _audit(verbs, common) -> None:
+    p = _verb(
+        verbs,
+        "audit",
+        common,
+        "check the audit log's hash chain",
+        "  fleet audit verify\n",
+        "`audit verify` seals events not yet in the chain, then walks the whole chain and\n"
+        "reports the first broken link (a row changed, missing, or linked to the wrong row).\n"
+        "Exit code 0 with `audit log intact: N events, head HASH`, 1 when broken. Keep the\n"
+        "head somewhere else: removing the newest rows is only seen against an older head.",
+    )
+    p.add_argument("action", choices=["verify"], metavar="verify", help="the audit action (verify)")

@@ -232,7 +232,8 @@ def _approval_task(ctx: Pass, stage: dict, task: dict, task_type: str) -> bool:
                     f"stage `{request.target_stage}`, not this stage")
     conditions = list(request.conditions)
     approved = find_condition(conditions, "Approved")
-    approved = approved and approved.get("status") == "True" and approved.get("observedGeneration") == request.generation
+    approved = (approved and approved.get("status") == "True" and approved.get("observedGeneration") == request.generation
+                and request.policy_met)
     accepted = (find_condition(conditions, "ApprovalAccepted") or {}).get("status") == "True"
     if approved and not accepted:
         ctx.actions.append(AcceptApproval(name))

@@ -22,6 +22,7 @@ from rollouts.controllers.family import FAMILIES, Family, family_of
 from rollouts.controllers.placement import placement_status_refresh, with_rollout_started
 from rollouts.members import connector_for
 from rollouts.mirror import local_only
+from rollouts.services import policies
 from rollouts.services.events import ENGINE, record
 
 from . import timeline, wakeup
@@ -118,7 +119,8 @@ def _one_pass(family: Family, pk: int) -> tuple[Decision | None, bool, object]:
 
 
 def load_world(run, family: Family, now=None) -> tuple[World, dict]:
-    """The run's world (six queries at most) and the rows behind it."""
+    """The run's world (six queries at most, plus two while a gate with an
+    approval policy waits with Approved=True) and the rows behind it."""
     spec, status = run.spec or {}, run.status or {}
     placement = family.placement.objects.filter(namespace=run.namespace, name=spec.get("placementName", "")).first()
     policies = list(family.policy_snapshot.objects.filter(owner=placement)) if placement else []
@@ -131,6 +133,7 @@ def load_world(run, family: Family, now=None) -> tuple[World, dict]:
         snapshots = list(family.resource_snapshot.objects.filter(owner=placement)) if placement else []
     names = timeline.approval_request_names(status)
     approvals = list(family.approval_request.objects.filter(namespace=run.namespace, name__in=names)) if names else []
+    unmet = _unmet_policies(run, family, approvals)
     world = World(
         run_name=run.name,
         namespace=run.namespace,
@@ -144,7 +147,7 @@ def load_world(run, family: Family, now=None) -> tuple[World, dict]:
         member_labels=members,
         strategy=strategy.spec if strategy else None,
         resource_snapshots=[ResourceSnapshotView(s.name, s.labels, s.annotations) for s in snapshots or []],
-        approvals={a.name: _approval_view(a) for a in approvals},
+        approvals={a.name: _approval_view(a, policy_met=a.name not in unmet) for a in approvals},
     )
     rows = {"placement": placement, "bindings": {b["name"]: b for b in bindings}, "approvals": {a.name: a for a in approvals}}
     return world, rows
@@ -173,10 +176,34 @@ def _binding_view(b: dict) -> BindingView:
     )
 
 
-def _approval_view(a) -> ApprovalView:
+def _approval_view(a, *, policy_met: bool = True) -> ApprovalView:
     spec = a.spec or {}
     return ApprovalView(a.name, spec.get("parentStageRollout", ""), spec.get("targetStage", ""), a.generation,
-                        tuple((a.status or {}).get("conditions") or []))
+                        tuple((a.status or {}).get("conditions") or []), policy_met)
+
+
+def _unmet_policies(run, family: Family, approvals: list) -> set[str]:
+    """Names of the approved-but-not-accepted requests whose gate has an
+    approval policy its votes do not meet (Approved=True written by hand, in
+    the admin or the database). Two queries at most, and only while such a
+    request waits: the policies of the run's strategy, then their votes."""
+    waiting = [a for a in approvals if a.condition_status("Approved") == "True"
+               and a.condition_status("ApprovalAccepted") != "True"]
+    if not waiting:
+        return set()
+    strategy = (run.spec or {}).get("stagedRolloutStrategyName", "")
+    gates = policies.policies_for_strategy(family.strategy.KIND, run.namespace, strategy)
+    governed = {a.name: gates[key] for a in waiting
+                if (key := ((a.spec or {}).get("targetStage", ""), policies.GATE_OF_TASK.get(
+                    a.labels.get(L.TASK_TYPE, ""), "after"))) in gates}
+    if not governed:
+        return set()
+    votes: dict[str, list] = {}
+    for vote in m.ApprovalVote.objects.filter(request_kind=family.approval_request.KIND, request_namespace=run.namespace,
+                                              request_name__in=list(governed)):
+        votes.setdefault(vote.request_name, []).append(vote)
+    return {name for name, policy in governed.items()
+            if not policies.quorum_met(votes.get(name, []), run_uid=str(run.uid), quorum=policy.quorum)}
 
 
 def _carry_out(actions: list, run, family: Family, rows: dict) -> bool:

@@ -38,11 +38,15 @@ class ResourceSnapshotView:
 
 @dataclass(frozen=True)
 class ApprovalView:
+    """policy_met: False when a Fleet UI approval policy governs the gate and
+    its votes do not reach the quorum; Approved=True alone then opens nothing."""
+
     name: str
     parent_run: str
     target_stage: str
     generation: int
     conditions: tuple = ()
+    policy_met: bool = True
 
 
 @dataclass

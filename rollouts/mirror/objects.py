@@ -10,6 +10,7 @@ attributed to `hub:<connection>`: created, deleted, spec.state changes, each
 condition transition, and approvals made on the hub itself.
 """
 
+import logging
 import uuid
 
 from django.db.models import Exists, OuterRef
@@ -23,7 +24,9 @@ from rollouts.engine.timeline import transition_events
 from rollouts.models.connections import HubConnection, MirroredObject
 from rollouts.services.events import record
 
-from .kinds import APPROVAL_KINDS, PLACEMENT_KINDS, RUN_KINDS, HubKind
+from .kinds import APPROVAL_KINDS, PLACEMENT_KINDS, RUN_KINDS, STRATEGY_KINDS, HubKind
+
+log = logging.getLogger(__name__)
 
 _OWNER = {
     m.ClusterSchedulingPolicySnapshot: (m.ClusterResourcePlacement, L.POLICY_INDEX),
@@ -121,8 +124,24 @@ def mirror_upsert(connection: HubConnection, hub_kind: HubKind, obj: dict, *, re
         mark.save(update_fields=["hub_resource_version", "hub_uid"])
     if record_events:
         _record_change(connection, hub_kind, row, before)
+    if hub_kind.kind in STRATEGY_KINDS:
+        _strategy_policies_sync(hub_kind, row, obj)
     _announce(row)
     return "created" if before is None else "updated"
+
+
+def _strategy_policies_sync(hub_kind: HubKind, strategy, obj: dict | None) -> None:
+    """A hub's strategy brings its approval policy annotation along. The hub
+    never validated it: a malformed one governs nothing (and is logged)."""
+    from rollouts.api import approval_policy
+    from rollouts.selectors.common import kind_of
+    from rollouts.services.policies import strategy_policies_sync
+
+    if obj is not None and approval_policy.problems(obj):
+        log.warning("%s %s: its approval policy annotation is malformed and ignored: %s", hub_kind.kind,
+                    strategy.name, approval_policy.problems(obj)[0])
+        obj = None
+    strategy_policies_sync(strategy=strategy, kind=kind_of(hub_kind.model), manifest=obj)
 
 
 def _fill(row, hub_kind: HubKind, obj: dict, connection: HubConnection, where: str) -> None:
@@ -189,6 +208,8 @@ def mirror_delete(connection: HubConnection, hub_kind: HubKind, namespace: str, 
             _unmark_children(row)
         if record_events and hub_kind.kind in RUN_KINDS + APPROVAL_KINDS:
             _event(connection, row, m.Event.Action.DELETED)
+        if hub_kind.kind in STRATEGY_KINDS:
+            _strategy_policies_sync(hub_kind, row, None)
         _announce(row)
         row.delete()  # a placement takes its snapshots with it, as the hub's GC does
     mark.delete()

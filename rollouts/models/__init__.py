@@ -1,6 +1,6 @@
 from .base import FleetObject
 from .connections import HubConnection, MemberCredential, MirroredObject
-from .hub import Event, HubResource, MemberObject
+from .hub import AppendOnlyError, Event, HubResource, MemberObject
 from .placement import (
     ClusterResourceBinding,
     ClusterResourcePlacement,
@@ -12,6 +12,7 @@ from .placement import (
     ResourceSnapshot,
     SchedulingPolicySnapshot,
 )
+from .policies import ApprovalPolicy, ApprovalVote
 from .updaterun import (
     ApprovalRequest,
     ClusterApprovalRequest,
@@ -39,5 +40,6 @@ FLEET_MODELS = [
     ApprovalRequest,
 ]
 
-__all__ = [m.__name__ for m in FLEET_MODELS] + ["FleetObject", "Event", "HubResource", "MemberObject", "FLEET_MODELS",
-                                              "HubConnection", "MemberCredential", "MirroredObject"]
+__all__ = [m.__name__ for m in FLEET_MODELS] + ["FleetObject", "AppendOnlyError", "Event", "HubResource", "MemberObject", "FLEET_MODELS",
+                                              "HubConnection", "MemberCredential", "MirroredObject",
+                                              "ApprovalPolicy", "ApprovalVote"]

@@ -4,10 +4,11 @@ review the Approve dialog shows (what the approval lets through)."""
 from dataclasses import dataclass
 from datetime import datetime
 
-from rollouts import clock
+from rollouts import clock, roles
 from rollouts import models as m
 from rollouts.controllers import labels as L
 from rollouts.controllers.family import FAMILIES
+from rollouts.services import policies
 
 from .common import duration_text, family_for, when
 from .snapshots import ClusterGroup, cluster_groups
@@ -97,10 +98,28 @@ class ApprovalReview:
     next_stage: str
     groups: list[ClusterGroup]
     approver: Approver | None
+    gate: object = None  # services.policies.Gate
+    standing: object = None  # services.policies.Progress, None without a policy
+    rejection: object = None  # the latest `rejected` Event while the gate waits
 
     @property
     def next_clusters(self) -> int:
         return sum(len(g.clusters) for g in self.groups)
+
+    @property
+    def can_reject(self) -> bool:
+        return self.approver is None and self.run is not None and self.run.active
+
+    def refusal_for(self, user) -> str:
+        """Why `user` may not approve now ("" when they may); the service
+        checks again when they do."""
+        if not user.has_perm(roles.APPROVE):
+            return "Approving needs the release manager role."
+        if self.standing is None:
+            return ""
+        reason = policies.refusal(self.gate, actor=user.get_username(), starter=self.standing.starter,
+                                  approvers=self.standing.approvers)
+        return f"You may not approve this gate: {reason}." if reason else ""
 
 
 def approval_review(request) -> ApprovalReview:
@@ -115,7 +134,20 @@ def approval_review(request) -> ApprovalReview:
     next_stage, clusters = _next_clusters(status, row.stage, row.task_type)
     groups = cluster_groups(placement=(run.spec or {}).get("placementName", ""), namespace=run.namespace,
                             index=index, clusters=clusters) if run and clusters else []
-    return ApprovalReview(request, row, run, index, next_stage, groups, approval_approver(request))
+    gate = policies.gate_of(request)
+    standing = policies.progress(gate)
+    approver = None if standing and not standing.met else approval_approver(request)
+    return ApprovalReview(request, row, run, index, next_stage, groups, approver, gate, standing,
+                          _rejection(request) if approver is None else None)
+
+
+def _rejection(request):
+    """The latest rejection, unless an approval (vote) came after it."""
+    event = (m.Event.objects.filter(object_kind=request.KIND, object_namespace=request.namespace,
+                                    object_name=request.name,
+                                    action__in=[m.Event.Action.APPROVED, m.Event.Action.REJECTED])
+             .order_by("-id").first())
+    return event if event and event.action == m.Event.Action.REJECTED else None
 
 
 def _next_clusters(status: dict, stage: str, task_type: str) -> tuple[str, list[str]]:

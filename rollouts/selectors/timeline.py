@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from rollouts import clock
 from rollouts import models as m
 from rollouts.engine.stages import parse_duration
+from rollouts.services import policies
 
 from .common import (
     ConditionRow,
@@ -55,6 +56,8 @@ class TaskView:
     approved_at: datetime | None = None
     comment: str = ""
     can_approve: bool = False
+    policy: str = ""  # the approval policy's standing: "1 of 2 approvals, waiting for someone from sre"
+    rejected: str = ""  # "rejected by rita: error rate up", until the gate is approved
     wait: str = ""
     remaining: int | None = None  # seconds left of a running TimedWait
     ends_at: datetime | None = None
@@ -186,14 +189,21 @@ def _approval_view(task: dict, when_: str, ctx: dict) -> TaskView:
     request = ctx["requests"].get(name)
     approved = (request.condition("Approved") or {}) if request else {}
     task_approved = conditions_by_type(task).get("ApprovalRequestApproved", {}).get("status") == "True"
+    standing = ctx["policies"].get(name)
+    view.policy = standing.text if standing else ""
+    if standing and not standing.met and not task_approved and approved.get("status") == "True":
+        approved = {}  # Approved=True the policy's votes do not back: the engine ignores it, so do we
+    decision = ctx["decisions"].get(name)
     if approved.get("status") == "True" or task_approved:
         accepted = request is not None and request.condition_status("ApprovalAccepted") == "True"
         view.state = "approved and accepted" if accepted or task_approved else "approved (not accepted yet)"
         view.approved_at = when(approved.get("lastTransitionTime"))
         view.comment = approved.get("message", "")
-        view.approved_by = ctx["approvers"].get(name, "")
+        view.approved_by = ", ".join(standing.approvers) if standing else (decision or ("", ""))[1]
     elif request is not None:
         view.state, view.can_approve = "waiting for approval", ctx["active"]
+        if decision and decision[0] == m.Event.Action.REJECTED:
+            view.rejected = f"rejected by {decision[1]}: {decision[2]}"
     return view
 
 
@@ -202,7 +212,9 @@ def _approval_view(task: dict, when_: str, ctx: dict) -> TaskView:
 
 def run_timeline(run) -> Timeline:
     """Everything the run page shows. Queries: the run's approval requests,
-    the approval Events naming their approvers, the run's latest Events."""
+    the approval and rejection Events naming who decided, the approval
+    policies of the run's strategy (four more when one governs a gate: the
+    votes, the run's epoch and snapshot, who started it), the run's latest Events."""
     status, spec = run.status or {}, run.spec or {}
     family = family_for(run.namespace)
     names = [t.get("approvalRequestName") for s in status.get("stagesStatus") or []
@@ -211,7 +223,8 @@ def run_timeline(run) -> Timeline:
     requests = {r.name: r for r in family.approval_request.objects.filter(namespace=run.namespace, name__in=names)}
     now = clock.now()
     ctx = {"now": now, "requests": requests, "active": run.active,
-           "approvers": approvers(family.approval_request.KIND, run.namespace, list(requests))}
+           "decisions": gate_decisions(family.approval_request.KIND, run.namespace, list(requests)),
+           "policies": policies.progress_for_run(run, requests) if requests else {}}
     state = run_state(spec.get("state"), status.get("conditions"))
     configs = (status.get("stagedUpdateStrategySnapshot") or {}).get("stages") or []
     stages = [_stage_view(entry, configs[i] if i < len(configs) else {}, ctx)
@@ -232,14 +245,15 @@ def run_timeline(run) -> Timeline:
     return timeline
 
 
-def approvers(kind_name: str, namespace: str, names: list[str]) -> dict[str, str]:
-    """{request name: who approved it}, from the latest approval Events."""
+def gate_decisions(kind_name: str, namespace: str, names: list[str]) -> dict[str, tuple[str, str, str]]:
+    """{request name: (action, actor, message)} of the latest approval or
+    rejection Event of each request, in one query."""
     if not names:
         return {}
-    rows = (m.Event.objects.filter(action=m.Event.Action.APPROVED, object_kind=kind_name,
-                                   object_namespace=namespace, object_name__in=names)
-            .order_by("id").values_list("object_name", "actor"))
-    return dict(rows)
+    rows = (m.Event.objects.filter(action__in=[m.Event.Action.APPROVED, m.Event.Action.REJECTED],
+                                   object_kind=kind_name, object_namespace=namespace, object_name__in=names)
+            .order_by("id").values_list("object_name", "action", "actor", "message"))
+    return {name: (action, actor, message) for name, action, actor, message in rows}
 
 
 def _run_span(run, now: datetime) -> tuple[datetime | None, datetime | None]:
@@ -315,7 +329,8 @@ def run_sentence(timeline: Timeline) -> str:
 def _waiting_sentence(current: StageView, following: StageView | None) -> str:
     before = current.state == "not started" or any(t.state.startswith("waiting") for t in current.before)
     tasks = current.before if before else current.after
-    gates = [f"approval of {t.approval_name}" for t in tasks if t.state == "waiting for approval"]
+    gates = [f"approval of {t.approval_name}" + (f" ({t.policy})" if t.policy else "") for t in tasks
+             if t.state == "waiting for approval"]
     gates += [f"the timed wait ({duration_text(t.remaining)} left, until {t.ends_at:%H:%M:%S} UTC)"
               for t in tasks if t.type == "TimedWait" and t.state == "waiting" and t.ends_at]
     gates += [f"the engine to accept the approval of {t.approval_name}" for t in tasks

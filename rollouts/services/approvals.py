@@ -1,58 +1,194 @@
-"""Approving a stage gate, as `kubectl fleet approve` does it."""
+"""Approving and rejecting a stage gate: `kubectl fleet approve`, plus
+Fleet UI's approval policies (services.policies) and rejections."""
 
 from django.db import transaction
 
 from rollouts import broadcast, clock, mirror
+from rollouts import models as m
 from rollouts.api import store
 from rollouts.api.errors import BadRequest
 from rollouts.api.kinds import Kind
 from rollouts.conditions import set_condition
 
-from . import events
+from . import events, policies
+from .policies import PolicyDenied
+
+_APPROVAL_KINDS = ("ClusterApprovalRequest", "ApprovalRequest")
+REASON_LIMIT = 1000
 
 
 def approval_request_approve(
     *, kind: Kind, name: str, namespace: str, actor: str, message: str = "", client_address: str = "", via: str = ""
 ) -> tuple:
-    """Set `Approved=True` on the request's status (observedGeneration = its
-    generation). Returns (request, changed): approving an approved request
+    """Approve the request. Returns (request, changed).
+
+    Without a policy for its gate: set `Approved=True` on the request's status
+    (observedGeneration = its generation); approving an approved request
     changes nothing (no condition, no Event), so a double click or a second
     approver is harmless; rollouts.selectors.approval_approver says who did.
 
+    With a policy: record the person's vote (changed=True) and set
+    `Approved=True` only when the votes reach the quorum; a vote the policy
+    does not allow raises PolicyDenied and leaves a `denied` Event.
+
     The audit Event carries the comment (`message`, empty when none was
     given), and `client_address` and `via` ("web", "cli") when given."""
-    if kind.kind not in ("ClusterApprovalRequest", "ApprovalRequest"):
-        raise BadRequest(f"{kind.resource} cannot be approved: name a clusterapprovalrequest or approvalrequest")
-    mirrored = store.get(kind, name, namespace)
-    if mirror.is_mirrored(mirrored):  # the hub's controller owns it: approve there
-        return mirror.approve_on_hub(mirrored, actor=actor, message=message, client_address=client_address,
+    _require_approval_kind(kind, "approved")
+    found = store.get(kind, name, namespace)
+    gate = policies.gate_of(found)
+    if gate.policy is not None:
+        return _approve_under_policy(gate, kind, actor=actor, message=message, client_address=client_address,
                                      via=via)
+    if mirror.is_mirrored(found):  # the hub's controller owns it: approve there
+        return mirror.approve_on_hub(found, actor=actor, message=message, client_address=client_address, via=via)
+    extra = {"comment": message, "client_address": client_address, "via": via}
+    return _set_approved(kind, name, namespace, actor=actor, message=message or f"approved by {actor}",
+                         details={k: v for k, v in extra.items() if v or k == "comment"})
+
+
+def _require_approval_kind(kind: Kind, verb: str) -> None:
+    if kind.kind not in _APPROVAL_KINDS:
+        raise BadRequest(f"{kind.resource} cannot be {verb}: name a clusterapprovalrequest or approvalrequest")
+
+
+def _is_approved(request) -> bool:
+    return (request.condition("Approved") or {}).get("status") == "True"
+
+
+def _set_approved(kind: Kind, name: str, namespace: str, *, actor: str, message: str, details: dict) -> tuple:
+    """Lock the request and set Approved=True once; (request, changed)."""
     with transaction.atomic():
         request = store.get(kind, name, namespace, for_update=True)
-        current = request.condition("Approved")
-        if current and current.get("status") == "True":
+        if _is_approved(request):
             return request, False
-        before = dict(request.status or {})
-        status = dict(request.status or {})
-        conditions = list(status.get("conditions") or [])
-        set_condition(
-            conditions,
-            type="Approved",
-            status="True",
-            reason=f"{kind.kind}Approved",
-            message=message or f"approved by {actor}",
-            observed_generation=request.generation,
-            now=clock.now(),
-        )
-        status["conditions"] = conditions
-        request.status = status
-        store.save(request, spec_changed=False)
-        event = events.record_status_change(request, kind, before, actor=actor)
-        extra = {"comment": message, "client_address": client_address, "via": via}
-        event.details = {**event.details, **{k: v for k, v in extra.items() if v or k == "comment"}}
-        event.save(update_fields=["details"])
-        broadcast.approval_request_changed(request)  # pushed to the run's viewers after commit
+        _approve_locked(request, kind, actor=actor, message=message, details=details)
+    _wake_engine(request)
+    return request, True
+
+
+def _approve_locked(request, kind: Kind, *, actor: str, message: str, details: dict) -> None:
+    """Set Approved=True on a request whose row the caller holds locked. An
+    Approved=True already there (written by hand, not backed by the policy's
+    votes) gets the approvers' message, and the Event is an approval still."""
+    handwritten = _is_approved(request)
+    before = dict(request.status or {})
+    conditions = list(before.get("conditions") or [])
+    set_condition(conditions, type="Approved", status="True", reason=f"{kind.kind}Approved", message=message,
+                  observed_generation=request.generation, now=clock.now())
+    request.status = {**before, "conditions": conditions}
+    store.save(request, spec_changed=False)
+    if handwritten:
+        events.record_object(request, kind, m.Event.Action.APPROVED, actor=actor, reason=f"{kind.kind}Approved",
+                             message=message, details=details)
+    else:
+        events.record_status_change(request, kind, before, actor=actor, details=details)
+    broadcast.approval_request_changed(request)  # pushed to the run's viewers after commit
+
+
+def _wake_engine(request) -> None:
     from rollouts.engine import wakeup
 
     wakeup.approval_request_changed(request)
+
+
+def _approve_under_policy(gate, kind: Kind, *, actor: str, message: str, client_address: str, via: str) -> tuple:
+    """One person's vote on a gate with a policy.
+
+    1. Lock the request row: votes on one gate are counted one at a time, so
+       two approvers clicking at once make one transition.
+    2. A request approved under the policy: nothing to do (changed=False).
+       Approved=True that the votes do not back (written by hand) does not
+       count: voting goes on, and the quorum rewrites the condition.
+    3. Refuse what the policy does not allow (group, four-eyes, a second vote
+       of the same person); the refusal is recorded after the rollback.
+    4. Append the vote, bound to the run's current uid, epoch and snapshot.
+    5. Below quorum: record the vote as an `approved` Event and stop there.
+       At quorum: set Approved=True (here, or on the hub for a mirrored
+       request) naming every approver."""
+    name, namespace = gate.request.name, gate.request.namespace
+    try:
+        with transaction.atomic():
+            request = store.get(kind, name, namespace, for_update=True)
+            gate.request = request
+            votes = policies.votes_of(request)
+            if _is_approved(request) and policies.quorum_met(votes, run_uid=str(gate.run.uid),
+                                                             quorum=gate.policy.quorum):
+                return request, False  # Approved=True without the votes (by hand) is no approval: vote on
+            binding = policies.binding_of(gate.run)
+            approvers = policies.counted(votes, binding)
+            mirrored = mirror.is_mirrored(request)
+            if not (mirrored and len(approvers) >= gate.policy.quorum):  # else: forward a quorum the hub missed
+                reason = policies.refusal(gate, actor=actor, starter=policies.run_starter(gate.run),
+                                          approvers=approvers)
+                if reason:
+                    raise PolicyDenied(f"{actor} may not approve {gate.stage}: {reason} ({policies.describe(gate)})",
+                                       run=gate.run_name)
+                vote = policies.vote_append(gate, actor=actor, binding=binding, comment=message,
+                                            client_address=client_address, via=via)
+                approvers.append(actor)
+            details = {"comment": message, "client_address": client_address, "via": via,
+                       "approvers": approvers, "quorum": gate.policy.quorum, "policy": gate.policy.summary}
+            details = {k: v for k, v in details.items() if v or k == "comment"}
+            if len(approvers) < gate.policy.quorum:
+                _record_vote(request, kind, gate, actor=actor, vote=vote, count=len(approvers), details=details)
+                return request, True
+            text = f"approved by {', '.join(approvers)} under approval policy {gate.policy.summary}"
+            text += f": {message}" if message else ""
+            if not mirrored:  # the count and the transition under the same lock
+                _approve_locked(request, kind, actor=actor, message=text, details=details)
+    except PolicyDenied as exc:
+        policies.denial_record(kind_name=kind.kind, name=name, namespace=namespace, run=gate.run_name, actor=actor,
+                               reason=str(exc), attempted="approve", client_address=client_address, via=via,
+                               policy=gate.policy.summary)
+        raise
+    if mirrored:  # the hub's controller owns the request: set Approved there, outside our lock
+        return mirror.approve_on_hub(request, actor=actor, message=text, client_address=client_address, via=via)
+    _wake_engine(request)
     return request, True
+
+
+def _record_vote(request, kind: Kind, gate, *, actor: str, vote, count: int, details: dict) -> None:
+    """A vote below quorum: an `approved` Event that changes no condition."""
+    events.record_object(request, kind, m.Event.Action.APPROVED, actor=actor, reason="ApprovalVoteRecorded",
+                         message=f"{count} of {gate.policy.quorum} approvals", details={**details, "vote": vote.pk})
+    broadcast.approval_request_changed(request)
+
+
+def approval_request_reject(
+    *, kind: Kind, name: str, namespace: str, actor: str, reason: str, client_address: str = "", via: str = ""
+):
+    """Reject a gate: record a `rejected` Event on the run's timeline and stop
+    the run (spec.state Stop), in one transaction; a mirrored run is stopped
+    on its hub first. `reason` is required. Returns the run.
+
+    The request itself is not changed: once resumed, the run waits at the
+    same gate again, and the partial approvals before it no longer count."""
+    _require_approval_kind(kind, "rejected")
+    reason = (reason or "").strip()
+    if not reason:
+        raise BadRequest(f"rejecting {name} needs a reason: say why the run must stop (--reason)")
+    if len(reason) > REASON_LIMIT:
+        raise BadRequest(f"the reason is {len(reason)} characters long: at most {REASON_LIMIT}")
+    request = store.get(kind, name, namespace)
+    gate = policies.gate_of(request)
+    if _is_approved(request):
+        raise BadRequest(f"{name} is already approved and cannot be rejected: stop the run instead")
+    if gate.run is None or not gate.run.active:
+        raise BadRequest(f"{name} cannot be rejected: its run {gate.run_name} has finished or is gone")
+    from . import runs
+
+    details = {"stage": gate.stage, "gate": gate.gate, "client_address": client_address, "via": via}
+    details = {k: v for k, v in details.items() if v}
+    if mirror.is_mirrored(gate.run):
+        run = runs.run_stop(name=gate.run_name, namespace=namespace, actor=actor)  # on the hub: no rollback
+        _record_rejection(request, kind, gate, actor=actor, reason=reason, details=details)
+        return run
+    with transaction.atomic():
+        _record_rejection(request, kind, gate, actor=actor, reason=reason, details=details)
+        return runs.run_stop(name=gate.run_name, namespace=namespace, actor=actor)
+
+
+def _record_rejection(request, kind: Kind, gate, *, actor: str, reason: str, details: dict) -> None:
+    events.record_object(request, kind, m.Event.Action.REJECTED, actor=actor, reason="ApprovalRejected",
+                         message=reason, details=details)
+    broadcast.approval_request_changed(request)

@@ -16,7 +16,9 @@ from rollouts.api.validation import validate, validate_status
 from rollouts.controllers import placement as placement_controller
 from rollouts.mirror import require_local
 
-from . import events
+from . import events, policies
+
+_STRATEGY_MODELS = (m.ClusterStagedUpdateStrategy, m.StagedUpdateStrategy)
 
 PARENT_LABEL = "kubernetes-fleet.io/parent-CRP"
 _PLACEMENT_OF = {
@@ -83,6 +85,7 @@ def _apply_one(kind: Kind, doc: dict, *, actor: str, default_namespace: str | No
         obj = store.new_object(kind, doc, namespace=namespace, owner=_owner_for(kind, doc, namespace))
         store.create(obj, kind)
         events.record_object(obj, kind, m.Event.Action.CREATED, actor=actor)
+        _sync_policies(kind, obj)
         return ApplyResult(kind, obj, "created")
     require_local(existing)
     store.check_resource_version(existing, kind, doc)
@@ -92,6 +95,7 @@ def _apply_one(kind: Kind, doc: dict, *, actor: str, default_namespace: str | No
         return ApplyResult(kind, existing, "unchanged")
     store.save(existing)
     events.record_change(existing, kind, before, actor=actor, action=m.Event.Action.CONFIGURED)
+    _sync_policies(kind, existing)
     return ApplyResult(kind, existing, "configured")
 
 
@@ -140,14 +144,28 @@ def _patched(current: dict, patch_type: str, patch) -> dict:
 
 
 def object_patch(
-    *, kind: Kind, name: str, namespace: str, patch_type: str, patch, subresource: str | None, actor: str
+    *, kind: Kind, name: str, namespace: str, patch_type: str, patch, subresource: str | None, actor: str,
+    client_address: str = "", via: str = "",
 ):
     """Patch an object, or only its status with subresource="status".
 
     Returns (obj, changed). A status write to an approval request that sets
-    Approved=True is recorded as an approval."""
+    Approved=True is recorded as an approval; one that changes its Approved
+    condition while an approval policy governs the gate is refused
+    (PolicyDenied) and recorded as a `denied` Event: approve with `fleet
+    approve`, which counts the votes."""
     if subresource not in (None, "", "status"):
         raise BadRequest(f'unsupported subresource "{subresource}"')
+    try:
+        return _patch(kind=kind, name=name, namespace=namespace, patch_type=patch_type, patch=patch,
+                      subresource=subresource, actor=actor)
+    except policies.PolicyDenied as exc:
+        policies.denial_record(kind_name=kind.kind, name=name, namespace=namespace, run=exc.run, actor=actor,
+                               reason=str(exc), attempted="patch status", via=via, client_address=client_address)
+        raise
+
+
+def _patch(*, kind: Kind, name: str, namespace: str, patch_type: str, patch, subresource: str | None, actor: str):
     with transaction.atomic():
         obj = store.get(kind, name, namespace, for_update=True)
         require_local(obj)
@@ -176,6 +194,7 @@ def _write_main(obj, kind: Kind, current: dict, wanted: dict, *, actor: str) -> 
         return False
     store.save(obj)
     events.record_change(obj, kind, current, actor=actor, action=m.Event.Action.PATCHED)
+    _sync_policies(kind, obj)
     return True
 
 
@@ -188,10 +207,34 @@ def _write_status(obj, kind: Kind, current: dict, wanted: dict, *, actor: str) -
     validate_status(kind, {**current, "status": status})
     if status == (obj.status or {}):
         return False
+    if kind.model in (m.ClusterApprovalRequest, m.ApprovalRequest):
+        _refuse_approval_under_policy(obj, status, actor=actor)
     obj.status = status
     store.save(obj, spec_changed=False)
     events.record_status_change(obj, kind, current.get("status") or {}, actor=actor)
     return True
+
+
+def _refuse_approval_under_policy(request, status: dict, *, actor: str) -> None:
+    """A status write may not change the Approved condition of a gate that
+    has an approval policy: only votes through approval_request_approve may."""
+
+    def approved(conditions) -> dict | None:
+        return next((c for c in conditions or [] if isinstance(c, dict) and c.get("type") == "Approved"), None)
+
+    if approved(status.get("conditions")) == approved((request.status or {}).get("conditions")):
+        return
+    gate = policies.gate_of(request)
+    if gate.policy is not None:
+        raise policies.PolicyDenied(
+            f"{actor} may not change the Approved condition of {request.name} with a status patch: the gate is "
+            f"governed by {policies.describe(gate)}; approve it with `fleet approve {request.name}`",
+            run=gate.run_name)
+
+
+def _sync_policies(kind: Kind, obj) -> None:
+    if kind.model in _STRATEGY_MODELS:
+        policies.strategy_policies_sync(strategy=obj, kind=kind, manifest=store.to_manifest(obj, kind))
 
 
 def object_delete(*, kind: Kind, name: str, namespace: str, actor: str):
@@ -207,6 +250,8 @@ def object_delete(*, kind: Kind, name: str, namespace: str, actor: str):
             from rollouts.engine import runner
 
             runner.run_finalize(run=obj)
+        if kind.model in _STRATEGY_MODELS:
+            policies.strategy_policies_sync(strategy=obj, kind=kind, manifest=None)
         store.delete(obj)
         placement_controller.placements_reconcile()
     return obj

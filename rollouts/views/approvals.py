@@ -1,4 +1,4 @@
-"""Approval requests: the list, the Approve dialog and the approval itself."""
+"""Approval requests: the list, the Approve dialog, the approval itself and rejecting."""
 
 from django.http import Http404
 from django.urls import reverse
@@ -7,7 +7,8 @@ from django.views.decorators.http import require_POST
 from rollouts import roles, selectors
 from rollouts.api.errors import ApiError
 from rollouts.selectors.common import kind_of
-from rollouts.services.approvals import approval_request_approve
+from rollouts.services import policies
+from rollouts.services.approvals import approval_request_approve, approval_request_reject
 
 from .helpers import notify_or_redirect, page
 from .runs import render_timeline, run_url
@@ -32,7 +33,8 @@ def approval_detail(request, name: str, namespace: str = ""):
     """What approving lets through; from the run page (htmx) only the
     dialog's content, otherwise a page of its own."""
     review = selectors.approval_review(_request_or_404(name, namespace))
-    context = {"review": review, "in_dialog": bool(getattr(request, "htmx", False))}
+    context = {"review": review, "in_dialog": bool(getattr(request, "htmx", False)),
+               "refusal": review.refusal_for(request.user)}
     return page(request, "rollouts/approval_detail.html", context, partial="review")
 
 
@@ -54,12 +56,41 @@ def approval_approve(request, name: str, namespace: str = ""):
             kind=kind_of(request_obj), name=name, namespace=namespace, actor=request.user.get_username(),
             message=comment, client_address=roles.client_address(request), via="web")
         level = "success" if changed else "info"
-        text = (f"{name} approved." if changed else _approved_text(name, selectors.approval_approver(approved)))
+        text = (_approved_or_voted_text(approved) if changed
+                else _approved_text(name, selectors.approval_approver(approved)))
     except ApiError as exc:
         level, text = "error", str(exc)
+    return _back_to_run(request, request_obj, namespace, level, text)
+
+
+def _approved_or_voted_text(request_obj) -> str:
+    if request_obj.condition_status("Approved") == "True":
+        return f"{request_obj.name} approved."
+    standing = policies.progress(policies.gate_of(request_obj))
+    return f"Your approval of {request_obj.name} is recorded: {standing.text if standing else ''}."
+
+
+def _back_to_run(request, request_obj, namespace: str, level: str, text: str):
+    """The run's timeline with the notice (htmx), or a redirect to it."""
     run = selectors.run_get(name=(request_obj.spec or {}).get("parentStageRollout", ""), namespace=namespace)
     if run is None:
         return notify_or_redirect(request, level, text, reverse("rollouts:approvals"),
                                   lambda extra: approval_list(request))
     return notify_or_redirect(request, level, text, run_url(run.name, namespace),
                               render_timeline(request, run.name, namespace))
+
+
+@require_POST
+@roles.requires(roles.APPROVE)
+def approval_reject(request, name: str, namespace: str = ""):
+    """Reject the gate with a required reason: the run stops."""
+    request_obj = _request_or_404(name, namespace)
+    reason = request.POST.get("reason", "").strip()
+    try:
+        approval_request_reject(kind=kind_of(request_obj), name=name, namespace=namespace,
+                                actor=request.user.get_username(), reason=reason,
+                                client_address=roles.client_address(request), via="web")
+        level, text = "success", f"{name} rejected: the run is stopping. Resume it to wait at this gate again."
+    except ApiError as exc:
+        level, text = "error", str(exc)
+    return _back_to_run(request, request_obj, namespace, level, text)
