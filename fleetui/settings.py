@@ -180,6 +180,10 @@ FLEET_SIMULATED_APPLY_SECONDS = env_float("FLEET_SIMULATED_APPLY_SECONDS", 0.0)
 FLEET_ENGINE_INTERVAL_SECONDS = env_float("FLEET_ENGINE_INTERVAL_SECONDS", 1.0)
 # Where writers wake a `fleet engine` in another process (default var/engine.sock).
 FLEET_ENGINE_SOCKET = env_str("FLEET_ENGINE_SOCKET")
+# Login rate limit: after this many failed logins for one user name, or from one
+# client address, within the window, further attempts are refused (docs/audit.md).
+FLEET_LOGIN_MAX_FAILURES = int(env_float("FLEET_LOGIN_MAX_FAILURES", 5))
+FLEET_LOGIN_WINDOW_MINUTES = env_float("FLEET_LOGIN_WINDOW_MINUTES", 15.0)
 
 # KubeFleet hubs and Kubernetes members (docs/real-clusters.md).
 # Key that encrypts stored kubeconfigs (Fernet); derived from SECRET_KEY when empty.
@@ -200,6 +204,20 @@ LOGGING = {
     "loggers": {"rollouts": {"level": env_str("LOG_LEVEL", "INFO")}},
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+# Security (docs/security.md). Cookies travel over HTTPS only unless DEBUG is
+# on (`make run` serves http://127.0.0.1). Redirecting to HTTPS, HSTS and
+# trusting a proxy's X-Forwarded-Proto depend on how the site is served, so
+# they are off until set. The CSP is fleetui.middleware's.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = int(env_float("SECURE_HSTS_SECONDS", 0))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+if env_bool("SECURE_PROXY_SSL", False):  # only behind a proxy that sets the header itself
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"

@@ -3,9 +3,10 @@ objects, and short time and duration texts. Everything returned is plain
 text, autoescaped by the template."""
 
 from datetime import datetime
+from urllib.parse import quote
 
 from django import template
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
 from rollouts import clock
@@ -16,10 +17,18 @@ register = template.Library()
 
 @register.simple_tag
 def fleet_url(view: str, name: str, namespace: str = "") -> str:
-    """`{% fleet_url "run-detail" run.name run.namespace %}`."""
-    if namespace:
-        return reverse(f"rollouts:ns-{view}", args=[namespace, name])
-    return reverse(f"rollouts:{view}", args=[name])
+    """`{% fleet_url "run-detail" run.name run.namespace %}`.
+
+    Some names come from free-text fields (a run's spec.placementName, an
+    approval request's spec.parentStageRollout) and may hold a "/", which no
+    object name can: the link is then to a page that says "not found",
+    rather than a NoReverseMatch failing the whole page."""
+    args = [namespace, name] if namespace else [name]
+    route = f"rollouts:ns-{view}" if namespace else f"rollouts:{view}"
+    try:
+        return reverse(route, args=args)
+    except NoReverseMatch:
+        return reverse(route, args=[quote(str(arg), safe="") or "-" for arg in args])
 
 
 @register.filter
