@@ -39,6 +39,9 @@ def postgres_database():
         missing(f"PostgreSQL at {PG_ADMIN_URL} ({str(exc).strip()})", f"start it with `{START_POSTGRES}`")
     name = f"fleetui_test_{uuid.uuid4().hex[:10]}"
     admin.execute(f'CREATE DATABASE "{name}"')
+    # No wait for the disk at each commit: these tests are about concurrency,
+    # not crash durability, and this machine's fsync dominates their time.
+    admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
 
     def drop():

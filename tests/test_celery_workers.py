@@ -80,15 +80,17 @@ def assert_each_cluster_updated_once_per_run(hub: Hub, prefix: str, runs: int) -
     assert len(bound) == runs * MEMBERS and {c for _, _, c in bound} == {1}, "a binding was bound twice"
 
 
-def test_two_workers_advance_50_runs_over_30_members_exactly_once(hub):
+def test_two_workers_advance_25_runs_over_30_members_exactly_once(hub):
+    # 25 runs keep both workers' four processes contending for the same runs
+    # and bindings; bench/celery_engine.py measures larger loads.
     hub.worker("w1")
     hub.worker("w2")
     hub.beat()
-    hub.manage("fleet", "apply", "-f", "-", stdin=fleet_yaml(50, "many"))
-    wait_for(lambda: unfinished_runs(hub, "many") == 0, timeout=600, what="50 runs to finish")
-    assert_each_cluster_updated_once_per_run(hub, "many", 50)
+    hub.manage("fleet", "apply", "-f", "-", stdin=fleet_yaml(25, "many"))
+    wait_for(lambda: unfinished_runs(hub, "many") == 0, timeout=600, what="25 runs to finish")
+    assert_each_cluster_updated_once_per_run(hub, "many", 25)
     members = hub.sql("SELECT count(*) FROM rollouts_memberobject WHERE kind = 'ConfigMap'")[0][0]
-    assert members == 50 * MEMBERS
+    assert members == 25 * MEMBERS
 
 
 def test_a_worker_killed_mid_run_leaves_nothing_done_twice(hub):

@@ -277,6 +277,14 @@ def test_a_viewer_sees_the_rollback_diff_but_cannot_start_it(vera, waiting_at_ca
     page = vera.get("/placements/example-placement/rollout/?index=0").content.decode()
     assert "needs the release manager role" in page
     assert vera.post("/placements/example-placement/rollout/", {"index": "0"}).status_code == 403
+    denied = m.Event.objects.get(action=m.Event.Action.DENIED)
+    assert (denied.actor, denied.message) == ("vera", "starting a run needs the release manager role")
+
+
+def test_the_overview_lists_what_happened_to_the_fleet_not_sign_ins(vera, waiting_at_canary):
+    page = vera.get("/").content.decode()
+    assert m.Event.objects.filter(action=m.Event.Action.LOGIN, actor="vera").exists()
+    assert ">login<" not in page and "example-run" in page
 
 
 def test_a_rollback_to_a_missing_snapshot_is_an_error_in_the_page(rita, waiting_at_canary):

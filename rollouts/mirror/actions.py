@@ -104,9 +104,13 @@ def approve_on_hub(request, *, actor: str, message: str = "", client_address: st
     approved = approval_condition(kind=hub_kind.kind, generation=int((live.get("metadata") or {}).get("generation") or 1),
                                   message=text, now=clock.now())
     body = {"status": {"conditions": [c for c in conditions if c.get("type") != "Approved"] + [approved]}}
-    answer = _hub_call(connection, request, "approved", lambda c: k8s.patch_status_merge(
-        c, hub_kind.group, _version(connection, hub_kind), hub_kind.plural, request.name, body, namespace))
+    # The mirror row stays locked from before the patch until our Event is
+    # committed: a sync session that sees the hub's change meanwhile waits
+    # for it, then finds our Event and records no second approval.
     with transaction.atomic():
+        type(request).objects.select_for_update().filter(pk=request.pk).first()
+        answer = _hub_call(connection, request, "approved", lambda c: k8s.patch_status_merge(
+            c, hub_kind.group, _version(connection, hub_kind), hub_kind.plural, request.name, body, namespace))
         before = dict(request.status or {})
         details = {"hub": connection.name, "comment": message, "client_address": client_address, "via": via}
         record(actor=actor, action=m.Event.Action.APPROVED, kind_name=request.KIND, name=request.name,

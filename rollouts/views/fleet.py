@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods
 from rollouts import mirror, roles, selectors
 from rollouts.api.errors import ApiError
 from rollouts.services import runs as run_services
+from rollouts.services.logins import access_denied_record
 
 from .helpers import page
 from .runs import run_url
@@ -64,7 +65,9 @@ def placement_rollout(request, name: str, namespace: str = ""):
     if request.method == "GET":
         return page(request, "rollouts/rollout.html", _rollout_context(detail, index, strategy))
     if not request.user.has_perm(roles.OPERATE):
-        raise PermissionDenied("starting a run needs the release manager role")
+        reason = "starting a run needs the release manager role"
+        access_denied_record(request, reason=reason)
+        raise PermissionDenied(reason)
     start = run_services.run_rollback if _rollout_context(detail, index, strategy)["is_rollback"] else \
         run_services.run_start
     try:

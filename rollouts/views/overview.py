@@ -6,6 +6,8 @@ from rollouts import models as m
 from .helpers import live_context, page, poll_seconds
 
 RECENT_EVENTS = 15
+# Sign-ins are in the audit log, not in what happened to the fleet.
+ACCOUNT_ACTIONS = (m.Event.Action.LOGIN, m.Event.Action.LOGOUT, m.Event.Action.LOGIN_FAILED)
 
 
 def overview_context() -> dict:
@@ -14,7 +16,7 @@ def overview_context() -> dict:
     return {
         "runs": selectors.runs_active(),
         "approvals": selectors.approvals_pending(),
-        "events": list(m.Event.objects.order_by("-id")[:RECENT_EVENTS]),
+        "events": list(m.Event.objects.exclude(action__in=ACCOUNT_ACTIONS).order_by("-id")[:RECENT_EVENTS]),
         "poll": poll_seconds(),
     }
 
