@@ -229,3 +229,42 @@ def test_celery_sends_hub_sessions_to_their_own_queue_and_beat_restarts_chains()
     assert app.amqp.router.route({}, "rollouts.tasks.runs_advance_due")["queue"].name == "celery"
     assert app.conf.beat_schedule["sync-hubs"]["task"] == "rollouts.tasks_k8s.hub_connections_sync"
     assert "rollouts.tasks_k8s.hub_connections_sync" in app.tasks
+
+
+def test_fleet_hub_adds_lists_and_deletes_a_hub_as_the_admin_page_does(db, fake, fleet, manifest_file):
+    tutorial_hub(fake)
+    path = manifest_file(fake.kubeconfig(), "hub.kubeconfig")
+
+    added = fleet("--as", "ada", "hub", "add", "prod-hub", "--kubeconfig", path, "--context", "fake")
+    assert added == (0, "hub prod-hub created\n", "")
+    hub = HubConnection.objects.get(name="prod-hub")
+    assert hub.context == "fake" and fake.token not in (hub.kubeconfig_encrypted or "")
+    hub_sync(connection_id=hub.pk, seconds=0.5)
+
+    listed = fleet("hub", "list")
+    assert listed.code == 0 and listed.out.split("\n")[0].split() == ["NAME", "HEALTH", "LAST-SYNC", "MIRRORED",
+                                                                     "LAST-ERROR"]
+    assert "prod-hub" in listed.out and "synced" in listed.out and fake.token not in listed.out
+    assert fleet("--as", "ada", "hub", "delete", "prod-hub").out.startswith("hub prod-hub deleted (")
+    assert not m.ClusterStagedUpdateRun.objects.exists()
+    events = list(m.Event.objects.filter(object_kind="HubConnection").values_list("actor", "action"))
+    assert events == [("ada", "created"), ("ada", "deleted")]
+
+
+def test_fleet_hub_refuses_bad_input_in_one_line(db, fleet, manifest_file):
+    assert fleet("hub", "add", "prod-hub") == (1, "", "error: hub prod-hub: a kubeconfig is required\n")
+    broken = manifest_file("users: [", "broken.kubeconfig")
+    code, out, err = fleet("hub", "add", "prod-hub", "--kubeconfig", broken)
+    assert code == 1 and "not valid YAML" in err and err.count("\n") == 1
+    assert fleet("hub", "delete", "nowhere").code == 1
+    assert not HubConnection.objects.exists()
+
+
+def test_fleet_kubeconfig_stores_a_member_credential_write_only(db, fake, fleet, manifest_file):
+    path = manifest_file(fake.kubeconfig(), "member1.kubeconfig")
+
+    assert fleet("kubeconfig", "add", "member1-kubeconfig", "--kubeconfig", path).code == 0
+    listed = fleet("kubeconfig", "list")
+    assert "member1-kubeconfig" in listed.out and fake.token not in listed.out
+    assert fleet("kubeconfig", "delete", "member1-kubeconfig").out == "kubeconfig member1-kubeconfig deleted\n"
+    assert not MemberCredential.objects.exists()

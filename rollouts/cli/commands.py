@@ -24,6 +24,7 @@ from rollouts.services.runs import run_kind
 
 from . import inputs, listing, printers
 from .audit import audit_verify_command
+from .credentials import hub_command, kubeconfig_command
 from .errors import CliError, format_error
 
 POLL_SECONDS = 0.2
@@ -396,4 +397,6 @@ VERBS = {
     "serve": serve,
     "api-resources": api_resources,
     "audit": audit_verify_command,
+    "hub": hub_command,
+    "kubeconfig": kubeconfig_command,
 }

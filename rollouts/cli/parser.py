@@ -22,9 +22,11 @@ Verbs:
   wait           wait for a condition or for deletion
   api-resources  list the kinds the hub serves and their short names
   demo           load the tutorial's demo fleet
-  engine         run the rollout engine loop
+  engine         run the rollout engine loop (and the KubeFleet hub syncs)
   serve          serve the web UI with the engine loop in the same process
   audit verify   check the audit log's hash chain; report the first broken link
+  hub            add, list or delete KubeFleet hub connections (mirrored read-only)
+  kubeconfig     add, list or delete member cluster kubeconfigs
 """
 
 MAIN_USAGE = "%(prog)s [--as USER] VERB [options]"
@@ -58,7 +60,7 @@ def add_verbs(parser) -> None:
         dest="verb", metavar="VERB", help=argparse.SUPPRESS, prog=parser.prog
     )
     common = _common_options()
-    for add in (_apply, _get, _delete, _patch, _approve, _reject, _wait, _api_resources, _demo, _engine, _serve, _audit):
+    for add in (_apply, _get, _delete, _patch, _approve, _reject, _wait, _api_resources, _demo, _engine, _serve, _audit, _hub, _kubeconfig):
         add(verbs, common)
 
 
@@ -303,10 +305,11 @@ def _engine(verbs, common) -> None:
         verbs,
         "engine",
         common,
-        "run the rollout engine loop",
+        "run the rollout engine loop (and the KubeFleet hub syncs)",
         "  fleet engine\n  fleet engine --once\n  fleet engine --interval 5\n",
         "Run the engine that drives update runs: it wakes on every change and makes a\n"
-        "safety-net pass over active runs every --interval seconds.",
+        "safety-net pass over active runs every --interval seconds. Beside it, a thread keeps\n"
+        "every KubeFleet hub connection mirrored (not with --once).",
     )
     p.add_argument(
         "--once", action="store_true", help="make one pass over the active runs, then exit"
@@ -327,8 +330,9 @@ def _serve(verbs, common) -> None:
         common,
         "serve the web UI with the engine loop in the same process",
         "  fleet serve\n  fleet serve 0.0.0.0:8000\n",
-        "The embedded mode: the ASGI server (Django's runserver on daphne, no autoreload) and\n"
-        "the rollout engine loop in one process, nothing else needed. Stop it with Ctrl-C.",
+        "The embedded mode: the ASGI server (Django's runserver on daphne, no autoreload),\n"
+        "the rollout engine loop and the KubeFleet hub syncs in one process, nothing else\n"
+        "needed. Stop it with Ctrl-C.",
     )
     p.add_argument("addrport", nargs="?", default="127.0.0.1:8000", metavar="ADDR:PORT")
 
@@ -346,3 +350,38 @@ def _audit(verbs, common) -> None:
         "head somewhere else: removing the newest rows is only seen against an older head.",
     )
     p.add_argument("action", choices=["verify"], metavar="verify", help="the audit action (verify)")
+
+
+def _credential_verb(verbs, common, name: str, summary: str, examples: str, description: str) -> None:
+    p = _verb(verbs, name, common, summary, examples, description)
+    p.add_argument("action", choices=["add", "list", "delete"], metavar="add|list|delete")
+    p.add_argument("name", nargs="?", metavar="NAME")
+    p.add_argument("--kubeconfig", metavar="FILE", help="the kubeconfig to store (- for stdin); with add, "
+                   "required for a new NAME, and left out to keep the stored one")
+    p.add_argument("--context", default=None, metavar="CONTEXT",
+                   help="the kubeconfig context to use (default: its current-context)")
+
+
+def _hub(verbs, common) -> None:
+    _credential_verb(
+        verbs, common, "hub",
+        "add, list or delete KubeFleet hub connections",
+        "  fleet hub add prod-hub --kubeconfig hub.kubeconfig --context fleet-admin\n"
+        "  fleet hub list\n  fleet hub delete prod-hub\n",
+        "A hub connection mirrors an existing KubeFleet or Azure Kubernetes Fleet Manager hub\n"
+        "read-only (docs/real-clusters.md); approvals, Stop and Resume are sent to it. The\n"
+        "kubeconfig is checked, stored encrypted and never shown again. `add` on an existing\n"
+        "NAME replaces its kubeconfig or context. `delete` removes everything mirrored from it.",
+    )
+
+
+def _kubeconfig(verbs, common) -> None:
+    _credential_verb(
+        verbs, common, "kubeconfig",
+        "add, list or delete member cluster kubeconfigs",
+        "  fleet kubeconfig add member1-kubeconfig --kubeconfig member1.kubeconfig\n"
+        "  fleet kubeconfig list\n  fleet kubeconfig delete member1-kubeconfig\n",
+        "A member cluster annotated `fleetui.io/kubeconfig-secret: NAME` receives its snapshots\n"
+        "by server-side apply through this kubeconfig instead of being simulated\n"
+        "(docs/real-clusters.md). Stored encrypted and never shown again.",
+    )
