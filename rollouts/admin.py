@@ -189,8 +189,24 @@ class MemberObjectAdmin(admin.ModelAdmin):
     search_fields = ("name",)
 
 
+class AppendOnlyAdmin(admin.ModelAdmin):
+    """Rows nobody may add, change or delete here: every field read-only."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(m.Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(AppendOnlyAdmin):
     """The audit log and run timeline: append-only, so read-only here (the
     model and, on PostgreSQL, a trigger refuse changes anyway)."""
 
@@ -208,18 +224,6 @@ class EventAdmin(admin.ModelAdmin):
     list_filter = ("action", "object_kind")
     search_fields = ("object_name", "actor", "run")
     date_hierarchy = "time"
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 for _model in m.FLEET_MODELS:

@@ -12,6 +12,7 @@ from django.contrib import admin
 from django.contrib.auth.models import Group
 
 from rollouts import models as m
+from rollouts.admin import AppendOnlyAdmin  # rollouts.admin imports this module after defining it
 from rollouts.services.events import record
 
 
@@ -62,21 +63,9 @@ def _audit(request, policy: m.ApprovalPolicy, action: str) -> None:
 
 
 @admin.register(m.ApprovalVote)
-class ApprovalVoteAdmin(admin.ModelAdmin):
+class ApprovalVoteAdmin(AppendOnlyAdmin):
     """Votes are append-only: read-only here."""
 
     list_display = ("time", "actor", "request_name", "run", "stage", "gate", "epoch", "snapshot", "via")
     list_filter = ("gate",)
     search_fields = ("request_name", "run", "actor")
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -305,6 +305,20 @@ def advance(seconds: float) -> None:
     clock.advance(seconds)
 
 
+def tutorial_waiting_at_canary(strategy=None) -> None:
+    """The tutorial's fleet, its strategy (or `strategy`, a manifest) and its
+    run, past staging's TimedWait and waiting at the canary approval."""
+    tutorial_fleet()
+    if strategy is None:
+        tutorial_strategy()
+    else:
+        apply(strategy)
+    tutorial_run()
+    settle()
+    advance(61)
+    settle()
+
+
 def move_to(moment) -> None:
     """Set the frozen clock to `moment` (a datetime or an RFC 3339 string), never backwards."""
     if isinstance(moment, str):

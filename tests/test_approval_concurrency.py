@@ -28,7 +28,7 @@ from rollouts.api.errors import ApiError
 from rollouts.roles import RELEASE_MANAGERS, user_create
 from rollouts.services.approvals import approval_request_approve
 from tests.conftest import TUTORIAL_START
-from tests.fleet_builders import advance, apply, approval_request, kind, settle, tutorial_fleet, tutorial_run
+from tests.fleet_builders import approval_request, kind, tutorial_waiting_at_canary
 from tests.test_approval_policies import GATE, canary, strategy_doc
 
 quorum, actors = int(sys.argv[1]), sys.argv[2].split(",")
@@ -36,12 +36,7 @@ sre = Group.objects.create(name="sre")
 for name in {"olivia", *actors}:
     user_create(username=name, role=RELEASE_MANAGERS)[0].groups.add(sre)
 with clock.frozen(TUTORIAL_START):
-    tutorial_fleet()
-    apply(strategy_doc(canary({"quorum": quorum, "groups": ["sre"]})))
-    tutorial_run()
-    settle()
-    advance(61)
-    settle()
+    tutorial_waiting_at_canary(strategy_doc(canary({"quorum": quorum, "groups": ["sre"]})))
 before = approval_request(GATE).resource_version
 barrier, outcomes = threading.Barrier(len(actors)), []
 

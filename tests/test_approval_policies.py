@@ -23,7 +23,6 @@ from rollouts.services.policies import PolicyDenied
 from tests.fake_kube import FLEET, tutorial_approval_request, tutorial_hub
 from tests.fleet_builders import (
     TUTORIAL_STRATEGY,
-    advance,
     apply,
     approval_request,
     kind,
@@ -31,8 +30,7 @@ from tests.fleet_builders import (
     run_obj,
     set_state,
     settle,
-    tutorial_fleet,
-    tutorial_run,
+    tutorial_waiting_at_canary,
 )
 from tests.test_mirror_actions import mirrored
 
@@ -69,12 +67,7 @@ def gated(frozen_clock, people):
     """`gated(rule)`: the tutorial's run waiting at canary under `rule`."""
 
     def build(rule: dict | None):
-        tutorial_fleet()
-        apply(strategy_doc(canary(rule) if rule is not None else None))
-        tutorial_run()
-        settle()
-        advance(61)
-        settle()
+        tutorial_waiting_at_canary(strategy_doc(canary(rule) if rule is not None else None))
         assert approval_request(GATE).condition("Approved") is None
         return approval_request(GATE)
 

@@ -15,15 +15,12 @@ from rollouts.api.errors import BadRequest
 from rollouts.roles import RELEASE_MANAGERS, VIEWERS, user_create
 from rollouts.services.approvals import approval_request_approve, approval_request_reject
 from tests.fleet_builders import (
-    advance,
-    apply,
     approval_request,
     kind,
     run_obj,
     set_state,
     settle,
-    tutorial_fleet,
-    tutorial_run,
+    tutorial_waiting_at_canary,
 )
 from tests.test_approval_policies import GATE, canary, strategy_doc
 
@@ -53,12 +50,7 @@ def people():
 @pytest.fixture
 def gated(frozen_clock, people):
     def build(rule: dict | None = None):
-        tutorial_fleet()
-        apply(strategy_doc(canary(rule) if rule is not None else None))
-        tutorial_run()
-        settle()
-        advance(61)
-        settle()
+        tutorial_waiting_at_canary(strategy_doc(canary(rule) if rule is not None else None))
         return people
 
     return build

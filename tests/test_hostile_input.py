@@ -45,6 +45,7 @@ from tests.fleet_builders import (
     tutorial_fleet,
     tutorial_run,
     tutorial_strategy,
+    tutorial_waiting_at_canary,
 )
 from tests.payloads import PAYLOADS, injected, parse, text_of
 from tests.test_consumers import asynchronously
@@ -77,12 +78,7 @@ def assert_renders_as_text(html: str, payload: str, where: str, *, shown: bool =
 def hostile_fleet(payload: str) -> None:
     """The tutorial's run waiting at canary, approved by `payload`, plus the
     payload in every other free-text field."""
-    tutorial_fleet()
-    tutorial_strategy()
-    tutorial_run()
-    settle()
-    advance(61)
-    settle()
+    tutorial_waiting_at_canary()
     apply([{"apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "test-cm", "namespace": "test-namespace", "annotations": {"note": payload}},
             "data": {"key": payload}}])  # snapshot 2
@@ -173,12 +169,7 @@ def test_every_page_and_live_fragment_shows_hostile_text_as_text(frozen_clock, p
 @pytest.mark.django_db
 @pytest.mark.parametrize("payload", PAYLOAD_PARAMS)
 def test_a_comment_approved_in_the_dialog_comes_back_as_text(frozen_clock, payload):
-    tutorial_fleet()
-    tutorial_strategy()
-    tutorial_run()
-    settle()
-    advance(61)
-    settle()
+    tutorial_waiting_at_canary()
     rita = signed_in("rita", RELEASE_MANAGERS)
     response = rita.post("/approvals/example-run-canary/approve/", {"comment": payload}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
@@ -190,12 +181,7 @@ def test_a_comment_approved_in_the_dialog_comes_back_as_text(frozen_clock, paylo
 @pytest.mark.django_db
 @pytest.mark.parametrize("payload", PAYLOAD_PARAMS)
 def test_a_rejection_reason_comes_back_as_text(frozen_clock, payload):
-    tutorial_fleet()
-    tutorial_strategy()
-    tutorial_run()
-    settle()
-    advance(61)
-    settle()
+    tutorial_waiting_at_canary()
     rita = signed_in("rita", RELEASE_MANAGERS)
     payload = payload[:FORM_TEXT_MAX]
     response = rita.post("/approvals/example-run-canary/reject/", {"reason": payload}, HTTP_HX_REQUEST="true")

@@ -24,13 +24,9 @@ from rollouts import broadcast
 from rollouts import urls as rollout_urls
 from rollouts.roles import ADMINS, VIEWERS, user_create
 from tests.fleet_builders import (
-    advance,
     approval_request,
     run_obj,
-    settle,
-    tutorial_fleet,
-    tutorial_run,
-    tutorial_strategy,
+    tutorial_waiting_at_canary,
 )
 from tests.payloads import parse
 from tests.test_consumers import asynchronously
@@ -41,12 +37,7 @@ TIMEOUT = 5
 
 @pytest.fixture
 def waiting_at_canary(frozen_clock):
-    tutorial_fleet()
-    tutorial_strategy()
-    tutorial_run()
-    settle()
-    advance(61)
-    settle()
+    tutorial_waiting_at_canary()
     return approval_request("example-run-canary")
 
 

@@ -28,6 +28,7 @@ from tests.fleet_builders import (
     tutorial_fleet,
     tutorial_run,
     tutorial_strategy,
+    tutorial_waiting_at_canary,
 )
 
 pytestmark = pytest.mark.django_db
@@ -70,12 +71,7 @@ def ada():
 @pytest.fixture
 def waiting_at_canary(frozen_clock):
     """The tutorial's example-run past its TimedWait, waiting at canary's approval."""
-    tutorial_fleet()
-    tutorial_strategy()
-    tutorial_run()
-    settle()
-    advance(61)
-    settle()
+    tutorial_waiting_at_canary()
     return approval_request("example-run-canary")
 
 

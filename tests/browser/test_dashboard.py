@@ -12,9 +12,7 @@ from tests.fleet_builders import (
     member_values,
     run_obj,
     settle,
-    tutorial_fleet,
-    tutorial_run,
-    tutorial_strategy,
+    tutorial_waiting_at_canary,
 )
 
 from .conftest import log_in
@@ -25,12 +23,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def waiting_at_canary(frozen_clock):
     """The tutorial's run, past its TimedWait, waiting at the canary approval."""
-    tutorial_fleet()
-    tutorial_strategy()
-    tutorial_run()
-    settle()
-    advance(61)
-    settle()
+    tutorial_waiting_at_canary()
     assert run_obj().condition("Progressing")["reason"] == "UpdateRunWaiting"
     return approval_request("example-run-canary")
 

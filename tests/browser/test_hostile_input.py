@@ -15,13 +15,9 @@ from rollouts import models as m
 from rollouts.roles import RELEASE_MANAGERS
 from rollouts.services import events
 from tests.fleet_builders import (
-    advance,
     approve,
     run_obj,
-    settle,
-    tutorial_fleet,
-    tutorial_run,
-    tutorial_strategy,
+    tutorial_waiting_at_canary,
 )
 from tests.payloads import MARKER, PAYLOADS
 
@@ -59,12 +55,7 @@ TRACES = f"""() => {{
 def hostile_run(frozen_clock, settings, monkeypatch):
     """The tutorial's run at its canary gate, approved by COMMENT with COMMENT."""
     monkeypatch.setattr(broadcast, "pushes_reach_browsers", lambda: True)
-    tutorial_fleet()
-    tutorial_strategy()
-    tutorial_run()
-    settle()
-    advance(61)
-    settle()
+    tutorial_waiting_at_canary()
     approve("example-run-canary", actor=COMMENT, message=COMMENT)
     return run_obj()
 
