@@ -26,6 +26,16 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
+# The failure vocabulary lives apart so that code which only catches it
+# (tasks, the member agent) does not import the client.
+from rollouts.k8s_errors import (  # noqa: F401  (re-exported: callers write k8s.GoneError)
+    GoneError,
+    K8sError,
+    NotFoundError,
+    PermanentK8sError,
+    TemporaryK8sError,
+)
+
 FIELD_MANAGER = "fleetui"
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
@@ -34,30 +44,6 @@ CONNECTION_POOL_SIZE = 32
 
 MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
-
-
-class K8sError(Exception):
-    """A request that did not succeed; `str()` is one line for a person."""
-
-    def __init__(self, message: str, *, status: int | None = None):
-        super().__init__(" ".join(message.split()))
-        self.status = status
-
-
-class TemporaryK8sError(K8sError):
-    """Worth retrying later: the server was unreachable, slow, overloaded or failing."""
-
-
-class PermanentK8sError(K8sError):
-    """The server refused; retrying the same request gets the same answer."""
-
-
-class NotFoundError(PermanentK8sError):
-    """404: the object (or the whole kind) does not exist."""
-
-
-class GoneError(PermanentK8sError):
-    """410: the resourceVersion is older than the server keeps; list again."""
 
 
 # Building a client -------------------------------------------------------------

@@ -15,7 +15,7 @@ from rollouts import models as m
 from rollouts.api.errors import Conflict
 from rollouts.controllers.family import FAMILIES
 from rollouts.engine import runner
-from rollouts.k8s import TemporaryK8sError
+from rollouts.k8s_errors import TemporaryK8sError
 from rollouts.members import agent
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from rollouts.conditions import find_condition, set_condition
 from rollouts.controllers.family import FAMILIES
 from rollouts.controllers.placement import placement_status_refresh
 from rollouts.engine import wakeup
-from rollouts.k8s import TemporaryK8sError
+from rollouts.k8s_errors import TemporaryK8sError
 
 from . import connector_for
 
