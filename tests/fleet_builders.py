@@ -458,3 +458,20 @@ def cluster_events(run_name: str, cluster: str, type_: str, status_: str = "True
 def dump(name: str = "example-run") -> str:
     """The run's status as YAML, for assertion messages."""
     return yaml.safe_dump(status(name), sort_keys=False)
+
+
+def signed_in(username: str, role: str | None, **client_options):
+    """A test client signed in as a new user in `role` (None: a user with no
+    role). `client_options` go to Client, e.g. REMOTE_ADDR."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from rollouts.roles import user_create
+
+    if role is None:
+        user = get_user_model().objects.create_user(username=username)
+    else:
+        user, _ = user_create(username=username, role=role)
+    client = Client(**client_options)
+    client.force_login(user)
+    return client

@@ -12,7 +12,6 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import transaction
-from django.test import Client
 
 from fleetui.asgi import application
 from rollouts import broadcast
@@ -22,6 +21,7 @@ from tests.fleet_builders import (
     approve,
     run_obj,
     settle,
+    signed_in,
     tick,
     tutorial_fleet,
     tutorial_run,
@@ -47,12 +47,6 @@ def waiting_at_staging(frozen_clock):
     tutorial_run()
     settle()
     return run_obj()
-
-
-def client_for(username: str, role: str) -> Client:
-    client = Client()
-    client.force_login(user_create(username=username, role=role)[0])
-    return client
 
 
 def ours(callbacks) -> list:
@@ -128,7 +122,7 @@ def without_push_markup(html: str) -> str:
 @pytest.mark.parametrize(("role", "audience"), [(VIEWERS, "view"), (RELEASE_MANAGERS, "manage")])
 def test_a_run_push_is_the_timeline_the_htmx_refresh_renders(waiting_at_staging, role, audience):
     run = waiting_at_staging
-    response = client_for("someone", role).get(f"/runs/{run.name}/", HTTP_HX_REQUEST="true")
+    response = signed_in("someone", role).get(f"/runs/{run.name}/", HTTP_HX_REQUEST="true")
     pushed = broadcast.render_run(run.KIND, run.pk, [audience])[audience]
     assert 'hx-swap-oob="true"' in pushed and 'id="timeline"' in pushed
     assert without_push_markup(pushed) == without_push_markup(response.content.decode())
@@ -136,7 +130,7 @@ def test_a_run_push_is_the_timeline_the_htmx_refresh_renders(waiting_at_staging,
 
 @pytest.mark.django_db
 def test_an_overview_push_is_the_partial_the_htmx_refresh_renders(waiting_at_staging):
-    response = client_for("vera", VIEWERS).get("/", HTTP_HX_REQUEST="true")
+    response = signed_in("vera", VIEWERS).get("/", HTTP_HX_REQUEST="true")
     pushed = broadcast.render_overview()
     assert 'hx-swap-oob="true"' in pushed and 'id="overview-live"' in pushed
     assert without_push_markup(pushed) == response.content.decode()
@@ -164,7 +158,7 @@ def test_a_push_from_the_engine_thread_reaches_the_sockets_of_this_process(waiti
 
     @asynchronously
     async def scenario():
-        client = await database_sync_to_async(client_for)("vera2", VIEWERS)
+        client = await database_sync_to_async(signed_in)("vera2", VIEWERS)
         communicator = WebsocketCommunicator(application, broadcast.run_socket_path(run), headers=[
             (b"origin", b"http://localhost"), (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())])
         assert (await communicator.connect())[0]
@@ -197,7 +191,7 @@ def engine_thread():
 @pytest.mark.django_db
 def test_a_run_page_polls_and_says_why_when_the_engine_runs_in_another_process(waiting_at_staging):
     """The in-memory layer, no engine in this process: `fleet engine` beside `runserver`."""
-    page = client_for("vera", VIEWERS).get("/runs/example-run/").content.decode()
+    page = signed_in("vera", VIEWERS).get("/runs/example-run/").content.decode()
     assert "ws-connect" not in page
     assert "Refreshing every 5 s. Live updates cannot reach this page" in page
     assert 'hx-trigger="every 5s"' in page
@@ -206,7 +200,7 @@ def test_a_run_page_polls_and_says_why_when_the_engine_runs_in_another_process(w
 @pytest.mark.django_db
 def test_a_run_page_listens_when_the_engine_runs_in_this_process(waiting_at_staging, engine_thread):
     run = waiting_at_staging
-    page = client_for("vera", VIEWERS).get("/runs/example-run/").content.decode()
+    page = signed_in("vera", VIEWERS).get("/runs/example-run/").content.decode()
     assert f'ws-connect="/ws/runs/clusterstagedupdaterun/{run.pk}/"' in page
     assert 'hx-ext="ws"' in page and 'data-live-poll="5"' in page
     assert 'hx-trigger="every 5s"' in page  # the fallback, paused by static/live.js while live
@@ -214,7 +208,7 @@ def test_a_run_page_listens_when_the_engine_runs_in_this_process(waiting_at_stag
 
 @pytest.mark.django_db
 def test_the_overview_listens_when_pushes_reach_it(waiting_at_staging, engine_thread):
-    page = client_for("vera", VIEWERS).get("/").content.decode()
+    page = signed_in("vera", VIEWERS).get("/").content.decode()
     assert 'ws-connect="/ws/overview/"' in page
 
 
@@ -223,7 +217,7 @@ def test_with_redis_every_page_listens(waiting_at_staging, settings):
     settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
                                            "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]}}}
     assert broadcast.pushes_reach_browsers()
-    assert 'ws-connect="/ws/overview/"' in client_for("vera", VIEWERS).get("/").content.decode()
+    assert 'ws-connect="/ws/overview/"' in signed_in("vera", VIEWERS).get("/").content.decode()
 
 
 @pytest.mark.django_db
@@ -232,6 +226,6 @@ def test_a_finished_run_page_neither_listens_nor_polls(waiting_at_staging, engin
     settle()
     approve("example-run-canary")
     settle()
-    page = client_for("vera", VIEWERS).get("/runs/example-run/").content.decode()
+    page = signed_in("vera", VIEWERS).get("/runs/example-run/").content.decode()
     assert "succeeded" in page
     assert "ws-connect" not in page and "hx-trigger" not in page and "live-status" not in page

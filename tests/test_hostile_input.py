@@ -42,6 +42,7 @@ from tests.fleet_builders import (
     patch,
     run_obj,
     settle,
+    signed_in,
     tutorial_fleet,
     tutorial_run,
     tutorial_strategy,
@@ -59,12 +60,6 @@ def probes(payload: str) -> tuple[str, str]:
     """What a page shows of the payload: its start (long text is truncated),
     as text or as a JSON string (snapshot diffs show values as JSON)."""
     return payload[:40], json.dumps(payload, ensure_ascii=False)[1:41]
-
-
-def signed_in(username: str, role: str) -> Client:
-    client = Client()
-    client.force_login(user_create(username=username, role=role)[0])
-    return client
 
 
 def assert_renders_as_text(html: str, payload: str, where: str, *, shown: bool = True, vocabulary: bool = True):

@@ -25,6 +25,7 @@ from tests.fleet_builders import (
     member_values,
     run_obj,
     settle,
+    signed_in,
     tutorial_fleet,
     tutorial_run,
     tutorial_strategy,
@@ -38,34 +39,24 @@ PAGES = ["/", "/runs/", "/runs/example-run/", "/approvals/", "/approvals/example
          "/audit/"]
 
 
-def persona(username: str, role: str | None) -> Client:
-    client = Client()
-    if role is None:
-        user = get_user_model().objects.create_user(username=username)
-    else:
-        user, _ = user_create(username=username, role=role, password="pw-" + username)
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def vera():
-    return persona("vera", VIEWERS)
+    return signed_in("vera", VIEWERS)
 
 
 @pytest.fixture
 def rita():
-    return persona("rita", RELEASE_MANAGERS)
+    return signed_in("rita", RELEASE_MANAGERS)
 
 
 @pytest.fixture
 def sam():
-    return persona("sam", RELEASE_MANAGERS)
+    return signed_in("sam", RELEASE_MANAGERS)
 
 
 @pytest.fixture
 def ada():
-    return persona("ada", ADMINS)
+    return signed_in("ada", ADMINS)
 
 
 @pytest.fixture
@@ -113,7 +104,7 @@ def test_a_viewer_can_read_every_page(vera, waiting_at_canary, url):
 
 
 def test_a_signed_in_person_without_a_role_gets_403(waiting_at_canary):
-    nora = persona("nora", None)
+    nora = signed_in("nora", None)
     response = nora.get("/runs/example-run/")
     assert response.status_code == 403
     assert b"Your role does not allow this" in response.content

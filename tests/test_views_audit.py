@@ -8,25 +8,19 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 
 from rollouts import clock
 from rollouts import models as m
-from rollouts.roles import RELEASE_MANAGERS, VIEWERS, user_create
+from rollouts.roles import RELEASE_MANAGERS, VIEWERS
 from tests.conftest import TUTORIAL_START
+from tests.fleet_builders import signed_in
 
 pytestmark = pytest.mark.django_db
 
 
-def persona(username: str, role: str) -> Client:
-    client = Client()
-    client.force_login(user_create(username=username, role=role)[0])
-    return client
-
-
 @pytest.fixture
 def vera():
-    return persona("vera", VIEWERS)
+    return signed_in("vera", VIEWERS)
 
 
 def events(count: int, **fields) -> None:
@@ -134,7 +128,7 @@ def fake_run(name: str, clusters: int, stages: int = 4) -> m.ClusterStagedUpdate
 def test_the_run_page_costs_the_same_queries_for_4_or_1000_clusters(django_assert_num_queries, frozen_clock,
                                                                     clusters):
     fake_run("big", clusters)
-    rita = persona("rita", RELEASE_MANAGERS)
+    rita = signed_in("rita", RELEASE_MANAGERS)
     # session, user, the run, its approval requests, approval Events naming
     # approvers, the approval policies of its strategy, the run's latest
     # Events, the user's and the group's permissions (perms.*), the user's

@@ -7,24 +7,17 @@ client talks to it over HTTP.
 """
 
 import pytest
-from django.test import Client
 
 from rollouts import clock
 from rollouts import models as m
 from rollouts.mirror import hub_sync
-from rollouts.roles import ADMINS, RELEASE_MANAGERS, VIEWERS, user_create
+from rollouts.roles import ADMINS, RELEASE_MANAGERS, VIEWERS
 from tests.fake_kube import FLEET, tutorial_approval_request, tutorial_hub
+from tests.fleet_builders import signed_in
 
 pytestmark = pytest.mark.django_db
 
 SESSION = 0.5
-
-
-def persona(username: str, role: str) -> Client:
-    user, _ = user_create(username=username, role=role, password="pw-" + username)
-    client = Client(REMOTE_ADDR="10.0.0.7")
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -36,7 +29,7 @@ def mirrored(fake, hub):
 
 
 def test_the_hubs_page_shows_a_synced_hub_and_never_its_kubeconfig(mirrored, fake):
-    page = persona("vera", VIEWERS).get("/hubs/").content.decode()
+    page = signed_in("vera", VIEWERS, REMOTE_ADDR="10.0.0.7").get("/hubs/").content.decode()
 
     assert "prod-hub" in page and "synced" in page
     assert fake.token not in page and "certificate" not in page
@@ -47,7 +40,7 @@ def test_an_unreachable_hub_is_shown_failing_with_its_error_and_next_try(fake, h
     fake.go_down()
     hub_sync(connection_id=hub.pk, seconds=SESSION)
 
-    page = persona("ada", ADMINS).get("/hubs/").content.decode()
+    page = signed_in("ada", ADMINS, REMOTE_ADDR="10.0.0.7").get("/hubs/").content.decode()
 
     assert "failing" in page and "1 failed session" in page and "next try" in page
     assert "cannot reach the API server" in page
@@ -55,7 +48,7 @@ def test_an_unreachable_hub_is_shown_failing_with_its_error_and_next_try(fake, h
 
 
 def test_mirrored_runs_and_members_carry_their_hubs_badge(mirrored):
-    vera = persona("vera", VIEWERS)
+    vera = signed_in("vera", VIEWERS, REMOTE_ADDR="10.0.0.7")
 
     for path in ("/", "/runs/", "/members/", "/placements/example-placement/"):
         assert "hub prod-hub" in vera.get(path).content.decode(), path
@@ -64,7 +57,7 @@ def test_mirrored_runs_and_members_carry_their_hubs_badge(mirrored):
 
 
 def test_one_click_approval_of_a_mirrored_gate_patches_the_hubs_status(mirrored, fake):
-    rita = persona("rita", RELEASE_MANAGERS)
+    rita = signed_in("rita", RELEASE_MANAGERS, REMOTE_ADDR="10.0.0.7")
 
     with clock.frozen(clock.parse_rfc3339("2026-03-02T21:27:00Z")):
         response = rita.post("/approvals/example-run-canary/approve/", {"comment": "canary looks good"})
@@ -84,7 +77,7 @@ def test_one_click_approval_of_a_mirrored_gate_patches_the_hubs_status(mirrored,
 def test_a_hubs_refusal_is_shown_to_the_person_plainly(mirrored, fake):
     fake.fail(403, method="PATCH", path_contains="/status",
               message='clusterapprovalrequests "example-run-canary" is forbidden: User "fleetui" cannot patch')
-    rita = persona("rita", RELEASE_MANAGERS)
+    rita = signed_in("rita", RELEASE_MANAGERS, REMOTE_ADDR="10.0.0.7")
 
     page = rita.post("/approvals/example-run-canary/approve/", {"comment": "ok"}, follow=True).content.decode()
 
