@@ -5,6 +5,7 @@ CI. Where one is missing, the tests say how to start it: in CI (CI=true) they
 fail loudly; elsewhere they are skipped with the same message.
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -150,3 +151,21 @@ class Hub:
 
         with psycopg.connect(self.database_url.replace("postgres://", "postgresql://")) as conn:
             return conn.execute(query, params).fetchall()
+
+
+@contextlib.contextmanager
+def celery_hub(tmp: Path, **env: str):
+    """A migrated PostgreSQL database and a Redis of its own, as a Hub that
+    starts Celery processes on them (`env` added to theirs); everything is
+    stopped and dropped afterwards."""
+    url, drop = postgres_database()
+    redis = RedisServer(tmp).start()
+    hub = Hub(url, redis, tmp)
+    hub.env.update(env)
+    try:
+        hub.manage("migrate", "-v0")
+        yield hub
+    finally:
+        hub.stop_all()
+        redis.kill()
+        drop()

@@ -9,24 +9,16 @@ import pytest
 
 from tests.fake_kube import FLEET, tutorial_approval_request, tutorial_hub, tutorial_run_status
 
-from .real_services import Hub, RedisServer, postgres_database, wait_for
+from .real_services import Hub, celery_hub, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.celery]
 
 
 @pytest.fixture
 def services(tmp_path):
-    url, drop = postgres_database()
-    redis = RedisServer(tmp_path).start()
-    services = Hub(url, redis, tmp_path)
-    services.env["FLEET_HUB_SESSION_SECONDS"] = "2"  # sessions hand over often: the chain is exercised
-    try:
-        services.manage("migrate", "-v0")
+    # Sessions hand over every 2 s: the chain is exercised.
+    with celery_hub(tmp_path, FLEET_HUB_SESSION_SECONDS="2") as services:
         yield services
-    finally:
-        services.stop_all()
-        redis.kill()
-        drop()
 
 
 def count(services: Hub, table: str, name: str) -> int:

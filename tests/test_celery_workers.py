@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from .real_services import Hub, RedisServer, postgres_database, wait_for
+from .real_services import Hub, celery_hub, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.celery]
 
@@ -45,16 +45,8 @@ def fleet_yaml(placements: int, prefix: str, *, gate: bool = False) -> str:
 
 @pytest.fixture
 def hub(tmp_path):
-    url, drop = postgres_database()
-    redis = RedisServer(tmp_path).start()
-    hub = Hub(url, redis, tmp_path)
-    try:
-        hub.manage("migrate", "-v0")
+    with celery_hub(tmp_path) as hub:
         yield hub
-    finally:
-        hub.stop_all()
-        redis.kill()
-        drop()
 
 
 def unfinished_runs(hub: Hub, prefix: str) -> int:

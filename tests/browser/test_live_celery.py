@@ -14,7 +14,7 @@ import sys
 import pytest
 from playwright.sync_api import expect
 
-from tests.real_services import ROOT, Hub, RedisServer, free_port, postgres_database, wait_for
+from tests.real_services import ROOT, Hub, celery_hub, free_port, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.celery]
 
@@ -113,22 +113,14 @@ def daphne(hub: Hub, port: int) -> subprocess.Popen:
 @pytest.fixture
 def hub(tmp_path):
     """PostgreSQL, Redis, one Celery worker and beat, and Daphne serving the web."""
-    url, drop = postgres_database()
-    redis = RedisServer(tmp_path).start()
-    hub = Hub(url, redis, tmp_path)
-    hub.env["FLEET_SIMULATED_APPLY_SECONDS"] = "1"  # each cluster is seen updating, then succeeded
-    try:
-        hub.manage("migrate", "-v0")
+    # Each cluster is seen updating, then succeeded.
+    with celery_hub(tmp_path, FLEET_SIMULATED_APPLY_SECONDS="1") as hub:
         hub.shell(USERS)
         hub.worker("w1")
         hub.beat()
         hub.base_url = f"http://127.0.0.1:{free_port()}"
         daphne(hub, int(hub.base_url.rsplit(":", 1)[1]))
         yield hub
-    finally:
-        hub.stop_all()
-        redis.kill()
-        drop()
 
 
 def signed_in(browser, hub: Hub, username: str):
