@@ -16,6 +16,7 @@ from rollouts.api.errors import NotFound
 from rollouts.api.kinds import Kind, KindRegistry
 from rollouts.api.labels import parse_selector
 from rollouts.api.manifests import parse_patch
+from rollouts.controllers.family import APPROVAL_KINDS
 from rollouts.selectors.approvals import approval_approver
 from rollouts.services import policies
 from rollouts.services.approvals import approval_request_approve, approval_request_reject
@@ -28,7 +29,6 @@ from .credentials import hub_command, kubeconfig_command
 from .errors import CliError, format_error
 
 POLL_SECONDS = 0.2
-_APPROVAL_KINDS = ("ClusterApprovalRequest", "ApprovalRequest")
 
 
 @dataclass
@@ -238,7 +238,7 @@ def _approval_target(ctx: Context, verb: str = "approved") -> tuple[Kind, str]:
         default = "approvalrequest" if ctx.options.get("namespace") else "clusterapprovalrequest"
         return registry.resolve(default), args[0]
     kind, name = inputs.single_ref(registry, args, "approve" if verb == "approved" else "reject")
-    if kind.kind not in _APPROVAL_KINDS:
+    if kind.kind not in APPROVAL_KINDS:
         raise CliError(f"{printers.kind_name(kind)} cannot be {verb}: name a careq or an areq")
     if not kind.namespaced and ctx.options.get("namespace"):
         raise CliError(f"{kind.kind} is cluster-scoped and does not accept a namespace")

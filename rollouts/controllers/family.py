@@ -46,6 +46,12 @@ NAMESPACED = Family(
 
 FAMILIES = (CLUSTER, NAMESPACED)
 
+# The kind names of each role in both families, for code that tells objects apart by KIND.
+PLACEMENT_KINDS = tuple(f.placement.KIND for f in FAMILIES)
+STRATEGY_KINDS = tuple(f.strategy.KIND for f in FAMILIES)
+RUN_KINDS = tuple(f.run.KIND for f in FAMILIES)
+APPROVAL_KINDS = tuple(f.approval_request.KIND for f in FAMILIES)
+
 
 def family_of(model) -> Family:
     """The family a model class (or instance's class) belongs to."""

@@ -13,11 +13,12 @@ from rollouts import clock, k8s
 from rollouts import models as m
 from rollouts.api.errors import ApiError
 from rollouts.conditions import find_condition
+from rollouts.controllers.family import APPROVAL_KINDS, RUN_KINDS
 from rollouts.models.connections import HubConnection, MemberCredential, UnreadableCredential
 from rollouts.services.events import record
 
 from . import objects
-from .kinds import APPROVAL_KINDS, RUN_KINDS, HubKind, hub_kind_of
+from .kinds import HubKind, hub_kind_of
 
 
 class HubRefused(ApiError):

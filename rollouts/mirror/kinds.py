@@ -52,10 +52,6 @@ MIRRORED_KINDS = [
 ]
 
 BY_KIND = {k.kind: k for k in MIRRORED_KINDS}
-PLACEMENT_KINDS = ("ClusterResourcePlacement", "ResourcePlacement")
-RUN_KINDS = ("ClusterStagedUpdateRun", "StagedUpdateRun")
-APPROVAL_KINDS = ("ClusterApprovalRequest", "ApprovalRequest")
-STRATEGY_KINDS = ("ClusterStagedUpdateStrategy", "StagedUpdateStrategy")
 
 
 def hub_kind_of(obj) -> HubKind:

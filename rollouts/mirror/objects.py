@@ -20,11 +20,12 @@ from rollouts import models as m
 from rollouts.api.errors import Forbidden
 from rollouts.conditions import find_condition
 from rollouts.controllers import labels as L
+from rollouts.controllers.family import APPROVAL_KINDS, PLACEMENT_KINDS, RUN_KINDS, STRATEGY_KINDS
 from rollouts.engine.timeline import transition_events
 from rollouts.models.connections import HubConnection, MirroredObject
 from rollouts.services.events import record
 
-from .kinds import APPROVAL_KINDS, PLACEMENT_KINDS, RUN_KINDS, STRATEGY_KINDS, HubKind
+from .kinds import HubKind
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +138,10 @@ def _strategy_policies_sync(hub_kind: HubKind, strategy, obj: dict | None) -> No
     from rollouts.selectors.common import kind_of
     from rollouts.services.policies import strategy_policies_sync
 
-    if obj is not None and approval_policy.problems(obj):
+    problems = approval_policy.problems(obj) if obj is not None else []
+    if problems:
         log.warning("%s %s: its approval policy annotation is malformed and ignored: %s", hub_kind.kind,
-                    strategy.name, approval_policy.problems(obj)[0])
+                    strategy.name, problems[0])
         obj = None
     strategy_policies_sync(strategy=strategy, kind=kind_of(hub_kind.model), manifest=obj)
 

@@ -23,10 +23,11 @@ from django.db import transaction
 from django.db.models import F, Q
 
 from rollouts import clock, k8s
+from rollouts.controllers.family import PLACEMENT_KINDS
 from rollouts.models.connections import HubConnection, UnreadableCredential
 
 from . import objects
-from .kinds import MIRRORED_KINDS, PLACEMENT_KINDS, HubKind
+from .kinds import MIRRORED_KINDS, HubKind
 
 log = logging.getLogger(__name__)
 

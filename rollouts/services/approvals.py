@@ -9,11 +9,11 @@ from rollouts.api import store
 from rollouts.api.errors import BadRequest
 from rollouts.api.kinds import Kind
 from rollouts.conditions import set_condition
+from rollouts.controllers.family import APPROVAL_KINDS
 
 from . import events, policies
 from .policies import PolicyDenied
 
-_APPROVAL_KINDS = ("ClusterApprovalRequest", "ApprovalRequest")
 REASON_LIMIT = 1000
 
 
@@ -47,7 +47,7 @@ def approval_request_approve(
 
 
 def _require_approval_kind(kind: Kind, verb: str) -> None:
-    if kind.kind not in _APPROVAL_KINDS:
+    if kind.kind not in APPROVAL_KINDS:
         raise BadRequest(f"{kind.resource} cannot be {verb}: name a clusterapprovalrequest or approvalrequest")
 
 

@@ -3,19 +3,18 @@
 from rollouts import clock
 from rollouts import models as m
 from rollouts.api.kinds import Kind
+from rollouts.controllers.family import APPROVAL_KINDS, RUN_KINDS
 
 ENGINE = "system:engine"
 SCHEDULER = "system:scheduler"
 
-_RUN_KINDS = ("ClusterStagedUpdateRun", "StagedUpdateRun")
-_APPROVAL_KINDS = ("ClusterApprovalRequest", "ApprovalRequest")
 
 
 def run_of(kind_name: str, obj) -> str:
     """The update run an object belongs to, for the timeline filter."""
-    if kind_name in _RUN_KINDS:
+    if kind_name in RUN_KINDS:
         return obj.name
-    if kind_name in _APPROVAL_KINDS:
+    if kind_name in APPROVAL_KINDS:
         return (obj.spec or {}).get("parentStageRollout", "")
     return ""
 
@@ -81,7 +80,7 @@ def record_change(obj, kind: Kind, before: dict, *, actor: str, action: str) -> 
         for path, pair in _diff(before, after).items()
         if not path.startswith(("status", "metadata.resourceVersion", "metadata.generation"))
     }
-    if kind.kind in _RUN_KINDS and "spec.state" in changes:
+    if kind.kind in RUN_KINDS and "spec.state" in changes:
         action = m.Event.Action.STATE_CHANGED
     return record_object(obj, kind, action, actor=actor, details={"changes": changes})
 
@@ -94,7 +93,7 @@ def record_status_change(obj, kind: Kind, before: dict, *, actor: str, details: 
     approved = next((c for c in obj.status.get("conditions") or [] if c.get("type") == "Approved"), None)
     was = next((c for c in before.get("conditions") or [] if c.get("type") == "Approved"), None)
     newly_approved = (
-        kind.kind in _APPROVAL_KINDS
+        kind.kind in APPROVAL_KINDS
         and approved is not None
         and approved.get("status") == "True"
         and (was or {}).get("status") != "True"
