@@ -4,18 +4,33 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-# Re-install only when the dependencies change.
+# Re-install only when the lock changes.
 STAMP := $(VENV)/.installed
 HOST := 127.0.0.1:8000
+PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 
-.PHONY: install run test lint chromium test-browser screenshots
+.PHONY: install lock run test lint chromium test-browser screenshots
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Installs exactly what requirements-dev.lock pins, every file checked against
+# its hash; the project itself goes in editable, without fetching build tools.
+# A lock older than pyproject.toml's dependencies stops here: `make lock`.
+$(STAMP): requirements-dev.lock pyproject.toml
+	$(PYTHON) scripts/lockfile.py check
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PIP) install --require-hashes --no-deps -r requirements-dev.lock
+	$(PIP) install --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# Re-resolve pyproject.toml's dependencies into the two lock files (hashes for
+# every platform): requirements.lock for production, requirements-dev.lock
+# with the test tools. Commit both.
+LOCK_FLAGS := --generate-hashes --universal --python-version 3.11 --quiet
+lock: install
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev $(LOCK_FLAGS) -o requirements-dev.lock
+	$(PYTHON) scripts/lockfile.py stamp
 
 # The demo fleet from the tutorial, served on $(HOST). Simulated members take
 # 2 s per apply so a rollout can be watched.
