@@ -5,18 +5,15 @@ Everything here raises CliError (a client-side mistake, printed as
 for bad input.
 """
 
-import re
 from pathlib import Path
 
+from rollouts.api import durations
 from rollouts.api.kinds import Kind, KindRegistry
 from rollouts.api.manifests import parse_documents
 
 from .errors import CliError
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
-_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|h|m|s))+$")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
 
 
 def parse_refs(registry: KindRegistry, args: list[str]) -> list[tuple[Kind, list[str]]]:
@@ -62,16 +59,12 @@ def single_ref(registry: KindRegistry, args: list[str], verb: str) -> tuple[Kind
 
 def parse_duration(text: str) -> float:
     """Seconds in a Go-style duration: 30s, 2m, 1m30s, 1.5h, 500ms."""
-    compact = (text or "").strip()
-    if compact == "0":
-        return 0.0
-    if not _DURATION.match(compact):
+    try:
+        return durations.parse_duration(text)
+    except ValueError:
         raise CliError(
             f'invalid duration "{text}": use a number with a unit, e.g. 30s, 2m or 1m30s'
-        )
-    return sum(
-        float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(compact)
-    )
+        ) from None
 
 
 def read_text(path: str, stdin) -> str:

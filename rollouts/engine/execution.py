@@ -7,7 +7,7 @@ from rollouts.clock import parse_rfc3339, rfc3339
 from rollouts.conditions import find_condition
 
 from .context import Pass
-from .stages import Abort, Retry, max_concurrency, parse_duration
+from .stages import Abort, Retry, max_concurrency, wait_seconds
 from .world import AcceptApproval, BindBinding, BindingView, CreateApprovalRequest, DeleteBinding
 
 CLUSTER_POLL = 15.0  # clusters in flight, deletions, stopping
@@ -251,7 +251,7 @@ def _after_tasks(ctx: Pass, stage: dict, config: dict) -> tuple[bool, list[float
         if task_config.get("type") == "TimedWait":
             if ctx.true(task, "WaitTimeElapsed"):
                 continue
-            left = parse_duration(task_config.get("waitTime", "")) - (ctx.now - waiting_since).total_seconds()
+            left = wait_seconds(task_config.get("waitTime", "")) - (ctx.now - waiting_since).total_seconds()
             if left <= 0:
                 ctx.set(task, "WaitTimeElapsed", "True", "AfterStageTaskWaitTimeElapsed", "wait time elapsed")
             else:

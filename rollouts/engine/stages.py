@@ -3,6 +3,7 @@ helpers the rest of the state machine shares: errors, defaults, durations."""
 
 import re
 
+from rollouts.api.durations import parse_duration
 from rollouts.api.labels import selector_matches, selector_problem
 from rollouts.controllers import labels as L
 
@@ -30,14 +31,16 @@ class Abort(Exception):
         super().__init__(PREFIX + (CLIENT if user else INTERNAL) + message)
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
 _ATOI = re.compile(r"^[+-]?[0-9]+$")
 
 
-def parse_duration(text: str) -> float:
-    """Seconds in a Kubernetes duration like `1m`, `1h30m`, `0.5s`."""
-    scale = {"h": 3600, "m": 60, "s": 1}
-    return sum(float(n) * scale[u] for n, u in _DURATION.findall(text or ""))
+def wait_seconds(text: str) -> float:
+    """A TimedWait's `waitTime` in seconds; an unreadable one counts as 0,
+    which initialization refuses ("wait duration <= 0")."""
+    try:
+        return parse_duration(text)
+    except ValueError:
+        return 0.0
 
 
 def atoi(text) -> int | None:
@@ -80,7 +83,7 @@ def _check_tasks(stage: dict, strategy_name: str) -> None:
             f"afterStageTasks cannot have two tasks of the same type: {types[0]}"
         )
     for task in after:
-        if task.get("type") == "TimedWait" and parse_duration(task.get("waitTime") or "") <= 0:
+        if task.get("type") == "TimedWait" and wait_seconds(task.get("waitTime") or "") <= 0:
             raise Terminal(
                 f"the after stage tasks are invalid, updateStrategy: `{strategy_name}`, stage: `{name}`, "
                 f"task {task.get('type')} has wait duration <= 0"

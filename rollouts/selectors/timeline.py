@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from rollouts import clock
 from rollouts import models as m
-from rollouts.engine.stages import parse_duration
+from rollouts.engine.stages import wait_seconds
 from rollouts.services import policies
 
 from .common import (
@@ -176,7 +176,7 @@ def _timed_wait_view(task: dict, config: dict, entry: dict, stage: StageView, no
     progressing = conditions_by_type(entry).get("Progressing") or {}
     if stage.state == "waiting" and progressing.get("lastTransitionTime"):
         since = when(progressing["lastTransitionTime"])
-        seconds = parse_duration(wait) if wait else 0
+        seconds = wait_seconds(wait) if wait else 0
         view.remaining = max(0, int(seconds - (now - since).total_seconds()))
         view.ends_at = since + timedelta(seconds=seconds)
         view.state = "waiting"
