@@ -12,8 +12,13 @@ wakes the engine. A plain `obj.save()` would do none of that.
 from django import forms
 from django.contrib import admin
 
+# Approval policies (editable) and their votes (read-only); hub connections
+# and member credentials (write-only kubeconfig forms): registered on import.
+from rollouts import admin_policies as _policies_admin  # noqa: F401
 from rollouts import models as m
+from rollouts.admin_base import AppendOnlyAdmin
 from rollouts.api.kinds import FLEET_KINDS, Kind, KindRegistry
+from rollouts.mirror import admin as _mirror_admin  # noqa: F401
 from rollouts.services.objects import object_delete, object_patch
 from rollouts.views.accounts import AdminLoginForm
 
@@ -189,22 +194,6 @@ class MemberObjectAdmin(admin.ModelAdmin):
     search_fields = ("name",)
 
 
-class AppendOnlyAdmin(admin.ModelAdmin):
-    """Rows nobody may add, change or delete here: every field read-only."""
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(m.Event)
 class EventAdmin(AppendOnlyAdmin):
     """The audit log and run timeline: append-only, so read-only here (the
@@ -231,8 +220,3 @@ for _model in m.FLEET_MODELS:
 # The admin's login is under the same failed-login limit as the dashboard's.
 admin.site.login_form = AdminLoginForm
 admin.site.register(m.HubResource, HubResourceAdmin)
-
-# Approval policies (editable) and their votes (read-only); hub connections
-# and member credentials (write-only kubeconfig forms).
-from rollouts import admin_policies as _policies_admin  # noqa: E402, F401
-from rollouts.mirror import admin as _mirror_admin  # noqa: E402, F401

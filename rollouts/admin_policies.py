@@ -12,7 +12,7 @@ from django.contrib import admin
 from django.contrib.auth.models import Group
 
 from rollouts import models as m
-from rollouts.admin import AppendOnlyAdmin  # rollouts.admin imports this module after defining it
+from rollouts.admin_base import AppendOnlyAdmin
 from rollouts.services.events import record
 
 

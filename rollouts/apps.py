@@ -6,4 +6,13 @@ class RolloutsConfig(AppConfig):
     verbose_name = "Fleet rollouts"
 
     def ready(self):
-        from . import signals  # noqa: F401 (connects the login audit receivers)
+        from rollouts import broadcast, changes, signals  # noqa: F401 (signals: the login audit receivers)
+        from rollouts.engine import wakeup
+        from rollouts.services import audit
+
+        # Who reacts to what changed, after commit (rollouts/changes.py), in
+        # this order: the engine first (a person may be waiting on it), then
+        # the pages, then the audit chain.
+        changes.subscribe(wakeup.on_changes)
+        changes.subscribe(broadcast.on_changes)
+        changes.subscribe(audit.on_changes)

@@ -1,18 +1,21 @@
 """Live updates: after a write commits, push the partials the pages show.
 
-Writers say what changed, inside their transaction; nothing is sent before it
-commits (transaction.on_commit), and a rolled-back write sends nothing:
+A subscriber of rollouts.changes (registered in RolloutsConfig.ready): the
+writers publish what changed inside their transaction and never call this
+module; it gets the committed batch once the transaction commits, and a
+rolled-back write sends nothing:
 
-    run_changed(run)                   the engine saved a run's status, or a
-                                       person stopped, resumed or created it
-    approval_request_changed(request)  a person approved a stage gate
+    RunChanged                 the run's page and the overview
+    ApprovalRequestChanged     the page of the request's run and the overview
 
-After commit each changed run is rendered once per audience that watches it,
-as the very partial its page's htmx refresh renders (`run_detail.html#timeline`
-through the view's own context builder, `overview.html#live` likewise) with
-`hx-swap-oob`, and sent to the group of those viewers: one render per group,
-not per viewer. The consumers (consumers.py) send the same render when a
-socket connects, so a page that missed a push is whole again on reconnect.
+Each changed run is rendered once per audience that watches it, as the very
+partial its page's htmx refresh renders (`run_detail.html#timeline` from
+selectors.pages.run_timeline_context, `overview.html#live` from
+selectors.pages.overview_context) with `hx-swap-oob`, and sent to the group
+of those viewers: one render per group, not per viewer, and one per batch
+however many changes of one run it holds. The consumers (consumers.py) send
+the same render when a socket connects, so a page that missed a push is
+whole again on reconnect.
 
 An audience is what a partial's permission checks see: a viewer sees no Stop
 or Approve… buttons, a release manager does. Rendering a page for the wrong
@@ -38,8 +41,11 @@ import time
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
-from django.db import transaction
 from django.template.loader import render_to_string
+
+from rollouts import changes, roles
+from rollouts.controllers.family import FAMILIES
+from rollouts.selectors.pages import overview_context, run_timeline_context
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +62,6 @@ AUDIENCES = {
     "manage": {"approve_stage": True, "operate_run": True},
 }
 
-_pending = threading.local()  # keys to push once the current transaction commits
 _server_loop: asyncio.AbstractEventLoop | None = None  # where in-memory sockets live
 
 
@@ -65,8 +70,6 @@ _server_loop: asyncio.AbstractEventLoop | None = None  # where in-memory sockets
 
 def audience_of(user) -> str | None:
     """The audience of a signed-in user, or None when they may not view the fleet."""
-    from rollouts import roles
-
     if not user.has_perm(roles.VIEW):
         return None
     approve, operate = user.has_perm(roles.APPROVE), user.has_perm(roles.OPERATE)
@@ -86,65 +89,43 @@ def run_socket_path(run) -> str:
 OVERVIEW_SOCKET_PATH = "/ws/overview/"
 
 
-# Registering (inside the writer's transaction) ------------------------------------------
+# Reacting to what changed (after commit) -----------------------------------------------------
+
+_RUN_KIND_OF_REQUEST = {family.approval_request.KIND: family.run.KIND for family in FAMILIES}
 
 
-def run_changed(run) -> None:
-    """The run's page and the overview change once this transaction commits."""
-    _mark(("run", run.KIND, run.pk))
-    _mark(("overview",))
-
-
-def approval_request_changed(request) -> None:
-    """The page of the request's run and the overview change after commit."""
-    from rollouts.controllers.family import family_of
-
-    run_kind = family_of(request).run.KIND
-    _mark(("run-named", run_kind, request.namespace, (request.spec or {}).get("parentStageRollout", "")))
-    _mark(("overview",))
-
-
-def _mark(key: tuple) -> None:
-    """Remember the key and flush after commit. Every registration schedules a
-    flush, and the first one to run sends every key: N changes of one run in
-    one transaction cost one render. Keys of a rolled-back transaction go out
-    with the next flush: a push renders current state, so that is harmless."""
-    keys = getattr(_pending, "keys", None)
-    if keys is None:
-        keys = _pending.keys = {}
-    keys[key] = None
-    transaction.on_commit(_flush)
-
-
-def _flush() -> None:
-    keys = list(getattr(_pending, "keys", None) or ())
-    _pending.keys = {}
+def on_changes(events: list) -> None:
+    """The changes subscriber: push every run and overview a batch changed."""
+    keys = {}
+    for event in events:
+        if isinstance(event, changes.RunChanged):
+            keys[("run", event.kind, event.pk)] = None
+        elif isinstance(event, changes.ApprovalRequestChanged):
+            keys[("run-named", _RUN_KIND_OF_REQUEST[event.kind], event.namespace, event.run_name)] = None
+        else:
+            continue
+        keys[("overview",)] = None
     if keys:
-        push(keys)
+        push(list(keys))
 
 
-# Rendering: the views' own context builders and partials --------------------------------
+# Rendering: the pages' own context builders and partials --------------------------------
 
 
 def render_run(kind: str, pk: int, audiences) -> dict[str, str]:
     """{audience: the run's timeline partial, out of band}; {} when the run is gone.
     The timeline is read once, whatever the number of audiences."""
-    from rollouts.controllers.family import FAMILIES
-    from rollouts.views.runs import timeline_context
-
     family = next((f for f in FAMILIES if f.run.KIND == kind), None)
     run = family.run.objects.filter(pk=pk).first() if family else None
     if run is None:
         return {}
-    context = {**timeline_context(run), "oob": True}
+    context = {**run_timeline_context(run), "oob": True}
     return {audience: render_to_string("rollouts/run_detail.html#timeline",
                                        {**context, "perms": {"rollouts": AUDIENCES[audience]}})
             for audience in audiences}
 
 
 def render_overview() -> str:
-    from rollouts.views.overview import overview_context
-
     return render_to_string("rollouts/overview.html#live", {**overview_context(), "oob": True})
 
 
@@ -173,8 +154,6 @@ def push(keys: list[tuple]) -> None:
 
 def _resolve(keys: list[tuple]) -> list[tuple]:
     """Run names (an approval names its run) to ("run", kind, pk), deduplicated."""
-    from rollouts.controllers.family import FAMILIES
-
     out = {}
     for key in keys:
         if key[0] == "run-named":

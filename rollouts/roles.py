@@ -15,8 +15,12 @@ from functools import wraps
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
+
+from rollouts.models import ClusterStagedUpdateRun
+from rollouts.services.logins import access_denied_record, client_address  # noqa: F401 (client_address re-exported)
 
 VIEW = "rollouts.view_fleet"
 APPROVE = "rollouts.approve_stage"
@@ -51,8 +55,6 @@ def requires(perm: str):
         def wrapped(request, *args, **kwargs):
             if not request.user.has_perm(perm):
                 if request.method not in ("GET", "HEAD", "OPTIONS"):  # an attempted action: audited
-                    from rollouts.services.logins import access_denied_record
-
                     access_denied_record(request, reason=f"you need the {perm} permission")
                 raise PermissionDenied(f"you need the {perm} permission")
             return view(request, *args, **kwargs)
@@ -66,11 +68,6 @@ def roles_ensure() -> None:
     """Make sure the groups and permissions exist, as migration 0003 makes
     them. Needed where tables were flushed after migrating (transactional
     tests) and harmless elsewhere: nothing is created twice."""
-    from django.contrib.auth.models import Permission
-    from django.contrib.contenttypes.models import ContentType
-
-    from rollouts.models import ClusterStagedUpdateRun
-
     content_type = ContentType.objects.get_for_model(ClusterStagedUpdateRun)
     perms = {}
     for perm, name in PERMISSION_NAMES.items():
@@ -95,9 +92,3 @@ def user_create(*, username: str, role: str, password: str | None = None):
     user.save()
     user.groups.set([Group.objects.get(name=role)])
     return user, password
-
-
-def client_address(request) -> str:
-    """The address the request came from, as the server saw it. Behind a
-    proxy this is the proxy; X-Forwarded-For is not trusted on purpose."""
-    return request.META.get("REMOTE_ADDR", "")

@@ -14,7 +14,7 @@ from channels.testing import WebsocketCommunicator
 from django.db import transaction
 
 from fleetui.asgi import application
-from rollouts import broadcast
+from rollouts import broadcast, changes
 from rollouts.roles import RELEASE_MANAGERS, VIEWERS, user_create
 from tests.fleet_builders import (
     advance,
@@ -35,7 +35,6 @@ def pushed(monkeypatch):
     """The keys each push was asked to send, instead of sending them."""
     calls = []
     monkeypatch.setattr(broadcast, "push", calls.append)
-    broadcast._pending.keys = {}  # keys an earlier test's rolled-back transaction left behind
     return calls
 
 
@@ -50,7 +49,8 @@ def waiting_at_staging(frozen_clock):
 
 
 def ours(callbacks) -> list:
-    return [c for c in callbacks if c is broadcast._flush]
+    """The committed changes (rollouts.changes) a transaction left to deliver."""
+    return [c for c in callbacks if isinstance(c, changes._Published)]
 
 
 # After commit, and only then ------------------------------------------------------------------
@@ -75,7 +75,6 @@ def test_an_approval_is_pushed_after_commit_to_its_run_and_the_overview(
         waiting_at_staging, pushed, django_capture_on_commit_callbacks):
     advance(61)
     settle()
-    broadcast._pending.keys = {}
     with django_capture_on_commit_callbacks(execute=True):
         approve("example-run-canary")
         assert pushed == []
@@ -88,7 +87,7 @@ def test_many_changes_in_one_transaction_make_one_push(waiting_at_staging, pushe
     with django_capture_on_commit_callbacks(execute=True):
         with transaction.atomic():
             for _ in range(5):
-                broadcast.run_changed(run)
+                changes.publish(changes.RunChanged.of(run, changes.Origin.ENGINE))
     assert pushed == [[("run", run.KIND, run.pk), ("overview",)]]
 
 
@@ -96,7 +95,7 @@ def test_many_changes_in_one_transaction_make_one_push(waiting_at_staging, pushe
 def test_a_rolled_back_write_pushes_nothing(waiting_at_staging, pushed, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         with pytest.raises(RuntimeError), transaction.atomic():
-            broadcast.run_changed(waiting_at_staging)
+            changes.publish(changes.RunChanged.of(waiting_at_staging, changes.Origin.ENGINE))
             raise RuntimeError("the write failed")
     assert ours(callbacks) == [] and pushed == []
 

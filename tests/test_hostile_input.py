@@ -28,7 +28,7 @@ from django.db import transaction
 from django.test import Client
 
 from fleetui.asgi import application
-from rollouts import broadcast
+from rollouts import broadcast, changes
 from rollouts import models as m
 from rollouts.roles import RELEASE_MANAGERS, VIEWERS, user_create
 from rollouts.selectors.timeline import ClusterView
@@ -242,7 +242,7 @@ def _record_and_push(payload: str) -> None:
     with transaction.atomic():
         events.record(actor=payload, action=m.Event.Action.PATCHED, kind_name="ConfigMap", name="test-cm",
                       run="example-run", reason=payload, message=payload, details={"stage": payload})
-        broadcast.run_changed(run_obj())
+        changes.publish(changes.RunChanged.of(run_obj(), changes.Origin.PERSON))
 
 
 async def _pushes(communicator) -> list[str]:

@@ -286,7 +286,6 @@ def test_a_mirrored_runs_changes_are_pushed_live_after_commit(fake, hub, monkeyp
                                                              django_capture_on_commit_callbacks):
     pushed = []
     monkeypatch.setattr(broadcast, "push", pushed.append)
-    broadcast._pending.keys = {}
     tutorial_hub(fake)
     fake.put(tutorial_approval_request())
 

@@ -15,7 +15,7 @@ from rollouts import clock
 from rollouts import models as m
 
 from .errors import AlreadyExists, BadRequest, Conflict, NotFound
-from .kinds import Kind
+from .kinds import CORE_KINDS, Kind
 from .labels import selector_matches
 
 # Top-level manifest keys that live in columns rather than HubResource.content.
@@ -188,8 +188,6 @@ def save(obj, *, spec_changed: bool | None = None):
 
 def resource_name(obj) -> str:
     """`plural.group` of an object, as the API server names it in messages."""
-    from .kinds import CORE_KINDS
-
     if isinstance(obj, m.HubResource):
         known = next((k for k in CORE_KINDS if (k.group, k.kind) == (obj.api_group, obj.kind)), None)
         plural = known.plural if known else f"{obj.kind.lower()}s"

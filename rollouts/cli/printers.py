@@ -9,39 +9,9 @@ import yaml
 from rollouts import clock
 from rollouts import models as m
 from rollouts.api import store
+from rollouts.api.durations import human_duration
 from rollouts.api.kinds import Kind
-
-
-def human_duration(seconds: float) -> str:
-    """kubectl's AGE: 51s, 2m6s, 13m, 5h, 3d4h (k8s.io/apimachinery duration.HumanDuration)."""
-    seconds = int(seconds)
-    if seconds < -1:
-        return "<invalid>"
-    if seconds < 0:
-        return "0s"
-    if seconds < 120:
-        return f"{seconds}s"
-    minutes = seconds // 60
-    if minutes < 10:
-        rest = seconds % 60
-        return f"{minutes}m" if rest == 0 else f"{minutes}m{rest}s"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = seconds // 3600
-    if hours < 8:
-        rest = minutes % 60
-        return f"{hours}h" if rest == 0 else f"{hours}h{rest}m"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        rest = hours % 24
-        return f"{hours // 24}d" if rest == 0 else f"{hours // 24}d{rest}h"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        days = (hours // 24) % 365
-        return f"{hours // 24 // 365}y" if days == 0 else f"{hours // 24 // 365}y{days}d"
-    return f"{hours // 24 // 365}y"
+from rollouts.members import is_simulated
 
 
 def age(created: datetime, now: datetime | None = None) -> str:
@@ -96,8 +66,6 @@ _BINDING = [
 
 
 def _member_columns():
-    from rollouts.members import is_simulated
-
     return [
         ("JOINED", False, lambda o: _cond(o, "Joined") or "True"),
         ("SIMULATED", False, lambda o: "True" if is_simulated(o) else "False"),

@@ -8,7 +8,7 @@ from rollouts import models as m
 from rollouts.api import store
 from rollouts.api.errors import Conflict
 from rollouts.conditions import find_condition, set_condition
-from rollouts.mirror import local_only
+from rollouts.mirror.marks import local_only
 
 from . import labels as L
 from .family import FAMILIES

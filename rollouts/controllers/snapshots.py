@@ -12,7 +12,8 @@ from django.db.models import Q
 from rollouts import clock
 from rollouts import models as m
 from rollouts.api import store
-from rollouts.mirror import local_only
+from rollouts.api.labels import selector_matches
+from rollouts.mirror.marks import local_only
 
 from . import labels as L
 
@@ -49,8 +50,6 @@ def select_resources(placement) -> list[m.HubResource]:
     """The hub objects a placement selects, in apply order (one or two queries).
 
     A selected Namespace brings everything inside it."""
-    from rollouts.api.labels import selector_matches
-
     selectors = (placement.spec or {}).get("resourceSelectors") or []
     if not selectors:
         return []

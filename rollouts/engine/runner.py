@@ -12,7 +12,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from rollouts import broadcast, clock
+from rollouts import changes, clock
 from rollouts import models as m
 from rollouts.api import store
 from rollouts.api.errors import Conflict
@@ -21,11 +21,11 @@ from rollouts.controllers import labels as L
 from rollouts.controllers.family import FAMILIES, Family, family_of
 from rollouts.controllers.placement import placement_status_refresh, with_rollout_started
 from rollouts.members import connector_for
-from rollouts.mirror import local_only
+from rollouts.mirror.marks import local_only
 from rollouts.services import policies
 from rollouts.services.events import ENGINE, record
 
-from . import timeline, wakeup
+from . import timeline
 from .state_machine import decide
 from .world import (
     AcceptApproval,
@@ -77,7 +77,7 @@ def run_advance(*, family: Family, pk: int) -> Decision | None:
     if placement is not None:  # once per advance, not per pass: it reads every binding
         with transaction.atomic():
             placement_status_refresh(placement, family)
-            wakeup.bindings_changed()
+            changes.publish(changes.ClustersBound())
     if decision is not None:
         _schedule_next_look(family, pk, decision)
     return decision
@@ -308,7 +308,7 @@ def _save(run, decision: Decision, world: World) -> bool:
     if decision.status != (run.status or {}) or active != run.active:
         timeline.record_transitions(run, world.status or {}, decision.status, now=world.now)
         run.status, run.active = decision.status, active
-        broadcast.run_changed(run)  # pushed to the run's viewers after commit
+        changes.publish(changes.RunChanged.of(run, changes.Origin.ENGINE))
         changed = True
     if changed:
         store.save(run, spec_changed=False)

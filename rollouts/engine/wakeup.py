@@ -1,15 +1,22 @@
 """Waking the engine the moment something changes a run, not on a timer.
 
-Writers say what changed, after their transaction commits:
-run_changed(run), runs_changed() (anything that may move any run),
-placement_changed(placement) (a member finished applying its bindings) and
-bindings_changed() (clusters were bound: members have work).
+A subscriber of rollouts.changes (registered in RolloutsConfig.ready): after
+a transaction commits, what it changed decides what wakes up.
+
+    RunChanged / ApprovalRequestChanged by a person   that run, at once
+    BindingsApplied      a member finished applying: the placement's runs
+    ClustersBound        clusters were bound: the member agent has work
+    FleetChanged         placements, members, strategies: every active run
+
+The engine's own passes and a hub's changes wake nothing: the pass goes on by
+itself, and a mirrored run is driven by its hub.
 
 Embedded mode (no REDIS_URL): the in-process engine loop waits on a Listener;
 a threading.Event wakes it in one process, a datagram on a Unix socket under
 var/ across processes (the CLI and `fleet engine`).
-Celery mode (REDIS_URL): the same calls enqueue the matching tasks.
-All are hints: the engine's safety-net pass catches anything that was lost.
+Celery mode (REDIS_URL): the matching tasks are sent by name, so this module
+needs nothing of rollouts.tasks. All are hints: the engine's safety-net pass
+catches anything that was lost.
 """
 
 import logging
@@ -19,12 +26,22 @@ import socket
 import threading
 from pathlib import Path
 
+from celery import current_app
 from django.conf import settings
-from django.db import transaction
+
+from rollouts import changes
+from rollouts.controllers.family import FAMILIES
 
 log = logging.getLogger(__name__)
 INTERACTIVE_QUEUE = "interactive"
 _in_process = threading.Event()
+
+# The Celery tasks (rollouts.tasks) this module sends, by name.
+RUN_ADVANCE = "rollouts.tasks.run_advance"
+RUNS_ADVANCE_ACTIVE = "rollouts.tasks.runs_advance_active"
+RUNS_ADVANCE_FOR_PLACEMENT = "rollouts.tasks.runs_advance_for_placement"
+MEMBERS_SYNC = "rollouts.tasks.members_sync"
+_RUN_MODEL_OF_REQUEST = {family.approval_request.KIND: family.run for family in FAMILIES}
 
 
 def socket_path() -> Path:
@@ -49,75 +66,47 @@ def _celery() -> bool:
     return bool(getattr(settings, "REDIS_URL", ""))
 
 
-def _enqueue(send) -> None:
-    """Send a task after commit; a broker that is down must not fail the
-    action that already committed: the beat safety net finds the work."""
-
-    def send_or_log():
-        try:
-            send()
-        except Exception:  # kombu/redis raise many kinds; none may escape into the caller
-            log.warning("could not enqueue the engine's wake-up; the safety-net pass will pick it up", exc_info=True)
-
-    transaction.on_commit(send_or_log)
-
-
-def run_changed(run) -> None:
-    """This run's spec or one of its approval requests changed."""
-    if not _celery():
-        transaction.on_commit(notify)
+def on_changes(events: list) -> None:
+    """The changes subscriber: wake what a committed batch may move."""
+    tasks = dict.fromkeys(task for event in events for task in _tasks_for(event))
+    if not tasks:
         return
-    from rollouts import tasks
-
-    kind, pk = run.KIND, run.pk
-    # A person is waiting: the interactive queue goes before background work.
-    _enqueue(lambda: tasks.run_advance.apply_async((kind, pk), queue=INTERACTIVE_QUEUE))
-
-
-def approval_request_changed(request) -> None:
-    """An approval request changed: advance the run it belongs to."""
-    from rollouts.controllers.family import family_of
-
-    run_model = family_of(request).run
-    name = (request.spec or {}).get("parentStageRollout", "")
-    run = run_model.objects.filter(namespace=request.namespace, name=name).only("pk").first()
-    run_changed(run) if run else runs_changed()
-
-
-def runs_changed() -> None:
-    """Something that may move any run changed (placements, members, strategies)."""
     if not _celery():
-        transaction.on_commit(notify)
+        notify()
         return
-    from rollouts import tasks
-
-    _enqueue(lambda: tasks.runs_advance_active.delay())
-
-
-def placement_changed(placement) -> None:
-    """Bindings of this placement finished applying: its runs can move on."""
-    if not _celery():
-        transaction.on_commit(notify)
-        return
-    from rollouts import tasks
-
-    kind, namespace, name = placement.KIND, placement.namespace, placement.name
-    _enqueue(lambda: tasks.runs_advance_for_placement.delay(kind, namespace, name))
+    for name, args, queue in tasks:
+        _send(name, args, queue)
 
 
-def bindings_changed() -> None:
-    """Clusters were bound to a snapshot: the member agent has work."""
-    if not _celery():
-        transaction.on_commit(notify)
-        return
-    from rollouts import tasks
+def _tasks_for(event) -> list[tuple]:
+    """(task name, args, queue) to send for one event; [] when it moves nothing."""
+    person = getattr(event, "origin", None) == changes.Origin.PERSON
+    if isinstance(event, changes.RunChanged) and person:
+        # A person is waiting: the interactive queue goes before background work.
+        return [(RUN_ADVANCE, (event.kind, event.pk), INTERACTIVE_QUEUE)]
+    if isinstance(event, changes.ApprovalRequestChanged) and person:
+        run_model = _RUN_MODEL_OF_REQUEST[event.kind]
+        pk = (run_model.objects.filter(namespace=event.namespace, name=event.run_name)
+              .values_list("pk", flat=True).first())
+        if pk is None:
+            return [(RUNS_ADVANCE_ACTIVE, (), None)]
+        return [(RUN_ADVANCE, (run_model.KIND, pk), INTERACTIVE_QUEUE)]
+    if isinstance(event, changes.BindingsApplied):
+        return [(RUNS_ADVANCE_FOR_PLACEMENT, (event.placement_kind, event.namespace, event.name), None)]
+    if isinstance(event, changes.ClustersBound):
+        return [(MEMBERS_SYNC, (), None)]
+    if isinstance(event, changes.FleetChanged):
+        return [(RUNS_ADVANCE_ACTIVE, (), None)]
+    return []
 
-    _enqueue(lambda: tasks.members_sync.delay())
 
-
-def notify_after_commit() -> None:
-    """Kept for callers that do not know what changed: same as runs_changed()."""
-    runs_changed()
+def _send(name: str, args: tuple, queue: str | None) -> None:
+    """Send one task; a broker that is down must not fail the action that
+    already committed: the beat safety net finds the work."""
+    try:
+        current_app.send_task(name, args, queue=queue)
+    except Exception as exc:  # kombu/redis raise many kinds; none may escape into the caller
+        log.warning("could not enqueue the engine's wake-up (%s); the safety-net pass will pick it up", exc)
 
 
 class Listener:

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import F
 
-from rollouts import clock
+from rollouts import changes, clock
 from rollouts import models as m
 from rollouts.api import store
 from rollouts.api.errors import Conflict
@@ -15,7 +15,6 @@ from rollouts.clock import parse_rfc3339
 from rollouts.conditions import find_condition, set_condition
 from rollouts.controllers.family import FAMILIES
 from rollouts.controllers.placement import placement_status_refresh
-from rollouts.engine import wakeup
 from rollouts.k8s_errors import TemporaryK8sError
 
 from . import connector_for
@@ -90,7 +89,7 @@ def _sync_family(family, now, limit: int | None) -> tuple[float | None, bool]:
                 next_due = wait if next_due is None else min(next_due, wait)
         for placement in family.placement.objects.filter(pk__in=touched):
             placement_status_refresh(placement, family)
-            wakeup.placement_changed(placement)  # once per placement, not per cluster
+            changes.publish(changes.BindingsApplied(placement.KIND, placement.namespace, placement.name))
     # More may wait behind a full batch; a batch of failing members made no
     # progress, and going round again at once would only spin.
     progressed = any(b.applied_generation == b.generation for b in pending)

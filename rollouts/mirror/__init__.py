@@ -13,12 +13,12 @@ runs like ours; what a person does to them goes to the hub:
 Services refuse other writes to mirrored rows (require_local), and the
 engine, placement controllers and member agent skip them (local_only).
 
-Modules: kinds (what is mirrored), objects (the writes into the models),
+Modules: kinds (what is mirrored), marks (which rows are mirrored), objects (the writes into the models),
 sync (sessions: list, watch, backoff), actions (writes sent to a hub),
 selectors (reads for pages), admin (the write-only kubeconfig forms).
 """
 
-from .objects import (
+from .marks import (
     MirroredReadOnly,
     is_mirrored,
     local_only,

@@ -19,6 +19,7 @@ from rollouts.services.events import record
 
 from . import objects
 from .kinds import HubKind, hub_kind_of
+from .marks import mirror_mark
 
 
 class HubRefused(ApiError):
@@ -43,7 +44,7 @@ def client_for(credential):
 
 
 def _mirror_of(obj, kinds: tuple[str, ...]) -> tuple[HubConnection, HubKind]:
-    mark = objects.mirror_mark(obj)
+    mark = mirror_mark(obj)
     if mark is None or obj.KIND not in kinds:
         raise HubRefused(f'{obj.KIND} "{obj.name}" is not mirrored from a hub')
     return mark.connection, hub_kind_of(obj)

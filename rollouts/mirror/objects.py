@@ -13,19 +13,22 @@ condition transition, and approvals made on the hub itself.
 import logging
 import uuid
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists
 
-from rollouts import clock
+from rollouts import changes, clock
 from rollouts import models as m
-from rollouts.api.errors import Forbidden
+from rollouts.api import approval_policy
 from rollouts.conditions import find_condition
 from rollouts.controllers import labels as L
 from rollouts.controllers.family import APPROVAL_KINDS, PLACEMENT_KINDS, RUN_KINDS, STRATEGY_KINDS
 from rollouts.engine.timeline import transition_events
 from rollouts.models.connections import HubConnection, MirroredObject
+from rollouts.selectors.common import kind_of
 from rollouts.services.events import record
+from rollouts.services.policies import strategy_policies_sync
 
-from .kinds import HubKind
+from .kinds import MIRRORED_KINDS, HubKind
+from .marks import marks_of
 
 log = logging.getLogger(__name__)
 
@@ -43,34 +46,6 @@ class Skipped(Exception):
 
 class Deferred(Skipped):
     """The object needs another one mirrored first (a snapshot its placement)."""
-
-
-# Reading the marks ---------------------------------------------------------------
-
-
-def _marks_of(model):
-    return MirroredObject.objects.filter(kind=model.KIND, namespace=OuterRef("namespace"), name=OuterRef("name"))
-
-
-def local_only(queryset):
-    """The queryset without the rows mirrored from a hub."""
-    return queryset.exclude(Exists(_marks_of(queryset.model)))
-
-
-def mirrored_only(queryset):
-    """Only the rows mirrored from a hub."""
-    return queryset.filter(Exists(_marks_of(queryset.model)))
-
-
-def mirror_mark(obj) -> MirroredObject | None:
-    """The mark of a mirrored row (with its connection), or None for our own."""
-    return (MirroredObject.objects.select_related("connection")
-            .filter(kind=obj.KIND, namespace=obj.namespace, name=obj.name).first())
-
-
-def is_mirrored(obj) -> bool:
-    """Whether the row mirrors a hub's object (and so is read-only)."""
-    return MirroredObject.objects.filter(kind=obj.KIND, namespace=obj.namespace, name=obj.name).exists()
 
 
 # Writing -------------------------------------------------------------------------
@@ -134,10 +109,6 @@ def mirror_upsert(connection: HubConnection, hub_kind: HubKind, obj: dict, *, re
 def _strategy_policies_sync(hub_kind: HubKind, strategy, obj: dict | None) -> None:
     """A hub's strategy brings its approval policy annotation along. The hub
     never validated it: a malformed one governs nothing (and is logged)."""
-    from rollouts.api import approval_policy
-    from rollouts.selectors.common import kind_of
-    from rollouts.services.policies import strategy_policies_sync
-
     problems = approval_policy.problems(obj) if obj is not None else []
     if problems:
         log.warning("%s %s: its approval policy annotation is malformed and ignored: %s", hub_kind.kind,
@@ -176,7 +147,7 @@ def _owner_and_index(hub_kind: HubKind, row, connection: HubConnection, where: s
     owner_model, index_label = _OWNER[hub_kind.model]
     parent = row.labels.get(L.PARENT_CRP, "")
     owner = (owner_model.objects.filter(namespace=row.namespace, name=parent)
-             .filter(Exists(_marks_of(owner_model).filter(connection=connection))).first())
+             .filter(Exists(marks_of(owner_model).filter(connection=connection))).first())
     if owner is None:
         raise Deferred(f"{where}: its placement {parent!r} is not mirrored yet")
     index = str(row.labels.get(index_label, ""))
@@ -262,8 +233,6 @@ def _known(hub_kind: HubKind, items: list[dict]) -> dict:
 
 def mirror_forget(connection: HubConnection) -> int:
     """Delete every row mirrored from this hub (no Events). Returns how many."""
-    from .kinds import MIRRORED_KINDS
-
     count = 0
     for hub_kind in reversed(MIRRORED_KINDS):  # snapshots before their placements
         for namespace, name in list(MirroredObject.objects.filter(connection=connection, kind=hub_kind.kind)
@@ -273,26 +242,13 @@ def mirror_forget(connection: HubConnection) -> int:
 
 
 def _announce(row) -> None:
-    """Live updates for pages showing a mirrored run, after commit, exactly as
-    for our own runs."""
-    from rollouts import broadcast
-
+    """Say a mirrored run or approval request changed: pages showing it are
+    pushed after commit exactly as for our own runs (the engine leaves it to
+    its hub)."""
     if row.KIND in RUN_KINDS:
-        broadcast.run_changed(row)
+        changes.publish(changes.RunChanged.of(row, changes.Origin.HUB))
     elif row.KIND in APPROVAL_KINDS:
-        broadcast.approval_request_changed(row)
-
-
-def require_local(obj) -> None:
-    """Refuse a write to a mirrored row: it belongs to its hub (Forbidden)."""
-    mark = mirror_mark(obj)
-    if mark is not None:
-        raise MirroredReadOnly(f'{obj.KIND} "{obj.name}" is mirrored from hub {mark.connection.name} and '
-                               "read-only here: change it on the hub")
-
-
-class MirroredReadOnly(Forbidden):
-    """A write to an object Fleet UI mirrors from a hub."""
+        changes.publish(changes.ApprovalRequestChanged.of(row, changes.Origin.HUB))
 
 
 # Timeline and audit rows ---------------------------------------------------------

@@ -1,6 +1,8 @@
 """Hub resources of any kind, what simulated members hold, and the event log."""
 
-from django.db import models, transaction
+from django.db import models
+
+from rollouts import changes
 
 from .base import FleetObject
 
@@ -88,18 +90,11 @@ class EventQuerySet(models.QuerySet):
 
 
 def schedule_seal(using: str) -> None:
-    """Seal new Events once this transaction commits (at once outside one).
-
-    One callback per transaction however many rows it appends: the seal
-    picks up every unsealed row, so a second callback would find nothing."""
-    from rollouts.services.audit import seal_after_commit
-
-    connection = transaction.get_connection(using)
-    if any(func is seal_after_commit for _sids, func, _robust in connection.run_on_commit):
-        return
-    # robust: a failed seal must not fail the write that already committed;
-    # the next seal (or `fleet audit verify`) picks the rows up.
-    transaction.on_commit(seal_after_commit, using=using, robust=True)
+    """Seal new Events once this transaction commits (at once outside one):
+    an AuditAppended change, to which the audit chain subscribes. One per
+    transaction however many rows it appends: the seal picks up every
+    unsealed row, and an equal change waiting already adds nothing."""
+    changes.publish(changes.AuditAppended(using), using=using)
 
 
 class Event(models.Model):

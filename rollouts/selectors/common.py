@@ -4,8 +4,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rollouts import clock
+from rollouts.api.durations import human_duration
 from rollouts.api.kinds import FLEET_KINDS, Kind
-from rollouts.cli.printers import human_duration
 from rollouts.controllers.family import CLUSTER, NAMESPACED, Family
 
 KIND_OF_MODEL = {kind.model: kind for kind in FLEET_KINDS}

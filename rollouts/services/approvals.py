@@ -3,7 +3,7 @@ Fleet UI's approval policies (services.policies) and rejections."""
 
 from django.db import transaction
 
-from rollouts import broadcast, clock, mirror
+from rollouts import changes, clock, mirror
 from rollouts import models as m
 from rollouts.api import store
 from rollouts.api.errors import BadRequest
@@ -11,7 +11,7 @@ from rollouts.api.kinds import Kind
 from rollouts.conditions import set_condition
 from rollouts.controllers.family import APPROVAL_KINDS
 
-from . import events, policies
+from . import events, policies, runs
 from .policies import PolicyDenied
 
 REASON_LIMIT = 1000
@@ -62,7 +62,6 @@ def _set_approved(kind: Kind, name: str, namespace: str, *, actor: str, message:
         if _is_approved(request):
             return request, False
         _approve_locked(request, kind, actor=actor, message=message, details=details)
-    _wake_engine(request)
     return request, True
 
 
@@ -82,13 +81,7 @@ def _approve_locked(request, kind: Kind, *, actor: str, message: str, details: d
                              message=message, details=details)
     else:
         events.record_status_change(request, kind, before, actor=actor, details=details)
-    broadcast.approval_request_changed(request)  # pushed to the run's viewers after commit
-
-
-def _wake_engine(request) -> None:
-    from rollouts.engine import wakeup
-
-    wakeup.approval_request_changed(request)
+    changes.publish(changes.ApprovalRequestChanged.of(request, changes.Origin.PERSON))
 
 
 def _approve_under_policy(gate, kind: Kind, *, actor: str, message: str, client_address: str, via: str) -> tuple:
@@ -143,7 +136,6 @@ def _approve_under_policy(gate, kind: Kind, *, actor: str, message: str, client_
         raise
     if mirrored:  # the hub's controller owns the request: set Approved there, outside our lock
         return mirror.approve_on_hub(request, actor=actor, message=text, client_address=client_address, via=via)
-    _wake_engine(request)
     return request, True
 
 
@@ -151,7 +143,7 @@ def _record_vote(request, kind: Kind, gate, *, actor: str, vote, count: int, det
     """A vote below quorum: an `approved` Event that changes no condition."""
     events.record_object(request, kind, m.Event.Action.APPROVED, actor=actor, reason="ApprovalVoteRecorded",
                          message=f"{count} of {gate.policy.quorum} approvals", details={**details, "vote": vote.pk})
-    broadcast.approval_request_changed(request)
+    changes.publish(changes.ApprovalRequestChanged.of(request, changes.Origin.PERSON))
 
 
 def approval_request_reject(
@@ -175,8 +167,6 @@ def approval_request_reject(
         raise BadRequest(f"{name} is already approved and cannot be rejected: stop the run instead")
     if gate.run is None or not gate.run.active:
         raise BadRequest(f"{name} cannot be rejected: its run {gate.run_name} has finished or is gone")
-    from . import runs
-
     details = {"stage": gate.stage, "gate": gate.gate, "client_address": client_address, "via": via}
     details = {k: v for k, v in details.items() if v}
     if mirror.is_mirrored(gate.run):
@@ -191,4 +181,4 @@ def approval_request_reject(
 def _record_rejection(request, kind: Kind, gate, *, actor: str, reason: str, details: dict) -> None:
     events.record_object(request, kind, m.Event.Action.REJECTED, actor=actor, reason="ApprovalRejected",
                          message=reason, details=details)
-    broadcast.approval_request_changed(request)
+    changes.publish(changes.ApprovalRequestChanged.of(request, changes.Origin.PERSON))

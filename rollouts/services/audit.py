@@ -20,6 +20,7 @@ from datetime import UTC
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
+from rollouts import changes
 from rollouts import models as m
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,12 @@ def audit_seal(*, using: str = DEFAULT_DB_ALIAS) -> int:
             return total
 
 
-def seal_after_commit() -> None:
-    """The on_commit hook Event appends register (models.hub.schedule_seal)."""
-    audit_seal()
+def on_changes(events: list) -> None:
+    """The changes subscriber: seal what committed transactions appended
+    (models.hub.schedule_seal publishes AuditAppended). A seal that fails
+    leaves its rows for the next seal or `fleet audit verify`."""
+    for using in dict.fromkeys(e.using for e in events if isinstance(e, changes.AuditAppended)):
+        audit_seal(using=using)
 
 
 def _seal_batch(using: str) -> int:

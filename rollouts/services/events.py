@@ -2,6 +2,7 @@
 
 from rollouts import clock
 from rollouts import models as m
+from rollouts.api import store
 from rollouts.api.kinds import Kind
 from rollouts.controllers.family import APPROVAL_KINDS, RUN_KINDS
 
@@ -72,8 +73,6 @@ def _diff(before, after, path: str = "") -> dict:
 
 def record_change(obj, kind: Kind, before: dict, *, actor: str, action: str) -> m.Event:
     """A spec/metadata change; a run's `spec.state` change is its own action."""
-    from rollouts.api import store
-
     after = store.to_manifest(obj, kind)
     changes = {
         path: pair

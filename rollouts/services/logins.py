@@ -18,6 +18,12 @@ USER_KIND = "User"
 _FIELD = m.Event._meta.get_field("actor").max_length
 
 
+def client_address(request) -> str:
+    """The address the request came from, as the server saw it. Behind a
+    proxy this is the proxy; X-Forwarded-For is not trusted on purpose."""
+    return request.META.get("REMOTE_ADDR", "")
+
+
 def login_record(*, action: str, username: str, client_address: str, reason: str = "",
                  message: str = "") -> m.Event:
     """Append a login, logout, failed-login or denied-login Event."""
@@ -29,8 +35,6 @@ def login_record(*, action: str, username: str, client_address: str, reason: str
 def access_denied_record(request, *, reason: str) -> m.Event:
     """Append a `denied` Event for a signed-in person's refused action (a
     POST without the role it needs): who, from where, what, and why."""
-    from rollouts.roles import client_address
-
     return record(actor=request.user.get_username(), action=m.Event.Action.DENIED, kind_name="Request",
                   name=request.path[:253], reason="MissingPermission", message=reason,
                   details={"client_address": client_address(request), "method": request.method})

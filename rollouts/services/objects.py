@@ -7,14 +7,15 @@ from dataclasses import dataclass
 import jsonpatch
 from django.db import transaction
 
-from rollouts import broadcast
+from rollouts import changes
 from rollouts import models as m
 from rollouts.api import store
 from rollouts.api.errors import BadRequest, Invalid
 from rollouts.api.kinds import Kind, KindRegistry
 from rollouts.api.validation import validate, validate_status
 from rollouts.controllers import placement as placement_controller
-from rollouts.mirror import require_local
+from rollouts.engine import runner
+from rollouts.mirror.marks import require_local
 
 from . import events, policies
 
@@ -54,7 +55,7 @@ def manifests_apply(*, docs: list[dict], actor: str, namespace: str | None = Non
                 registry = KindRegistry()
         if any(r.outcome != "unchanged" for r in results):
             placement_controller.placements_reconcile()
-    _wake_engine(results)
+        _publish_changes(results)
     return results
 
 
@@ -180,8 +181,7 @@ def _patch(*, kind: Kind, name: str, namespace: str, patch_type: str, patch, sub
             changed = _write_main(obj, kind, current, wanted, actor=actor)
         if changed:
             placement_controller.placements_reconcile()
-    if changed:
-        _wake_engine_for(kind, obj)
+            _publish_change(kind, obj)
     return obj, changed
 
 
@@ -247,8 +247,6 @@ def object_delete(*, kind: Kind, name: str, namespace: str, actor: str):
         if kind.kind == "Namespace":
             _delete_namespace_contents(obj.name)
         if kind.model in (m.ClusterStagedUpdateRun, m.StagedUpdateRun):
-            from rollouts.engine import runner
-
             runner.run_finalize(run=obj)
         if kind.model in _STRATEGY_MODELS:
             policies.strategy_policies_sync(strategy=obj, kind=kind, manifest=None)
@@ -264,20 +262,19 @@ def _delete_namespace_contents(namespace: str) -> None:
             model.objects.filter(namespace=namespace).delete()
 
 
-def _wake_engine(results: list[ApplyResult]) -> None:
+def _publish_changes(results: list[ApplyResult]) -> None:
     for result in results:
         if result.outcome != "unchanged":
-            _wake_engine_for(result.kind, result.obj)
+            _publish_change(result.kind, result.obj)
 
 
-def _wake_engine_for(kind: Kind, obj) -> None:
-    from rollouts.engine import wakeup
-
+def _publish_change(kind: Kind, obj) -> None:
+    """Say what a person's write changed (rollouts.changes): a run (a stop,
+    resume or new run), an approval request, or anything else that may move
+    any run."""
     if kind.model in (m.ClusterStagedUpdateRun, m.StagedUpdateRun):
-        wakeup.run_changed(obj)
-        broadcast.run_changed(obj)  # a stop, resume or new run, pushed after commit
+        changes.publish(changes.RunChanged.of(obj, changes.Origin.PERSON))
     elif kind.model in (m.ClusterApprovalRequest, m.ApprovalRequest):
-        wakeup.approval_request_changed(obj)
-        broadcast.approval_request_changed(obj)
+        changes.publish(changes.ApprovalRequestChanged.of(obj, changes.Origin.PERSON))
     else:
-        wakeup.runs_changed()
+        changes.publish(changes.FleetChanged())

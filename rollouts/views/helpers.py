@@ -1,23 +1,13 @@
 """What every dashboard view shares: rendering a page or one of its named
 partials, and telling the person how an action went."""
 
-from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
 
 from rollouts import broadcast
-
-# Seconds between htmx refreshes of a live page (0: no polling). While the
-# page's WebSocket is open (rollouts.broadcast) the refreshes pause, but for a
-# resync once a minute (static/live.js); they take over when it is down.
-POLL_SECONDS = getattr(settings, "FLEET_DASHBOARD_POLL_SECONDS", 5)
-
+from rollouts.selectors.pages import poll_seconds
 
 _LEVELS = {"error": messages.ERROR, "success": messages.SUCCESS, "info": messages.INFO}
-
-
-def poll_seconds() -> int:
-    return int(getattr(settings, "FLEET_DASHBOARD_POLL_SECONDS", POLL_SECONDS))
 
 
 def live_context(socket_path: str) -> dict:

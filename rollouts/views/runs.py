@@ -6,9 +6,10 @@ from django.views.decorators.http import require_POST
 
 from rollouts import broadcast, mirror, roles, selectors
 from rollouts.api.errors import ApiError
+from rollouts.selectors.pages import run_timeline_context
 from rollouts.services import runs as run_services
 
-from .helpers import live_context, notify_or_redirect, page, poll_seconds
+from .helpers import live_context, notify_or_redirect, page
 
 
 @roles.requires(roles.VIEW)
@@ -37,12 +38,6 @@ def _run_or_404(name: str, namespace: str):
     return run
 
 
-def timeline_context(run, extra: dict | None = None) -> dict:
-    """What the `timeline` partial shows; live pushes (rollouts.broadcast) render it from here too."""
-    timeline = selectors.run_timeline(run)
-    return {"tl": timeline, "poll": poll_seconds() if run.active else 0, **(extra or {})}
-
-
 @roles.requires(roles.VIEW)
 def run_detail(request, name: str, namespace: str = ""):
     """The timeline; an htmx refresh gets only its `timeline` partial. An
@@ -50,7 +45,7 @@ def run_detail(request, name: str, namespace: str = ""):
     run = _run_or_404(name, namespace)
     live = live_context(broadcast.run_socket_path(run)) if run.active else None
     hub = mirror.mirror_sources([run]).get((run.KIND, run.namespace, run.name), "")
-    return page(request, "rollouts/run_detail.html", {**timeline_context(run), "live": live, "hub": hub},
+    return page(request, "rollouts/run_detail.html", {**run_timeline_context(run), "live": live, "hub": hub},
                 partial="timeline")
 
 
@@ -59,7 +54,7 @@ def render_timeline(request, name: str, namespace: str):
 
     def render_partial(extra: dict):
         run = _run_or_404(name, namespace)
-        return page(request, "rollouts/run_detail.html", timeline_context(run, extra), partial="timeline")
+        return page(request, "rollouts/run_detail.html", run_timeline_context(run, extra), partial="timeline")
 
     return render_partial
 

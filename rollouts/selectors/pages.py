@@ -1,0 +1,39 @@
+"""What a live page's partials show: the one context builder per partial,
+used by the page's view, its htmx refresh and its live push
+(rollouts.broadcast), so the three can never drift apart."""
+
+from django.conf import settings
+
+from rollouts import models as m
+
+from .approvals import approvals_pending
+from .runs import runs_active
+from .timeline import run_timeline
+
+RECENT_EVENTS = 15
+# Sign-ins are in the audit log, not in what happened to the fleet.
+ACCOUNT_ACTIONS = (m.Event.Action.LOGIN, m.Event.Action.LOGOUT, m.Event.Action.LOGIN_FAILED)
+
+
+def poll_seconds() -> int:
+    """Seconds between htmx refreshes of a live page (0: no polling). While the
+    page's WebSocket is open the refreshes pause, but for a resync once a
+    minute (static/live.js); they take over when it is down."""
+    return int(getattr(settings, "FLEET_DASHBOARD_POLL_SECONDS", 5))
+
+
+def run_timeline_context(run, extra: dict | None = None) -> dict:
+    """What a run page's `timeline` partial shows."""
+    timeline = run_timeline(run)
+    return {"tl": timeline, "poll": poll_seconds() if run.active else 0, **(extra or {})}
+
+
+def overview_context() -> dict:
+    """What the overview's `live` partial shows. Queries: active runs and
+    pending approvals (per family), recent events."""
+    return {
+        "runs": runs_active(),
+        "approvals": approvals_pending(),
+        "events": list(m.Event.objects.exclude(action__in=ACCOUNT_ACTIONS).order_by("-id")[:RECENT_EVENTS]),
+        "poll": poll_seconds(),
+    }
