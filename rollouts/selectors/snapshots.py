@@ -4,6 +4,7 @@ object: added, removed, or changed with each changed field's before/after."""
 import json
 from dataclasses import dataclass, field
 
+from rollouts.api.diff import MISSING, changed_leaves
 from rollouts.controllers import labels as L
 
 from .common import family_for
@@ -35,16 +36,6 @@ def _key(manifest: dict) -> tuple:
     return group, str(manifest.get("kind", "")), str(meta.get("namespace", "")), str(meta.get("name", ""))
 
 
-def _leaves(value, path: str = "") -> dict:
-    """{dotted path: value} of every leaf (a list is one leaf)."""
-    if isinstance(value, dict) and value:
-        out = {}
-        for key, item in value.items():
-            out.update(_leaves(item, f"{path}.{key}" if path else str(key)))
-        return out
-    return {path: value}
-
-
 def _text(value, present: bool) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False) if present else ""
 
@@ -66,9 +57,8 @@ def resources_diff(old: list[dict], new: list[dict]) -> list[ObjectDiff]:
 
 
 def _field_changes(old: dict, new: dict) -> list[FieldChange]:
-    a, b = _leaves(old), _leaves(new)
-    return [FieldChange(path, _text(a.get(path), path in a), _text(b.get(path), path in b))
-            for path in sorted(set(a) | set(b)) if a.get(path) != b.get(path) or (path in a) != (path in b)]
+    return [FieldChange(path, _text(a, a is not MISSING), _text(b, b is not MISSING))
+            for path, (a, b) in changed_leaves(old, new).items()]
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from rollouts import clock
 from rollouts import models as m
 from rollouts.api import store
+from rollouts.api.diff import MISSING, changed_leaves
 from rollouts.api.kinds import Kind
 from rollouts.controllers.family import APPROVAL_KINDS, RUN_KINDS
 
@@ -61,14 +62,12 @@ def record_object(obj, kind: Kind, action: str, *, actor: str, **extra) -> m.Eve
     )
 
 
-def _diff(before, after, path: str = "") -> dict:
-    """Changed leaves as {path: [before, after]} (lists compared whole)."""
-    if isinstance(before, dict) and isinstance(after, dict):
-        out = {}
-        for key in sorted(set(before) | set(after)):
-            out.update(_diff(before.get(key), after.get(key), f"{path}.{key}" if path else key))
-        return out
-    return {} if before == after else {path: [before, after]}
+def _diff(before, after) -> dict:
+    """Changed leaves as {path: [before, after]}, None for a side that has no
+    such path (lists compared whole)."""
+    return {path: [None if a is MISSING else a, None if b is MISSING else b]
+            for path, (a, b) in changed_leaves(before, after).items()
+            if not (a in (None, MISSING) and b in (None, MISSING))}
 
 
 def record_change(obj, kind: Kind, before: dict, *, actor: str, action: str) -> m.Event:

@@ -1,0 +1,24 @@
+"""What changed between two JSON documents, leaf by leaf: the one diff under
+the audit log's `changes` (services/events.py) and the snapshot diffs the
+dashboard shows (selectors/snapshots.py)."""
+
+MISSING = object()  # a path one side does not have
+
+
+def leaves(value, path: str = "") -> dict:
+    """{dotted path: value} of every leaf; a list, a scalar and an empty
+    object are each one leaf."""
+    if isinstance(value, dict) and value:
+        out = {}
+        for key, item in value.items():
+            out.update(leaves(item, f"{path}.{key}" if path else str(key)))
+        return out
+    return {path: value}
+
+
+def changed_leaves(before, after) -> dict[str, tuple]:
+    """{path: (before, after)} for every leaf that differs or exists on one
+    side only (that side's value is MISSING), in path order."""
+    a, b = leaves(before), leaves(after)
+    return {path: (a.get(path, MISSING), b.get(path, MISSING)) for path in sorted(a.keys() | b.keys())
+            if a.get(path, MISSING) != b.get(path, MISSING)}
