@@ -15,7 +15,7 @@ from django.contrib import admin
 from rollouts import models as m
 from rollouts.api.kinds import FLEET_KINDS, Kind, KindRegistry
 from rollouts.services.objects import object_delete, object_patch
-from rollouts.views.accounts import AdminLoginForm
+from rollouts.views.accounts import AdminLoginForm, admin_login
 
 _KIND_OF_MODEL = {kind.model: kind for kind in FLEET_KINDS}
 
@@ -228,8 +228,10 @@ class EventAdmin(AppendOnlyAdmin):
 
 for _model in m.FLEET_MODELS:
     admin.site.register(_model, FleetObjectAdmin)
-# The admin's login is under the same failed-login limit as the dashboard's.
+# The admin's login is under the same failed-login limit as the dashboard's,
+# and has no password form while FLEET_LOCAL_LOGIN is false.
 admin.site.login_form = AdminLoginForm
+admin.site.login = admin_login(admin.site.login)
 admin.site.register(m.HubResource, HubResourceAdmin)
 
 # Approval policies (editable) and their votes (read-only); hub connections
