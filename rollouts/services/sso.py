@@ -3,6 +3,7 @@ from the provider's claims, and the audit rows (docs/sso.md)."""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -73,13 +74,11 @@ def _apply(*, username: str, claims: dict, client_address: str) -> tuple[GroupDe
     current = set(user.groups.values_list("name", flat=True)) if user else set()
     decision = groups_decide(provider=provider_groups(claims, settings.FLEET_OIDC_GROUPS_CLAIM),
                              current=current, group_map=group_map)
-    if user is None:
-        if not decision.mapped and settings.FLEET_OIDC_UNMAPPED_USERS == "refuse":
-            return decision, None  # refused by the caller; no account for someone who may not come in
-        user = get_user_model().objects.create_user(username, email=str(claims.get("email") or ""))
-        created = True
-    else:
-        created = False
+    if user is None and not decision.mapped and settings.FLEET_OIDC_UNMAPPED_USERS == "refuse":
+        return decision, None  # refused by the caller; no account for someone who may not come in
+    # get_or_create: two first sign-ins of one person at once make one account.
+    user, created = get_user_model().objects.get_or_create(
+        username=username, defaults={"email": str(claims.get("email") or ""), "password": make_password(None)})
     _write_groups(user, decision, manage_admin=ADMINS in managed_groups(group_map))
     if created or decision.add or decision.remove:
         _record_groups(user, decision, held=current, created=created, client_address=client_address)
