@@ -27,10 +27,15 @@ $(STAMP): requirements-dev.lock pyproject.toml
 # every platform): requirements.lock for production, requirements-dev.lock
 # with the test tools. Commit both.
 LOCK_FLAGS := --generate-hashes --universal --python-version 3.11 --quiet
-lock: install
+lock: $(BIN)/uv
 	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -o requirements.lock
 	$(BIN)/uv pip compile pyproject.toml --extra dev $(LOCK_FLAGS) -o requirements-dev.lock
 	$(PYTHON) scripts/lockfile.py stamp
+
+# Locking needs only uv, and must work while the lock is stale.
+$(BIN)/uv:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install uv
 
 # The demo fleet from the tutorial, served on $(HOST). Simulated members take
 # 2 s per apply so a rollout can be watched.

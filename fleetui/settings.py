@@ -44,6 +44,31 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = os.environ.get(name) or default
+    if raw.lower() not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw.lower()
+
+
+def env_group_map(name: str) -> dict[str, tuple[str, ...]]:
+    """`provider-group=Fleet UI group` pairs, comma-separated, e.g.
+    `fleet-admins=admins,fleet-rm=release managers,sre=sre`. A provider group
+    may appear twice to grant two groups. Names are kept as written (case,
+    inner spaces); a provider name may contain `=` (the last one splits) but
+    not a comma."""
+    mapping: dict[str, tuple[str, ...]] = {}
+    for number, item in enumerate(env_list(name, ""), start=1):
+        provider, _, fleet = (part.strip() for part in item.rpartition("="))
+        if not provider or not fleet or len(fleet) > 150:
+            raise ImproperlyConfigured(
+                f"{name}: item {number} {item!r} is not provider-group=Fleet UI group "
+                "(e.g. fleet-admins=admins,fleet-rm=release managers; a Fleet UI group name has 1-150 characters)")
+        if fleet not in mapping.get(provider, ()):
+            mapping[provider] = (*mapping.get(provider, ()), fleet)
+    return mapping
+
+
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
@@ -184,6 +209,48 @@ FLEET_ENGINE_SOCKET = env_str("FLEET_ENGINE_SOCKET")
 # client address, within the window, further attempts are refused (docs/audit.md).
 FLEET_LOGIN_MAX_FAILURES = int(env_float("FLEET_LOGIN_MAX_FAILURES", 5))
 FLEET_LOGIN_WINDOW_MINUTES = env_float("FLEET_LOGIN_WINDOW_MINUTES", 15.0)
+
+# Single sign-on with OpenID Connect (docs/sso.md): on when FLEET_OIDC_CLIENT_ID
+# is set. mozilla-django-oidc reads the OIDC_* names below.
+FLEET_OIDC_CLIENT_ID = env_str("FLEET_OIDC_CLIENT_ID")
+FLEET_OIDC_ENABLED = bool(FLEET_OIDC_CLIENT_ID)
+FLEET_OIDC_PROVIDER_NAME = env_str("FLEET_OIDC_PROVIDER_NAME", "single sign-on")
+FLEET_OIDC_ISSUER = env_str("FLEET_OIDC_ISSUER")
+FLEET_OIDC_USERNAME_CLAIM = env_str("FLEET_OIDC_USERNAME_CLAIM", "preferred_username")
+FLEET_OIDC_GROUPS_CLAIM = env_str("FLEET_OIDC_GROUPS_CLAIM", "groups")
+FLEET_OIDC_GROUP_MAP = env_group_map("FLEET_OIDC_GROUP_MAP")
+# refuse: no mapped provider group, no sign-in; allow: signed in with no role.
+FLEET_OIDC_UNMAPPED_USERS = env_choice("FLEET_OIDC_UNMAPPED_USERS", ("refuse", "allow"), "refuse")
+OIDC_RP_CLIENT_ID = FLEET_OIDC_CLIENT_ID
+OIDC_RP_CLIENT_SECRET = env_str("FLEET_OIDC_CLIENT_SECRET")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("FLEET_OIDC_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = env_str("FLEET_OIDC_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = env_str("FLEET_OIDC_USERINFO_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = env_str("FLEET_OIDC_JWKS_ENDPOINT")
+OIDC_RP_SIGN_ALGO = env_str("FLEET_OIDC_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("FLEET_OIDC_SCOPES", "openid email profile")
+OIDC_USE_PKCE = env_bool("FLEET_OIDC_USE_PKCE", True)
+OIDC_TIMEOUT = env_float("FLEET_OIDC_TIMEOUT_SECONDS", 10.0)
+OIDC_AUTHENTICATION_CALLBACK_URL = "rollouts:oidc-callback"
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/"
+# Password sign-in (the login form and the admin's). Off: SSO only (docs/sso.md).
+FLEET_LOCAL_LOGIN = env_bool("FLEET_LOCAL_LOGIN", True)
+if FLEET_OIDC_ENABLED:
+    _missing = [name for name, value in (
+        ("FLEET_OIDC_CLIENT_SECRET", OIDC_RP_CLIENT_SECRET), ("FLEET_OIDC_ISSUER", FLEET_OIDC_ISSUER),
+        ("FLEET_OIDC_AUTHORIZATION_ENDPOINT", OIDC_OP_AUTHORIZATION_ENDPOINT),
+        ("FLEET_OIDC_TOKEN_ENDPOINT", OIDC_OP_TOKEN_ENDPOINT), ("FLEET_OIDC_USERINFO_ENDPOINT", OIDC_OP_USER_ENDPOINT),
+        ("FLEET_OIDC_JWKS_ENDPOINT", OIDC_OP_JWKS_ENDPOINT if OIDC_RP_SIGN_ALGO.startswith(("RS", "ES")) else "-"),
+    ) if not value]
+    if _missing:
+        raise ImproperlyConfigured(f"FLEET_OIDC_CLIENT_ID is set, so single sign-on needs {', '.join(_missing)}")
+elif not FLEET_LOCAL_LOGIN:
+    raise ImproperlyConfigured("FLEET_LOCAL_LOGIN=false needs single sign-on (FLEET_OIDC_CLIENT_ID and the other "
+                               "FLEET_OIDC_* variables, docs/sso.md): otherwise no one could sign in")
+AUTHENTICATION_BACKENDS = [
+    *(["django.contrib.auth.backends.ModelBackend"] if FLEET_LOCAL_LOGIN else []),
+    *(["rollouts.auth_backends.OIDCBackend"] if FLEET_OIDC_ENABLED else []),
+]
 
 # KubeFleet hubs and Kubernetes members (docs/real-clusters.md).
 # Key that encrypts stored kubeconfigs (Fernet); derived from SECRET_KEY when empty.

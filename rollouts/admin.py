@@ -20,7 +20,7 @@ from rollouts.admin_base import AppendOnlyAdmin
 from rollouts.api.kinds import FLEET_KINDS, Kind, KindRegistry
 from rollouts.mirror import admin as _mirror_admin  # noqa: F401
 from rollouts.services.objects import object_delete, object_patch
-from rollouts.views.accounts import AdminLoginForm
+from rollouts.views.accounts import AdminLoginForm, admin_login
 
 _KIND_OF_MODEL = {kind.model: kind for kind in FLEET_KINDS}
 
@@ -217,6 +217,8 @@ class EventAdmin(AppendOnlyAdmin):
 
 for _model in m.FLEET_MODELS:
     admin.site.register(_model, FleetObjectAdmin)
-# The admin's login is under the same failed-login limit as the dashboard's.
+# The admin's login is under the same failed-login limit as the dashboard's,
+# and has no password form while FLEET_LOCAL_LOGIN is false.
 admin.site.login_form = AdminLoginForm
+admin.site.login = admin_login(admin.site.login)
 admin.site.register(m.HubResource, HubResourceAdmin)

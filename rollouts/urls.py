@@ -4,7 +4,7 @@ namespaced ones under ns/<namespace>/ with the same view."""
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import accounts, approvals, audit, fleet, overview, runs
+from .views import accounts, approvals, audit, fleet, overview, runs, sso
 
 app_name = "rollouts"
 
@@ -17,6 +17,8 @@ def by_name(route: str, view, name: str) -> list:
 urlpatterns = [
     path("", overview.overview, name="overview"),
     path("accounts/login/", accounts.LoginView.as_view(), name="login"),
+    path("accounts/oidc/authenticate/", sso.AuthenticateView.as_view(), name="oidc-authenticate"),
+    path("accounts/oidc/callback/", sso.CallbackView.as_view(), name="oidc-callback"),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="rollouts:login"), name="logout"),
     path("runs/", runs.run_list, name="runs"),
     *by_name("runs/<str:name>/", runs.run_detail, "run-detail"),

@@ -17,7 +17,7 @@ LAYERS = [
         "fleetui", "rollouts.views", "rollouts.cli", "rollouts.consumers", "rollouts.routing", "rollouts.tasks",
         "rollouts.tasks_k8s", "rollouts.admin", "rollouts.admin_base", "rollouts.admin_policies",
         "rollouts.mirror.admin", "rollouts.management", "rollouts.urls", "rollouts.apps", "rollouts.signals",
-        "rollouts.templatetags", "rollouts.demo", "rollouts.demo_users",
+        "rollouts.templatetags", "rollouts.demo", "rollouts.demo_users", "rollouts.auth_backends",
     ]),
     ("reactions and loops", [
         "rollouts.broadcast", "rollouts.engine.loop", "rollouts.engine.wakeup", "rollouts.mirror.sync",
@@ -28,7 +28,7 @@ LAYERS = [
     ]),
     ("engine, controllers, api", [
         "rollouts.engine", "rollouts.controllers", "rollouts.api", "rollouts.members", "rollouts.mirror.kinds",
-        "rollouts.mirror.marks", "rollouts.k8s",
+        "rollouts.mirror.marks", "rollouts.k8s", "rollouts.sso",
     ]),
     ("models", [
         "rollouts", "rollouts.models", "rollouts.changes", "rollouts.clock", "rollouts.conditions",

@@ -25,11 +25,14 @@ def client_address(request) -> str:
 
 
 def login_record(*, action: str, username: str, client_address: str, reason: str = "",
-                 message: str = "") -> m.Event:
-    """Append a login, logout, failed-login or denied-login Event."""
+                 message: str = "", via: str = "", extra: dict | None = None) -> m.Event:
+    """Append a login, logout, failed-login or denied-login Event. `via`
+    names a sign-in other than the password form (`oidc`); `extra` adds
+    details (a provider's error code)."""
     username = username[:_FIELD]
+    details = {"client_address": client_address, **({"via": via} if via else {}), **(extra or {})}
     return record(actor=username or "anonymous", action=action, kind_name=USER_KIND, name=username,
-                  reason=reason, message=message, details={"client_address": client_address})
+                  reason=reason, message=message, details=details)
 
 
 def access_denied_record(request, *, reason: str) -> m.Event:
