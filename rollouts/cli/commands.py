@@ -72,7 +72,7 @@ def apply(ctx: Context) -> None:
     if not docs:
         raise CliError("no objects passed to apply")
     for result in manifests_apply(
-        docs=docs, actor=ctx.actor, namespace=ctx.options.get("namespace")
+        docs=docs, actor=ctx.actor, namespace=ctx.options.get("namespace"), via="cli"
     ):
         ctx.out.write(str(result))
 

@@ -19,6 +19,7 @@ from rollouts.mirror import require_local
 from . import events, policies
 
 _STRATEGY_MODELS = (m.ClusterStagedUpdateStrategy, m.StagedUpdateStrategy)
+_RUN_MODELS = (m.ClusterStagedUpdateRun, m.StagedUpdateRun)
 
 PARENT_LABEL = "kubernetes-fleet.io/parent-CRP"
 _PLACEMENT_OF = {
@@ -41,19 +42,31 @@ class ApplyResult:
         return f"{self.kind.singular}{'.' + self.kind.group if self.kind.group else ''}/{self.obj.name} {self.outcome}"
 
 
-def manifests_apply(*, docs: list[dict], actor: str, namespace: str | None = None) -> list[ApplyResult]:
+def manifests_apply(*, docs: list[dict], actor: str, namespace: str | None = None, client_address: str = "",
+                    via: str = "") -> list[ApplyResult]:
     """Create or update every document, all or nothing, then let the placement
-    controllers react. `namespace` is the default for namespaced documents."""
-    with transaction.atomic():
-        registry = KindRegistry()
-        results = []
-        for doc in docs:
-            kind = registry.for_manifest(doc["apiVersion"], doc["kind"])
-            results.append(_apply_one(kind, doc, actor=actor, default_namespace=namespace))
-            if kind.kind == "CustomResourceDefinition":
-                registry = KindRegistry()
-        if any(r.outcome != "unchanged" for r in results):
-            placement_controller.placements_reconcile()
+    controllers react. `namespace` is the default for namespaced documents.
+
+    A new update run whose strategy has no gate before clusters that an
+    approval policy on its placement or on clusters protects is refused
+    (policies.RunUnprotected), nothing is applied, and the refusal is
+    recorded as a `denied` Event (with `client_address` and `via`)."""
+    try:
+        with transaction.atomic():
+            registry = KindRegistry()
+            results = []
+            for doc in docs:
+                kind = registry.for_manifest(doc["apiVersion"], doc["kind"])
+                results.append(_apply_one(kind, doc, actor=actor, default_namespace=namespace))
+                if kind.kind == "CustomResourceDefinition":
+                    registry = KindRegistry()
+            if any(r.outcome != "unchanged" for r in results):
+                placement_controller.placements_reconcile()
+    except policies.RunUnprotected as exc:
+        policies.denial_record(kind_name=exc.kind_name, name=exc.run, namespace=exc.namespace, run=exc.run,
+                               actor=actor, reason=str(exc), attempted="create run", client_address=client_address,
+                               via=via, policy=exc.policy)
+        raise
     _wake_engine(results)
     return results
 
@@ -82,6 +95,8 @@ def _apply_one(kind: Kind, doc: dict, *, actor: str, default_namespace: str | No
     if existing is None:
         validate(kind, doc)
         store.require_namespace(kind, namespace)
+        if kind.model in _RUN_MODELS:
+            policies.run_protection_check(kind=kind, name=name, namespace=namespace, spec=doc.get("spec") or {})
         obj = store.new_object(kind, doc, namespace=namespace, owner=_owner_for(kind, doc, namespace))
         store.create(obj, kind)
         events.record_object(obj, kind, m.Event.Action.CREATED, actor=actor)

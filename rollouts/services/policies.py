@@ -1,10 +1,20 @@
-"""Approval policies: which policy governs a gate, what a vote is bound to,
-who may vote, and whether a gate's votes meet its policy.
+"""Approval policies: which policies govern a gate, what a vote is bound to,
+who may vote, and whether a gate's votes meet its policies.
 
-Precedence: for one gate (strategy, stage, before|after) a row from the
-strategy's `fleetui.io/approval-policy` annotation wins over a row made in
-the admin; without either, the gate has no policy and approving works as in
-KubeFleet (one approval, a plain status patch is enough).
+Which gate a request stands for comes from its run's recorded status (the
+approval request names the engine wrote per stage task), never from the
+request's labels, which anyone who may edit the request can change
+(engine.stages.request_gates).
+
+Which policies govern a gate: the strategy's own policy for that gate (a row
+from the strategy's `fleetui.io/approval-policy` annotation wins over a row
+made in the admin), plus every policy on the run's placement or on clusters
+it updates whose clusters the gate protects (engine.protection). Several
+policies combine requirement by requirement, the strictest wins: the largest
+quorum, four-eyes if any asks for it, and an approver must be in one of the
+groups of every policy that names groups (`Requirement`). Without any, the
+gate has no policy and approving works as in KubeFleet (one approval, a
+plain status patch is enough).
 
 Binding: a vote counts only while the run is the same object (uid), has not
 been stopped and resumed since (epoch: the id of the run's latest
@@ -17,18 +27,20 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
 
 from rollouts import clock, roles
 from rollouts import models as m
 from rollouts.api import approval_policy
-from rollouts.api.errors import Forbidden
+from rollouts.api.errors import BadRequest, Forbidden
 from rollouts.api.kinds import Kind
-from rollouts.controllers import labels as L
+from rollouts.api.labels import parse_selector
 from rollouts.controllers.family import family_of
+from rollouts.engine import protection, stages
 
 from . import events
 
-GATE_OF_TASK = {"beforeStage": "before", "afterStage": "after"}
+Scope = m.ApprovalPolicy.Scope
 
 
 class PolicyDenied(Forbidden):
@@ -40,6 +52,68 @@ class PolicyDenied(Forbidden):
         self.run = run
 
 
+class RunUnprotected(PolicyDenied):
+    """A run refused at creation: a stage updates clusters a placement or
+    clusters policy protects, and the strategy has no gate before it."""
+
+    def __init__(self, message: str, *, kind_name: str, run: str, namespace: str, policy: str):
+        super().__init__(message, run=run)
+        self.kind_name, self.namespace, self.policy = kind_name, namespace, policy
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What a gate asks of its approvers: every policy that governs it,
+    combined requirement by requirement (the strictest wins). Reads like one
+    ApprovalPolicy: quorum, four_eyes, groups, summary."""
+
+    policies: tuple  # ApprovalPolicy rows: the strategy's gate policy first
+
+    @property
+    def quorum(self) -> int:
+        return max(p.quorum for p in self.policies)
+
+    @property
+    def four_eyes(self) -> bool:
+        return any(p.four_eyes for p in self.policies)
+
+    @property
+    def group_sets(self) -> list[list[str]]:
+        """The approver must be in one group of each set."""
+        sets = []
+        for policy in self.policies:
+            if policy.groups and sorted(policy.groups) not in [sorted(s) for s in sets]:
+                sets.append(list(policy.groups))
+        return sets
+
+    @property
+    def groups(self) -> list[str]:
+        return list(dict.fromkeys(g for s in self.group_sets for g in s))
+
+    @property
+    def groups_text(self) -> str:
+        """`sre or dba` (one policy), `sre and dba` (each of two policies)."""
+        return " and ".join(" or ".join(s) if len(s) == 1 or len(self.group_sets) == 1 else f"({' or '.join(s)})"
+                            for s in self.group_sets)
+
+    @property
+    def summary(self) -> str:
+        """`quorum 2, groups sre, four-eyes`: the requirement in one phrase."""
+        if len(self.policies) == 1:
+            return self.policies[0].summary
+        parts = [f"quorum {self.quorum}"]
+        if self.group_sets:
+            parts.append(f"group{'s' if len(self.groups) > 1 else ''} {self.groups_text}")
+        if self.four_eyes:
+            parts.append("four-eyes")
+        return ", ".join(parts)
+
+    @property
+    def described(self) -> str:
+        """Every policy behind it, as `approval policy …: …`."""
+        return "; ".join(p.described for p in self.policies)
+
+
 @dataclass
 class Gate:
     """One approval request seen as a gate: its run, stage and policy."""
@@ -48,16 +122,16 @@ class Gate:
     request: object
     run_name: str
     stage: str
-    gate: str  # before | after
+    gate: str  # before | after ("" when the request is no gate of its run)
     run: object | None
-    policy: m.ApprovalPolicy | None
+    policy: Requirement | None
 
 
 @dataclass
 class Progress:
     """Where a gate stands against its policy, for people to read."""
 
-    policy: m.ApprovalPolicy
+    policy: Requirement
     approvers: list[str]
     starter: str
     met: bool
@@ -73,9 +147,8 @@ class Progress:
         quorum = self.policy.quorum
         if self.met:
             return f"{self.count} of {quorum} approval{'s' if quorum != 1 else ''}: {', '.join(self.approvers)}"
-        groups = self.policy.groups
-        if groups:
-            who = f"someone from {' or '.join(groups)}"
+        if self.policy.group_sets:
+            who = f"someone from {self.policy.groups_text}"
         elif self.policy.four_eyes and quorum == 1:
             who = "a second person"
         else:
@@ -95,7 +168,7 @@ class Progress:
 def strategy_policies_sync(*, strategy, kind: Kind, manifest: dict | None) -> None:
     """Make the annotation rows of `strategy` match its annotation (manifest
     None: the strategy was deleted). Admin rows are left alone."""
-    m.ApprovalPolicy.objects.filter(strategy_kind=kind.kind, strategy_namespace=strategy.namespace,
+    m.ApprovalPolicy.objects.filter(scope=Scope.GATE, strategy_kind=kind.kind, strategy_namespace=strategy.namespace,
                                     strategy_name=strategy.name,
                                     source=m.ApprovalPolicy.Source.ANNOTATION).delete()
     rules = approval_policy.parse(manifest) if manifest is not None else []
@@ -105,15 +178,90 @@ def strategy_policies_sync(*, strategy, kind: Kind, manifest: dict | None) -> No
                          source=m.ApprovalPolicy.Source.ANNOTATION) for r in rules])
 
 
-def policies_for_strategy(strategy_kind: str, namespace: str, name: str) -> dict[tuple[str, str], m.ApprovalPolicy]:
-    """{(stage, gate): the policy in force} for one strategy, in one query."""
+def policies_in_scope(run) -> list[m.ApprovalPolicy]:
+    """Every policy that may govern a gate of `run`, in one query: its
+    strategy's gate policies, its placement's, and every clusters policy."""
+    family, spec = family_of(run), run.spec or {}
+    return list(m.ApprovalPolicy.objects.filter(
+        Q(scope=Scope.GATE, strategy_kind=family.strategy.KIND, strategy_namespace=run.namespace,
+          strategy_name=spec.get("stagedRolloutStrategyName", ""))
+        | Q(scope=Scope.PLACEMENT, placement_namespace=run.namespace, placement_name=spec.get("placementName", ""))
+        | Q(scope=Scope.CLUSTERS)))
+
+
+def _gate_policies(rows: list[m.ApprovalPolicy]) -> dict[tuple[str, str], m.ApprovalPolicy]:
+    """{(stage, gate): the strategy's policy in force}: annotation over admin."""
     found: dict[tuple[str, str], m.ApprovalPolicy] = {}
-    for policy in m.ApprovalPolicy.objects.filter(strategy_kind=strategy_kind, strategy_namespace=namespace,
-                                                  strategy_name=name):
+    for policy in rows:
+        if policy.scope != Scope.GATE:
+            continue
         key = (policy.stage, policy.gate)
         if key not in found or policy.source == m.ApprovalPolicy.Source.ANNOTATION:
             found[key] = policy
     return found
+
+
+def as_protections(rows: list[m.ApprovalPolicy]) -> list[protection.Protection]:
+    """The placement and clusters policies among `rows`, as the engine sees
+    them. A selector that does not parse protects nothing (the admin form
+    refuses one)."""
+    out = []
+    for policy in rows:
+        if policy.scope == Scope.PLACEMENT:
+            out.append(protection.Protection(policy.pk, policy.described))
+        elif policy.scope == Scope.CLUSTERS:
+            try:
+                selector = parse_selector(policy.cluster_selector)
+            except BadRequest:
+                continue
+            out.append(protection.Protection(policy.pk, policy.described, selector))
+    return out
+
+
+def _protected_gates(run, rows: list[m.ApprovalPolicy], member_labels: dict | None) -> dict:
+    """{(stage, gate): [placement/clusters policies]} for the stages the run
+    recorded; reads member labels (one query) only when a clusters policy
+    exists and the caller did not pass them."""
+    found = as_protections(rows)
+    status = run.status or {}
+    recorded = status.get("stagesStatus") or []
+    if not found or not recorded:
+        return {}
+    clusters = [[c.get("clusterName", "") for c in entry.get("clusters") or []] for entry in recorded]
+    if member_labels is None:
+        member_labels = ({} if all(p.selector is None for p in found) else
+                         dict(m.MemberCluster.objects.filter(name__in={c for names in clusters for c in names})
+                              .values_list("name", "labels")))
+    strategy = (status.get("stagedUpdateStrategySnapshot") or {}).get("stages") or []
+    if len(strategy) != len(recorded):
+        return {}
+    by_key = {p.pk: p for p in rows}
+    gates, _ = protection.gate_protections(strategy, clusters, member_labels, found)
+    return {gate: [by_key[p.key] for p in found_] for gate, found_ in gates.items()}
+
+
+def requirements(run, requests: list, *, rows: list | None = None,
+                 member_labels: dict | None = None) -> dict[str, tuple[list, Requirement | None]]:
+    """{request name: (the gates it stands for, the Requirement governing
+    them or None)} for approval requests of `run`.
+
+    The gates come from the run's status, or the request's name and its
+    immutable spec (engine.stages.request_gates), never from its labels.
+    One query for the policies (none when `rows` is given), plus one for
+    member labels when a clusters policy applies and none are passed."""
+    rows = policies_in_scope(run) if rows is None else rows
+    status = run.status or {}
+    by_gate = _gate_policies(rows)
+    protected = _protected_gates(run, rows, member_labels) if rows else {}
+    out = {}
+    for request in requests:
+        keys = stages.request_gates(status, request.name, run=run.name,
+                                    stage=(request.spec or {}).get("targetStage", ""))
+        found = [by_gate[k] for k in keys if k in by_gate]
+        for key in keys:
+            found += [p for p in protected.get(key, []) if p not in found]
+        out[request.name] = (keys, Requirement(tuple(found)) if found else None)
+    return out
 
 
 def gate_of(request) -> Gate:
@@ -121,19 +269,53 @@ def gate_of(request) -> Gate:
     spec = request.spec or {}
     family = family_of(request)
     run_name, stage = spec.get("parentStageRollout", ""), spec.get("targetStage", "")
-    gate = GATE_OF_TASK.get((request.labels or {}).get(L.TASK_TYPE, ""), "after")
     run = family.run.objects.filter(namespace=request.namespace, name=run_name).first()
-    policy = None
+    keys, requirement = [], None
     if run is not None:
-        strategy = (run.spec or {}).get("stagedRolloutStrategyName", "")
-        policy = policies_for_strategy(family.strategy.KIND, run.namespace, strategy).get((stage, gate))
-    return Gate(request.KIND, request, run_name, stage, gate, run, policy)
+        keys, requirement = requirements(run, [request])[request.name]
+    if keys:
+        stage = keys[0][0]
+    return Gate(request.KIND, request, run_name, stage, keys[0][1] if keys else "", run, requirement)
 
 
 def describe(gate: Gate) -> str:
     """`approval policy example-strategy/prod/after: quorum 2, groups sre, four-eyes`."""
-    policy = gate.policy
-    return f"approval policy {policy.strategy_name}/{policy.stage}/{policy.gate}: {policy.summary}"
+    return gate.policy.described
+
+
+def run_protection_check(*, kind: Kind, name: str, namespace: str, spec: dict) -> None:
+    """Refuse to create a run whose strategy leaves clusters that a placement
+    or clusters policy protects without a gate (RunUnprotected, naming
+    spec.stagedRolloutStrategyName, the stage and the policy).
+
+    One query when no such policy exists; with one, four more whatever the
+    fleet size: the strategy, the placement's scheduled bindings and their
+    clusters' labels. A strategy or placement that is not there yet is left
+    to the engine, which checks again at initialization."""
+    rows = list(m.ApprovalPolicy.objects.filter(
+        Q(scope=Scope.PLACEMENT, placement_namespace=namespace, placement_name=spec.get("placementName", ""))
+        | Q(scope=Scope.CLUSTERS)))
+    found = as_protections(rows)
+    if not found:
+        return
+    family = family_of(kind.model)
+    strategy_name = spec.get("stagedRolloutStrategyName", "")
+    strategy = family.strategy.objects.filter(namespace=namespace, name=strategy_name).first()
+    if strategy is None:
+        return
+    selected = [cluster for cluster, binding_spec in family.binding.objects.filter(
+        owner__namespace=namespace, owner__name=spec.get("placementName", "")).values_list("target_cluster", "spec")
+        if (binding_spec or {}).get("state") != "Unscheduled"]
+    labels = dict(m.MemberCluster.objects.filter(name__in=selected).values_list("name", "labels"))
+    config = (strategy.spec or {}).get("stages") or []
+    _, missing = protection.gate_protections(config, protection.stage_clusters(config, selected, labels), labels,
+                                             found)
+    if missing:
+        stage, unprotected = missing[0]
+        raise RunUnprotected(
+            f'{kind.kind} "{name}" is forbidden: spec.stagedRolloutStrategyName: '
+            f"{protection.unprotected_message(strategy_name, stage, unprotected)}",
+            kind_name=kind.kind, run=name, namespace=namespace, policy=unprotected.label)
 
 
 # Bindings and votes ---------------------------------------------------------------
@@ -189,13 +371,11 @@ def progress(gate: Gate) -> Progress | None:
 
 def progress_for_run(run, requests: dict) -> dict[str, Progress]:
     """{request name: Progress} for the run's requests whose gate has a
-    policy: one query without policies, five with, for any number of gates."""
+    policy: one query without policies, five with (six with a clusters
+    policy), for any number of gates."""
     family = family_of(run)
-    gates = policies_for_strategy(family.strategy.KIND, run.namespace,
-                                  (run.spec or {}).get("stagedRolloutStrategyName", ""))
-    governed = {name: gates[key] for name, request in requests.items()
-                if (key := ((request.spec or {}).get("targetStage", ""),
-                            GATE_OF_TASK.get((request.labels or {}).get(L.TASK_TYPE, ""), "after"))) in gates}
+    governed = {name: requirement for name, (_, requirement) in requirements(run, list(requests.values())).items()
+                if requirement is not None}
     if not governed:
         return {}
     votes: dict[str, list] = {}
@@ -206,7 +386,7 @@ def progress_for_run(run, requests: dict) -> dict[str, Progress]:
     return {name: _progress(policy, votes.get(name, []), binding, starter) for name, policy in governed.items()}
 
 
-def _progress(policy: m.ApprovalPolicy, votes: list, binding: tuple, starter: str) -> Progress:
+def _progress(policy: Requirement, votes: list, binding: tuple, starter: str) -> Progress:
     run_uid = binding[0]
     approvers = counted(votes, binding)
     met = quorum_met(votes, run_uid=run_uid, quorum=policy.quorum)
@@ -222,8 +402,10 @@ def refusal(gate: Gate, *, actor: str, starter: str, approvers: list[str]) -> st
     user = get_user_model().objects.filter(username=actor, is_active=True).first()
     if user is None or not user.has_perm(roles.APPROVE):
         return "only Fleet UI users with the approve permission may approve this gate"
-    if policy.groups and not user.groups.filter(name__in=policy.groups).exists():
-        return f"only members of {' or '.join(policy.groups)} may approve this gate"
+    sets = policy.group_sets
+    mine = set(user.groups.filter(name__in=policy.groups).values_list("name", flat=True)) if sets else set()
+    if any(not mine & set(groups) for groups in sets):
+        return f"only members of {policy.groups_text} may approve this gate"
     if policy.four_eyes and actor == starter:
         return "the person who started the run may not approve it"
     if actor in approvers:
