@@ -443,3 +443,26 @@ def test_an_admin_makes_a_clusters_policy_and_each_scope_names_only_its_target(a
     page = admin_client.post(add, {**form, "scope": "placement", "cluster_selector": ""}).content.decode()
     assert "Required for a policy on every run of a placement" in page
     assert m.ApprovalPolicy.objects.count() == 1
+
+
+# Mirrored hubs ---------------------------------------------------------------------------------
+
+
+def test_votes_on_a_mirrored_gate_must_meet_the_clusters_policy_it_protects(people, fake, hub):
+    from rollouts.mirror import hub_sync
+    from tests.fake_kube import fleet_object, tutorial_approval_request, tutorial_hub
+
+    tutorial_hub(fake)
+    stages = [{"name": "staging", "labelSelector": {"matchLabels": {"environment": "staging"}}},
+              {"name": "canary", "labelSelector": {"matchLabels": {"environment": "canary"}},
+               "sortingLabelKey": "order", "beforeStageTasks": [APPROVAL]}]
+    fake.put(fleet_object("ClusterStagedUpdateStrategy", "example-strategy", spec={"stages": stages}))
+    request = tutorial_approval_request()
+    request["metadata"]["name"] = "example-run-before-canary"
+    fake.put(request)
+    hub_sync(connection_id=hub.pk, seconds=0.5)
+    protect(Scope.CLUSTERS, "environment=canary")
+    with pytest.raises(PolicyDenied, match='only members of sre may approve this gate .*"canary-clusters"'):
+        approve("example-run-before-canary", "carol")
+    approve("example-run-before-canary", "alice")
+    assert not fake.requests_to("PATCH")  # 1 of 2: nothing is sent to the hub yet

@@ -232,12 +232,24 @@ def _protected_gates(run, rows: list[m.ApprovalPolicy], member_labels: dict | No
         member_labels = ({} if all(p.selector is None for p in found) else
                          dict(m.MemberCluster.objects.filter(name__in={c for names in clusters for c in names})
                               .values_list("name", "labels")))
-    strategy = (status.get("stagedUpdateStrategySnapshot") or {}).get("stages") or []
+    strategy = _strategy_stages(run)
     if len(strategy) != len(recorded):
         return {}
     by_key = {p.pk: p for p in rows}
     gates, _ = protection.gate_protections(strategy, clusters, member_labels, found)
     return {gate: [by_key[p.key] for p in found_] for gate, found_ in gates.items()}
+
+
+def _strategy_stages(run) -> list[dict]:
+    """The stages the run was initialized with: its strategy snapshot, else
+    (a hub's run whose status we mirror without one) its strategy's, one query."""
+    snapshot = (run.status or {}).get("stagedUpdateStrategySnapshot")
+    if snapshot is not None:
+        return snapshot.get("stages") or []
+    spec = (family_of(run).strategy.objects.filter(namespace=run.namespace,
+                                                    name=(run.spec or {}).get("stagedRolloutStrategyName", ""))
+            .values_list("spec", flat=True).first())
+    return (spec or {}).get("stages") or []
 
 
 def requirements(run, requests: list, *, rows: list | None = None,
