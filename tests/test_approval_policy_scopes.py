@@ -466,3 +466,19 @@ def test_votes_on_a_mirrored_gate_must_meet_the_clusters_policy_it_protects(peop
         approve("example-run-before-canary", "carol")
     approve("example-run-before-canary", "alice")
     assert not fake.requests_to("PATCH")  # 1 of 2: nothing is sent to the hub yet
+
+
+def test_fleet_policies_lists_every_policy_with_what_it_protects(people, fleet):
+    m.ApprovalPolicy.objects.create(strategy_name="example-strategy", stage="canary", gate="after", quorum=2,
+                                    groups=["sre"], source="annotation")
+    protect(Scope.CLUSTERS, "environment=prod", name="prod-clusters", four_eyes=True)
+    protect(Scope.PLACEMENT, "example-placement", name="placement-owners", groups=(), quorum=1)
+    code, out, err = fleet("policies")
+    assert (code, err) == (0, "")
+    lines = [line.split() for line in out.splitlines()]
+    assert lines == [
+        ["SCOPE", "NAME", "PROTECTS", "GROUPS", "QUORUM", "FOUR-EYES", "SOURCE"],
+        ["clusters", "prod-clusters", "environment=prod", "sre", "2", "yes", "admin"],
+        ["gate", "-", "example-strategy/canary/after", "sre", "2", "no", "annotation"],
+        ["placement", "placement-owners", "placement", "example-placement", "-", "1", "no", "admin"],
+    ]

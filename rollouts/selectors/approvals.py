@@ -63,6 +63,11 @@ def approval_list() -> list[ApprovalRow]:
     return sorted(rows, key=lambda r: (r.created, r.name), reverse=True)
 
 
+def approval_policies_list() -> list[m.ApprovalPolicy]:
+    """Every approval policy (gates of strategies, placements, clusters), one query."""
+    return list(m.ApprovalPolicy.objects.all())
+
+
 def approval_get(*, name: str, namespace: str = ""):
     return family_for(namespace).approval_request.objects.filter(name=name, namespace=namespace).first()
 
