@@ -29,7 +29,8 @@ from rollouts.engine.stages import request_gates
 from rollouts.roles import RELEASE_MANAGERS, user_create
 from rollouts.services import policies
 from rollouts.services.approvals import approval_request_approve
-from rollouts.services.policies import PolicyDenied, RunUnprotected
+from rollouts.services.policies import PolicyDenied
+from rollouts.services.policy_scope import RunUnprotected
 from rollouts.services.runs import run_start
 from tests.fleet_builders import (
     APPROVAL,

@@ -22,7 +22,7 @@ from rollouts.controllers.family import FAMILIES, Family, family_of
 from rollouts.controllers.placement import placement_status_refresh, with_rollout_started
 from rollouts.members import connector_for
 from rollouts.mirror import local_only
-from rollouts.services import policies
+from rollouts.services import policies, policy_scope
 from rollouts.services.events import ENGINE, record
 
 from . import timeline, wakeup
@@ -133,7 +133,7 @@ def load_world(run, family: Family, now=None) -> tuple[World, dict]:
     if not initialized:
         strategy = family.strategy.objects.filter(namespace=run.namespace, name=spec.get("stagedRolloutStrategyName", "")).first()
         snapshots = list(family.resource_snapshot.objects.filter(owner=placement)) if placement else []
-        protections = policies.as_protections(policies.policies_in_scope(run))
+        protections = policy_scope.as_protections(policy_scope.policies_in_scope(run))
     names = timeline.approval_request_names(status)
     approvals = list(family.approval_request.objects.filter(namespace=run.namespace, name__in=names)) if names else []
     unmet = _unmet_policies(run, family, approvals, members)
@@ -197,7 +197,7 @@ def _unmet_policies(run, family: Family, approvals: list, member_labels: dict) -
     if not waiting:
         return set()
     governed = {name: requirement for name, (_, requirement) in
-                policies.requirements(run, waiting, member_labels=member_labels).items() if requirement is not None}
+                policy_scope.requirements(run, waiting, member_labels=member_labels).items() if requirement is not None}
     if not governed:
         return set()
     votes: dict[str, list] = {}

@@ -16,7 +16,7 @@ from rollouts.api.validation import validate, validate_status
 from rollouts.controllers import placement as placement_controller
 from rollouts.mirror import require_local
 
-from . import events, policies
+from . import events, policies, policy_scope
 
 _STRATEGY_MODELS = (m.ClusterStagedUpdateStrategy, m.StagedUpdateStrategy)
 _RUN_MODELS = (m.ClusterStagedUpdateRun, m.StagedUpdateRun)
@@ -49,7 +49,7 @@ def manifests_apply(*, docs: list[dict], actor: str, namespace: str | None = Non
 
     A new update run whose strategy has no gate before clusters that an
     approval policy on its placement or on clusters protects is refused
-    (policies.RunUnprotected), nothing is applied, and the refusal is
+    (policy_scope.RunUnprotected), nothing is applied, and the refusal is
     recorded as a `denied` Event (with `client_address` and `via`)."""
     try:
         with transaction.atomic():
@@ -62,7 +62,7 @@ def manifests_apply(*, docs: list[dict], actor: str, namespace: str | None = Non
                     registry = KindRegistry()
             if any(r.outcome != "unchanged" for r in results):
                 placement_controller.placements_reconcile()
-    except policies.RunUnprotected as exc:
+    except policy_scope.RunUnprotected as exc:
         policies.denial_record(kind_name=exc.kind_name, name=exc.run, namespace=exc.namespace, run=exc.run,
                                actor=actor, reason=str(exc), attempted="create run", client_address=client_address,
                                via=via, policy=exc.policy)
@@ -96,7 +96,7 @@ def _apply_one(kind: Kind, doc: dict, *, actor: str, default_namespace: str | No
         validate(kind, doc)
         store.require_namespace(kind, namespace)
         if kind.model in _RUN_MODELS:
-            policies.run_protection_check(kind=kind, name=name, namespace=namespace, spec=doc.get("spec") or {})
+            policy_scope.run_protection_check(kind=kind, name=name, namespace=namespace, spec=doc.get("spec") or {})
         obj = store.new_object(kind, doc, namespace=namespace, owner=_owner_for(kind, doc, namespace))
         store.create(obj, kind)
         events.record_object(obj, kind, m.Event.Action.CREATED, actor=actor)

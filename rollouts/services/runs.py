@@ -51,7 +51,7 @@ def run_start(*, placement: str, strategy: str, index: str, actor: str, namespac
     (state Run). Without a name one is made from `prefix` (default the
     placement's name) and a free counter. Returns the new run.
 
-    Refused (policies.RunUnprotected, recorded as `denied` with
+    Refused (policy_scope.RunUnprotected, recorded as `denied` with
     `client_address` and `via`) when the strategy leaves clusters an
     approval policy protects without a gate, as `fleet apply` is."""
     kind = run_kind(namespace)
