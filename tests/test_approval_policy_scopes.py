@@ -123,10 +123,12 @@ def relabel_as_before_stage(gate: str = GATE) -> None:
     assert approval_request(gate).labels[L.TASK_TYPE] == "beforeStage"
 
 
-def sre_canary_gate(frozen_clock, people) -> None:
+@pytest.fixture
+def sre_gate(frozen_clock, people):
     """The tutorial's run waiting at canary under `quorum 2, group sre`."""
     tutorial_waiting_at_canary(strategy_doc("example-strategy", *STRATEGIES["tutorial"], annotation={
         "stages": {"canary": {"after": {"groups": ["sre"], "quorum": 2}}}}))
+    return approval_request(GATE)
 
 
 # Finding 3: the gate comes from the run, not from the labels ----------------------------------
@@ -190,10 +192,14 @@ def test_the_engine_ignores_a_relabelled_gate_approved_by_hand(sre_gate):
     assert run_obj().condition_status("Succeeded") == "True"
 
 
-@pytest.fixture
-def sre_gate(frozen_clock, people):
-    sre_canary_gate(frozen_clock, people)
-    return approval_request(GATE)
+def test_a_status_patch_of_a_relabelled_gate_is_still_refused(sre_gate):
+    relabel_as_before_stage()
+    body = {"status": {"conditions": [{"type": "Approved", "status": "True", "reason": "lgtm", "message": "lgtm",
+                                       "observedGeneration": sre_gate.generation,
+                                       "lastTransitionTime": "2026-03-02T21:30:00Z"}]}}
+    with pytest.raises(PolicyDenied, match="governed by approval policy example-strategy/canary/after"):
+        patch("careq", GATE, body, subresource="status", actor="carol")
+    assert not approved(GATE)
 
 
 # Finding 4: refused at creation ---------------------------------------------------------------
