@@ -17,7 +17,7 @@ from rollouts.api.kinds import Kind, KindRegistry
 from rollouts.api.labels import parse_selector
 from rollouts.api.manifests import parse_patch
 from rollouts.controllers.family import APPROVAL_KINDS
-from rollouts.selectors.approvals import approval_approver
+from rollouts.selectors.approvals import approval_approver, approval_policies_list
 from rollouts.services import policies
 from rollouts.services.approvals import approval_request_approve, approval_request_reject
 from rollouts.services.objects import manifests_apply, object_delete, object_patch
@@ -72,7 +72,7 @@ def apply(ctx: Context) -> None:
     if not docs:
         raise CliError("no objects passed to apply")
     for result in manifests_apply(
-        docs=docs, actor=ctx.actor, namespace=ctx.options.get("namespace")
+        docs=docs, actor=ctx.actor, namespace=ctx.options.get("namespace"), via="cli"
     ):
         ctx.out.write(str(result))
 
@@ -384,6 +384,17 @@ def api_resources(ctx: Context) -> None:
     ctx.out.write(printers.format_table(rows))
 
 
+def policies_command(ctx: Context) -> None:
+    """List the approval policies: what each protects and what it asks."""
+    rows = [["SCOPE", "NAME", "PROTECTS", "GROUPS", "QUORUM", "FOUR-EYES", "SOURCE"]]
+    for policy in approval_policies_list():
+        protects = (f"{policy.strategy_name}/{policy.stage}/{policy.gate}"
+                    if policy.scope == policy.Scope.GATE else policy.target)
+        rows.append([policy.scope, policy.name or "-", protects, ",".join(policy.groups) or "-", str(policy.quorum),
+                     "yes" if policy.four_eyes else "no", policy.source])
+    ctx.out.write(printers.format_table(rows) if len(rows) > 1 else "No approval policies.")
+
+
 VERBS = {
     "apply": apply,
     "get": get,
@@ -399,4 +410,5 @@ VERBS = {
     "audit": audit_verify_command,
     "hub": hub_command,
     "kubeconfig": kubeconfig_command,
+    "policies": policies_command,
 }

@@ -27,6 +27,7 @@ Verbs:
   audit verify   check the audit log's hash chain; report the first broken link
   hub            add, list or delete KubeFleet hub connections (mirrored read-only)
   kubeconfig     add, list or delete member cluster kubeconfigs
+  policies       list the approval policies (strategy gates, placements, clusters)
 """
 
 MAIN_USAGE = "%(prog)s [--as USER] VERB [options]"
@@ -60,7 +61,8 @@ def add_verbs(parser) -> None:
         dest="verb", metavar="VERB", help=argparse.SUPPRESS, prog=parser.prog
     )
     common = _common_options()
-    for add in (_apply, _get, _delete, _patch, _approve, _reject, _wait, _api_resources, _demo, _engine, _serve, _audit, _hub, _kubeconfig):
+    for add in (_apply, _get, _delete, _patch, _approve, _reject, _wait, _api_resources, _demo, _engine, _serve, _audit, _hub, _kubeconfig,
+                _policies):
         add(verbs, common)
 
 
@@ -350,6 +352,19 @@ def _audit(verbs, common) -> None:
         "head somewhere else: removing the newest rows is only seen against an older head.",
     )
     p.add_argument("action", choices=["verify"], metavar="verify", help="the audit action (verify)")
+
+
+def _policies(verbs, common) -> None:
+    _verb(
+        verbs,
+        "policies",
+        common,
+        "list the approval policies",
+        "  fleet policies\n",
+        "Every approval policy: a gate of a strategy (from its annotation or the admin), a\n"
+        "placement, or member clusters by label selector, with its groups, quorum and four-eyes.\n"
+        "Policies on placements and clusters are made in the admin (docs/approval-policies.md).",
+    )
 
 
 def _credential_verb(verbs, common, name: str, summary: str, examples: str, description: str) -> None:

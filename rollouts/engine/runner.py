@@ -22,7 +22,7 @@ from rollouts.controllers.family import FAMILIES, Family, family_of
 from rollouts.controllers.placement import placement_status_refresh, with_rollout_started
 from rollouts.members import connector_for
 from rollouts.mirror.marks import local_only
-from rollouts.services import policies
+from rollouts.services import policies, policy_scope
 from rollouts.services.events import ENGINE, record
 
 from . import timeline
@@ -119,21 +119,24 @@ def _one_pass(family: Family, pk: int) -> tuple[Decision | None, bool, object]:
 
 
 def load_world(run, family: Family, now=None) -> tuple[World, dict]:
-    """The run's world (six queries at most, plus two while a gate with an
-    approval policy waits with Approved=True) and the rows behind it."""
+    """The run's world (six queries at most, seven when initializing: the
+    approval policies on its placement and clusters; plus two while a gate
+    with an approval policy waits with Approved=True) and the rows behind it."""
     spec, status = run.spec or {}, run.status or {}
     placement = family.placement.objects.filter(namespace=run.namespace, name=spec.get("placementName", "")).first()
-    policies = list(family.policy_snapshot.objects.filter(owner=placement)) if placement else []
+    policy_snapshots = list(family.policy_snapshot.objects.filter(owner=placement)) if placement else []
     bindings = list(family.binding.objects.filter(owner=placement).values(*_BINDING_FIELDS)) if placement else []
     members = dict(m.MemberCluster.objects.values_list("name", "labels"))
     initialized = is_true(status.get("conditions"), "Initialized")
     strategy = snapshots = None
+    protections = []
     if not initialized:
         strategy = family.strategy.objects.filter(namespace=run.namespace, name=spec.get("stagedRolloutStrategyName", "")).first()
         snapshots = list(family.resource_snapshot.objects.filter(owner=placement)) if placement else []
+        protections = policy_scope.as_protections(policy_scope.policies_in_scope(run))
     names = timeline.approval_request_names(status)
     approvals = list(family.approval_request.objects.filter(namespace=run.namespace, name__in=names)) if names else []
-    unmet = _unmet_policies(run, family, approvals)
+    unmet = _unmet_policies(run, family, approvals, members)
     world = World(
         run_name=run.name,
         namespace=run.namespace,
@@ -142,12 +145,13 @@ def load_world(run, family: Family, now=None) -> tuple[World, dict]:
         status=status,
         now=now or clock.now(),
         placement={"name": placement.name, "spec": placement.spec} if placement else None,
-        policy_snapshots=[_policy_view(p) for p in policies],
+        policy_snapshots=[_policy_view(p) for p in policy_snapshots],
         bindings=[_binding_view(b) for b in bindings],
         member_labels=members,
         strategy=strategy.spec if strategy else None,
         resource_snapshots=[ResourceSnapshotView(s.name, s.labels, s.annotations) for s in snapshots or []],
         approvals={a.name: _approval_view(a, policy_met=a.name not in unmet) for a in approvals},
+        protections=protections,
     )
     rows = {"placement": placement, "bindings": {b["name"]: b for b in bindings}, "approvals": {a.name: a for a in approvals}}
     return world, rows
@@ -182,28 +186,26 @@ def _approval_view(a, *, policy_met: bool = True) -> ApprovalView:
                         tuple((a.status or {}).get("conditions") or []), policy_met)
 
 
-def _unmet_policies(run, family: Family, approvals: list) -> set[str]:
+def _unmet_policies(run, family: Family, approvals: list, member_labels: dict) -> set[str]:
     """Names of the approved-but-not-accepted requests whose gate has an
     approval policy its votes do not meet (Approved=True written by hand, in
-    the admin or the database). Two queries at most, and only while such a
-    request waits: the policies of the run's strategy, then their votes."""
+    the admin or the database). The gate is the one the run's status names
+    the request for, never its labels. Two queries at most, and only while
+    such a request waits: the policies in scope of the run, then their votes."""
     waiting = [a for a in approvals if a.condition_status("Approved") == "True"
                and a.condition_status("ApprovalAccepted") != "True"]
     if not waiting:
         return set()
-    strategy = (run.spec or {}).get("stagedRolloutStrategyName", "")
-    gates = policies.policies_for_strategy(family.strategy.KIND, run.namespace, strategy)
-    governed = {a.name: gates[key] for a in waiting
-                if (key := ((a.spec or {}).get("targetStage", ""), policies.GATE_OF_TASK.get(
-                    a.labels.get(L.TASK_TYPE, ""), "after"))) in gates}
+    governed = {name: requirement for name, (_, requirement) in
+                policy_scope.requirements(run, waiting, member_labels=member_labels).items() if requirement is not None}
     if not governed:
         return set()
     votes: dict[str, list] = {}
     for vote in m.ApprovalVote.objects.filter(request_kind=family.approval_request.KIND, request_namespace=run.namespace,
                                               request_name__in=list(governed)):
         votes.setdefault(vote.request_name, []).append(vote)
-    return {name for name, policy in governed.items()
-            if not policies.quorum_met(votes.get(name, []), run_uid=str(run.uid), quorum=policy.quorum)}
+    return {name for name, requirement in governed.items()
+            if not policies.quorum_met(votes.get(name, []), run_uid=str(run.uid), quorum=requirement.quorum)}
 
 
 def _carry_out(actions: list, run, family: Family, rows: dict) -> bool:

@@ -164,3 +164,28 @@ def max_concurrency(value, cluster_count: int) -> int:
         return max(int(text[:-1]) * cluster_count // 100, 1)
     number = atoi(text)
     return max(number or 1, 1)
+
+
+def request_gates(status: dict, name: str, *, run: str = "", stage: str = "") -> list[tuple[str, str]]:
+    """The gates (stage, "before" | "after") approval request `name` stands
+    for, read from what the run recorded: the approvalRequestName of each
+    stage's before- and after-stage task. Never from the request's labels,
+    which anyone who may edit the request can change.
+
+    A name the run has not recorded (it is not initialized yet, or a hub's
+    status has not caught up) is read by the deterministic names with the
+    request's immutable spec.targetStage (`stage`): `<run>-before-<stage>`
+    for a before-stage gate, `<run>-<stage>` (ours, the tutorial's) or
+    `<run>-after-<stage>` (KubeFleet's current) for an after-stage one. []
+    when `name` is no gate of the run. Duplicate stage names (not validated,
+    as in KubeFleet) can make one request stand for several gates."""
+    found = [(entry.get("stageName", ""), gate) for entry in status.get("stagesStatus") or []
+             for key, gate in (("beforeStageTaskStatus", "before"), ("afterStageTaskStatus", "after"))
+             if any(t.get("approvalRequestName") == name for t in entry.get(key) or [])]
+    if found or not stage:
+        return found
+    if name == f"{run}-before-{stage}":
+        return [(stage, "before")]
+    if name in (f"{run}-{stage}", f"{run}-after-{stage}"):
+        return [(stage, "after")]
+    return []

@@ -16,7 +16,7 @@ import copy
 
 from rollouts.controllers import labels as L
 
-from . import execution
+from . import execution, protection
 from .context import Pass
 from .stages import (
     Abort,
@@ -55,6 +55,9 @@ def _decide(ctx: Pass) -> Decision:
             return Decision(copy.deepcopy(world.status), retry_error=str(exc))
         except Terminal as exc:
             ctx.run_set("Initialized", "False", "UpdateRunInitializedFailed", str(exc))
+            return Decision(ctx.status)
+        except protection.Unprotected as exc:
+            ctx.run_set("Initialized", "False", protection.UNPROTECTED_REASON, str(exc))
             return Decision(ctx.status)
         ctx.run_set("Initialized", "True", "UpdateRunInitializedSuccessfully", "the updateRun is initialized successfully")
         position = 0
@@ -174,6 +177,25 @@ def _initialize(ctx: Pass) -> None:
     )
     status["deletionStageStatus"] = deletion_stage([b.cluster for b in to_delete])
     status["resourceSnapshotIndexUsed"] = _resolve_resource_snapshot(ctx)
+    _check_protected(ctx)
+
+
+def _check_protected(ctx: Pass) -> None:
+    """Fail a run whose stages update clusters an approval policy on the
+    placement or on clusters protects with no gate before them: the labels
+    or the placement's clusters may have changed since the run was created
+    (where it was checked too)."""
+    world, status = ctx.world, ctx.status
+    if not world.protections:
+        return
+    stages = status["stagedUpdateStrategySnapshot"].get("stages") or []
+    clusters = [[c["clusterName"] for c in entry["clusters"]] for entry in status["stagesStatus"]]
+    _, missing = protection.gate_protections(stages, clusters, world.member_labels, world.protections)
+    if missing:
+        stage, unprotected = missing[0]
+        strategy = world.spec.get("stagedRolloutStrategyName", "")
+        raise protection.Unprotected("cannot start the updateRun: "
+                                     + protection.unprotected_message(strategy, stage, unprotected))
 
 
 def _resolve_resource_snapshot(ctx: Pass) -> str:

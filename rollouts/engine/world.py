@@ -5,6 +5,8 @@ can be tested without a database."""
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from .protection import Protection
+
 
 @dataclass(frozen=True)
 class BindingView:
@@ -66,6 +68,7 @@ class World:
     strategy: dict | None = None  # the strategy's spec; None when not found
     resource_snapshots: list[ResourceSnapshotView] = field(default_factory=list)
     approvals: dict[str, ApprovalView] = field(default_factory=dict)
+    protections: list[Protection] = field(default_factory=list)  # read while initializing only
     stuck_threshold_seconds: float = 300.0
 
 

@@ -15,8 +15,16 @@ from django.db import models
 
 
 class ApprovalPolicy(models.Model):
-    """Who may open one gate of one strategy, and how many must.
+    """Who may open a gate, and how many must.
 
+    scope: what the policy is attached to.
+      gate: one gate of one strategy (strategy_* fields, stage, gate).
+      placement: every run of one placement (placement_namespace,
+        placement_name), whatever its strategy: the gate protecting each
+        stage with clusters must meet it (engine.protection).
+      clusters: every run that updates a member cluster matching
+        cluster_selector (`environment=prod`), whatever its placement.
+    name: how messages name a placement or clusters policy.
     strategy_kind/strategy_namespace/strategy_name: the strategy it governs.
     stage/gate: the stage name and which of its gates (before or after).
     groups: Django group names; an approver must be in one of them. Empty:
@@ -35,14 +43,28 @@ class ApprovalPolicy(models.Model):
         ANNOTATION = "annotation"
         ADMIN = "admin"
 
+    class Scope(models.TextChoices):
+        GATE = "gate", "a gate of a strategy"
+        PLACEMENT = "placement", "every run of a placement"
+        CLUSTERS = "clusters", "every run updating clusters matching a label selector"
+
+    scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.GATE)
+    name = models.CharField(max_length=63, blank=True, default="",
+                            help_text="How messages name a placement or clusters policy, e.g. prod-clusters.")
+    placement_namespace = models.CharField(max_length=253, blank=True, default="",
+                                           help_text="Empty for a ClusterResourcePlacement.")
+    placement_name = models.CharField(max_length=253, blank=True, default="")
+    cluster_selector = models.CharField(max_length=1000, blank=True, default="",
+                                        help_text="Member cluster labels, e.g. environment=prod.")
+
     strategy_kind = models.CharField(
         max_length=63, default="ClusterStagedUpdateStrategy",
         choices=[("ClusterStagedUpdateStrategy", "ClusterStagedUpdateStrategy"),
                  ("StagedUpdateStrategy", "StagedUpdateStrategy")])
     strategy_namespace = models.CharField(max_length=253, blank=True, default="")
-    strategy_name = models.CharField(max_length=253)
-    stage = models.CharField(max_length=63)
-    gate = models.CharField(max_length=8, choices=Gate.choices)
+    strategy_name = models.CharField(max_length=253, blank=True, default="")
+    stage = models.CharField(max_length=63, blank=True, default="")
+    gate = models.CharField(max_length=8, choices=Gate.choices, blank=True, default="")
     groups = models.JSONField(default=list, blank=True,
                               help_text="Django group names, e.g. [\"sre\"]; empty: anyone who may approve.")
     quorum = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
@@ -50,17 +72,43 @@ class ApprovalPolicy(models.Model):
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.ADMIN)
 
     class Meta:
-        ordering = ["strategy_kind", "strategy_namespace", "strategy_name", "stage", "gate"]
+        ordering = ["scope", "strategy_kind", "strategy_namespace", "strategy_name", "stage", "gate",
+                    "placement_namespace", "placement_name", "cluster_selector"]
         verbose_name_plural = "approval policies"
         constraints = [
             models.UniqueConstraint(
                 fields=["strategy_kind", "strategy_namespace", "strategy_name", "stage", "gate", "source"],
-                name="approvalpolicy_unique_gate"),
+                condition=models.Q(scope="gate"), name="approvalpolicy_unique_gate"),
+            models.UniqueConstraint(fields=["placement_namespace", "placement_name"],
+                                    condition=models.Q(scope="placement"), name="approvalpolicy_unique_placement"),
+            models.UniqueConstraint(fields=["cluster_selector"], condition=models.Q(scope="clusters"),
+                                    name="approvalpolicy_unique_clusters"),
             models.CheckConstraint(condition=models.Q(quorum__gte=1), name="approvalpolicy_quorum_positive"),
         ]
 
     def __str__(self):
+        if self.scope == self.Scope.PLACEMENT:
+            return self.name or f"placement {self.placement_name}"
+        if self.scope == self.Scope.CLUSTERS:
+            return self.name or f"clusters {self.cluster_selector}"
         return f"{self.strategy_name}/{self.stage}/{self.gate}"
+
+    @property
+    def target(self) -> str:
+        """What a placement or clusters policy protects: `environment=prod`."""
+        if self.scope == self.Scope.PLACEMENT:
+            where = f"{self.placement_namespace}/" if self.placement_namespace else ""
+            return f"placement {where}{self.placement_name}"
+        return self.cluster_selector
+
+    @property
+    def described(self) -> str:
+        """`approval policy example-strategy/prod/after: quorum 2, group sre`, or
+        `approval policy "prod-clusters" (environment=prod; quorum 2, group sre)`."""
+        if self.scope == self.Scope.GATE:
+            return f"approval policy {self}: {self.summary}"
+        title = f'"{self.name}" ' if self.name else ""
+        return f"approval policy {title}({self.target}; {self.summary})"
 
     @property
     def summary(self) -> str:

@@ -63,6 +63,11 @@ def approval_list() -> list[ApprovalRow]:
     return sorted(rows, key=lambda r: (r.created, r.name), reverse=True)
 
 
+def approval_policies_list() -> list[m.ApprovalPolicy]:
+    """Every approval policy (gates of strategies, placements, clusters), one query."""
+    return list(m.ApprovalPolicy.objects.all())
+
+
 def approval_get(*, name: str, namespace: str = ""):
     return family_for(namespace).approval_request.objects.filter(name=name, namespace=namespace).first()
 
@@ -131,10 +136,11 @@ def approval_review(request) -> ApprovalReview:
     status = (run.status or {}) if run else {}
     index = str(status.get("resourceSnapshotIndexUsed") or ((run.spec or {}) if run else {}).get(
         "resourceSnapshotIndex") or "")
-    next_stage, clusters = _next_clusters(status, row.stage, row.task_type)
+    gate = policies.gate_of(request)  # from the run's status: the taskType label can be edited
+    task_type = {"before": "beforeStage", "after": "afterStage"}.get(gate.gate, row.task_type)
+    next_stage, clusters = _next_clusters(status, gate.stage or row.stage, task_type)
     groups = cluster_groups(placement=(run.spec or {}).get("placementName", ""), namespace=run.namespace,
                             index=index, clusters=clusters) if run and clusters else []
-    gate = policies.gate_of(request)
     standing = policies.progress(gate)
     approver = None if standing and not standing.met else approval_approver(request)
     return ApprovalReview(request, row, run, index, next_stage, groups, approver, gate, standing,

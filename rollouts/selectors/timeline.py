@@ -213,7 +213,8 @@ def _approval_view(task: dict, when_: str, ctx: dict) -> TaskView:
 def run_timeline(run) -> Timeline:
     """Everything the run page shows. Queries: the run's approval requests,
     the approval and rejection Events naming who decided, the approval
-    policies of the run's strategy (four more when one governs a gate: the
+    policies in scope of the run (plus member labels when a clusters policy
+    exists; four more when one governs a gate: the
     votes, the run's epoch and snapshot, who started it), the run's latest Events."""
     status, spec = run.status or {}, run.spec or {}
     family = family_for(run.namespace)

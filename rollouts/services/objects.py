@@ -17,9 +17,10 @@ from rollouts.controllers import placement as placement_controller
 from rollouts.engine import runner
 from rollouts.mirror.marks import require_local
 
-from . import events, policies
+from . import events, policies, policy_scope
 
 _STRATEGY_MODELS = (m.ClusterStagedUpdateStrategy, m.StagedUpdateStrategy)
+_RUN_MODELS = (m.ClusterStagedUpdateRun, m.StagedUpdateRun)
 
 PARENT_LABEL = "kubernetes-fleet.io/parent-CRP"
 _PLACEMENT_OF = {
@@ -42,20 +43,32 @@ class ApplyResult:
         return f"{self.kind.singular}{'.' + self.kind.group if self.kind.group else ''}/{self.obj.name} {self.outcome}"
 
 
-def manifests_apply(*, docs: list[dict], actor: str, namespace: str | None = None) -> list[ApplyResult]:
+def manifests_apply(*, docs: list[dict], actor: str, namespace: str | None = None, client_address: str = "",
+                    via: str = "") -> list[ApplyResult]:
     """Create or update every document, all or nothing, then let the placement
-    controllers react. `namespace` is the default for namespaced documents."""
-    with transaction.atomic():
-        registry = KindRegistry()
-        results = []
-        for doc in docs:
-            kind = registry.for_manifest(doc["apiVersion"], doc["kind"])
-            results.append(_apply_one(kind, doc, actor=actor, default_namespace=namespace))
-            if kind.kind == "CustomResourceDefinition":
-                registry = KindRegistry()
-        if any(r.outcome != "unchanged" for r in results):
-            placement_controller.placements_reconcile()
-        _publish_changes(results)
+    controllers react. `namespace` is the default for namespaced documents.
+
+    A new update run whose strategy has no gate before clusters that an
+    approval policy on its placement or on clusters protects is refused
+    (policy_scope.RunUnprotected), nothing is applied, and the refusal is
+    recorded as a `denied` Event (with `client_address` and `via`)."""
+    try:
+        with transaction.atomic():
+            registry = KindRegistry()
+            results = []
+            for doc in docs:
+                kind = registry.for_manifest(doc["apiVersion"], doc["kind"])
+                results.append(_apply_one(kind, doc, actor=actor, default_namespace=namespace))
+                if kind.kind == "CustomResourceDefinition":
+                    registry = KindRegistry()
+            if any(r.outcome != "unchanged" for r in results):
+                placement_controller.placements_reconcile()
+            _publish_changes(results)
+    except policy_scope.RunUnprotected as exc:
+        policies.denial_record(kind_name=exc.kind_name, name=exc.run, namespace=exc.namespace, run=exc.run,
+                               actor=actor, reason=str(exc), attempted="create run", client_address=client_address,
+                               via=via, policy=exc.policy)
+        raise
     return results
 
 
@@ -83,6 +96,8 @@ def _apply_one(kind: Kind, doc: dict, *, actor: str, default_namespace: str | No
     if existing is None:
         validate(kind, doc)
         store.require_namespace(kind, namespace)
+        if kind.model in _RUN_MODELS:
+            policy_scope.run_protection_check(kind=kind, name=name, namespace=namespace, spec=doc.get("spec") or {})
         obj = store.new_object(kind, doc, namespace=namespace, owner=_owner_for(kind, doc, namespace))
         store.create(obj, kind)
         events.record_object(obj, kind, m.Event.Action.CREATED, actor=actor)

@@ -1,10 +1,20 @@
-"""Approval policies: which policy governs a gate, what a vote is bound to,
-who may vote, and whether a gate's votes meet its policy.
+"""Approval policies: which policies govern a gate, what a vote is bound to,
+who may vote, and whether a gate's votes meet its policies.
 
-Precedence: for one gate (strategy, stage, before|after) a row from the
-strategy's `fleetui.io/approval-policy` annotation wins over a row made in
-the admin; without either, the gate has no policy and approving works as in
-KubeFleet (one approval, a plain status patch is enough).
+Which gate a request stands for comes from its run's recorded status (the
+approval request names the engine wrote per stage task), never from the
+request's labels, which anyone who may edit the request can change
+(engine.stages.request_gates).
+
+Which policies govern a gate: the strategy's own policy for that gate (a row
+from the strategy's `fleetui.io/approval-policy` annotation wins over a row
+made in the admin), plus every policy on the run's placement or on clusters
+it updates whose clusters the gate protects (engine.protection). Several
+policies combine requirement by requirement, the strictest wins: the largest
+quorum, four-eyes if any asks for it, and an approver must be in one of the
+groups of every policy that names groups (`Requirement`). Without any, the
+gate has no policy and approving works as in KubeFleet (one approval, a
+plain status patch is enough).
 
 Binding: a vote counts only while the run is the same object (uid), has not
 been stopped and resumed since (epoch: the id of the run's latest
@@ -21,23 +31,12 @@ from django.db import transaction
 from rollouts import clock, roles
 from rollouts import models as m
 from rollouts.api import approval_policy
-from rollouts.api.errors import Forbidden
 from rollouts.api.kinds import Kind
-from rollouts.controllers import labels as L
 from rollouts.controllers.family import family_of
 
 from . import events
-
-GATE_OF_TASK = {"beforeStage": "before", "afterStage": "after"}
-
-
-class PolicyDenied(Forbidden):
-    """An approval, or a status write, the gate's policy does not allow.
-    `run` names the gate's run, for the `denied` Event."""
-
-    def __init__(self, message: str, *, run: str = ""):
-        super().__init__(message)
-        self.run = run
+from .policy_scope import PolicyDenied as PolicyDenied  # the error callers catch, re-exported
+from .policy_scope import Requirement, Scope, requirements
 
 
 @dataclass
@@ -48,16 +47,16 @@ class Gate:
     request: object
     run_name: str
     stage: str
-    gate: str  # before | after
+    gate: str  # before | after ("" when the request is no gate of its run)
     run: object | None
-    policy: m.ApprovalPolicy | None
+    policy: Requirement | None
 
 
 @dataclass
 class Progress:
     """Where a gate stands against its policy, for people to read."""
 
-    policy: m.ApprovalPolicy
+    policy: Requirement
     approvers: list[str]
     starter: str
     met: bool
@@ -73,9 +72,8 @@ class Progress:
         quorum = self.policy.quorum
         if self.met:
             return f"{self.count} of {quorum} approval{'s' if quorum != 1 else ''}: {', '.join(self.approvers)}"
-        groups = self.policy.groups
-        if groups:
-            who = f"someone from {' or '.join(groups)}"
+        if self.policy.group_sets:
+            who = f"someone from {self.policy.groups_text}"
         elif self.policy.four_eyes and quorum == 1:
             who = "a second person"
         else:
@@ -95,7 +93,7 @@ class Progress:
 def strategy_policies_sync(*, strategy, kind: Kind, manifest: dict | None) -> None:
     """Make the annotation rows of `strategy` match its annotation (manifest
     None: the strategy was deleted). Admin rows are left alone."""
-    m.ApprovalPolicy.objects.filter(strategy_kind=kind.kind, strategy_namespace=strategy.namespace,
+    m.ApprovalPolicy.objects.filter(scope=Scope.GATE, strategy_kind=kind.kind, strategy_namespace=strategy.namespace,
                                     strategy_name=strategy.name,
                                     source=m.ApprovalPolicy.Source.ANNOTATION).delete()
     rules = approval_policy.parse(manifest) if manifest is not None else []
@@ -105,35 +103,23 @@ def strategy_policies_sync(*, strategy, kind: Kind, manifest: dict | None) -> No
                          source=m.ApprovalPolicy.Source.ANNOTATION) for r in rules])
 
 
-def policies_for_strategy(strategy_kind: str, namespace: str, name: str) -> dict[tuple[str, str], m.ApprovalPolicy]:
-    """{(stage, gate): the policy in force} for one strategy, in one query."""
-    found: dict[tuple[str, str], m.ApprovalPolicy] = {}
-    for policy in m.ApprovalPolicy.objects.filter(strategy_kind=strategy_kind, strategy_namespace=namespace,
-                                                  strategy_name=name):
-        key = (policy.stage, policy.gate)
-        if key not in found or policy.source == m.ApprovalPolicy.Source.ANNOTATION:
-            found[key] = policy
-    return found
-
-
 def gate_of(request) -> Gate:
     """The gate an approval request stands for, with its run and policy."""
     spec = request.spec or {}
     family = family_of(request)
     run_name, stage = spec.get("parentStageRollout", ""), spec.get("targetStage", "")
-    gate = GATE_OF_TASK.get((request.labels or {}).get(L.TASK_TYPE, ""), "after")
     run = family.run.objects.filter(namespace=request.namespace, name=run_name).first()
-    policy = None
+    keys, requirement = [], None
     if run is not None:
-        strategy = (run.spec or {}).get("stagedRolloutStrategyName", "")
-        policy = policies_for_strategy(family.strategy.KIND, run.namespace, strategy).get((stage, gate))
-    return Gate(request.KIND, request, run_name, stage, gate, run, policy)
+        keys, requirement = requirements(run, [request])[request.name]
+    if keys:
+        stage = keys[0][0]
+    return Gate(request.KIND, request, run_name, stage, keys[0][1] if keys else "", run, requirement)
 
 
 def describe(gate: Gate) -> str:
     """`approval policy example-strategy/prod/after: quorum 2, groups sre, four-eyes`."""
-    policy = gate.policy
-    return f"approval policy {policy.strategy_name}/{policy.stage}/{policy.gate}: {policy.summary}"
+    return gate.policy.described
 
 
 # Bindings and votes ---------------------------------------------------------------
@@ -189,13 +175,11 @@ def progress(gate: Gate) -> Progress | None:
 
 def progress_for_run(run, requests: dict) -> dict[str, Progress]:
     """{request name: Progress} for the run's requests whose gate has a
-    policy: one query without policies, five with, for any number of gates."""
+    policy: one query without policies, five with (six with a clusters
+    policy), for any number of gates."""
     family = family_of(run)
-    gates = policies_for_strategy(family.strategy.KIND, run.namespace,
-                                  (run.spec or {}).get("stagedRolloutStrategyName", ""))
-    governed = {name: gates[key] for name, request in requests.items()
-                if (key := ((request.spec or {}).get("targetStage", ""),
-                            GATE_OF_TASK.get((request.labels or {}).get(L.TASK_TYPE, ""), "after"))) in gates}
+    governed = {name: requirement for name, (_, requirement) in requirements(run, list(requests.values())).items()
+                if requirement is not None}
     if not governed:
         return {}
     votes: dict[str, list] = {}
@@ -206,7 +190,7 @@ def progress_for_run(run, requests: dict) -> dict[str, Progress]:
     return {name: _progress(policy, votes.get(name, []), binding, starter) for name, policy in governed.items()}
 
 
-def _progress(policy: m.ApprovalPolicy, votes: list, binding: tuple, starter: str) -> Progress:
+def _progress(policy: Requirement, votes: list, binding: tuple, starter: str) -> Progress:
     run_uid = binding[0]
     approvers = counted(votes, binding)
     met = quorum_met(votes, run_uid=run_uid, quorum=policy.quorum)
@@ -222,8 +206,10 @@ def refusal(gate: Gate, *, actor: str, starter: str, approvers: list[str]) -> st
     user = get_user_model().objects.filter(username=actor, is_active=True).first()
     if user is None or not user.has_perm(roles.APPROVE):
         return "only Fleet UI users with the approve permission may approve this gate"
-    if policy.groups and not user.groups.filter(name__in=policy.groups).exists():
-        return f"only members of {' or '.join(policy.groups)} may approve this gate"
+    sets = policy.group_sets
+    mine = set(user.groups.filter(name__in=policy.groups).values_list("name", flat=True)) if sets else set()
+    if any(not mine & set(groups) for groups in sets):
+        return f"only members of {policy.groups_text} may approve this gate"
     if policy.four_eyes and actor == starter:
         return "the person who started the run may not approve it"
     if actor in approvers:

@@ -46,10 +46,14 @@ def run_resume(*, name: str, namespace: str = "", actor: str):
 
 
 def run_start(*, placement: str, strategy: str, index: str, actor: str, namespace: str = "",
-              name: str = "", prefix: str = "") -> object:
+              name: str = "", prefix: str = "", client_address: str = "", via: str = "") -> object:
     """Create a run of `strategy` over `placement` pinned to snapshot `index`
     (state Run). Without a name one is made from `prefix` (default the
-    placement's name) and a free counter. Returns the new run."""
+    placement's name) and a free counter. Returns the new run.
+
+    Refused (policy_scope.RunUnprotected, recorded as `denied` with
+    `client_address` and `via`) when the strategy leaves clusters an
+    approval policy protects without a gate, as `fleet apply` is."""
     kind = run_kind(namespace)
     _require_snapshot(kind, placement=placement, namespace=namespace, index=index)
     name = name or _free_name(kind.model, namespace, prefix or placement)
@@ -57,17 +61,20 @@ def run_start(*, placement: str, strategy: str, index: str, actor: str, namespac
            "metadata": {"name": name, **({"namespace": namespace} if namespace else {})},
            "spec": {"placementName": placement, "resourceSnapshotIndex": str(index),
                     "stagedRolloutStrategyName": strategy, "state": "Run"}}
-    [result] = manifests_apply(docs=[doc], actor=actor, namespace=namespace or None)
+    [result] = manifests_apply(docs=[doc], actor=actor, namespace=namespace or None,
+                               client_address=client_address, via=via)
     if result.outcome != "created":
         raise BadRequest(f'{kind.kind} "{name}" already exists')
     return result.obj
 
 
-def run_rollback(*, placement: str, strategy: str, index: str, actor: str, namespace: str = "") -> object:
+def run_rollback(*, placement: str, strategy: str, index: str, actor: str, namespace: str = "",
+                 client_address: str = "", via: str = "") -> object:
     """A new run that takes every cluster back to the earlier snapshot
-    `index`, through the same stages and gates as any run."""
+    `index`, through the same stages and gates (and policies) as any run."""
     return run_start(placement=placement, strategy=strategy, index=index, actor=actor,
-                     namespace=namespace, prefix=f"{placement}-rollback-{index}")
+                     namespace=namespace, prefix=f"{placement}-rollback-{index}", client_address=client_address,
+                     via=via)
 
 
 def _require_snapshot(kind: Kind, *, placement: str, namespace: str, index: str) -> None:

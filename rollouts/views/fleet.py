@@ -72,7 +72,7 @@ def placement_rollout(request, name: str, namespace: str = ""):
         run_services.run_start
     try:
         run = start(placement=name, strategy=strategy, index=index, actor=request.user.get_username(),
-                    namespace=namespace)
+                    namespace=namespace, client_address=roles.client_address(request), via="web")
     except ApiError as exc:
         return page(request, "rollouts/rollout.html", _rollout_context(detail, index, strategy, str(exc)), status=400)
     return redirect(run_url(run.name, namespace))
