@@ -25,7 +25,7 @@ from rollouts.services.runs import run_kind
 
 from . import inputs, listing, printers
 from .audit import audit_verify_command
-from .credentials import hub_command, kubeconfig_command
+from .credentials import credentials_command, hub_command, kubeconfig_command
 from .errors import CliError, format_error
 
 POLL_SECONDS = 0.2
@@ -399,4 +399,5 @@ VERBS = {
     "audit": audit_verify_command,
     "hub": hub_command,
     "kubeconfig": kubeconfig_command,
+    "credentials": credentials_command,
 }

@@ -6,6 +6,8 @@ and the person is recorded in our audit log. Whatever the hub refuses comes
 back as HubRefused: an ApiError whose `str()` is one line for the page.
 """
 
+from dataclasses import dataclass
+
 from django.db import transaction
 
 from rollouts import clock, k8s
@@ -197,6 +199,41 @@ def credential_save(credential, *, kubeconfig: str = "", context: str | None = N
                kind_name=type(credential).__name__, name=credential.name,
                details={"kubeconfig": "replaced" if kubeconfig.strip() else "kept", "context": credential.context})
     return credential
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """What `credentials_rotate` did: names re-encrypted, and names no key reads."""
+
+    reencrypted: list[str]
+    unreadable: list[str]
+
+
+def credentials_rotate(*, actor: str) -> Rotation:
+    """Re-encrypt every stored kubeconfig (hub connections, then member
+    credentials) with the first FLEET_CREDENTIALS_KEY, each with an audit
+    Event; afterwards the other keys can be removed. A kubeconfig no key
+    decrypts is left as it is and named in `unreadable` (enter it again).
+    One transaction: rows are locked, so a save meanwhile waits."""
+    rotation = Rotation([], [])
+    with transaction.atomic():
+        for model in (HubConnection, MemberCredential):
+            for credential in model.objects.select_for_update().exclude(kubeconfig_encrypted="").order_by("name"):
+                _reencrypt(credential, rotation, actor)
+    return rotation
+
+
+def _reencrypt(credential, rotation: Rotation, actor: str) -> None:
+    label = f"{type(credential).__name__}/{credential.name}"
+    try:
+        credential.reencrypt()
+    except UnreadableCredential:
+        rotation.unreadable.append(label)
+        return
+    credential.save(update_fields=["kubeconfig_encrypted"])
+    record(actor=actor, action=m.Event.Action.CONFIGURED, kind_name=type(credential).__name__, name=credential.name,
+           details={"kubeconfig": "re-encrypted with the first FLEET_CREDENTIALS_KEY"})
+    rotation.reencrypted.append(label)
 
 
 def hub_connection_delete(*, connection: HubConnection, actor: str) -> int:
