@@ -222,6 +222,19 @@ def test_a_server_that_echoes_the_authorization_header_does_not_get_it_into_erro
     assert fake.token not in caplog.text
 
 
+def test_a_header_the_http_library_refuses_is_a_permanent_error_that_quotes_no_token(fake):
+    client = k8s.client_from_kubeconfig(fake.kubeconfig())
+    # Past the allowlist only by hand: what a client holding a bad token would send.
+    client.configuration.api_key["BearerToken"] = f"Bearer {fake.token}\nX-Injected: 1"
+    client.configuration.refresh_api_key_hook = None  # the loader's hook would set the stored token back
+
+    with pytest.raises(k8s.PermanentK8sError) as refused:
+        k8s.get_object(client, "", "v1", "configmaps", "c", "default")
+
+    assert "the request could not be sent" in str(refused.value) and "Bearer [redacted]" in str(refused.value)
+    assert fake.token not in str(refused.value) and fake.requests == []
+
+
 def test_the_admin_form_shown_again_with_an_error_is_empty_of_the_submitted_kubeconfig(ada, client, fake):
     client.force_login(ada)
 
