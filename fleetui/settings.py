@@ -44,20 +44,18 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-GENERATE_KEY = "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
-
-
 def credentials_key_problem(keys: str, secret_key: str) -> str:
     """Why FLEET_CREDENTIALS_KEY cannot protect stored kubeconfigs outside
     DEBUG, or "" when it can: set, long keys, the encrypting one not SECRET_KEY."""
+    generate = "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
     listed = [key.strip() for key in keys.split(",") if key.strip()]
     if not listed:
         return (f"FLEET_CREDENTIALS_KEY must be set when DEBUG is false (a key of its own, not SECRET_KEY); "
-                f"generate one with: {GENERATE_KEY}")
+                f"generate one with: {generate}")
     if listed[0] == secret_key:
-        return f"FLEET_CREDENTIALS_KEY's first key must differ from SECRET_KEY; generate one with: {GENERATE_KEY}"
+        return f"FLEET_CREDENTIALS_KEY's first key must differ from SECRET_KEY; generate one with: {generate}"
     if any(len(key) < 32 for key in listed):
-        return f"every FLEET_CREDENTIALS_KEY key must be at least 32 characters; generate one with: {GENERATE_KEY}"
+        return f"every FLEET_CREDENTIALS_KEY key must be at least 32 characters; generate one with: {generate}"
     return ""
 
 
