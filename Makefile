@@ -40,6 +40,9 @@ $(BIN)/uv:
 # The demo fleet from the tutorial, served on $(HOST). Simulated members take
 # 2 s per apply so a rollout can be watched.
 run: export FLEET_SIMULATED_APPLY_SECONDS = 2
+# DEBUG defaults to false (and then needs SECRET_KEY and FLEET_CREDENTIALS_KEY);
+# the demo turns it on: plain http on 127.0.0.1, keys derived for the demo.
+run: export DEBUG = true
 run: install
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput

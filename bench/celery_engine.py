@@ -30,7 +30,8 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def approval_latency(hub: Hub, approvals: int) -> list[float]:
-    os.environ.update({k: v for k, v in hub.env.items() if k in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")})
+    os.environ.update({k: v for k, v in hub.env.items() if k in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE",
+                                                                   "DEBUG", "SECRET_KEY", "FLEET_CREDENTIALS_KEY")})
     import django
 
     django.setup()

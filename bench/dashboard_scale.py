@@ -34,6 +34,7 @@ def setup_django(db_path: str) -> None:
     os.environ["FLEET_SIMULATED_APPLY_SECONDS"] = "0"
     os.environ["DEBUG"] = "false"
     os.environ.setdefault("SECRET_KEY", "bench-only")
+    os.environ.setdefault("FLEET_CREDENTIALS_KEY", "bench-only-credentials-key-never-used-in-production")
     os.environ["ALLOWED_HOSTS"] = "testserver"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fleetui.settings")
     import django

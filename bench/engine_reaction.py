@@ -68,7 +68,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.update(DATABASE_URL=f"sqlite:///{tmp}/hub.sqlite3", FLEET_ENGINE_SOCKET=f"{tmp}/engine.sock",
-                          FLEET_SIMULATED_APPLY_SECONDS="0", DJANGO_SETTINGS_MODULE="fleetui.settings")
+                          FLEET_SIMULATED_APPLY_SECONDS="0", DJANGO_SETTINGS_MODULE="fleetui.settings", DEBUG="true")
         import django
 
         django.setup()

@@ -26,6 +26,7 @@ def setup_django(db_path: str) -> None:
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{db_path}")
     os.environ["FLEET_SIMULATED_APPLY_SECONDS"] = "0"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fleetui.settings")
+    os.environ.setdefault("DEBUG", "true")  # a local measurement: no production keys needed
     import django
 
     django.setup()

@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 def setup_django(db_path: str) -> None:
     os.environ.setdefault("DATABASE_URL", f"sqlite:///{db_path}")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fleetui.settings")
+    os.environ.setdefault("DEBUG", "true")  # a local measurement: no production keys needed
     import django
 
     django.setup()

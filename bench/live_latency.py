@@ -261,7 +261,8 @@ def main() -> None:
         hub.base_url = f"http://127.0.0.1:{free_port()}"
         daphne(hub, int(hub.base_url.rsplit(":", 1)[1]))
         os.environ.update({k: hub.env[k] for k in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE",
-                                                   "FLEET_SIMULATED_APPLY_SECONDS")})
+                                                   "FLEET_SIMULATED_APPLY_SECONDS", "DEBUG", "SECRET_KEY",
+                                                   "FLEET_CREDENTIALS_KEY")})
         import django
 
         django.setup()

@@ -69,11 +69,27 @@ def env_group_map(name: str) -> dict[str, tuple[str, ...]]:
     return mapping
 
 
-DEBUG = env_bool("DEBUG", True)
+def credentials_key_problem(keys: str, secret_key: str) -> str:
+    """Why FLEET_CREDENTIALS_KEY cannot protect stored kubeconfigs outside
+    DEBUG, or "" when it can: set, long keys, the encrypting one not SECRET_KEY."""
+    generate = "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+    listed = [key.strip() for key in keys.split(",") if key.strip()]
+    if not listed:
+        return (f"FLEET_CREDENTIALS_KEY must be set when DEBUG is false (a key of its own, not SECRET_KEY); "
+                f"generate one with: {generate}")
+    if listed[0] == secret_key:
+        return f"FLEET_CREDENTIALS_KEY's first key must differ from SECRET_KEY; generate one with: {generate}"
+    if any(len(key) < 32 for key in listed):
+        return f"every FLEET_CREDENTIALS_KEY key must be at least 32 characters; generate one with: {generate}"
+    return ""
+
+
+# Fail closed: DEBUG is off unless asked for (`make run` asks).
+DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is false")
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is false (DEBUG=true is for development only)")
     SECRET_KEY = "insecure-development-key-set-SECRET_KEY-in-production"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 
@@ -253,10 +269,12 @@ AUTHENTICATION_BACKENDS = [
 ]
 
 # KubeFleet hubs and Kubernetes members (docs/real-clusters.md).
-# Key that encrypts stored kubeconfigs (Fernet); derived from SECRET_KEY when empty.
+# Keys that encrypt stored kubeconfigs, comma-separated: the first encrypts,
+# all decrypt (rotation: docs/security.md). Required when DEBUG is false; with
+# DEBUG on and none set, one is derived from SECRET_KEY.
 FLEET_CREDENTIALS_KEY = env_str("FLEET_CREDENTIALS_KEY")
-# Kubeconfigs with an `exec` credential plugin run a program: refused unless allowed.
-FLEET_KUBECONFIG_ALLOW_EXEC = env_bool("FLEET_KUBECONFIG_ALLOW_EXEC", False)
+if not DEBUG and (problem := credentials_key_problem(FLEET_CREDENTIALS_KEY, SECRET_KEY)):
+    raise ImproperlyConfigured(problem)
 # Seconds one hub sync session watches before handing over to the next.
 FLEET_HUB_SESSION_SECONDS = env_float("FLEET_HUB_SESSION_SECONDS", 40.0)
 # Longest wait between retries of a hub that cannot be reached.

@@ -16,11 +16,11 @@ custom resources go through the same paths.
 """
 
 import json
+import re
 from collections.abc import Iterator
 from urllib.parse import quote
 
 import urllib3
-import yaml
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
@@ -35,6 +35,7 @@ from rollouts.k8s_errors import (  # noqa: F401  (re-exported: callers write k8s
     PermanentK8sError,
     TemporaryK8sError,
 )
+from rollouts.kubeconfig import kubeconfig_parse
 
 FIELD_MANAGER = "fleetui"
 CONNECT_TIMEOUT = 5.0
@@ -52,16 +53,11 @@ APPLY_PATCH = "application/apply-patch+yaml"
 def client_from_kubeconfig(kubeconfig: str, context: str = "") -> k8s_client.ApiClient:
     """An ApiClient for one context of a kubeconfig given as text.
 
-    Raises PermanentK8sError for text that is not a usable kubeconfig. The
-    message never quotes the text: a kubeconfig holds credentials."""
-    try:
-        config_dict = yaml.safe_load(kubeconfig)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise PermanentK8sError(f"the kubeconfig is not valid YAML{where}") from None
-    if not isinstance(config_dict, dict):
-        raise PermanentK8sError("the kubeconfig is not a YAML mapping")
+    The text passes rollouts.kubeconfig's allowlist first, so a kubeconfig
+    stored before that check existed still runs no program and reads no file
+    here. Raises PermanentK8sError (KubeconfigRefused) for text that is not a
+    usable kubeconfig. The message never quotes the text: it holds credentials."""
+    config_dict = kubeconfig_parse(kubeconfig, context)
     configuration = k8s_client.Configuration()
     # One connection per open watch stream: a hub sync holds about a dozen.
     configuration.connection_pool_maxsize = CONNECTION_POOL_SIZE
@@ -89,8 +85,19 @@ def resource_path(group: str, version: str, plural: str, namespace: str | None =
     return path
 
 
+# `Bearer <token>` / `Basic <credentials>` as an Authorization header carries
+# them; an exception that quotes a header (http.client's "Invalid header
+# value", a server echoing the request) must not carry them into a log.
+_CREDENTIAL = re.compile(r"(?i)\b(bearer|basic)(\s+|%20)[^\s'\"\\,;)]+")
+
+
+def scrub(text: str) -> str:
+    """`text` with every Authorization credential replaced by [redacted]."""
+    return _CREDENTIAL.sub(lambda match: f"{match.group(1)} [redacted]", text)
+
+
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
+    text = scrub(str(exc)).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
 
@@ -99,7 +106,7 @@ def _network_reason(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None) or exc  # MaxRetryError keeps the cause here
     if isinstance(reason, urllib3.exceptions.ProtocolError) and len(reason.args) > 1:
         reason = reason.args[1]
-    text = _first_line(reason) if isinstance(reason, BaseException) else str(reason)
+    text = _first_line(reason) if isinstance(reason, BaseException) else scrub(str(reason))
     return text.split("new connection: ", 1)[-1]
 
 
@@ -110,8 +117,8 @@ def _status_message(exc: ApiException) -> str:
     except (TypeError, ValueError):
         body = None
     if isinstance(body, dict) and body.get("message"):
-        return str(body["message"])
-    return str(exc.reason or "no message")
+        return scrub(str(body["message"]))
+    return scrub(str(exc.reason or "no message"))
 
 
 def error_from(exc: ApiException, what: str) -> K8sError:
@@ -144,6 +151,8 @@ def _send(client, method: str, path: str, *, query: list | None = None, body=Non
         raise error_from(exc, f"{method} {path}") from None
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise TemporaryK8sError(f"{method} {path}: cannot reach the API server ({_network_reason(exc)})") from None
+    except ValueError as exc:  # http.client refuses a header value (a credential with a line break)
+        raise PermanentK8sError(f"{method} {path}: the request could not be sent ({_first_line(exc)})") from None
 
 
 def _call(client, method: str, path: str, **kwargs) -> dict:

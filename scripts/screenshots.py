@@ -28,6 +28,7 @@ def setup_django(db_path: Path) -> None:
     os.environ["FLEET_SIMULATED_APPLY_SECONDS"] = "0"
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's loop shares this thread
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fleetui.settings")
+    os.environ.setdefault("DEBUG", "true")  # the demo, served on plain http
     import django
 
     django.setup()

@@ -23,6 +23,19 @@ START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) 
 START_REDIS = "apt-get install -y redis-server (the tests start their own redis-server on a free port)"
 
 
+def process_env(**extra: str) -> dict[str, str]:
+    """The environment of a process a test starts: this process's, with DEBUG
+    off and SECRET_KEY and FLEET_CREDENTIALS_KEY set explicitly, plus `extra`.
+    Under pytest the keys are the test process's own (pyproject's pytest env),
+    so a process decrypts the kubeconfigs this one stored; bench/ scripts,
+    which run outside pytest, get bench-only keys. A process that must serve
+    plain http as `make run` does passes DEBUG="true"."""
+    return {**os.environ, "DEBUG": "false",
+            "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only-secret-key-never-used-in-production",
+            "FLEET_CREDENTIALS_KEY": os.environ.get("FLEET_CREDENTIALS_KEY") or "bench-only-credentials-key-never-used",
+            "DJANGO_SETTINGS_MODULE": "fleetui.settings", **extra}
+
+
 def missing(what: str, how: str):
     message = f"{what} is not available: {how}"
     if os.environ.get("CI"):
@@ -105,9 +118,8 @@ class Hub:
 
     def __init__(self, database_url: str, redis: RedisServer, tmp: Path):
         self.database_url, self.redis, self.tmp = database_url, redis, tmp
-        self.env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis.url,
-                    "CELERY_VISIBILITY_TIMEOUT": "10", "FLEET_SIMULATED_APPLY_SECONDS": "0",
-                    "DJANGO_SETTINGS_MODULE": "fleetui.settings", "LOG_LEVEL": "WARNING"}
+        self.env = process_env(DATABASE_URL=database_url, REDIS_URL=redis.url, CELERY_VISIBILITY_TIMEOUT="10",
+                               FLEET_SIMULATED_APPLY_SECONDS="0", LOG_LEVEL="WARNING")
         self.processes: list[subprocess.Popen] = []
 
     def manage(self, *args: str, stdin: str | None = None) -> str:

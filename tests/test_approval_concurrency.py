@@ -9,13 +9,12 @@ once. The child prints what happened as JSON.
 """
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
-from .real_services import ROOT, postgres_database
+from .real_services import ROOT, postgres_database, process_env
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +65,7 @@ print(json.dumps({
 @pytest.fixture
 def database():
     url, drop = postgres_database()
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "fleetui.settings", "LOG_LEVEL": "WARNING"}
+    env = process_env(DATABASE_URL=url, LOG_LEVEL="WARNING")
     try:
         done = subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=300)

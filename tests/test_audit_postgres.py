@@ -6,14 +6,13 @@ one chain, and `fleet audit verify` finds tampering.
 The database is migrated and written by `manage.py` processes (the real
 settings with DATABASE_URL), and tampered with over plain psycopg."""
 
-import os
 import subprocess
 import sys
 import uuid
 
 import pytest
 
-from .real_services import ROOT, postgres_database
+from .real_services import ROOT, postgres_database, process_env
 
 pytestmark = pytest.mark.slow
 
@@ -60,8 +59,7 @@ class Database:
 
     def __init__(self, url: str):
         self.url = url
-        self.env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": "", "DJANGO_SETTINGS_MODULE": "fleetui.settings",
-                    "LOG_LEVEL": "WARNING"}
+        self.env = process_env(DATABASE_URL=url, REDIS_URL="", LOG_LEVEL="WARNING")
 
     def manage(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True,

@@ -3,7 +3,6 @@ step a separate `python manage.py fleet …` process, with `fleet engine`
 running as its own process and a short TimedWait."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,6 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from .real_services import process_env
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "rollouts" / "demo"
@@ -44,13 +45,8 @@ class Hub:
 
     def __init__(self, tmp: Path):
         self.tmp = tmp
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{tmp / 'hub.sqlite3'}",
-            "FLEET_ENGINE_SOCKET": str(tmp / "engine.sock"),
-            "FLEET_SIMULATED_APPLY_SECONDS": "0",
-            "DJANGO_SETTINGS_MODULE": "fleetui.settings",
-        }
+        self.env = process_env(DATABASE_URL=f"sqlite:///{tmp / 'hub.sqlite3'}",
+                               FLEET_ENGINE_SOCKET=str(tmp / "engine.sock"), FLEET_SIMULATED_APPLY_SECONDS="0")
 
     def manage(self, *args, check=True) -> subprocess.CompletedProcess:
         done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env,

@@ -62,7 +62,7 @@ def test_saving_refuses_an_unusable_kubeconfig_and_one_that_runs_commands(db):
     exec_config = ("apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters: [{name: k, cluster: {server: "
                    "'https://h'}}]\ncontexts: [{name: c, context: {cluster: k, user: u}}]\nusers: [{name: u, user: "
                    "{exec: {apiVersion: client.authentication.k8s.io/v1, command: kubelogin}}}]\n")
-    with pytest.raises(HubRefused, match="FLEET_KUBECONFIG_ALLOW_EXEC"):
+    with pytest.raises(HubRefused, match=r"^users\[0\]\.user\.exec: not allowed: credential plugins run programs"):
         credential_save(HubConnection(name="h"), kubeconfig=exec_config, actor="ada")
     assert not HubConnection.objects.exists()
 

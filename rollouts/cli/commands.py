@@ -25,7 +25,7 @@ from rollouts.services.runs import run_kind
 
 from . import inputs, listing, printers
 from .audit import audit_verify_command
-from .credentials import hub_command, kubeconfig_command
+from .credentials import credentials_command, hub_command, kubeconfig_command
 from .errors import CliError, format_error
 
 POLL_SECONDS = 0.2
@@ -411,4 +411,5 @@ VERBS = {
     "hub": hub_command,
     "kubeconfig": kubeconfig_command,
     "policies": policies_command,
+    "credentials": credentials_command,
 }

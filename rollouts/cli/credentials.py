@@ -1,7 +1,9 @@
 """`fleet hub …` and `fleet kubeconfig …`: what the admin's Hub connections
 and Member credentials pages do, from the command line, through the same
 services (rollouts.mirror.actions) and so with the same audit events.
-Kubeconfigs are read from a file or stdin and never printed."""
+Kubeconfigs are read from a file or stdin and never printed.
+`fleet credentials rotate` re-encrypts them all with the first
+FLEET_CREDENTIALS_KEY."""
 
 from rollouts import mirror
 from rollouts.api.errors import BadRequest, NotFound
@@ -87,3 +89,19 @@ def kubeconfig_command(ctx) -> None:
 def _require_name(ctx, verb: str) -> None:
     if not ctx.options.get("name"):
         raise BadRequest(f"fleet {verb} needs a NAME")
+
+
+def credentials_command(ctx) -> None:
+    """credentials rotate: one line per credential re-encrypted; those no key
+    reads go to stderr and the exit code is 1."""
+    from rollouts.mirror.actions import credentials_rotate
+
+    rotation = credentials_rotate(actor=ctx.actor)
+    for label in rotation.reencrypted:
+        ctx.out.write(f"{label} re-encrypted")
+    for label in rotation.unreadable:
+        ctx.err.write(f"{label}: no FLEET_CREDENTIALS_KEY decrypts it; enter its kubeconfig again")
+    if not rotation.reencrypted and not rotation.unreadable:
+        ctx.out.write("No stored kubeconfigs.")
+    if rotation.unreadable:
+        raise SystemExit(1)

@@ -28,6 +28,7 @@ Verbs:
   hub            add, list or delete KubeFleet hub connections (mirrored read-only)
   kubeconfig     add, list or delete member cluster kubeconfigs
   policies       list the approval policies (strategy gates, placements, clusters)
+  credentials    rotate: re-encrypt stored kubeconfigs with the first FLEET_CREDENTIALS_KEY
 """
 
 MAIN_USAGE = "%(prog)s [--as USER] VERB [options]"
@@ -62,7 +63,7 @@ def add_verbs(parser) -> None:
     )
     common = _common_options()
     for add in (_apply, _get, _delete, _patch, _approve, _reject, _wait, _api_resources, _demo, _engine, _serve, _audit, _hub, _kubeconfig,
-                _policies):
+                _policies, _credentials):
         add(verbs, common)
 
 
@@ -400,3 +401,17 @@ def _kubeconfig(verbs, common) -> None:
         "by server-side apply through this kubeconfig instead of being simulated\n"
         "(docs/real-clusters.md). Stored encrypted and never shown again.",
     )
+
+
+def _credentials(verbs, common) -> None:
+    p = _verb(
+        verbs, "credentials", common,
+        "re-encrypt stored kubeconfigs with the first FLEET_CREDENTIALS_KEY",
+        "  FLEET_CREDENTIALS_KEY=NEW,OLD fleet credentials rotate\n",
+        "FLEET_CREDENTIALS_KEY lists keys, comma-separated: the first encrypts, every one\n"
+        "decrypts. To rotate: put a new key first, restart, run `credentials rotate` (every\n"
+        "hub connection and member kubeconfig is re-encrypted with the first key and audited),\n"
+        "then remove the old key (docs/security.md). Exit code 1 when a kubeconfig is\n"
+        "unreadable with every key: enter it again.",
+    )
+    p.add_argument("action", choices=["rotate"], metavar="rotate", help="the credentials action (rotate)")

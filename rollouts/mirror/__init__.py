@@ -32,7 +32,8 @@ from .selectors import HubRow, hub_connection_rows, mirror_sources
 # costs ~0.4 s: load them on first use, so a `fleet get` does not pay it.
 _LAZY = {
     "HubRefused": "actions", "approve_on_hub": "actions", "credential_save": "actions",
-    "hub_connection_delete": "actions", "member_credential_delete": "actions", "set_run_state_on_hub": "actions",
+    "credentials_rotate": "actions", "hub_connection_delete": "actions", "member_credential_delete": "actions",
+    "set_run_state_on_hub": "actions",
     "SyncResult": "sync", "hub_connections_due": "sync", "hub_sync": "sync", "hubs_keep_synced": "sync",
 }
 
@@ -47,7 +48,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "HubRefused", "HubRow", "MirroredReadOnly", "SyncResult", "hub_connection_rows", "hubs_keep_synced",
-    "mirror_sources", "approve_on_hub", "credential_save", "hub_connection_delete", "hub_connections_due",
+    "mirror_sources", "approve_on_hub", "credential_save", "credentials_rotate", "hub_connection_delete", "hub_connections_due",
     "hub_sync", "is_mirrored", "local_only", "member_credential_delete", "mirror_mark", "mirrored_only",
     "require_local", "set_run_state_on_hub",
 ]

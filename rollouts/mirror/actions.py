@@ -6,7 +6,8 @@ and the person is recorded in our audit log. Whatever the hub refuses comes
 back as HubRefused: an ApiError whose `str()` is one line for the page.
 """
 
-from django.conf import settings
+from dataclasses import dataclass
+
 from django.db import transaction
 
 from rollouts import clock, k8s
@@ -14,6 +15,7 @@ from rollouts import models as m
 from rollouts.api.errors import ApiError
 from rollouts.conditions import find_condition
 from rollouts.controllers.family import APPROVAL_KINDS, RUN_KINDS
+from rollouts.kubeconfig import KubeconfigRefused, kubeconfig_parse
 from rollouts.models.connections import HubConnection, MemberCredential, UnreadableCredential
 from rollouts.services.events import record
 
@@ -28,10 +30,6 @@ class HubRefused(ApiError):
     def __init__(self, message: str, *, code: int = 400):
         super().__init__(" ".join(message.split()))
         self.code = code
-
-
-def _allow_exec() -> bool:
-    return bool(getattr(settings, "FLEET_KUBECONFIG_ALLOW_EXEC", False))
 
 
 def client_for(credential):
@@ -172,28 +170,14 @@ def _mirror_answer(connection: HubConnection, hub_kind: HubKind, obj: dict) -> N
 # Connections and credentials ---------------------------------------------------
 
 
-def kubeconfig_check(text: str, context: str):
-    """Refuse a kubeconfig that cannot be used, or that would run a command
-    on this server (exec plugins) unless FLEET_KUBECONFIG_ALLOW_EXEC is set.
-    Returns a client built from it (nothing is sent)."""
-    if not _allow_exec() and "exec" in _users_auth(text):
-        raise HubRefused("the kubeconfig runs a command to get credentials (users[].user.exec); "
-                         "set FLEET_KUBECONFIG_ALLOW_EXEC=true to allow it, or use a token or certificate")
+def kubeconfig_check(text: str, context: str) -> None:
+    """Refuse a kubeconfig that cannot be used or that goes beyond
+    rollouts.kubeconfig's allowlist (credential plugins, file paths, unknown
+    fields), naming the field. Parses only: no client is built, nothing runs."""
     try:
-        return k8s.client_from_kubeconfig(text, context)
-    except k8s.K8sError as exc:
+        kubeconfig_parse(text, context)
+    except KubeconfigRefused as exc:
         raise HubRefused(str(exc)) from None
-
-
-def _users_auth(text: str) -> set[str]:
-    import yaml
-
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return set()
-    users = doc.get("users") if isinstance(doc, dict) else None
-    return {key for u in users or [] if isinstance(u, dict) for key in (u.get("user") or {})}
 
 
 def credential_save(credential, *, kubeconfig: str = "", context: str | None = None, actor: str):
@@ -216,6 +200,41 @@ def credential_save(credential, *, kubeconfig: str = "", context: str | None = N
                kind_name=type(credential).__name__, name=credential.name,
                details={"kubeconfig": "replaced" if kubeconfig.strip() else "kept", "context": credential.context})
     return credential
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """What `credentials_rotate` did: names re-encrypted, and names no key reads."""
+
+    reencrypted: list[str]
+    unreadable: list[str]
+
+
+def credentials_rotate(*, actor: str) -> Rotation:
+    """Re-encrypt every stored kubeconfig (hub connections, then member
+    credentials) with the first FLEET_CREDENTIALS_KEY, each with an audit
+    Event; afterwards the other keys can be removed. A kubeconfig no key
+    decrypts is left as it is and named in `unreadable` (enter it again).
+    One transaction: rows are locked, so a save meanwhile waits."""
+    rotation = Rotation([], [])
+    with transaction.atomic():
+        for model in (HubConnection, MemberCredential):
+            for credential in model.objects.select_for_update().exclude(kubeconfig_encrypted="").order_by("name"):
+                _reencrypt(credential, rotation, actor)
+    return rotation
+
+
+def _reencrypt(credential, rotation: Rotation, actor: str) -> None:
+    label = f"{type(credential).__name__}/{credential.name}"
+    try:
+        credential.reencrypt()
+    except UnreadableCredential:
+        rotation.unreadable.append(label)
+        return
+    credential.save(update_fields=["kubeconfig_encrypted"])
+    record(actor=actor, action=m.Event.Action.CONFIGURED, kind_name=type(credential).__name__, name=credential.name,
+           details={"kubeconfig": "re-encrypted with the first FLEET_CREDENTIALS_KEY"})
+    rotation.reencrypted.append(label)
 
 
 def hub_connection_delete(*, connection: HubConnection, actor: str) -> int:

@@ -1,7 +1,9 @@
 """Admin pages for hub connections and member credentials.
 
 A kubeconfig is write-only: the form takes one (required when adding, blank
-keeps the stored one) and never shows it; saves and deletes go through the
+keeps the stored one) and never shows it, not even the text just submitted
+when the form comes back with an error. It is checked by parsing only
+(rollouts.kubeconfig): no client is built while validating. Saves and deletes go through the
 services in rollouts.mirror.actions. Registered by `rollouts.admin`
 importing this module.
 """
@@ -9,15 +11,24 @@ importing this module.
 from django import forms
 from django.contrib import admin
 
+from rollouts.kubeconfig import KubeconfigRefused, kubeconfig_parse
 from rollouts.models.connections import HubConnection, MemberCredential
 
 # rollouts.mirror.actions loads the kubernetes client (~0.4 s): imported where
 # used, so Django's start-up (every `fleet` command) does not pay for it.
 
 
+class WriteOnlyTextarea(forms.Textarea):
+    """A textarea that never renders a value: what was typed into it is not
+    sent back to the browser, even when the form is shown again with errors."""
+
+    def format_value(self, value):
+        return None
+
+
 class CredentialForm(forms.ModelForm):
     kubeconfig = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 12, "autocomplete": "off", "spellcheck": "false"}),
+        widget=WriteOnlyTextarea(attrs={"rows": 12, "autocomplete": "off", "spellcheck": "false"}),
         required=False, strip=False,
         help_text="Paste the kubeconfig. It is stored encrypted and never shown again; "
                   "leave blank to keep the stored one.")
@@ -29,12 +40,10 @@ class CredentialForm(forms.ModelForm):
             if not self.instance.pk:
                 self.add_error("kubeconfig", "A kubeconfig is required.")
             return cleaned
-        from .actions import HubRefused, kubeconfig_check
-
         try:
-            kubeconfig_check(text, cleaned.get("context") or "")
-        except HubRefused as exc:
-            self.add_error("kubeconfig", str(exc))
+            kubeconfig_parse(text, cleaned.get("context") or "")
+        except KubeconfigRefused as exc:
+            self.add_error("kubeconfig", f"{exc} (enter the kubeconfig again: it is never shown)")
         return cleaned
 
 

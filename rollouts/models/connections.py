@@ -1,28 +1,44 @@
 """Credentials for the real clusters Fleet UI talks to, and what it mirrors.
 
 A kubeconfig is write-only: an admin enters it once, it is stored encrypted
-(Fernet, with a key derived from FLEET_CREDENTIALS_KEY, else SECRET_KEY),
 and nothing renders or logs it again. Only `kubeconfig()` decrypts it, for
-rollouts.k8s to build a client. Changing the key makes stored kubeconfigs
-unreadable: enter them again.
+rollouts.k8s to build a client.
+
+Encryption is Fernet with keys from FLEET_CREDENTIALS_KEY, a comma-separated
+list: the first key encrypts, every key decrypts (MultiFernet), so a key is
+rotated by putting a new one first, re-encrypting (`fleet credentials
+rotate`), then dropping the old one (docs/security.md). With DEBUG on and no
+key set, the key is derived from SECRET_KEY (the demo); settings refuse that
+outside DEBUG. A kubeconfig no listed key decrypts is unreadable: enter it again.
 """
 
 import base64
 import hashlib
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.db import models
 
 
 class UnreadableCredential(ValueError):
-    """The stored kubeconfig cannot be decrypted with the current key."""
+    """The stored kubeconfig cannot be decrypted with any configured key."""
 
 
-def _fernet() -> Fernet:
-    secret = getattr(settings, "FLEET_CREDENTIALS_KEY", "") or settings.SECRET_KEY
+def credential_keys() -> list[str]:
+    """The configured keys, the encrypting one first."""
+    configured = getattr(settings, "FLEET_CREDENTIALS_KEY", "") or ""
+    return [key.strip() for key in configured.split(",") if key.strip()] or [settings.SECRET_KEY]
+
+
+def _fernet_for(secret: str) -> Fernet:
+    # Any string makes a key (a Fernet.generate_key() output, or an older
+    # SECRET_KEY listed second to read rows encrypted before the split).
     digest = hashlib.sha256(f"fleetui-kubeconfig:{secret}".encode()).digest()
     return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def _fernet() -> MultiFernet:
+    return MultiFernet([_fernet_for(key) for key in credential_keys()])
 
 
 class KubeconfigCredential(models.Model):
@@ -53,6 +69,15 @@ class KubeconfigCredential(models.Model):
     def has_kubeconfig(self) -> bool:
         return bool(self.kubeconfig_encrypted)
 
+    def reencrypt(self) -> None:
+        """Encrypt the stored kubeconfig again with the first key (the caller
+        saves). UnreadableCredential when no configured key decrypts it."""
+        try:
+            self.kubeconfig_encrypted = _fernet().rotate(self.kubeconfig_encrypted.encode()).decode()
+        except InvalidToken:
+            raise UnreadableCredential(f"the kubeconfig of {self.name} cannot be decrypted with any "
+                                       "FLEET_CREDENTIALS_KEY: enter it again") from None
+
     def kubeconfig(self) -> str:
         """The plain kubeconfig text. Hand it to rollouts.k8s, nowhere else."""
         if not self.kubeconfig_encrypted:
@@ -61,7 +86,8 @@ class KubeconfigCredential(models.Model):
             return _fernet().decrypt(self.kubeconfig_encrypted.encode()).decode()
         except InvalidToken:
             raise UnreadableCredential(
-                f"the kubeconfig of {self.name} cannot be decrypted (was the key changed?): enter it again"
+                f"the kubeconfig of {self.name} cannot be decrypted with any FLEET_CREDENTIALS_KEY "
+                "(was the key changed?): enter it again"
             ) from None
 
 

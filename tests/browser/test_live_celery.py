@@ -95,7 +95,7 @@ def daphne(hub: Hub, port: int) -> subprocess.Popen:
     """The ASGI app on a Daphne process of its own, with the hub's settings."""
     log = open(hub.tmp / "daphne.log", "w")  # noqa: SIM115 (closed with the process)
     proc = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0",
-                             "fleetui.asgi:application"], cwd=ROOT, env=hub.env, stdout=log,
+                             "fleetui.asgi:application"], cwd=ROOT, env={**hub.env, "DEBUG": "true"}, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     hub.processes.append(proc)
 
