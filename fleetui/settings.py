@@ -5,6 +5,7 @@ Every variable is listed with its default in `.env.example`. The embedded defaul
 engine loop in process; production sets DATABASE_URL (PostgreSQL) and REDIS_URL.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -42,6 +43,16 @@ def env_float(name: str, default: float) -> float:
 
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_networks(name: str, default: str) -> list:
+    networks = []
+    for item in env_list(name, default):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not an address or network (CIDR)") from None
+    return networks
 
 
 DEBUG = env_bool("DEBUG", True)
@@ -194,6 +205,20 @@ FLEET_KUBECONFIG_ALLOW_EXEC = env_bool("FLEET_KUBECONFIG_ALLOW_EXEC", False)
 FLEET_HUB_SESSION_SECONDS = env_float("FLEET_HUB_SESSION_SECONDS", 40.0)
 # Longest wait between retries of a hub that cannot be reached.
 FLEET_HUB_BACKOFF_MAX_SECONDS = env_float("FLEET_HUB_BACKOFF_MAX_SECONDS", 300.0)
+
+# Metrics (docs/metrics.md). /metrics answers a request bearing this token
+# (Authorization: Bearer <token>) or coming from an address in the allowlist
+# (CIDRs; default loopback only). prometheus-client reads
+# PROMETHEUS_MULTIPROC_DIR itself: set, every process (daphne, each Celery
+# worker) writes its values there and /metrics adds them up. It must be a
+# directory of this host's own, emptied before the processes start.
+FLEET_METRICS_TOKEN = env_str("FLEET_METRICS_TOKEN")
+
+
+FLEET_METRICS_ALLOW = env_networks("FLEET_METRICS_ALLOW", "127.0.0.0/8,::1/128")
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 
 LOGGING = {
     "version": 1,

@@ -41,6 +41,8 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 from django.template.loader import render_to_string
 
+from rollouts import metrics
+
 log = logging.getLogger(__name__)
 
 OVERVIEW_GROUP = "fleet-overview"
@@ -117,10 +119,13 @@ def _mark(key: tuple) -> None:
 
 
 def _flush() -> None:
+    """Runs right after the commit: the live-push latency counts from here
+    to the last message handed to the channel layer."""
+    started = time.perf_counter()
     keys = list(getattr(_pending, "keys", None) or ())
     _pending.keys = {}
-    if keys:
-        push(keys)
+    if keys and push(keys):
+        metrics.live_push_sent(seconds=time.perf_counter() - started)
 
 
 # Rendering: the views' own context builders and partials --------------------------------
@@ -151,24 +156,26 @@ def render_overview() -> str:
 # Pushing ------------------------------------------------------------------------------------
 
 
-def push(keys: list[tuple]) -> None:
-    """Render each key for the groups that listen and send it. Never raises:
-    the write has committed, and a missed push is repaired on reconnect."""
+def push(keys: list[tuple]) -> int:
+    """Render each key for the groups that listen and send it; returns the
+    number of messages sent. Never raises: the write has committed, and a
+    missed push is repaired on reconnect."""
     try:
         layer = get_channel_layer()
         if layer is None:
-            return
+            return 0
         if isinstance(layer, InMemoryChannelLayer):
-            _push_in_memory(layer, keys)
-        else:
-            keys = _resolve(keys)
-            listening = _on_sender_loop(_listening(layer, [g for key in keys for g in _groups(key)]))
-            messages = _render(keys, listening)
-            if messages:
-                _on_sender_loop(_send_all(layer, messages))
+            return _push_in_memory(layer, keys)
+        keys = _resolve(keys)
+        listening = _on_sender_loop(_listening(layer, [g for key in keys for g in _groups(key)]))
+        messages = _render(keys, listening)
+        if messages:
+            _on_sender_loop(_send_all(layer, messages))
+        return len(messages)
     except Exception:  # a template, the database or Redis: none may fail the committed write
         log.warning("live update not sent; pages catch up on their next push, resync or reconnect",
                     exc_info=True)
+        return 0
 
 
 def _resolve(keys: list[tuple]) -> list[tuple]:
@@ -260,27 +267,29 @@ def note_server_loop() -> None:
     _server_loop = asyncio.get_running_loop()
 
 
-def _push_in_memory(layer: InMemoryChannelLayer, keys: list[tuple]) -> None:
+def _push_in_memory(layer: InMemoryChannelLayer, keys: list[tuple]) -> int:
     loop = _server_loop
     if loop is None or loop.is_closed():
-        return  # no socket ever connected to this process: nobody to tell
+        return 0  # no socket ever connected to this process: nobody to tell
     keys = _resolve(keys)
     listening = {g for key in keys for g in _groups(key) if layer.groups.get(g)}
     messages = _render(keys, listening)
     if not messages:
-        return
+        return 0
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
         running = None
     if running is loop:  # already on the sockets' loop: just schedule the sends
         loop.create_task(_send_all(layer, messages))
-        return
+        return len(messages)
     future = asyncio.run_coroutine_threadsafe(_send_all(layer, messages), loop)
     try:
         future.result(timeout=SEND_TIMEOUT)
     except FutureTimeout:
         log.warning("live update still queued after %.0f s; the server's loop is busy", SEND_TIMEOUT)
+        return 0
+    return len(messages)
 
 
 def pushes_reach_browsers() -> bool:

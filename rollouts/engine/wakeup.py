@@ -17,6 +17,7 @@ import os
 import select
 import socket
 import threading
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -25,6 +26,7 @@ from django.db import transaction
 log = logging.getLogger(__name__)
 INTERACTIVE_QUEUE = "interactive"
 _in_process = threading.Event()
+_first_wake: list[float] = []  # when this process first woke its loop since the loop last looked (0 or 1 item)
 
 
 def socket_path() -> Path:
@@ -33,6 +35,9 @@ def socket_path() -> Path:
 
 def notify() -> None:
     """Wake any engine loop now (best effort, never raises)."""
+    now = time.time()  # wall clock, not rollouts.clock: a latency across processes, never frozen
+    if not _first_wake:
+        _first_wake.append(now)
     _in_process.set()
     path = socket_path()
     if not path.exists():
@@ -40,7 +45,7 @@ def notify() -> None:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
             sock.setblocking(False)
-            sock.sendto(b"wake", str(path))
+            sock.sendto(f"wake {now}".encode(), str(path))
     except OSError:
         pass  # no engine listening, or its queue is full: it is awake anyway
 
@@ -69,9 +74,9 @@ def run_changed(run) -> None:
         return
     from rollouts import tasks
 
-    kind, pk = run.KIND, run.pk
+    kind, pk, now = run.KIND, run.pk, time.time()
     # A person is waiting: the interactive queue goes before background work.
-    _enqueue(lambda: tasks.run_advance.apply_async((kind, pk), queue=INTERACTIVE_QUEUE))
+    _enqueue(lambda: tasks.run_advance.apply_async((kind, pk, now), queue=INTERACTIVE_QUEUE))
 
 
 def approval_request_changed(request) -> None:
@@ -101,8 +106,8 @@ def placement_changed(placement) -> None:
         return
     from rollouts import tasks
 
-    kind, namespace, name = placement.KIND, placement.namespace, placement.name
-    _enqueue(lambda: tasks.runs_advance_for_placement.delay(kind, namespace, name))
+    kind, namespace, name, now = placement.KIND, placement.namespace, placement.name, time.time()
+    _enqueue(lambda: tasks.runs_advance_for_placement.delay(kind, namespace, name, now))
 
 
 def bindings_changed() -> None:
@@ -121,7 +126,8 @@ def notify_after_commit() -> None:
 
 
 class Listener:
-    """The engine side: wait(timeout) returns early when notified."""
+    """The engine side: wait(timeout) returns early when notified; woken_at
+    is then when the first wake-up since the last wait was sent (Unix time)."""
 
     def __init__(self):
         self.path = socket_path()
@@ -133,8 +139,10 @@ class Listener:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(str(self.path))
         self.sock.setblocking(False)
+        self.woken_at: float | None = None
 
     def wait(self, timeout: float) -> bool:
+        self.woken_at = None
         if _in_process.is_set():
             _in_process.clear()
             self._drain()
@@ -146,11 +154,19 @@ class Listener:
         return woke
 
     def _drain(self) -> None:
+        """Empty the socket; note the earliest wake-up time seen."""
+        times = list(_first_wake)
+        _first_wake.clear()
         while True:
             try:
-                self.sock.recv(64)
+                message = self.sock.recv(64)
             except (BlockingIOError, OSError):
-                return
+                break
+            try:
+                times.append(float(message.split()[1]))
+            except (IndexError, ValueError):
+                pass  # a plain "wake" from an older sender
+        self.woken_at = min(times) if times else None
 
     def close(self) -> None:
         self.sock.close()
