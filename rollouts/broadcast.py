@@ -125,7 +125,8 @@ def _flush() -> None:
     keys = list(getattr(_pending, "keys", None) or ())
     _pending.keys = {}
     if keys and push(keys):
-        metrics.live_push_sent(seconds=time.perf_counter() - started)
+        layer = "memory" if isinstance(get_channel_layer(), InMemoryChannelLayer) else "redis"
+        metrics.live_push_sent(seconds=time.perf_counter() - started, layer=layer)
 
 
 # Rendering: the views' own context builders and partials --------------------------------

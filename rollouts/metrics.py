@@ -73,8 +73,11 @@ PLACEMENT_STATUS = Gauge(
 # Ours -------------------------------------------------------------------------------------
 
 FAST = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+# Every metric has a label: an unlabelled one opens its multiprocess file on
+# import, so a process that cannot write there would fail to start.
 ENGINE_PASS = Histogram("fleetui_engine_pass_duration_seconds",
-                        "Time one locked engine pass over a run takes (load, decide, act, save)", buckets=FAST)
+                        "Time one locked engine pass over a run takes (load, decide, act, save)",
+                        ["changed"], buckets=FAST)
 WAKEUP_LAG = Histogram("fleetui_engine_wakeup_lag_seconds",
                        "Time from a writer waking the engine for a run to the start of the run's pass",
                        ["path"], buckets=[*FAST, 30, 60])
@@ -83,7 +86,8 @@ HUB_SYNC_LAG = Histogram("fleetui_hub_sync_lag_seconds",
                          ["hub"], buckets=FAST)
 HUB_SYNC_ERRORS = Counter("fleetui_hub_sync_errors_total", "Hub sync sessions that failed", ["hub"])
 LIVE_PUSH = Histogram("fleetui_live_push_latency_seconds",
-                      "Time from a write's commit to its live update handed to the channel layer", buckets=FAST)
+                      "Time from a write's commit to its live update handed to the channel layer",
+                      ["layer"], buckets=FAST)
 
 
 def _never_raises(function):
@@ -204,8 +208,10 @@ def placement_status_changed(*, placement, condition_types: list[str]) -> None:
 
 
 @_never_raises
-def engine_pass_finished(*, seconds: float) -> None:
-    ENGINE_PASS.observe(seconds)
+def engine_pass_finished(*, seconds: float, changed: bool) -> None:
+    """A pass took `seconds`; `changed`: whether it changed anything (a pass
+    that did not is the cost of a wake-up or a poll that found nothing to do)."""
+    ENGINE_PASS.labels("true" if changed else "false").observe(seconds)
 
 
 @_never_raises
@@ -226,8 +232,10 @@ def hub_sync_failed(*, hub: str) -> None:
 
 
 @_never_raises
-def live_push_sent(*, seconds: float) -> None:
-    LIVE_PUSH.observe(seconds)
+def live_push_sent(*, seconds: float, layer: str) -> None:
+    """A push reached the channel layer `seconds` after its commit; `layer`:
+    "redis" (channels-redis) or "memory" (this process's sockets)."""
+    LIVE_PUSH.labels(layer).observe(seconds)
 
 
 # Scraping -------------------------------------------------------------------------------------

@@ -73,7 +73,7 @@ def run_advance(*, family: Family, pk: int, woken_at: float | None = None) -> De
         for _ in range(MAX_IMMEDIATE_PASSES):
             started = time.perf_counter()
             decision, changed, touched = _one_pass(family, pk)
-            metrics.engine_pass_finished(seconds=time.perf_counter() - started)
+            metrics.engine_pass_finished(seconds=time.perf_counter() - started, changed=changed)
             placement = touched or placement
             if decision is None or not changed:
                 break
