@@ -140,6 +140,8 @@ def test_prometheus_sees_what_the_workers_recorded_through_the_web_servers_scrap
             approvals = promql(base, "sum by (taskType) (fleet_workload_update_run_approval_request_latency_seconds_count)")
             assert [(a["metric"]["taskType"], float(a["value"][1])) for a in approvals] == [("afterStage", len(RUNS))]
             assert float(promql(base, "sum(fleetui_engine_pass_duration_seconds_count)")[0]["value"][1]) > 0
+            woken = promql(base, 'sum(fleetui_engine_wakeup_lag_seconds_count{path="celery"})')
+            assert float(woken[0]["value"][1]) >= len(RUNS)  # at least the approvals' wake-ups
             queues = promql(base, "fleetui_celery_queue_depth")
             assert {q["metric"]["queue"] for q in queues} == {"interactive", "celery", "hubs"}
             assert float(promql(base, "fleetui_celery_broker_up")[0]["value"][1]) == 1

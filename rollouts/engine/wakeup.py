@@ -74,9 +74,10 @@ def run_changed(run) -> None:
         return
     from rollouts import tasks
 
-    kind, pk, now = run.KIND, run.pk, time.time()
+    kind, pk = run.KIND, run.pk
     # A person is waiting: the interactive queue goes before background work.
-    _enqueue(lambda: tasks.run_advance.apply_async((kind, pk, now), queue=INTERACTIVE_QUEUE))
+    # The time sent is the commit's, for the wake-up lag metric (Unix time: it crosses processes).
+    _enqueue(lambda: tasks.run_advance.apply_async((kind, pk, time.time()), queue=INTERACTIVE_QUEUE))
 
 
 def approval_request_changed(request) -> None:
@@ -106,8 +107,8 @@ def placement_changed(placement) -> None:
         return
     from rollouts import tasks
 
-    kind, namespace, name, now = placement.KIND, placement.namespace, placement.name, time.time()
-    _enqueue(lambda: tasks.runs_advance_for_placement.delay(kind, namespace, name, now))
+    kind, namespace, name = placement.KIND, placement.namespace, placement.name
+    _enqueue(lambda: tasks.runs_advance_for_placement.delay(kind, namespace, name, time.time()))
 
 
 def bindings_changed() -> None:
