@@ -219,6 +219,10 @@ FLEET_METRICS_ALLOW = env_networks("FLEET_METRICS_ALLOW", "127.0.0.0/8,::1/128")
 PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
 if PROMETHEUS_MULTIPROC_DIR:
     Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+else:
+    # prometheus-client goes multiprocess when the variable merely exists, and
+    # would then write into the current directory: empty means unset here.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
 LOGGING = {
     "version": 1,

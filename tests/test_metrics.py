@@ -389,3 +389,19 @@ def test_values_written_by_two_processes_are_added_up_in_one_scrape(tmp_path, se
                      ("status", "True"))
     # "max": the later timestamp wins, whichever process wrote it last.
     assert exposed[("fleet_workload_update_run_status_last_timestamp_seconds", status_labels)] == 1800000000
+
+
+def test_an_empty_multiprocess_directory_variable_means_the_single_process_registry(tmp_path):
+    """A .env file with `PROMETHEUS_MULTIPROC_DIR=` must not turn on
+    prometheus-client's multiprocess mode, which would write into the cwd."""
+    script = ("import django; django.setup()\n"
+              "from rollouts import metrics\n"
+              "metrics.engine_pass_finished(seconds=0.5, changed=True)\n"
+              "print(metrics.exposition()[0].decode())\n")
+    env = {"PROMETHEUS_MULTIPROC_DIR": "", "DJANGO_SETTINGS_MODULE": "fleetui.settings", "PYTHONPATH": str(ROOT),
+           "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert 'fleetui_engine_pass_duration_seconds_count{changed="true"} 1.0' in done.stdout
+    assert "process_cpu_seconds_total" in done.stdout  # the default registry's own collectors
+    assert list(tmp_path.iterdir()) == []
