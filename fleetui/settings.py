@@ -5,6 +5,7 @@ Every variable is listed with its default in `.env.example`. The embedded defaul
 engine loop in process; production sets DATABASE_URL (PostgreSQL) and REDIS_URL.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -86,6 +87,16 @@ def credentials_key_problem(keys: str, secret_key: str) -> str:
 
 # Fail closed: DEBUG is off unless asked for (`make run` asks).
 DEBUG = env_bool("DEBUG", False)
+def env_networks(name: str, default: str) -> list:
+    networks = []
+    for item in env_list(name, default):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not an address or network (CIDR)") from None
+    return networks
+
+
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
@@ -279,6 +290,24 @@ if not DEBUG and (problem := credentials_key_problem(FLEET_CREDENTIALS_KEY, SECR
 FLEET_HUB_SESSION_SECONDS = env_float("FLEET_HUB_SESSION_SECONDS", 40.0)
 # Longest wait between retries of a hub that cannot be reached.
 FLEET_HUB_BACKOFF_MAX_SECONDS = env_float("FLEET_HUB_BACKOFF_MAX_SECONDS", 300.0)
+
+# Metrics (docs/metrics.md). /metrics answers a request bearing this token
+# (Authorization: Bearer <token>) or coming from an address in the allowlist
+# (CIDRs; default loopback only). prometheus-client reads
+# PROMETHEUS_MULTIPROC_DIR itself: set, every process (daphne, each Celery
+# worker) writes its values there and /metrics adds them up. It must be a
+# directory of this host's own, emptied before the processes start.
+FLEET_METRICS_TOKEN = env_str("FLEET_METRICS_TOKEN")
+
+
+FLEET_METRICS_ALLOW = env_networks("FLEET_METRICS_ALLOW", "127.0.0.0/8,::1/128")
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
+if PROMETHEUS_MULTIPROC_DIR:
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+else:
+    # prometheus-client goes multiprocess when the variable merely exists, and
+    # would then write into the current directory: empty means unset here.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
 LOGGING = {
     "version": 1,

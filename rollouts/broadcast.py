@@ -43,7 +43,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.template.loader import render_to_string
 
-from rollouts import changes, roles
+from rollouts import changes, metrics, roles
 from rollouts.controllers.family import FAMILIES
 from rollouts.selectors.pages import overview_context, run_timeline_context
 
@@ -95,7 +95,10 @@ _RUN_KIND_OF_REQUEST = {family.approval_request.KIND: family.run.KIND for family
 
 
 def on_changes(events: list) -> None:
-    """The changes subscriber: push every run and overview a batch changed."""
+    """The changes subscriber: push every run and overview a batch changed.
+    The live-push latency counts from here, right after the commit, to the
+    last message handed to the channel layer."""
+    started = time.perf_counter()
     keys = {}
     for event in events:
         if isinstance(event, changes.RunChanged):
@@ -105,8 +108,9 @@ def on_changes(events: list) -> None:
         else:
             continue
         keys[("overview",)] = None
-    if keys:
-        push(list(keys))
+    if keys and push(list(keys)):
+        layer = "memory" if isinstance(get_channel_layer(), InMemoryChannelLayer) else "redis"
+        metrics.live_push_sent(seconds=time.perf_counter() - started, layer=layer)
 
 
 # Rendering: the pages' own context builders and partials --------------------------------
@@ -132,24 +136,26 @@ def render_overview() -> str:
 # Pushing ------------------------------------------------------------------------------------
 
 
-def push(keys: list[tuple]) -> None:
-    """Render each key for the groups that listen and send it. Never raises:
-    the write has committed, and a missed push is repaired on reconnect."""
+def push(keys: list[tuple]) -> int:
+    """Render each key for the groups that listen and send it; returns the
+    number of messages sent. Never raises: the write has committed, and a
+    missed push is repaired on reconnect."""
     try:
         layer = get_channel_layer()
         if layer is None:
-            return
+            return 0
         if isinstance(layer, InMemoryChannelLayer):
-            _push_in_memory(layer, keys)
-        else:
-            keys = _resolve(keys)
-            listening = _on_sender_loop(_listening(layer, [g for key in keys for g in _groups(key)]))
-            messages = _render(keys, listening)
-            if messages:
-                _on_sender_loop(_send_all(layer, messages))
+            return _push_in_memory(layer, keys)
+        keys = _resolve(keys)
+        listening = _on_sender_loop(_listening(layer, [g for key in keys for g in _groups(key)]))
+        messages = _render(keys, listening)
+        if messages:
+            _on_sender_loop(_send_all(layer, messages))
+        return len(messages)
     except Exception:  # a template, the database or Redis: none may fail the committed write
         log.warning("live update not sent; pages catch up on their next push, resync or reconnect",
                     exc_info=True)
+        return 0
 
 
 def _resolve(keys: list[tuple]) -> list[tuple]:
@@ -239,27 +245,29 @@ def note_server_loop() -> None:
     _server_loop = asyncio.get_running_loop()
 
 
-def _push_in_memory(layer: InMemoryChannelLayer, keys: list[tuple]) -> None:
+def _push_in_memory(layer: InMemoryChannelLayer, keys: list[tuple]) -> int:
     loop = _server_loop
     if loop is None or loop.is_closed():
-        return  # no socket ever connected to this process: nobody to tell
+        return 0  # no socket ever connected to this process: nobody to tell
     keys = _resolve(keys)
     listening = {g for key in keys for g in _groups(key) if layer.groups.get(g)}
     messages = _render(keys, listening)
     if not messages:
-        return
+        return 0
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
         running = None
     if running is loop:  # already on the sockets' loop: just schedule the sends
         loop.create_task(_send_all(layer, messages))
-        return
+        return len(messages)
     future = asyncio.run_coroutine_threadsafe(_send_all(layer, messages), loop)
     try:
         future.result(timeout=SEND_TIMEOUT)
     except FutureTimeout:
         log.warning("live update still queued after %.0f s; the server's loop is busy", SEND_TIMEOUT)
+        return 0
+    return len(messages)
 
 
 def pushes_reach_browsers() -> bool:

@@ -27,9 +27,9 @@ _FAMILY_BY_PLACEMENT_KIND = {family.placement.KIND: family for family in FAMILIE
 
 
 @shared_task(**RETRY)
-def run_advance(run_kind: str, pk: int) -> None:
-    """Advance one run as far as it goes now."""
-    runner.run_advance(family=_FAMILY_BY_RUN_KIND[run_kind], pk=pk)
+def run_advance(run_kind: str, pk: int, woken_at: float | None = None) -> None:
+    """Advance one run as far as it goes now (`woken_at`: when a writer asked, Unix time)."""
+    runner.run_advance(family=_FAMILY_BY_RUN_KIND[run_kind], pk=pk, woken_at=woken_at)
 
 
 @shared_task(**RETRY)
@@ -51,12 +51,12 @@ def runs_advance_active() -> int:
 
 
 @shared_task(**RETRY)
-def runs_advance_for_placement(placement_kind: str, namespace: str, name: str) -> None:
+def runs_advance_for_placement(placement_kind: str, namespace: str, name: str, woken_at: float | None = None) -> None:
     """A placement's bindings finished applying: advance its active runs."""
     family = _FAMILY_BY_PLACEMENT_KIND[placement_kind]
     for run in family.run.objects.filter(active=True, namespace=namespace).only("pk", "spec"):
         if (run.spec or {}).get("placementName") == name:
-            run_advance.delay(family.run.KIND, run.pk)
+            run_advance.delay(family.run.KIND, run.pk, woken_at)
 
 
 MEMBERS_BATCH = 50

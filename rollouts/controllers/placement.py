@@ -3,7 +3,7 @@ placement's status (staged-update-semantics.md §6). Level-triggered and
 synchronous: services call placements_reconcile() after any change that can
 move a placement, inside their transaction."""
 
-from rollouts import clock
+from rollouts import clock, metrics
 from rollouts import models as m
 from rollouts.api import store
 from rollouts.api.errors import Conflict
@@ -139,6 +139,8 @@ def _refresh(placement, family) -> None:
     if status != old:
         placement.status = status
         store.save(placement, spec_changed=False)
+        metrics.placement_status_changed(
+            placement=placement, condition_types=[f"{prefix}{t}" for t in ("Scheduled", *(c for c, _, _ in _ROLLOUT_CHAIN))])
 
 
 def _latest_policy(placement, family):

@@ -8,10 +8,12 @@ notifies it (wakeup.py). SIGTERM and SIGINT stop it between ticks."""
 import logging
 import signal
 import threading
+import time
 
 from django.conf import settings
 from django.db import close_old_connections
 
+from rollouts import metrics
 from rollouts.members.agent import members_sync
 
 from . import runner, wakeup
@@ -44,6 +46,8 @@ def engine_main(options: dict | None = None, stop: threading.Event | None = None
     try:
         while not stop.is_set():
             close_old_connections()
+            if listener.woken_at is not None:
+                metrics.engine_woken(seconds=time.time() - listener.woken_at, path="loop")
             try:
                 due = engine_tick()
             except Exception:  # keep the loop alive; the next tick retries

@@ -7,12 +7,13 @@ idempotent: calling it again right away changes nothing.
 """
 
 import logging
+import time
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from rollouts import changes, clock
+from rollouts import changes, clock, metrics
 from rollouts import models as m
 from rollouts.api import store
 from rollouts.api.errors import Conflict
@@ -59,15 +60,20 @@ def active_runs() -> list[tuple[Family, int]]:
             for pk in local_only(family.run.objects.filter(active=True)).values_list("pk", flat=True)]
 
 
-def run_advance(*, family: Family, pk: int) -> Decision | None:
+def run_advance(*, family: Family, pk: int, woken_at: float | None = None) -> Decision | None:
     """Advance one run as far as it can go now: pass after pass while a pass
     changes something (a finished cluster lets the next start at once, a
     completed stage lets the next begin). Returns the last decision, or None
-    when the run is gone or another writer got there first."""
+    when the run is gone or another writer got there first. `woken_at` (Unix
+    time) is when a writer asked for this advance, for the wake-up lag metric."""
+    if woken_at is not None:
+        metrics.engine_woken(seconds=time.time() - woken_at, path="celery")
     decision, placement = None, None
     try:
         for _ in range(MAX_IMMEDIATE_PASSES):
+            started = time.perf_counter()
             decision, changed, touched = _one_pass(family, pk)
+            metrics.engine_pass_finished(seconds=time.perf_counter() - started, changed=changed)
             placement = touched or placement
             if decision is None or not changed:
                 break
@@ -309,6 +315,7 @@ def _save(run, decision: Decision, world: World) -> bool:
                   (find_condition(conditions, "Initialized") or {}).get("status") == "False")
     if decision.status != (run.status or {}) or active != run.active:
         timeline.record_transitions(run, world.status or {}, decision.status, now=world.now)
+        metrics.run_status_changed(run=run, before=world.status or {}, after=decision.status, now=world.now)
         run.status, run.active = decision.status, active
         changes.publish(changes.RunChanged.of(run, changes.Origin.ENGINE))
         changed = True

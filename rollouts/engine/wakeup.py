@@ -24,6 +24,7 @@ import os
 import select
 import socket
 import threading
+import time
 from pathlib import Path
 
 from celery import current_app
@@ -35,6 +36,7 @@ from rollouts.controllers.family import FAMILIES
 log = logging.getLogger(__name__)
 INTERACTIVE_QUEUE = "interactive"
 _in_process = threading.Event()
+_first_wake: list[float] = []  # when this process first woke its loop since the loop last looked (0 or 1 item)
 
 # The Celery tasks (rollouts.tasks) this module sends, by name.
 RUN_ADVANCE = "rollouts.tasks.run_advance"
@@ -50,6 +52,9 @@ def socket_path() -> Path:
 
 def notify() -> None:
     """Wake any engine loop now (best effort, never raises)."""
+    now = time.time()  # wall clock, not rollouts.clock: a latency across processes, never frozen
+    if not _first_wake:
+        _first_wake.append(now)
     _in_process.set()
     path = socket_path()
     if not path.exists():
@@ -57,7 +62,7 @@ def notify() -> None:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
             sock.setblocking(False)
-            sock.sendto(b"wake", str(path))
+            sock.sendto(f"wake {now}".encode(), str(path))
     except OSError:
         pass  # no engine listening, or its queue is full: it is awake anyway
 
@@ -67,8 +72,11 @@ def _celery() -> bool:
 
 
 def on_changes(events: list) -> None:
-    """The changes subscriber: wake what a committed batch may move."""
-    tasks = dict.fromkeys(task for event in events for task in _tasks_for(event))
+    """The changes subscriber: wake what a committed batch may move. The
+    commit's time travels with a run's advance, for the wake-up lag metric
+    (Unix time: it crosses processes)."""
+    woken_at = time.time()
+    tasks = dict.fromkeys(task for event in events for task in _tasks_for(event, woken_at))
     if not tasks:
         return
     if not _celery():
@@ -78,21 +86,21 @@ def on_changes(events: list) -> None:
         _send(name, args, queue)
 
 
-def _tasks_for(event) -> list[tuple]:
+def _tasks_for(event, woken_at: float) -> list[tuple]:
     """(task name, args, queue) to send for one event; [] when it moves nothing."""
     person = getattr(event, "origin", None) == changes.Origin.PERSON
     if isinstance(event, changes.RunChanged) and person:
         # A person is waiting: the interactive queue goes before background work.
-        return [(RUN_ADVANCE, (event.kind, event.pk), INTERACTIVE_QUEUE)]
+        return [(RUN_ADVANCE, (event.kind, event.pk, woken_at), INTERACTIVE_QUEUE)]
     if isinstance(event, changes.ApprovalRequestChanged) and person:
         run_model = _RUN_MODEL_OF_REQUEST[event.kind]
         pk = (run_model.objects.filter(namespace=event.namespace, name=event.run_name)
               .values_list("pk", flat=True).first())
         if pk is None:
             return [(RUNS_ADVANCE_ACTIVE, (), None)]
-        return [(RUN_ADVANCE, (run_model.KIND, pk), INTERACTIVE_QUEUE)]
+        return [(RUN_ADVANCE, (run_model.KIND, pk, woken_at), INTERACTIVE_QUEUE)]
     if isinstance(event, changes.BindingsApplied):
-        return [(RUNS_ADVANCE_FOR_PLACEMENT, (event.placement_kind, event.namespace, event.name), None)]
+        return [(RUNS_ADVANCE_FOR_PLACEMENT, (event.placement_kind, event.namespace, event.name, woken_at), None)]
     if isinstance(event, changes.ClustersBound):
         return [(MEMBERS_SYNC, (), None)]
     if isinstance(event, changes.FleetChanged):
@@ -110,7 +118,8 @@ def _send(name: str, args: tuple, queue: str | None) -> None:
 
 
 class Listener:
-    """The engine side: wait(timeout) returns early when notified."""
+    """The engine side: wait(timeout) returns early when notified; woken_at
+    is then when the first wake-up since the last wait was sent (Unix time)."""
 
     def __init__(self):
         self.path = socket_path()
@@ -122,8 +131,10 @@ class Listener:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(str(self.path))
         self.sock.setblocking(False)
+        self.woken_at: float | None = None
 
     def wait(self, timeout: float) -> bool:
+        self.woken_at = None
         if _in_process.is_set():
             _in_process.clear()
             self._drain()
@@ -135,11 +146,19 @@ class Listener:
         return woke
 
     def _drain(self) -> None:
+        """Empty the socket; note the earliest wake-up time seen."""
+        times = list(_first_wake)
+        _first_wake.clear()
         while True:
             try:
-                self.sock.recv(64)
+                message = self.sock.recv(64)
             except (BlockingIOError, OSError):
-                return
+                break
+            try:
+                times.append(float(message.split()[1]))
+            except (IndexError, ValueError):
+                pass  # a plain "wake" from an older sender
+        self.woken_at = min(times) if times else None
 
     def close(self) -> None:
         self.sock.close()

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 
-from rollouts import clock, k8s
+from rollouts import clock, k8s, metrics
 from rollouts.controllers.family import PLACEMENT_KINDS
 from rollouts.models.connections import HubConnection, UnreadableCredential
 
@@ -151,6 +151,7 @@ def _release_failed(connection: HubConnection, error: str, session) -> SyncResul
     failures = connection.failures + 1
     delay = backoff_seconds(failures)
     log.warning("hub %s: sync failed (%s in a row), next try in %ss: %s", connection.name, failures, delay, error)
+    metrics.hub_sync_failed(hub=connection.name)
     HubConnection.objects.filter(pk=connection.pk).update(
         lease_until=None, failures=F("failures") + 1, last_error=error, last_error_at=now,
         backoff_until=now + timedelta(seconds=delay))
@@ -272,7 +273,7 @@ class _Session:
 
     def watch_kind(self, hub_kind: HubKind, version: str, resource_version: str) -> None:
         """Thread body: watch one kind until the session ends; queue
-        ("event", kind, type, object), ("gone", kind) or ("error", kind, exc)."""
+        ("event", kind, type, object, arrival), ("gone", kind) or ("error", kind, exc)."""
         try:
             self.watch_until_done(hub_kind, version, resource_version)
         finally:
@@ -292,7 +293,7 @@ class _Session:
             try:
                 for type_, obj in stream:
                     resource_version = (obj.get("metadata") or {}).get("resourceVersion") or resource_version
-                    self.events.put(("event", hub_kind, type_, obj))
+                    self.events.put(("event", hub_kind, type_, obj, time.monotonic()))
                     retries = WATCH_RETRIES
             except k8s.GoneError:
                 self.events.put(("gone", hub_kind, None, None))
@@ -317,7 +318,7 @@ class _Session:
         self.trouble.pop(hub_kind.plural, None)
         self.unopened.discard(hub_kind.plural)
 
-    def handle(self, what: str, hub_kind: HubKind, type_, payload) -> None:
+    def handle(self, what: str, hub_kind: HubKind, type_, payload, arrived: float | None = None) -> None:
         if what == "gone":
             self.relist(hub_kind)
             if self.state.get(hub_kind.kind, {}).get("resourceVersion"):
@@ -329,6 +330,8 @@ class _Session:
                 return
             raise payload
         self.apply(hub_kind, type_, payload)
+        if arrived is not None and type_ != "BOOKMARK":
+            metrics.hub_event_mirrored(hub=self.connection.name, seconds=time.monotonic() - arrived)
 
     def apply(self, hub_kind: HubKind, type_: str, obj: dict) -> None:
         """Mirror one watch event and remember its resourceVersion, atomically."""
