@@ -28,11 +28,11 @@ LAYERS = [
     ]),
     ("engine, controllers, api", [
         "rollouts.engine", "rollouts.controllers", "rollouts.api", "rollouts.members", "rollouts.mirror.kinds",
-        "rollouts.mirror.marks", "rollouts.k8s", "rollouts.sso",
+        "rollouts.mirror.marks", "rollouts.k8s", "rollouts.kubeconfig", "rollouts.sso",
     ]),
     ("models", [
         "rollouts", "rollouts.models", "rollouts.changes", "rollouts.clock", "rollouts.conditions",
-        "rollouts.k8s_errors",
+        "rollouts.k8s_errors", "rollouts.metrics",
     ]),
 ]
 
