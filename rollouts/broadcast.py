@@ -41,6 +41,8 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 from django.template.loader import render_to_string
 
+from rollouts import outages
+
 log = logging.getLogger(__name__)
 
 OVERVIEW_GROUP = "fleet-overview"
@@ -166,7 +168,10 @@ def push(keys: list[tuple]) -> None:
             messages = _render(keys, listening)
             if messages:
                 _on_sender_loop(_send_all(layer, messages))
-    except Exception:  # a template, the database or Redis: none may fail the committed write
+    except Exception as exc:  # a template, the database or Redis: none may fail the committed write
+        if outages.is_connection_error(exc):
+            outages.REDIS.failed(exc, "the change is saved; live pages catch up once Redis is back", logger=log)
+            return
         log.warning("live update not sent; pages catch up on their next push, resync or reconnect",
                     exc_info=True)
 

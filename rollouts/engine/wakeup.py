@@ -22,6 +22,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
+from rollouts import outages
+
 log = logging.getLogger(__name__)
 INTERACTIVE_QUEUE = "interactive"
 _in_process = threading.Event()
@@ -56,8 +58,17 @@ def _enqueue(send) -> None:
     def send_or_log():
         try:
             send()
-        except Exception:  # kombu/redis raise many kinds; none may escape into the caller
-            log.warning("could not enqueue the engine's wake-up; the safety-net pass will pick it up", exc_info=True)
+        except Exception as exc:  # kombu/redis raise many kinds; none may escape into the caller
+            if not outages.is_connection_error(exc):
+                log.warning("could not enqueue the engine's wake-up; the safety-net pass will pick it up",
+                            exc_info=True)
+                return
+            # One line per outage, not a traceback per write: `fleet approve`
+            # prints it, and a worker would print it for every task.
+            outages.REDIS.failed(exc, "the change is saved; the engine's safety-net pass picks it up "
+                                      "once Redis is back", logger=log)
+        else:
+            outages.REDIS.succeeded(logger=log)
 
     transaction.on_commit(send_or_log)
 
