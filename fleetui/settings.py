@@ -167,6 +167,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_QUEUES = (Queue("interactive"), Queue("celery"))  # workers consume both, interactive first
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers and beat wait out a Redis outage of any length (Celery's default
+# gives up after 100 retries, about 45 minutes, and the process exits).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # A request must not hang on a broker that is down: give up fast (the
 # wake-up is a hint; beat's safety net picks the work up).
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}

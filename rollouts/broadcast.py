@@ -170,7 +170,7 @@ def push(keys: list[tuple]) -> None:
                 _on_sender_loop(_send_all(layer, messages))
     except Exception as exc:  # a template, the database or Redis: none may fail the committed write
         if outages.is_connection_error(exc):
-            outages.REDIS.failed(exc, "the change is saved; live pages catch up once Redis is back", logger=log)
+            outages.REDIS.failed(exc, outages.CHANGE_SAVED, logger=log)
             return
         log.warning("live update not sent; pages catch up on their next push, resync or reconnect",
                     exc_info=True)

@@ -21,6 +21,10 @@ from django.db import connections
 
 log = logging.getLogger(__name__)
 
+# What a write that committed while Redis was down should tell its author:
+# the wake-up and the live push are lost, the change is not.
+CHANGE_SAVED = "the change is saved; the engine's safety-net pass and live pages catch up once Redis is back"
+
 
 def redis_location() -> str:
     """HOST:PORT of REDIS_URL (never its password)."""

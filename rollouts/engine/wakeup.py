@@ -65,8 +65,7 @@ def _enqueue(send) -> None:
                 return
             # One line per outage, not a traceback per write: `fleet approve`
             # prints it, and a worker would print it for every task.
-            outages.REDIS.failed(exc, "the change is saved; the engine's safety-net pass picks it up "
-                                      "once Redis is back", logger=log)
+            outages.REDIS.failed(exc, outages.CHANGE_SAVED, logger=log)
         else:
             outages.REDIS.succeeded(logger=log)
 
