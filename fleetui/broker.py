@@ -1,8 +1,9 @@
 """The Celery broker transport: kombu's Redis transport, with one fix so a
 worker survives Redis going away while it holds unacknowledged tasks.
 
-The crash (kombu 5.7 / celery 5.7 / redis-py 8.2, reproduced here in 5 of 5
-tries, tests/test_broker.py and tests/test_outages.py):
+The crash (kombu 5.7 / celery 5.7 / redis-py 8.2; issue 12 saw a worker die
+in 5 of 5 Redis kills under load; tests/test_broker.py reproduces the
+sequence deterministically, tests/test_outages.py is the real-process test):
 
 1. A worker with a free pool slot, or holding a countdown task, keeps a
    BRPOP in flight on its task channel while it holds unacknowledged tasks.
