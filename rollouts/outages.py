@@ -33,8 +33,12 @@ def redis_location() -> str:
 
 
 def database_location(alias: str = "default") -> str:
-    """HOST:PORT of a database, or the file of a SQLite one."""
-    db = settings.DATABASES[alias]
+    """HOST:PORT of a configured database, or the file of a SQLite one."""
+    return database_address(settings.DATABASES[alias])
+
+
+def database_address(db: dict) -> str:
+    """HOST:PORT of one DATABASES entry, or the file of a SQLite one."""
     if "sqlite" in db["ENGINE"]:
         return str(db["NAME"])
     return f"{db.get('HOST') or 'localhost'}:{db.get('PORT') or 5432}"

@@ -32,8 +32,16 @@ GATED_RUNS = 3
 
 @pytest.fixture
 def hub(tmp_path):
-    with celery_hub(tmp_path, FLEET_SIMULATED_APPLY_SECONDS="0.4") as hub:
+    with celery_hub(tmp_path, FLEET_SIMULATED_APPLY_SECONDS="0.4", DJANGO_SETTINGS_MODULE="h12stock_settings", PYTHONPATH="/tmp/h12/stock") as hub:
         yield hub
+
+
+def procfile_worker(hub: Hub, name: str):
+    """A worker as the Procfile starts one (gossip, mingle and remote control
+    on) with more pool slots than it keeps busy: a BRPOP is then in flight
+    while it holds tasks, and a fanout channel may notice Redis is gone
+    first: the case that killed workers (fleetui/broker.py)."""
+    return hub.start("worker", "--concurrency", "4", "-n", f"{name}@%h", "--loglevel", "WARNING", name=name)
 
 
 def unacked_tasks(hub: Hub) -> int:
@@ -87,7 +95,7 @@ def assert_approved_with_one_line_each(results: list[tuple[int, str, str]]) -> N
 
 
 def test_two_workers_ride_out_two_redis_outages_mid_run_and_accept_every_approval(hub):
-    workers = [hub.worker("w1"), hub.worker("w2")]
+    workers = [procfile_worker(hub, "w1"), procfile_worker(hub, "w2")]
     hub.beat()
     # Gated runs stop after ring0 and ring1 for an approval; the flow runs
     # keep the workers busy through each outage (flow2 through the second).
