@@ -32,7 +32,7 @@ GATED_RUNS = 3
 
 @pytest.fixture
 def hub(tmp_path):
-    with celery_hub(tmp_path, FLEET_SIMULATED_APPLY_SECONDS="0.4", DJANGO_SETTINGS_MODULE="h12stock_settings", PYTHONPATH="/tmp/h12/stock") as hub:
+    with celery_hub(tmp_path, FLEET_SIMULATED_APPLY_SECONDS="0.4") as hub:
         yield hub
 
 
