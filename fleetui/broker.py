@@ -1,14 +1,15 @@
 """The Celery broker transport: kombu's Redis transport, with one fix so a
 worker survives Redis going away while it holds unacknowledged tasks.
 
-The crash (kombu 5.7 / celery 5.7 / redis-py 8.2; issue 12 saw a worker die
-in 5 of 5 Redis kills under load; tests/test_broker.py reproduces the
-sequence deterministically, tests/test_outages.py is the real-process test):
+The crash (kombu 5.7 / celery 5.7 / redis-py 8.2; with the stock transport
+tests/test_outages.py lost a worker in 2 of 2 runs here, and
+tests/test_broker.py replays the close sequence deterministically):
 
 1. A worker with a free pool slot, or holding a countdown task, keeps a
    BRPOP in flight on its task channel while it holds unacknowledged tasks.
-2. Redis dies. The worker notices on some other socket first (an ack, the
-   remote-control or gossip channel) and closes its connection.
+2. Redis dies. The worker notices on another socket first (the remote
+   control or gossip fanout channel, in every traceback we saw) and closes
+   its connection.
    `Channel.close()` first reads the pending BRPOP reply and catches only
    `Empty` (celery/kombu#1733): on the dead socket that read raises
    `ConnectionError`, so close stops before the channel is marked closed
