@@ -2,7 +2,7 @@
 
 Workers:  celery -A fleetui worker --concurrency 2
 Hubs:     celery -A fleetui worker -Q hubs --concurrency <number of hub connections>
-Beat:     celery -A fleetui beat --scheduler django_celery_beat.schedulers:DatabaseScheduler
+Beat:     celery -A fleetui beat      (scheduler: fleetui.beat.DatabaseScheduler, from settings)
 
 Reaction time never depends on beat: every write enqueues the advance it
 causes after its transaction commits (rollouts/engine/wakeup.py). Beat is

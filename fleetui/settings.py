@@ -7,6 +7,7 @@ engine loop in process; production sets DATABASE_URL (PostgreSQL) and REDIS_URL.
 
 import ipaddress
 import os
+import ssl
 from pathlib import Path
 
 import dj_database_url
@@ -156,7 +157,10 @@ TEMPLATES = [
 # (CLI, engine loop, web) from failing with "database is locked" (pitfalls.md).
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'fleetui.sqlite3'}")
 (BASE_DIR / "var").mkdir(exist_ok=True)  # gitignored: a fresh clone has none
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+# Persistent connections are checked before each request reuses them, so a
+# PostgreSQL restart (or terminated backends) costs daphne no failed request.
+# Celery's Django fixup closes workers' connections around every task anyway.
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
@@ -215,10 +219,23 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_QUEUES = (Queue("interactive"), Queue("celery"))  # workers consume both, interactive first
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers and beat wait out a Redis outage of any length (Celery's default
+# gives up after 100 retries, about 45 minutes, and the process exits).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # A request must not hang on a broker that is down: give up fast (the
 # wake-up is a hint; beat's safety net picks the work up).
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, with one warning per Redis outage
+# instead of a traceback per entry and tick (fleetui/beat.py).
+CELERY_BEAT_SCHEDULER = "fleetui.beat:DatabaseScheduler"
+if REDIS_URL:
+    # kombu's Redis transport with the fix that keeps a worker alive when
+    # Redis dies while it holds unacknowledged tasks (fleetui/broker.py).
+    CELERY_BROKER_TRANSPORT = "fleetui.broker:Transport"
+    if REDIS_URL.startswith("rediss://"):
+        # Naming the transport bypasses kombu's rediss:// scheme handling:
+        # say TLS here, verifying the server as channels-redis (redis-py) does.
+        CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
 # Hub sync sessions watch a KubeFleet hub for a while: their own queue and
 # worker (`celery -A fleetui worker -Q hubs`) so they never hold an engine slot.
 CELERY_IMPORTS = ("rollouts.tasks_k8s",)

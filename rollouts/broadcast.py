@@ -43,7 +43,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.template.loader import render_to_string
 
-from rollouts import changes, metrics, roles
+from rollouts import changes, metrics, outages, roles
 from rollouts.controllers.family import FAMILIES
 from rollouts.selectors.pages import overview_context, run_timeline_context
 
@@ -152,7 +152,10 @@ def push(keys: list[tuple]) -> int:
         if messages:
             _on_sender_loop(_send_all(layer, messages))
         return len(messages)
-    except Exception:  # a template, the database or Redis: none may fail the committed write
+    except Exception as exc:  # a template, the database or Redis: none may fail the committed write
+        if outages.is_connection_error(exc):
+            outages.REDIS.failed(exc, outages.CHANGE_SAVED, logger=log)
+            return 0
         log.warning("live update not sent; pages catch up on their next push, resync or reconnect",
                     exc_info=True)
         return 0

@@ -14,16 +14,19 @@ MEMBERS = 30
 RINGS = 3
 
 
-def fleet_yaml(placements: int, prefix: str, *, gate: bool = False) -> str:
+def fleet_yaml(placements: int, prefix: str, *, gate: bool = False, gates: tuple[int, ...] = (),
+               max_concurrency: str = "50%") -> str:
+    """`placements` placements with one run each over the MEMBERS members in
+    RINGS stages; an approval after ring0 (`gate`) or after each ring in `gates`."""
     docs = [
         {"apiVersion": "cluster.kubernetes-fleet.io/v1beta1", "kind": "MemberCluster",
          "metadata": {"name": f"member{i:02d}", "labels": {"ring": str(i % RINGS), "order": str(i)}}}
         for i in range(MEMBERS)
     ]
     stages = [{"name": f"ring{r}", "labelSelector": {"matchLabels": {"ring": str(r)}}, "sortingLabelKey": "order",
-               "maxConcurrency": "50%"} for r in range(RINGS)]
-    if gate:
-        stages[0]["afterStageTasks"] = [{"type": "Approval"}]
+               "maxConcurrency": max_concurrency} for r in range(RINGS)]
+    for ring in (0, *gates) if gate else gates:
+        stages[ring]["afterStageTasks"] = [{"type": "Approval"}]
     docs.append({"apiVersion": "placement.kubernetes-fleet.io/v1beta1", "kind": "ClusterStagedUpdateStrategy",
                  "metadata": {"name": f"{prefix}-rings"}, "spec": {"stages": stages}})
     for i in range(placements):

@@ -32,7 +32,7 @@ LAYERS = [
     ]),
     ("models", [
         "rollouts", "rollouts.models", "rollouts.changes", "rollouts.clock", "rollouts.conditions",
-        "rollouts.k8s_errors", "rollouts.metrics",
+        "rollouts.k8s_errors", "rollouts.metrics", "rollouts.outages",
     ]),
 ]
 

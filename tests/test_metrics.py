@@ -257,6 +257,8 @@ def test_the_engine_loop_records_the_lag_from_a_notify_to_its_tick(settings, mon
     settings.FLEET_ENGINE_SOCKET = f"{socket_dir}/engine.sock"
     ticks = []
     monkeypatch.setattr(loop, "engine_tick", lambda: ticks.append(time.time()))
+    wakeup._in_process.clear()  # wake-ups earlier tests left for a loop that never ran
+    wakeup._first_wake.clear()
     before = sample("fleetui_engine_wakeup_lag_seconds_count", path="loop")
     stop = threading.Event()
     engine = threading.Thread(target=loop.engine_main, kwargs={"options": {"interval": 30}, "stop": stop})

@@ -30,7 +30,7 @@ from pathlib import Path
 from celery import current_app
 from django.conf import settings
 
-from rollouts import changes
+from rollouts import changes, outages
 from rollouts.controllers.family import FAMILIES
 
 log = logging.getLogger(__name__)
@@ -110,11 +110,19 @@ def _tasks_for(event, woken_at: float) -> list[tuple]:
 
 def _send(name: str, args: tuple, queue: str | None) -> None:
     """Send one task; a broker that is down must not fail the action that
-    already committed: the beat safety net finds the work."""
+    already committed: the beat safety net finds the work. An outage is one
+    line when it starts and one when it ends, not a traceback per write:
+    `fleet approve` prints it, and a worker would print it for every task."""
     try:
         current_app.send_task(name, args, queue=queue)
     except Exception as exc:  # kombu/redis raise many kinds; none may escape into the caller
-        log.warning("could not enqueue the engine's wake-up (%s); the safety-net pass will pick it up", exc)
+        if outages.is_connection_error(exc):
+            outages.REDIS.failed(exc, outages.CHANGE_SAVED, logger=log)
+        else:
+            log.warning("could not enqueue the engine's wake-up (%s: %s); the safety-net pass will pick it up",
+                        type(exc).__name__, exc)
+    else:
+        outages.REDIS.succeeded(logger=log)
 
 
 class Listener:
