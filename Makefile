@@ -23,6 +23,7 @@ run: export FLEET_SIMULATED_APPLY_SECONDS = 2
 run: install
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py fleet demo
 	@echo
 	@echo "Demo logins (new passwords each run):"

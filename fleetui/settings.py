@@ -68,11 +68,17 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz and /readyz first: probes skip the host check, the HTTPS
+    # redirect, sessions and the CSP (rollouts/views/health.py).
+    "rollouts.views.health.probes",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (whitenoise) before anything that reads sessions or users.
+    "fleetui.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "fleetui.logging.request_context",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -95,6 +101,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "rollouts.views.health.background_banner",
             ],
         },
     },
@@ -123,9 +130,17 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 
+# The app serves its own static files (whitenoise): `collectstatic` (the
+# Procfile's release step) writes them under STATIC_ROOT with a content hash
+# in each name, and gzipped; pages link the hashed names, which browsers may
+# cache for a year. With DEBUG on, files are served from static/ as they are.
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = BASE_DIR / env_str("STATIC_ROOT", "var/static")  # relative to the project, or absolute
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # One REDIS_URL feeds both the Celery broker and the channel layer.
 REDIS_URL = env_str("REDIS_URL")
@@ -185,6 +200,12 @@ FLEET_ENGINE_SOCKET = env_str("FLEET_ENGINE_SOCKET")
 FLEET_LOGIN_MAX_FAILURES = int(env_float("FLEET_LOGIN_MAX_FAILURES", 5))
 FLEET_LOGIN_WINDOW_MINUTES = env_float("FLEET_LOGIN_WINDOW_MINUTES", 15.0)
 
+# Health (/readyz, the admins' banner): beat sends a heartbeat task this often
+# (the embedded engine loop writes one as often), and a heartbeat older than
+# the second number means that process is gone.
+FLEET_HEARTBEAT_SECONDS = env_float("FLEET_HEARTBEAT_SECONDS", 10.0)
+FLEET_HEARTBEAT_STALE_SECONDS = env_float("FLEET_HEARTBEAT_STALE_SECONDS", 60.0)
+
 # KubeFleet hubs and Kubernetes members (docs/real-clusters.md).
 # Key that encrypts stored kubeconfigs (Fernet); derived from SECRET_KEY when empty.
 FLEET_CREDENTIALS_KEY = env_str("FLEET_CREDENTIALS_KEY")
@@ -195,13 +216,29 @@ FLEET_HUB_SESSION_SECONDS = env_float("FLEET_HUB_SESSION_SECONDS", 40.0)
 # Longest wait between retries of a hub that cannot be reached.
 FLEET_HUB_BACKOFF_MAX_SECONDS = env_float("FLEET_HUB_BACKOFF_MAX_SECONDS", 300.0)
 
+# Logs go to stderr: plain text, or with LOG_FORMAT=json one JSON object per
+# line carrying the request, user, task and run ids (fleetui/logging.py).
+# Daphne, Celery workers and beat all log through this configuration.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
+LOGGING_CONFIG = "fleetui.logging.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+                   "json": {"()": "fleetui.logging.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
-    "loggers": {"rollouts": {"level": env_str("LOG_LEVEL", "INFO")}},
+    "loggers": {
+        "rollouts": {"level": env_str("LOG_LEVEL", "INFO")},
+        # One access line per request (fleetui.logging.request_context).
+        "fleetui": {"level": env_str("LOG_LEVEL", "INFO")},
+        # Django's own handlers print plain text: everything goes through ours.
+        "django": {"handlers": [], "level": env_str("LOG_LEVEL", "WARNING")},
+        # runserver (`fleet serve`): its 4xx/5xx lines; the access line says the rest.
+        "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+    },
 }
 
 # Security (docs/security.md). Cookies travel over HTTPS only unless DEBUG is
