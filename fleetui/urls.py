@@ -1,7 +1,17 @@
 from django.contrib import admin
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico where a page names no icon (the Django
+    admin's pages): the current hashed icon, not cached as permanent."""
+    return redirect(static("favicon.svg"))
+
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("favicon.ico", favicon),
     path("", include("rollouts.urls")),
 ]

@@ -36,9 +36,9 @@ def assets(html: str) -> list[str]:
 def test_pages_link_every_script_and_stylesheet_by_its_hashed_name(collected):
     html = fb.signed_in("vera", VIEWERS).get("/").content.decode()
     names = assets(html)
-    assert len(names) == 5  # fleetui.css, htmx, its ws extension, fleetui.js, live.js
+    assert len(names) == 6  # the icon, fleetui.css, htmx, its ws extension, fleetui.js, live.js
     for name in names:
-        assert re.search(r"\.[0-9a-f]{12}\.(css|js)$", name), name
+        assert re.search(r"\.[0-9a-f]{12}\.(svg|css|js)$", name), name
         assert (collected / name.removeprefix("/static/")).exists()
         assert (collected / (name.removeprefix("/static/") + ".gz")).exists()
 
@@ -73,3 +73,9 @@ def test_under_asgi_files_stream_asynchronously_without_a_warning(collected):
 
 def _hashed(root, stem: str, ext: str) -> str:
     return next(p.name for p in root.iterdir() if re.fullmatch(rf"{stem}\.[0-9a-f]{{12}}\.{ext}", p.name))
+
+
+def test_a_browser_asking_for_favicon_ico_is_sent_to_the_hashed_icon(client, collected):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302
+    assert re.fullmatch(r"/static/favicon\.[0-9a-f]{12}\.svg", response["Location"])
