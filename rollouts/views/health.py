@@ -64,4 +64,7 @@ def background_banner(request) -> dict:
 
 def _no_store(response):
     response["Cache-Control"] = "no-store"
+    # Polled every second: Django's "Service Unavailable" log line for each
+    # 503 would flood the logs; the failing part is in the body.
+    response._has_been_logged = True
     return response
