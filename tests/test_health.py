@@ -169,3 +169,19 @@ def test_admins_see_no_banner_when_all_is_well_or_in_the_embedded_mode(frozen_cl
     settings.REDIS_URL = ""
     m.Heartbeat.objects.all().delete()
     assert 'id="background-banner"' not in admin.get("/").content.decode()
+
+
+def test_the_engine_loop_writes_its_heartbeat_at_most_every_heartbeat_interval(frozen_clock, settings,
+                                                                              django_assert_num_queries):
+    from rollouts.engine.loop import _Heartbeat
+
+    settings.FLEET_HEARTBEAT_SECONDS = 10
+    beat = _Heartbeat()
+    beat.record()
+    first = m.Heartbeat.objects.get(source=Source.ENGINE).seen_at
+    frozen_clock.advance(9)
+    with django_assert_num_queries(0):
+        beat.record()
+    frozen_clock.advance(1)
+    beat.record()
+    assert (m.Heartbeat.objects.get(source=Source.ENGINE).seen_at - first).total_seconds() == 10
