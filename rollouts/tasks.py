@@ -9,7 +9,7 @@ import logging
 
 import redis.exceptions
 from celery import shared_task, signals
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 
 from rollouts import models as m
 from rollouts.api.errors import Conflict
@@ -87,18 +87,36 @@ def housekeeping() -> int:
 HEARTBEAT = "rollouts.tasks.heartbeat"
 
 
+_heartbeats_failing: set[str] = set()  # sources whose last write failed, in this process
+
+
 @shared_task(name=HEARTBEAT, bind=True, ignore_result=True, acks_late=False)
 def heartbeat(self) -> None:
     """Beat, every FLEET_HEARTBEAT_SECONDS: a worker is taking tasks (its
     name recorded). Not retried: the next heartbeat is the retry."""
-    heartbeat_record(source=m.Heartbeat.Source.WORKER, by=self.request.hostname or "")
+    _heartbeat_or_warn(m.Heartbeat.Source.WORKER, by=self.request.hostname or "")
 
 
 @signals.after_task_publish.connect(sender=HEARTBEAT, weak=False, dispatch_uid="rollouts-beat-heartbeat")
 def _beat_published_heartbeat(**kwargs) -> None:
     """In beat (the only process that sends `heartbeat`): beat is ticking and
-    reached the broker. A database error must not stop beat's schedule."""
+    reached the broker."""
+    _heartbeat_or_warn(m.Heartbeat.Source.BEAT)
+
+
+def _heartbeat_or_warn(source: str, by: str = "") -> None:
+    """Record a heartbeat; with the database down, one warning line per
+    outage (not a traceback every FLEET_HEARTBEAT_SECONDS), and a broken
+    connection dropped so the next heartbeat reconnects."""
     try:
-        heartbeat_record(source=m.Heartbeat.Source.BEAT)
-    except DatabaseError:
-        log.warning("could not record beat's heartbeat: the database is unavailable")
+        heartbeat_record(source=source, by=by)
+    except DatabaseError as exc:
+        close_old_connections()
+        if source not in _heartbeats_failing:
+            log.warning("cannot record the %s heartbeat, the database is unavailable: %s", source,
+                        str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        _heartbeats_failing.add(source)
+        return
+    if source in _heartbeats_failing:
+        _heartbeats_failing.discard(source)
+        log.warning("the %s heartbeat is recorded again: the database is back", source)

@@ -185,3 +185,20 @@ def test_the_engine_loop_writes_its_heartbeat_at_most_every_heartbeat_interval(f
     frozen_clock.advance(1)
     beat.record()
     assert (m.Heartbeat.objects.get(source=Source.ENGINE).seen_at - first).total_seconds() == 10
+
+
+def test_a_heartbeat_with_the_database_down_warns_once_per_outage(frozen_clock, monkeypatch, caplog):
+    from rollouts import tasks
+
+    def database_down(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly\n\tThis probably means…")
+
+    monkeypatch.setattr(tasks, "heartbeat_record", database_down)
+    for _ in range(3):
+        tasks._beat_published_heartbeat(sender=tasks.HEARTBEAT)
+    monkeypatch.setattr(tasks, "heartbeat_record", heartbeat_record)
+    tasks._beat_published_heartbeat(sender=tasks.HEARTBEAT)
+    assert [r.getMessage() for r in caplog.records if r.name == "rollouts.tasks"] == [
+        "cannot record the beat heartbeat, the database is unavailable: server closed the connection unexpectedly",
+        "the beat heartbeat is recorded again: the database is back"]
+    assert m.Heartbeat.objects.filter(source=Source.BEAT).exists()
