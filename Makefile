@@ -46,6 +46,7 @@ run: export DEBUG = true
 run: install
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py fleet demo
 	@echo
 	@echo "Demo logins (new passwords each run):"

@@ -3,7 +3,8 @@
 Django's app is built first, so that the app registry is ready before
 rollouts.routing imports models. A WebSocket must come from a page of one of
 ALLOWED_HOSTS (a cross-site page cannot open one with the person's cookie)
-and carries the session of the signed-in person.
+and carries the session of the signed-in person. Static files are Django's
+too (fleetui.middleware.StaticFilesMiddleware), with or without DEBUG.
 """
 
 import os
@@ -16,16 +17,10 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from rollouts.routing import websocket_urlpatterns  # noqa: E402
 
-# `daphne fleetui.asgi:application` in development serves /static/ as
-# runserver does; in production a proxy or CDN serves `collectstatic`'s output.
-http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django_asgi_app
-
 application = ProtocolTypeRouter({
-    "http": http_app,
+    "http": django_asgi_app,
     "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
 })

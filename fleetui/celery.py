@@ -11,13 +11,22 @@ the safety net for anything a lost message or a dead worker dropped.
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
+from django.conf import settings
+
+from fleetui import logging as fleet_logging
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fleetui.settings")
 
 app = Celery("fleetui")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Workers and beat log through Django's LOGGING (plain or JSON), with the
+# task's ids on every line the task logs.
+signals.setup_logging.connect(fleet_logging.celery_setup_logging, weak=False)
+signals.task_prerun.connect(fleet_logging.celery_task_started, weak=False)
+signals.task_postrun.connect(fleet_logging.celery_task_finished, weak=False)
 
 app.conf.beat_schedule = {
     # Runs whose timer is due: a TimedWait ending, clusters in flight to poll.
@@ -30,4 +39,9 @@ app.conf.beat_schedule = {
     "sync-hubs": {"task": "rollouts.tasks_k8s.hub_connections_sync", "schedule": 30.0},
     # Housekeeping: what deleted members left behind.
     "housekeeping": {"task": "rollouts.tasks.housekeeping", "schedule": 3600.0},
+    # Signs of life for /readyz: beat records its own when it has published
+    # this, the worker that runs it records its own (rollouts.tasks.heartbeat).
+    # A heartbeat nobody ran in time is worthless: it expires.
+    "heartbeat": {"task": "rollouts.tasks.heartbeat", "schedule": settings.FLEET_HEARTBEAT_SECONDS,
+                  "options": {"expires": settings.FLEET_HEARTBEAT_STALE_SECONDS}},
 }

@@ -121,11 +121,17 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz and /readyz first: probes skip the host check, the HTTPS
+    # redirect, sessions and the CSP (rollouts/views/health.py).
+    "rollouts.views.health.probes",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (whitenoise) before anything that reads sessions or users.
+    "fleetui.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "fleetui.logging.request_context",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -148,6 +154,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "rollouts.views.health.background_banner",
             ],
         },
     },
@@ -179,9 +186,17 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 
+# The app serves its own static files (whitenoise): `collectstatic` (the
+# Procfile's release step) writes them under STATIC_ROOT with a content hash
+# in each name, and gzipped; pages link the hashed names, which browsers may
+# cache for a year. With DEBUG on, files are served from static/ as they are.
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = BASE_DIR / env_str("STATIC_ROOT", "var/static")  # relative to the project, or absolute
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # One REDIS_URL feeds both the Celery broker and the channel layer.
 REDIS_URL = env_str("REDIS_URL")
@@ -295,6 +310,11 @@ AUTHENTICATION_BACKENDS = [
     *(["django.contrib.auth.backends.ModelBackend"] if FLEET_LOCAL_LOGIN else []),
     *(["rollouts.auth_backends.OIDCBackend"] if FLEET_OIDC_ENABLED else []),
 ]
+# Health (/readyz, the admins' banner): beat sends a heartbeat task this often
+# (the embedded engine loop writes one as often), and a heartbeat older than
+# the second number means that process is gone.
+FLEET_HEARTBEAT_SECONDS = env_float("FLEET_HEARTBEAT_SECONDS", 10.0)
+FLEET_HEARTBEAT_STALE_SECONDS = env_float("FLEET_HEARTBEAT_STALE_SECONDS", 60.0)
 
 # KubeFleet hubs and Kubernetes members (docs/real-clusters.md).
 # Keys that encrypt stored kubeconfigs, comma-separated: the first encrypts,
@@ -315,8 +335,6 @@ FLEET_HUB_BACKOFF_MAX_SECONDS = env_float("FLEET_HUB_BACKOFF_MAX_SECONDS", 300.0
 # worker) writes its values there and /metrics adds them up. It must be a
 # directory of this host's own, emptied before the processes start.
 FLEET_METRICS_TOKEN = env_str("FLEET_METRICS_TOKEN")
-
-
 FLEET_METRICS_ALLOW = env_networks("FLEET_METRICS_ALLOW", "127.0.0.0/8,::1/128")
 PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
 if PROMETHEUS_MULTIPROC_DIR:
@@ -326,13 +344,29 @@ else:
     # would then write into the current directory: empty means unset here.
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
+# Logs go to stderr: plain text, or with LOG_FORMAT=json one JSON object per
+# line carrying the request, user, task and run ids (fleetui/logging.py).
+# Daphne, Celery workers and beat all log through this configuration.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
+LOGGING_CONFIG = "fleetui.logging.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+                   "json": {"()": "fleetui.logging.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
-    "loggers": {"rollouts": {"level": env_str("LOG_LEVEL", "INFO")}},
+    "loggers": {
+        "rollouts": {"level": env_str("LOG_LEVEL", "INFO")},
+        # One access line per request (fleetui.logging.request_context).
+        "fleetui": {"level": env_str("LOG_LEVEL", "INFO")},
+        # Django's own handlers print plain text: everything goes through ours.
+        "django": {"handlers": [], "level": env_str("LOG_LEVEL", "WARNING")},
+        # runserver (`fleet serve`): its 4xx/5xx lines; the access line says the rest.
+        "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+    },
 }
 
 # Security (docs/security.md). Cookies travel over HTTPS only unless DEBUG is

@@ -8,8 +8,8 @@ backoff on transient database, Redis or write-conflict errors.
 import logging
 
 import redis.exceptions
-from celery import shared_task
-from django.db import InterfaceError, OperationalError
+from celery import shared_task, signals
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 
 from rollouts import models as m
 from rollouts.api.errors import Conflict
@@ -17,6 +17,7 @@ from rollouts.controllers.family import FAMILIES
 from rollouts.engine import runner
 from rollouts.k8s_errors import TemporaryK8sError
 from rollouts.members import agent
+from rollouts.services.health import heartbeat_record
 
 log = logging.getLogger(__name__)
 TRANSIENT = (OperationalError, InterfaceError, redis.exceptions.ConnectionError, Conflict, TemporaryK8sError)
@@ -26,7 +27,8 @@ _FAMILY_BY_RUN_KIND = {family.run.KIND: family for family in FAMILIES}
 _FAMILY_BY_PLACEMENT_KIND = {family.placement.KIND: family for family in FAMILIES}
 
 
-@shared_task(**RETRY)
+# run_from_args: its log lines carry the run (fleetui.logging).
+@shared_task(**RETRY, run_from_args=True)
 def run_advance(run_kind: str, pk: int, woken_at: float | None = None) -> None:
     """Advance one run as far as it goes now (`woken_at`: when a writer asked, Unix time)."""
     runner.run_advance(family=_FAMILY_BY_RUN_KIND[run_kind], pk=pk, woken_at=woken_at)
@@ -80,3 +82,41 @@ def housekeeping() -> int:
     members = set(m.MemberCluster.objects.values_list("name", flat=True))
     deleted, _ = m.MemberObject.objects.exclude(cluster__in=members).delete()
     return deleted
+
+
+HEARTBEAT = "rollouts.tasks.heartbeat"
+
+
+_heartbeats_failing: set[str] = set()  # sources whose last write failed, in this process
+
+
+@shared_task(name=HEARTBEAT, bind=True, ignore_result=True, acks_late=False)
+def heartbeat(self) -> None:
+    """Beat, every FLEET_HEARTBEAT_SECONDS: a worker is taking tasks (its
+    name recorded). Not retried: the next heartbeat is the retry."""
+    _heartbeat_or_warn(m.Heartbeat.Source.WORKER, by=self.request.hostname or "")
+
+
+@signals.after_task_publish.connect(sender=HEARTBEAT, weak=False, dispatch_uid="rollouts-beat-heartbeat")
+def _beat_published_heartbeat(**kwargs) -> None:
+    """In beat (the only process that sends `heartbeat`): beat is ticking and
+    reached the broker."""
+    _heartbeat_or_warn(m.Heartbeat.Source.BEAT)
+
+
+def _heartbeat_or_warn(source: str, by: str = "") -> None:
+    """Record a heartbeat; with the database down, one warning line per
+    outage (not a traceback every FLEET_HEARTBEAT_SECONDS), and a broken
+    connection dropped so the next heartbeat reconnects."""
+    try:
+        heartbeat_record(source=source, by=by)
+    except DatabaseError as exc:
+        close_old_connections()
+        if source not in _heartbeats_failing:
+            log.warning("cannot record the %s heartbeat, the database is unavailable: %s", source,
+                        str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        _heartbeats_failing.add(source)
+        return
+    if source in _heartbeats_failing:
+        _heartbeats_failing.discard(source)
+        log.warning("the %s heartbeat is recorded again: the database is back", source)

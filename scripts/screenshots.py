@@ -36,6 +36,9 @@ def setup_django(db_path: Path) -> None:
     from django.core.management import call_command
 
     settings.FLEET_DASHBOARD_POLL_SECONDS = 0
+    # Served from static/ by StaticFilesHandler (below), without `collectstatic`.
+    settings.STORAGES = {**settings.STORAGES,
+                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
     call_command("migrate", verbosity=0)
 
 

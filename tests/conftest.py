@@ -71,6 +71,22 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(scope="session")
+def _empty_static_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("static")
+
+
+@pytest.fixture(autouse=True)
+def _static_files_without_collectstatic(settings, _empty_static_root):
+    """Pages render without running `collectstatic` first: plain static
+    storage, files found in static/. Production's manifest storage is tested
+    in test_static_files.py."""
+    settings.STORAGES = {**settings.STORAGES,
+                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    settings.STATIC_ROOT = _empty_static_root
+    settings.WHITENOISE_USE_FINDERS = True
+
+
 @pytest.fixture
 def fake():
     """A fake Kubernetes API server on loopback (tests/fake_kube.py) that the

@@ -103,6 +103,14 @@ class RedisServer:
             self.proc.wait(timeout=10)
 
 
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
 def wait_for(predicate, *, timeout: float, what: str, step: float = 0.2):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -141,6 +149,18 @@ class Hub:
     def worker(self, name: str, concurrency: int = 2) -> subprocess.Popen:
         return self.start("worker", "--concurrency", str(concurrency), "-n", f"{name}@%h", "--without-gossip",
                           "--without-mingle", "--loglevel", "WARNING", name=name)
+
+    def daphne(self, port: int, *args: str) -> subprocess.Popen:
+        """The ASGI app on a Daphne process of its own, listening on `port`;
+        its stdout and stderr go to daphne.out and daphne.err in tmp."""
+        out, err = open(self.tmp / "daphne.out", "w"), open(self.tmp / "daphne.err", "w")  # noqa: SIM115
+        proc = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *args,
+                                 "fleetui.asgi:application"], cwd=ROOT, env=self.env, stdout=out, stderr=err,
+                                start_new_session=True)
+        self.processes.append(proc)
+        wait_for(lambda: _listening(port) or proc.poll() is not None, timeout=30, what="daphne to listen")
+        assert proc.poll() is None, f"daphne exited: {(self.tmp / 'daphne.err').read_text()[-2000:]}"
+        return proc
 
     def beat(self) -> subprocess.Popen:
         return self.start("beat", "--loglevel", "WARNING", "-s", str(self.tmp / "beat-schedule"), name="beat")

@@ -13,8 +13,10 @@ import time
 from django.conf import settings
 from django.db import close_old_connections
 
-from rollouts import metrics
+from rollouts import clock, metrics
+from rollouts import models as m
 from rollouts.members.agent import members_sync
+from rollouts.services.health import heartbeat_record
 
 from . import runner, wakeup
 
@@ -34,6 +36,21 @@ def engine_tick() -> float | None:
     return min(pending) if pending else None
 
 
+class _Heartbeat:
+    """The embedded mode's sign of life for /readyz: written after a pass
+    that succeeded, at most every FLEET_HEARTBEAT_SECONDS (not every tick:
+    SQLite has one writer at a time)."""
+
+    def __init__(self):
+        self.last = None
+
+    def record(self) -> None:
+        now = clock.precise_now()
+        if self.last is None or (now - self.last).total_seconds() >= settings.FLEET_HEARTBEAT_SECONDS:
+            heartbeat_record(source=m.Heartbeat.Source.ENGINE)
+            self.last = now
+
+
 def engine_main(options: dict | None = None, stop: threading.Event | None = None) -> None:
     """Run the loop until stopped (or one tick with --once)."""
     options = options or {}
@@ -43,6 +60,7 @@ def engine_main(options: dict | None = None, stop: threading.Event | None = None
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: (stop.set(), wakeup.notify()))
     listener = wakeup.Listener()
+    beat = _Heartbeat()
     try:
         while not stop.is_set():
             close_old_connections()
@@ -50,6 +68,7 @@ def engine_main(options: dict | None = None, stop: threading.Event | None = None
                 metrics.engine_woken(seconds=time.time() - listener.woken_at, path="loop")
             try:
                 due = engine_tick()
+                beat.record()
             except Exception:  # keep the loop alive; the next tick retries
                 log.exception("engine tick failed")
                 due = None

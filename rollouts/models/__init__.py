@@ -1,5 +1,6 @@
 from .base import FleetObject
 from .connections import HubConnection, MemberCredential, MirroredObject
+from .health import Heartbeat
 from .hub import AppendOnlyError, Event, HubResource, MemberObject
 from .placement import (
     ClusterResourceBinding,
@@ -42,4 +43,4 @@ FLEET_MODELS = [
 
 __all__ = [m.__name__ for m in FLEET_MODELS] + ["FleetObject", "AppendOnlyError", "Event", "HubResource", "MemberObject", "FLEET_MODELS",
                                               "HubConnection", "MemberCredential", "MirroredObject",
-                                              "ApprovalPolicy", "ApprovalVote"]
+                                              "ApprovalPolicy", "ApprovalVote", "Heartbeat"]
