@@ -84,7 +84,7 @@ def run_path(run) -> str:
 
 
 def socket(path: str, user=None, *, origin: str = "http://localhost") -> WebsocketCommunicator:
-    headers = [(b"origin", origin.encode())]
+    headers = [(b"origin", origin.encode()), (b"host", b"localhost")]
     if user is not None:
         client = Client()
         client.force_login(user)
