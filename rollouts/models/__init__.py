@@ -13,6 +13,7 @@ from .placement import (
     SchedulingPolicySnapshot,
 )
 from .policies import ApprovalPolicy, ApprovalVote
+from .ratelimits import RateCounter
 from .updaterun import (
     ApprovalRequest,
     ClusterApprovalRequest,
@@ -42,4 +43,4 @@ FLEET_MODELS = [
 
 __all__ = [m.__name__ for m in FLEET_MODELS] + ["FleetObject", "AppendOnlyError", "Event", "HubResource", "MemberObject", "FLEET_MODELS",
                                               "HubConnection", "MemberCredential", "MirroredObject",
-                                              "ApprovalPolicy", "ApprovalVote"]
+                                              "ApprovalPolicy", "ApprovalVote", "RateCounter"]

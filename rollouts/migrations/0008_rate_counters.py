@@ -1,0 +1,24 @@
+# Shared counters for the login limit and the throttle of repeated denied audit rows (issue 13).
+
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [("rollouts", "0007_approval_policies")]
+
+    operations = [
+        migrations.CreateModel(
+            name="RateCounter",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("scope", models.CharField(choices=[("login-address", "Login Address"), ("login-user", "Login User"),
+                                                    ("denied", "Denied")], max_length=32)),
+                ("key", models.CharField(max_length=512)),
+                ("window_start", models.DateTimeField(db_index=True)),
+                ("count", models.PositiveIntegerField(default=0)),
+            ],
+            options={
+                "constraints": [models.UniqueConstraint(fields=("scope", "key"), name="ratecounter_scope_key")],
+            },
+        ),
+    ]
