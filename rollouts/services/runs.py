@@ -8,8 +8,8 @@ resume, a `created` row for a new run), attributed to the person.
 from rollouts import mirror
 from rollouts import models as m
 from rollouts.api.errors import BadRequest, NotFound
-from rollouts.api.numbers import parse_unsigned
 from rollouts.api.kinds import FLEET_KINDS, Kind
+from rollouts.api.numbers import parse_unsigned
 
 from .objects import manifests_apply, object_patch
 
