@@ -44,6 +44,25 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def private_directory(path: Path) -> Path:
+    """Create `path` readable by its owner only (0700), or tighten it."""
+    path.mkdir(mode=0o700, exist_ok=True)
+    if path.stat().st_mode & 0o077 and path.owned():
+        path.chmod(0o700)
+    return path
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Create the SQLite database file owner-only (0600) before SQLite does
+    (it would use the umask, often 0644), or tighten it; SQLite gives its
+    -wal and -shm files the database file's mode."""
+    if not path.parent.is_dir():
+        return  # a path outside var/ that does not exist yet: SQLite will report it
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    if path.stat().st_mode & 0o077 and path.owned():
+        path.chmod(0o600)
+
+
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
@@ -77,7 +96,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "fleetui.middleware.session_activity",
     "fleetui.middleware.content_security_policy",
+    "fleetui.middleware.no_store",
 ]
 
 ROOT_URLCONF = "fleetui.urls"
@@ -104,9 +125,12 @@ TEMPLATES = [
 # SQLite is the embedded default. WAL and BEGIN IMMEDIATE keep concurrent writers
 # (CLI, engine loop, web) from failing with "database is locked" (pitfalls.md).
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'fleetui.sqlite3'}")
-(BASE_DIR / "var").mkdir(exist_ok=True)  # gitignored: a fresh clone has none
+# var/ holds the database, its keys' users and the engine's socket: owner-only.
+private_directory(BASE_DIR / "var")  # gitignored: a fresh clone has none
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        private_sqlite_file(Path(DATABASES["default"]["NAME"]))
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
@@ -115,9 +139,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Django's full set: not like the user's name or email, at least 8 characters,
+# not one of 20,000 common passwords, not all digits. They check passwords set
+# through forms (the admin, password changes); `user_create` generates them.
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Sessions end after FLEET_SESSION_IDLE_MINUTES without activity: the session
+# (cookie and database row) lives that long and is renewed by a person's
+# requests, at most once a minute (fleetui.middleware.session_activity), not
+# by a page's automatic refreshes.
+FLEET_SESSION_IDLE_MINUTES = env_float("FLEET_SESSION_IDLE_MINUTES", 30.0)
+SESSION_COOKIE_AGE = max(60, int(FLEET_SESSION_IDLE_MINUTES * 60))
+SESSION_SAVE_EVERY_REQUEST = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
