@@ -47,7 +47,7 @@ def env_list(name: str, default: str) -> list[str]:
 def private_directory(path: Path) -> Path:
     """Create `path` readable by its owner only (0700), or tighten it."""
     path.mkdir(mode=0o700, exist_ok=True)
-    if path.stat().st_mode & 0o077 and path.owned():
+    if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
         path.chmod(0o700)
     return path
 
@@ -59,7 +59,7 @@ def private_sqlite_file(path: Path) -> None:
     if not path.parent.is_dir():
         return  # a path outside var/ that does not exist yet: SQLite will report it
     os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-    if path.stat().st_mode & 0o077 and path.owned():
+    if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
         path.chmod(0o600)
 
 

@@ -93,9 +93,9 @@ def test_static_files_stay_cacheable():
     assert "Cache-Control" not in response
 
 
-@pytest.mark.parametrize("password", ["password", "12345678901", "short", "vera-vera"])
+@pytest.mark.parametrize("password", ["password", "12345678901", "short", "valentina-k"])
 def test_weak_passwords_are_refused(password):
-    user = user_create(username="vera", role=VIEWERS)[0]
+    user = user_create(username="valentina-k", role=VIEWERS)[0]
     with pytest.raises(ValidationError):
         validate_password(password, user)
 
