@@ -224,6 +224,16 @@ FLEET_ENGINE_SOCKET = env_str("FLEET_ENGINE_SOCKET")
 FLEET_LOGIN_MAX_FAILURES = int(env_float("FLEET_LOGIN_MAX_FAILURES", 5))
 FLEET_LOGIN_WINDOW_MINUTES = env_float("FLEET_LOGIN_WINDOW_MINUTES", 15.0)
 
+# The audit chain (docs/audit.md). Rows inserted longer ago than this and still
+# unsealed are not sealed automatically; `fleet audit verify` reports them.
+FLEET_AUDIT_SEAL_WITHIN_SECONDS = env_float("FLEET_AUDIT_SEAL_WITHIN_SECONDS", 60.0)
+# verify reports a row timed earlier than a row before it by more than this.
+FLEET_AUDIT_CLOCK_SKEW_SECONDS = env_float("FLEET_AUDIT_CLOCK_SKEW_SECONDS", 300.0)
+# With a key, chain links are HMAC-SHA256 (from FLEET_AUDIT_HMAC_FROM_SEQ on):
+# whoever can only write the database cannot forge a consistent chain.
+FLEET_AUDIT_HMAC_KEY = env_str("FLEET_AUDIT_HMAC_KEY")
+FLEET_AUDIT_HMAC_FROM_SEQ = int(env_float("FLEET_AUDIT_HMAC_FROM_SEQ", 1))
+
 # KubeFleet hubs and Kubernetes members (docs/real-clusters.md).
 # Key that encrypts stored kubeconfigs (Fernet); derived from SECRET_KEY when empty.
 FLEET_CREDENTIALS_KEY = env_str("FLEET_CREDENTIALS_KEY")

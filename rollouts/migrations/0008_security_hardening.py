@@ -1,5 +1,7 @@
-# Shared counters for the login limit and the throttle of repeated denied audit rows (issue 13).
+# Issue 13: shared counters for the login limit and the throttle of repeated
+# denied audit rows; when each audit event was inserted (how long it waited to be sealed).
 
+import django.db.models.functions.datetime
 from django.db import migrations, models
 
 
@@ -7,6 +9,11 @@ class Migration(migrations.Migration):
     dependencies = [("rollouts", "0007_approval_policies")]
 
     operations = [
+        migrations.AddField(
+            model_name="event",
+            name="recorded",
+            field=models.DateTimeField(db_default=django.db.models.functions.datetime.Now(), editable=False),
+        ),
         migrations.CreateModel(
             name="RateCounter",
             fields=[
