@@ -96,7 +96,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "fleetui.middleware.session_activity",
+    "rollouts.sessions.session_activity",
     "fleetui.middleware.content_security_policy",
     "fleetui.middleware.no_store",
 ]
@@ -151,7 +151,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # Sessions end after FLEET_SESSION_IDLE_MINUTES without activity: the session
 # (cookie and database row) lives that long and is renewed by a person's
-# requests, at most once a minute (fleetui.middleware.session_activity), not
+# requests, at most once a minute (rollouts.sessions.session_activity), not
 # by a page's automatic refreshes.
 FLEET_SESSION_IDLE_MINUTES = env_float("FLEET_SESSION_IDLE_MINUTES", 30.0)
 SESSION_COOKIE_AGE = max(60, int(FLEET_SESSION_IDLE_MINUTES * 60))

@@ -26,6 +26,7 @@ from rollouts.current_request import request_actor
 from rollouts.roles import client_address
 from rollouts.services.events import record
 from rollouts.services.logins import USER_KIND, login_record
+from rollouts.sessions import session_touch
 
 User = get_user_model()
 GROUP_KIND = "Group"
@@ -38,6 +39,8 @@ def _address(request) -> str:
 
 @receiver(user_logged_in, dispatch_uid="rollouts-audit-login")
 def _logged_in(sender, request, user, **kwargs):
+    if request is not None and hasattr(request, "session"):
+        session_touch(request.session)  # saved with the login's own session write
     login_record(action=m.Event.Action.LOGIN, username=user.get_username(), client_address=_address(request))
 
 

@@ -17,10 +17,10 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
 
-from fleetui.middleware import SEEN_KEY
 from fleetui.settings import private_directory, private_sqlite_file
 from rollouts.demo_users import demo_users_create
 from rollouts.roles import VIEWERS, user_create
+from rollouts.sessions import SEEN_KEY
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(settings.BASE_DIR)
