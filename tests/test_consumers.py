@@ -327,6 +327,13 @@ async def test_a_push_after_the_session_ended_unnoticed_is_not_received(waiting_
     assert await close_code(communicator) == consumers.UNAUTHENTICATED
 
 
+@asynchronously
+async def test_rejoining_its_groups_checks_the_session_first(waiting_at_staging, vera, quick_rejoin):
+    communicator, client = await open_socket(run_path(waiting_at_staging), vera)
+    await database_sync_to_async(lambda: Session.objects.filter(session_key=client.session.session_key).delete())()
+    assert await close_code(communicator) == consumers.UNAUTHENTICATED
+
+
 # Across processes: channels-redis ---------------------------------------------------------------
 
 
