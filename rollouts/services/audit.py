@@ -29,7 +29,8 @@ from datetime import UTC, timedelta
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.utils import timezone
+from django.db.models import DateTimeField, ExpressionWrapper, Value
+from django.db.models.functions import Now
 
 from rollouts import models as m
 
@@ -80,8 +81,11 @@ def link_hash(prev_hash: str, row: dict, seq: int) -> str:
 
 
 def _stale_before():
-    """Rows inserted before this moment waited too long to be sealed automatically."""
-    return timezone.now() - timedelta(seconds=settings.FLEET_AUDIT_SEAL_WITHIN_SECONDS)
+    """Rows inserted before this moment waited too long to be sealed
+    automatically. Computed by the database's clock, as `recorded` is: a
+    server clock that differs from the database's changes nothing."""
+    window = timedelta(seconds=settings.FLEET_AUDIT_SEAL_WITHIN_SECONDS)
+    return ExpressionWrapper(Now() - Value(window), output_field=DateTimeField())
 
 
 def audit_seal(*, using: str = DEFAULT_DB_ALIAS, stale: bool = False) -> int:
