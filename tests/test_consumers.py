@@ -356,3 +356,10 @@ async def test_a_push_travels_through_redis_as_from_an_engine_in_a_celery_worker
     pushes = await drain(communicator)
     assert pushes and "waiting for approval of example-run-canary" in pushes[-1]
     await communicator.disconnect()
+
+
+@asynchronously
+async def test_a_logout_closes_the_socket_through_redis_too(redis_layer, waiting_at_staging, vera):
+    communicator, client = await open_socket(run_path(waiting_at_staging), vera)
+    await database_sync_to_async(client.post)("/accounts/logout/")
+    assert await close_code(communicator) == consumers.UNAUTHENTICATED
