@@ -67,8 +67,12 @@ def _account_event(*, kind_name: str, name: str, action: str, changes: dict) -> 
 
 
 @receiver(pre_save, sender=User, dispatch_uid="rollouts-account-before")
-def _account_before(sender, instance, raw=False, **kwargs):
-    """Remember the flags and password hash as stored, for post_save to compare."""
+def _account_before(sender, instance, raw=False, update_fields=None, **kwargs):
+    """Remember the flags and password hash as stored, for post_save to compare
+    (not for a save of other fields only, such as a login's last_login)."""
+    if update_fields is not None and not set(update_fields) & {*WATCHED_FLAGS, "password"}:
+        instance._fleet_before = None
+        return
     if raw or instance.pk is None:
         instance._fleet_before = None
         return
@@ -78,9 +82,10 @@ def _account_before(sender, instance, raw=False, **kwargs):
 
 @receiver(post_save, sender=User, dispatch_uid="rollouts-account-saved")
 def _account_saved(sender, instance, created, raw=False, **kwargs):
-    if raw:
+    before = getattr(instance, "_fleet_before", None)
+    if raw or (before is None and not created):  # a save of other fields only
         return
-    before = getattr(instance, "_fleet_before", None) or {}
+    before = before or {}
     changes = {flag: [before.get(flag), getattr(instance, flag)] for flag in WATCHED_FLAGS
                if created or before.get(flag) != getattr(instance, flag)}
     if before and before.get("password") != instance.password:

@@ -91,3 +91,10 @@ def test_account_events_are_sealed_into_the_chain(vera, fleet):
     vera.groups.clear()
     code, out, _ = fleet("audit", "verify")
     assert code == 0 and out.startswith(f"audit log intact: {m.Event.objects.count()} events")
+
+
+def test_a_login_updating_last_login_records_no_account_change(vera):
+    start = last_id()
+    client = Client(REMOTE_ADDR="192.0.2.8")
+    assert client.login(username="vera", password="s3cret-pass")
+    assert changes_since(start) == []
