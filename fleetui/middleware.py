@@ -2,7 +2,9 @@
 
 import asyncio
 
+from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
+from django.utils.cache import add_never_cache_headers
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 # Pages carry no inline script or style: everything comes from static/.
@@ -44,3 +46,15 @@ async def _read_async(file):
             yield chunk
     finally:
         file.close()
+def no_store(get_response):
+    """Dashboard pages, fragments and audit exports are never kept by the
+    browser or a proxy (`Cache-Control: no-store`): after a logout, Back or a
+    shared machine's cache must not show them. /static/ is left cacheable."""
+
+    def middleware(request):
+        response = get_response(request)
+        if not request.path.startswith("/" + settings.STATIC_URL.lstrip("/")):
+            add_never_cache_headers(response)
+        return response
+
+    return middleware

@@ -86,8 +86,6 @@ def credentials_key_problem(keys: str, secret_key: str) -> str:
     return ""
 
 
-# Fail closed: DEBUG is off unless asked for (`make run` asks).
-DEBUG = env_bool("DEBUG", False)
 def env_networks(name: str, default: str) -> list:
     networks = []
     for item in env_list(name, default):
@@ -98,6 +96,27 @@ def env_networks(name: str, default: str) -> list:
     return networks
 
 
+def private_directory(path: Path) -> Path:
+    """Create `path` readable by its owner only (0700), or tighten it."""
+    path.mkdir(mode=0o700, exist_ok=True)
+    if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+        path.chmod(0o700)
+    return path
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Create the SQLite database file owner-only (0600) before SQLite does
+    (it would use the umask, often 0644), or tighten it; SQLite gives its
+    -wal and -shm files the database file's mode."""
+    if not path.parent.is_dir():
+        return  # a path outside var/ that does not exist yet: SQLite will report it
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+        path.chmod(0o600)
+
+
+# Fail closed: DEBUG is off unless asked for (`make run` asks).
+DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
@@ -132,10 +151,13 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "fleetui.logging.request_context",
+    "rollouts.current_request.remember_request",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "rollouts.sessions.session_activity",
     "fleetui.middleware.content_security_policy",
+    "fleetui.middleware.no_store",
 ]
 
 ROOT_URLCONF = "fleetui.urls"
@@ -163,12 +185,15 @@ TEMPLATES = [
 # SQLite is the embedded default. WAL and BEGIN IMMEDIATE keep concurrent writers
 # (CLI, engine loop, web) from failing with "database is locked" (pitfalls.md).
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'fleetui.sqlite3'}")
-(BASE_DIR / "var").mkdir(exist_ok=True)  # gitignored: a fresh clone has none
+# var/ holds the database, its keys' users and the engine's socket: owner-only.
+private_directory(BASE_DIR / "var")  # gitignored: a fresh clone has none
 # Persistent connections are checked before each request reuses them, so a
 # PostgreSQL restart (or terminated backends) costs daphne no failed request.
 # Celery's Django fixup closes workers' connections around every task anyway.
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        private_sqlite_file(Path(DATABASES["default"]["NAME"]))
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
@@ -177,9 +202,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Django's full set: not like the user's name or email, at least 8 characters,
+# not one of 20,000 common passwords, not all digits. They check passwords set
+# through forms (the admin, password changes); `user_create` generates them.
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Sessions end after FLEET_SESSION_IDLE_MINUTES without activity: the session
+# (cookie and database row) lives that long and is renewed by a person's
+# requests, at most once a minute (rollouts.sessions.session_activity), not
+# by a page's automatic refreshes.
+FLEET_SESSION_IDLE_MINUTES = env_float("FLEET_SESSION_IDLE_MINUTES", 30.0)
+SESSION_COOKIE_AGE = max(60, int(FLEET_SESSION_IDLE_MINUTES * 60))
+SESSION_SAVE_EVERY_REQUEST = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -315,6 +354,15 @@ AUTHENTICATION_BACKENDS = [
 # the second number means that process is gone.
 FLEET_HEARTBEAT_SECONDS = env_float("FLEET_HEARTBEAT_SECONDS", 10.0)
 FLEET_HEARTBEAT_STALE_SECONDS = env_float("FLEET_HEARTBEAT_STALE_SECONDS", 60.0)
+# The audit chain (docs/audit.md). Rows inserted longer ago than this and still
+# unsealed are not sealed automatically; `fleet audit verify` reports them.
+FLEET_AUDIT_SEAL_WITHIN_SECONDS = env_float("FLEET_AUDIT_SEAL_WITHIN_SECONDS", 60.0)
+# verify reports a row timed earlier than a row before it by more than this.
+FLEET_AUDIT_CLOCK_SKEW_SECONDS = env_float("FLEET_AUDIT_CLOCK_SKEW_SECONDS", 300.0)
+# With a key, chain links are HMAC-SHA256 (from FLEET_AUDIT_HMAC_FROM_SEQ on):
+# whoever can only write the database cannot forge a consistent chain.
+FLEET_AUDIT_HMAC_KEY = env_str("FLEET_AUDIT_HMAC_KEY")
+FLEET_AUDIT_HMAC_FROM_SEQ = int(env_float("FLEET_AUDIT_HMAC_FROM_SEQ", 1))
 
 # KubeFleet hubs and Kubernetes members (docs/real-clusters.md).
 # Keys that encrypt stored kubeconfigs, comma-separated: the first encrypts,

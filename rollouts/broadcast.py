@@ -26,6 +26,12 @@ Pushes are hints: a render nobody listens to is skipped (the group is empty),
 a dropped message is repaired by the next push, the page's minute-long resync
 or its reconnect. Nothing here ever fails the write that committed.
 
+Access is checked again while a socket is open (consumers.py): each socket
+also joins the group of its user and of its session, and `sockets_revoke`
+(a logout) closes the session's sockets, `sockets_recheck` (an account
+deactivated, a role lost or gained, a password changed) makes the user's
+sockets check their session and audience again, after commit.
+
 Where the pushes go: with REDIS_URL, through channels-redis from any process
 (a Celery worker's engine reaches browsers on every ASGI server). Without it,
 the in-memory layer reaches only sockets of this process: enough for `fleet
@@ -34,14 +40,19 @@ serve` (the engine loop runs in a thread beside the web server), not for a
 """
 
 import asyncio
+import hashlib
 import logging
 import os
 import threading
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
+from types import SimpleNamespace
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
+from django.contrib import auth
 from django.template.loader import render_to_string
+from django.utils.module_loading import import_string
 
 from rollouts import changes, metrics, outages, roles
 from rollouts.controllers.family import FAMILIES
@@ -51,6 +62,8 @@ log = logging.getLogger(__name__)
 
 OVERVIEW_GROUP = "fleet-overview"
 MESSAGE_TYPE = "live.html"  # handled by the consumers' live_html()
+REVOKE_TYPE = "access.revoked"  # consumers' access_revoked(): close now
+RECHECK_TYPE = "access.recheck"  # consumers' access_recheck(): check the session and role again
 ENGINE_THREAD = "fleet-engine"  # the thread `fleet serve` runs the engine loop in
 SEND_TIMEOUT = 5.0
 
@@ -89,16 +102,46 @@ def run_socket_path(run) -> str:
 OVERVIEW_SOCKET_PATH = "/ws/overview/"
 
 
+def user_group(user_pk) -> str:
+    """Every socket of one user (closed or re-checked when the account changes)."""
+    return f"user-{user_pk}"
+
+
+def session_group(session_key: str) -> str:
+    """Every socket of one session. Named by a hash: a group name is stored in
+    Redis, and the session key is a credential."""
+    return "session-" + hashlib.sha256(session_key.encode()).hexdigest()[:40]
+
+
+def session_audience(session_key: str | None) -> tuple[bool, str | None]:
+    """(signed in, audience) of a session as it is now: the session still
+    exists, names an active user, and its password hash still matches (as
+    django.contrib.auth.get_user checks); audience as audience_of(), None
+    without the viewer role. (False, None) for an ended or forged session."""
+    if not session_key:
+        return False, None
+    store = import_string(settings.SESSION_ENGINE + ".SessionStore")(session_key)
+    user = auth.get_user(SimpleNamespace(session=store))
+    if not user.is_authenticated:
+        return False, None
+    return True, audience_of(user)
+
+
 # Reacting to what changed (after commit) -----------------------------------------------------
 
 _RUN_KIND_OF_REQUEST = {family.approval_request.KIND: family.run.KIND for family in FAMILIES}
 
 
 def on_changes(events: list) -> None:
-    """The changes subscriber: push every run and overview a batch changed.
+    """The changes subscriber: push every run and overview a batch changed;
+    close the sockets of ended sessions, and make those of changed accounts
+    check their access again.
     The live-push latency counts from here, right after the commit, to the
     last message handed to the channel layer."""
     started = time.perf_counter()
+    _sockets_revoke([e.session_key for e in events if isinstance(e, changes.SessionEnded)])
+    _sockets_recheck(list(dict.fromkeys(pk for e in events if isinstance(e, changes.AccountChanged)
+                                        for pk in e.user_pks)))
     keys = {}
     for event in events:
         if isinstance(event, changes.RunChanged):
@@ -111,6 +154,42 @@ def on_changes(events: list) -> None:
     if keys and push(list(keys)):
         layer = "memory" if isinstance(get_channel_layer(), InMemoryChannelLayer) else "redis"
         metrics.live_push_sent(seconds=time.perf_counter() - started, layer=layer)
+
+
+def _sockets_revoke(session_keys: list[str]) -> None:
+    """Close every socket of these sessions now (a logout)."""
+    _send_to_groups([session_group(key) for key in session_keys], {"type": REVOKE_TYPE})
+
+
+def _sockets_recheck(user_pks: list) -> None:
+    """Make every socket of these users check its session and audience again
+    (a deactivation, a changed role or password). A socket that may no
+    longer listen, or would now see another audience, is closed; the page
+    reconnects if it still may."""
+    _send_to_groups([user_group(pk) for pk in user_pks], {"type": RECHECK_TYPE})
+
+
+def _send_to_groups(groups: list[str], message: dict) -> None:
+    """Send one message to each group, through whichever layer; never raises
+    (a socket that misses it re-checks on its next push anyway)."""
+    if not groups:
+        return
+    try:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+
+        async def send_each():
+            for group in groups:
+                await layer.group_send(group, message)
+
+        if isinstance(layer, InMemoryChannelLayer):
+            if any(layer.groups.get(g) for g in groups):
+                _on_server_loop(send_each)
+        else:
+            _on_sender_loop(send_each())
+    except Exception:
+        log.warning("could not tell the sockets of %s to re-check access", groups, exc_info=True)
 
 
 # Rendering: the pages' own context builders and partials --------------------------------
@@ -257,20 +336,30 @@ def _push_in_memory(layer: InMemoryChannelLayer, keys: list[tuple]) -> int:
     messages = _render(keys, listening)
     if not messages:
         return 0
+    return len(messages) if _on_server_loop(lambda: _send_all(layer, messages)) else 0
+
+
+def _on_server_loop(make_coroutine) -> bool:
+    """Run make_coroutine() on the loop the in-memory sockets live on: from
+    that loop, scheduled; from another thread, handed over and waited for.
+    Returns whether it was handed over in time."""
+    loop = _server_loop
+    if loop is None or loop.is_closed():
+        return False
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
         running = None
     if running is loop:  # already on the sockets' loop: just schedule the sends
-        loop.create_task(_send_all(layer, messages))
-        return len(messages)
-    future = asyncio.run_coroutine_threadsafe(_send_all(layer, messages), loop)
+        loop.create_task(make_coroutine())
+        return True
+    future = asyncio.run_coroutine_threadsafe(make_coroutine(), loop)
     try:
         future.result(timeout=SEND_TIMEOUT)
     except FutureTimeout:
         log.warning("live update still queued after %.0f s; the server's loop is busy", SEND_TIMEOUT)
-        return 0
-    return len(messages)
+        return False
+    return True
 
 
 def pushes_reach_browsers() -> bool:

@@ -91,6 +91,21 @@ class FleetChanged:
 
 
 @dataclass(frozen=True)
+class AccountChanged:
+    """Users' groups, permissions, flags or password changed: what their open
+    pages may see may have changed."""
+
+    user_pks: tuple
+
+
+@dataclass(frozen=True)
+class SessionEnded:
+    """A person signed out: whatever that session opened must close."""
+
+    session_key: str
+
+
+@dataclass(frozen=True)
 class AuditAppended:
     """Audit Events were appended on this database: the chain has rows to seal."""
 

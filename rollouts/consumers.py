@@ -4,11 +4,26 @@ reconnects after missing pushes is whole again), then forwards each push of
 rollouts.broadcast. What the browser sends is ignored.
 
 Signed-in people with the viewer role only: anyone else's socket is closed
-before it is accepted (the origin is checked in fleetui/asgi.py).
+before it is accepted (the origin is checked in fleetui/origins.py). Access
+is checked again while the socket is open, because a socket outlives the
+request that opened it:
+
+- a logout closes the sockets of that session at once (broadcast.sockets_revoke);
+- a deactivation, a lost or changed role, a new password make the user's
+  sockets check again (broadcast.sockets_recheck, from rollouts/signals.py);
+- before forwarding a push, and before re-joining its groups, a socket checks
+  its session and audience again if its last check is older than
+  RECHECK_SECONDS (what the signals cannot see: a session that expired, a
+  change made by SQL or in another process without Redis).
+
+A socket that may no longer listen is closed (4401 signed out, 4403 no role);
+one whose audience changed is closed with 4409, and the page reconnects to
+get the buttons of its new role.
 """
 
 import asyncio
 import logging
+import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -17,7 +32,10 @@ from rollouts import broadcast
 from rollouts.controllers.family import FAMILIES
 
 log = logging.getLogger(__name__)
-UNAUTHENTICATED, FORBIDDEN, NOT_FOUND = 4401, 4403, 4404
+UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, AUDIENCE_CHANGED = 4401, 4403, 4404, 4409
+# A push is forwarded on a check at most this old (one session and user read
+# per socket per RECHECK_SECONDS, only while pushes arrive).
+RECHECK_SECONDS = 5.0
 # Channel layers drop a group member a day after it joined (group_expiry):
 # a page left open overnight would stop hearing pushes without knowing.
 REJOIN_SECONDS = 3600
@@ -28,6 +46,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     joined: list[str]
     rejoining: asyncio.Task | None = None
+    audience: str | None = None
+    session_key: str | None = None
+    checked_at: float = 0.0
+    closing: bool = False
 
     def subscribe(self, audience: str) -> list[str]:
         """The groups to join for this person's audience; [] if there is nothing to show."""
@@ -52,6 +74,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close(code=NOT_FOUND)
             return
         broadcast.note_server_loop()
+        self.audience, self.checked_at = audience, time.monotonic()
+        self.session_key = getattr(self.scope.get("session"), "session_key", None)
+        groups = [*groups, broadcast.user_group(user.pk)]
+        if self.session_key:
+            groups.append(broadcast.session_group(self.session_key))
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
             self.joined.append(group)
@@ -63,9 +90,31 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if current:
             await self.send(text_data=current)
 
+    async def still_allowed(self, *, force: bool = False) -> bool:
+        """Whether this socket may still hear what it joined; closes it if not.
+        Reads the session and the user again unless the last check is younger
+        than RECHECK_SECONDS (or force)."""
+        if self.closing:
+            return False
+        if not force and time.monotonic() - self.checked_at < RECHECK_SECONDS:
+            return True
+        signed_in, audience = await database_sync_to_async(broadcast.session_audience)(self.session_key)
+        self.checked_at = time.monotonic()
+        if signed_in and audience == self.audience:
+            return True
+        await self.close_for(UNAUTHENTICATED if not signed_in else FORBIDDEN if audience is None
+                             else AUDIENCE_CHANGED)
+        return False
+
+    async def close_for(self, code: int) -> None:
+        self.closing = True
+        await self.close(code=code)
+
     async def rejoin_now_and_then(self):
         while True:
             await asyncio.sleep(REJOIN_SECONDS)
+            if not await self.still_allowed(force=True):
+                return
             try:
                 for group in self.joined:
                     await self.channel_layer.group_add(group, self.channel_name)
@@ -82,8 +131,18 @@ class LiveConsumer(AsyncWebsocketConsumer):
         """Listen-only: nothing a browser sends changes anything."""
 
     async def live_html(self, event):
-        """A push (broadcast.MESSAGE_TYPE): already rendered for this group."""
-        await self.send(text_data=event["html"])
+        """A push (broadcast.MESSAGE_TYPE): already rendered for this group;
+        forwarded only while this socket may still hear it."""
+        if await self.still_allowed():
+            await self.send(text_data=event["html"])
+
+    async def access_revoked(self, event):
+        """broadcast.REVOKE_TYPE: the session logged out."""
+        await self.close_for(UNAUTHENTICATED)
+
+    async def access_recheck(self, event):
+        """broadcast.RECHECK_TYPE: the account changed; check again now."""
+        await self.still_allowed(force=True)
 
 
 class RunConsumer(LiveConsumer):

@@ -42,6 +42,12 @@
 
   function polls(elt) { return /^\s*every\s/.test(elt.getAttribute("hx-trigger") || ""); }
 
+  // An automatic refresh is not a person's activity: it must not keep an idle
+  // session alive (fleetui.middleware.session_activity).
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (polls(event.detail.elt)) event.detail.headers["X-Fleet-Poll"] = "true";
+  });
+
   document.addEventListener("htmx:beforeRequest", function (event) {
     if (polls(event.detail.elt) && isLive() && Date.now() - freshAt < RESYNC_MS) event.preventDefault();
   });

@@ -196,3 +196,89 @@ def test_the_admin_offers_no_change_or_delete_of_events(rf, admin_user, admin_cl
     assert not event_admin.has_change_permission(request, event)
     assert not event_admin.has_delete_permission(request, event)
     assert "delete_selected" not in event_admin.get_actions(request)
+
+
+# Rows left unsealed, time going backwards, a keyed chain -------------------------------------------
+
+
+def slipped_in(minutes_ago: float, **fields) -> m.Event:
+    """A row inserted as by SQL outside the application `minutes_ago`, never sealed."""
+    values = {"time": datetime.now(UTC), "actor": "mallory", "action": "approved", "object_kind": "ConfigMap",
+              "object_name": "backdated", **fields}
+    return m.Event.objects.create(recorded=datetime.now(UTC) - timedelta(minutes=minutes_ago), **values)
+
+
+def test_verify_reports_rows_left_unsealed_too_long_and_does_not_seal_them(fleet):
+    append(3)
+    audit.audit_seal()
+    stale = slipped_in(5)
+    code, out, err = fleet("audit", "verify")
+    assert code == 1
+    assert out.startswith("audit log chain intact: 3 events")
+    assert f"1 events left unsealed for more than 60 s, not sealed (event ids {stale.pk})" in err
+    assert m.Event.objects.get(pk=stale.pk).seq is None
+
+
+def test_the_seal_after_each_append_leaves_old_unsealed_rows_alone():
+    stale = slipped_in(2)
+    append(2)
+    assert audit.audit_seal() == 2
+    assert m.Event.objects.get(pk=stale.pk).seq is None
+
+
+def test_recent_unsealed_rows_are_still_sealed_by_verify(fleet):
+    append(2)  # their seal runs after a commit that never comes in this test
+    assert fleet("audit", "verify").code == 0
+    assert not m.Event.objects.filter(seq__isnull=True).exists()
+
+
+def test_a_person_seals_stale_rows_on_purpose(fleet):
+    append(1)
+    slipped_in(5)
+    assert fleet("audit", "seal").code == 2
+    assert fleet("audit", "seal", "--stale") == (0, "sealed 2 events\n", "")
+    assert fleet("audit", "verify").code == 0
+
+
+def test_verify_reports_time_going_backwards_beyond_the_skew(fleet, settings):
+    now = datetime.now(UTC)
+    record(actor="olivia", action=m.Event.Action.PATCHED, kind_name="ConfigMap", name="a", time=now)
+    record(actor="olivia", action=m.Event.Action.PATCHED, kind_name="ConfigMap", name="b",
+           time=now - timedelta(seconds=100))  # within the 300 s skew
+    late = record(actor="mallory", action=m.Event.Action.APPROVED, kind_name="ConfigMap", name="c",
+                  time=now - timedelta(hours=2))
+    record(actor="hub:prod", action=m.Event.Action.CONDITION, kind_name="ClusterStagedUpdateRun", name="r",
+           time=now - timedelta(days=3), details={"hub": "prod"})  # a hub's own condition time
+    code, out, err = fleet("audit", "verify")
+    assert code == 1 and out.startswith("audit log chain intact: 4 events")
+    assert err.splitlines() == [f"time goes backwards: seq 3 (event id {late.pk}) is timed "
+                                f"{(now - timedelta(hours=2)):%Y-%m-%dT%H:%M:%SZ}, 7200 s before seq 1 "
+                                f"({now:%Y-%m-%dT%H:%M:%SZ})"]
+
+
+def test_a_keyed_chain_cannot_be_recomputed_without_the_key(settings):
+    settings.FLEET_AUDIT_HMAC_KEY = "k" * 64
+    events = append(3)
+    audit.audit_seal()
+    assert audit.audit_verify().intact
+    row = m.Event.objects.filter(pk=events[1].pk).values(*audit.AUDITED_FIELDS).get()
+    forged = {**row, "message": "forged"}
+    prev = m.Event.objects.get(pk=events[0].pk).hash
+    unkeyed = __import__("hashlib").sha256((prev + audit.canonical(forged, 2)).encode()).hexdigest()
+    raw("UPDATE rollouts_event SET message = 'forged', hash = %s WHERE id = %s", unkeyed, events[1].pk)
+    verdict = audit.audit_verify()
+    assert (verdict.seq, verdict.broken.split(":")[0]) == (2, "content changed")
+
+
+def test_the_key_applies_from_its_seq_on_so_an_existing_log_stays_intact(settings):
+    append(3)
+    audit.audit_seal()
+    plain_head = audit.audit_verify().head
+    settings.FLEET_AUDIT_HMAC_KEY, settings.FLEET_AUDIT_HMAC_FROM_SEQ = "k" * 64, 4
+    append(2)
+    audit.audit_seal()
+    verdict = audit.audit_verify()
+    assert verdict.intact and verdict.count == 5
+    assert m.Event.objects.get(seq=3).hash == plain_head
+    settings.FLEET_AUDIT_HMAC_KEY = "another-key"
+    assert audit.audit_verify().seq == 4, "links from seq 4 on need the key"

@@ -185,3 +185,15 @@ def test_parallel_writers_holding_row_locks_build_one_intact_chain(log):
     assert log.sql("SELECT count(*), count(seq), max(seq) FROM rollouts_event") == [(125, 125, 125)]
     done = log.manage("fleet", "audit", "verify")
     assert (done.returncode, done.stdout.split(",")[0]) == (0, "audit log intact: 125 events")
+
+
+def test_a_row_slipped_in_by_sql_and_left_unsealed_is_reported_not_sealed(log):
+    log.sql("INSERT INTO rollouts_event (time, actor, action, object_kind, object_namespace, object_name, run, "
+            "reason, message, details, recorded) VALUES (now() - interval '1 hour', 'mallory', 'approved', "
+            "'ClusterApprovalRequest', '', 'prod-gate', '', '', '', '{}', now() - interval '5 minutes')")
+    log.shell(APPEND.format(count=2, actor="olivia"))  # their seal leaves the old row alone
+    done = log.manage("fleet", "audit", "verify")
+    assert done.returncode == 1
+    assert done.stdout.startswith("audit log chain intact: 7 events")
+    assert "1 events left unsealed for more than 60 s, not sealed (event ids 6)" in done.stderr
+    assert log.sql("SELECT seq FROM rollouts_event WHERE actor = 'mallory'") == [(None,)]

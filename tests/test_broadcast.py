@@ -159,7 +159,7 @@ def test_a_push_from_the_engine_thread_reaches_the_sockets_of_this_process(waiti
     async def scenario():
         client = await database_sync_to_async(signed_in)("vera2", VIEWERS)
         communicator = WebsocketCommunicator(application, broadcast.run_socket_path(run), headers=[
-            (b"origin", b"http://localhost"), (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())])
+            (b"origin", b"http://localhost"), (b"host", b"localhost"), (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())])
         assert (await communicator.connect())[0]
         await communicator.receive_from()
         engine = threading.Thread(target=lambda: (advance(61), settle()), name=broadcast.ENGINE_THREAD)

@@ -16,6 +16,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.sessions.models import Session
 from django.db import connections
 from django.test import Client
 
@@ -84,7 +86,7 @@ def run_path(run) -> str:
 
 
 def socket(path: str, user=None, *, origin: str = "http://localhost") -> WebsocketCommunicator:
-    headers = [(b"origin", origin.encode())]
+    headers = [(b"origin", origin.encode()), (b"host", b"localhost")]
     if user is not None:
         client = Client()
         client.force_login(user)
@@ -250,6 +252,88 @@ async def test_a_socket_joins_its_group_again_before_the_layer_forgets_it(waitin
     await communicator.disconnect()
 
 
+# Access ends while a socket is open ---------------------------------------------------------------
+
+
+def signed_in_socket(path: str, user) -> tuple[WebsocketCommunicator, Client]:
+    """A socket and the browser session that opened it (to log out from)."""
+    client = Client()
+    client.force_login(user)
+    headers = [(b"origin", b"http://localhost"), (b"host", b"localhost"),
+               (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+    return WebsocketCommunicator(application, path, headers=headers), client
+
+
+async def open_socket(path: str, user) -> tuple[WebsocketCommunicator, Client]:
+    communicator, client = await database_sync_to_async(signed_in_socket)(path, user)
+    accepted, _ = await communicator.connect(timeout=TIMEOUT)
+    assert accepted
+    await communicator.receive_from(timeout=TIMEOUT)  # the current state
+    return communicator, client
+
+
+async def close_code(communicator: WebsocketCommunicator) -> int:
+    """The code the server closed the socket with; fails on any push before it."""
+    output = await communicator.receive_output(timeout=TIMEOUT)
+    assert output["type"] == "websocket.close", f"received {output['type']} instead of a close"
+    return output["code"]
+
+
+@asynchronously
+async def test_logging_out_closes_the_sockets_of_that_session(waiting_at_staging, vera):
+    communicator, client = await open_socket(run_path(waiting_at_staging), vera)
+    other, _ = await open_socket(broadcast.OVERVIEW_SOCKET_PATH, vera)  # another session of vera
+    await database_sync_to_async(client.post)("/accounts/logout/")
+    assert await close_code(communicator) == consumers.UNAUTHENTICATED
+    assert await other.receive_nothing(timeout=0.3)  # her other session stays
+    await other.disconnect()
+
+
+@asynchronously
+async def test_deactivating_an_account_closes_its_sockets(waiting_at_staging, vera):
+    communicator, _ = await open_socket(run_path(waiting_at_staging), vera)
+
+    def deactivate():
+        vera.is_active = False
+        vera.save()
+
+    await database_sync_to_async(deactivate)()
+    assert await close_code(communicator) == consumers.UNAUTHENTICATED
+
+
+@asynchronously
+async def test_losing_the_role_closes_the_socket(waiting_at_staging, vera):
+    communicator, _ = await open_socket(broadcast.OVERVIEW_SOCKET_PATH, vera)
+    await database_sync_to_async(vera.groups.clear)()
+    assert await close_code(communicator) == consumers.FORBIDDEN
+
+
+@asynchronously
+async def test_a_new_role_closes_the_socket_so_the_page_reconnects_with_its_buttons(waiting_at_staging, vera):
+    communicator, _ = await open_socket(broadcast.OVERVIEW_SOCKET_PATH, vera)
+    managers = await database_sync_to_async(lambda: Group.objects.get(name=RELEASE_MANAGERS))()
+    await database_sync_to_async(vera.groups.add)(managers)
+    assert await close_code(communicator) == consumers.AUDIENCE_CHANGED
+
+
+@asynchronously
+async def test_a_push_after_the_session_ended_unnoticed_is_not_received(waiting_at_staging, vera, monkeypatch):
+    """The session ends without a logout (expired, or deleted by SQL): the
+    next push checks it again first, and closes instead of forwarding."""
+    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.0, raising=False)
+    communicator, client = await open_socket(run_path(waiting_at_staging), vera)
+    await database_sync_to_async(lambda: Session.objects.filter(session_key=client.session.session_key).delete())()
+    await database_sync_to_async(lambda: (advance(61), settle()))()
+    assert await close_code(communicator) == consumers.UNAUTHENTICATED
+
+
+@asynchronously
+async def test_rejoining_its_groups_checks_the_session_first(waiting_at_staging, vera, quick_rejoin):
+    communicator, client = await open_socket(run_path(waiting_at_staging), vera)
+    await database_sync_to_async(lambda: Session.objects.filter(session_key=client.session.session_key).delete())()
+    assert await close_code(communicator) == consumers.UNAUTHENTICATED
+
+
 # Across processes: channels-redis ---------------------------------------------------------------
 
 
@@ -272,3 +356,10 @@ async def test_a_push_travels_through_redis_as_from_an_engine_in_a_celery_worker
     pushes = await drain(communicator)
     assert pushes and "waiting for approval of example-run-canary" in pushes[-1]
     await communicator.disconnect()
+
+
+@asynchronously
+async def test_a_logout_closes_the_socket_through_redis_too(redis_layer, waiting_at_staging, vera):
+    communicator, client = await open_socket(run_path(waiting_at_staging), vera)
+    await database_sync_to_async(client.post)("/accounts/logout/")
+    assert await close_code(communicator) == consumers.UNAUTHENTICATED

@@ -234,7 +234,7 @@ def _socket(path: str, user) -> WebsocketCommunicator:
     client = Client()
     client.force_login(user)
     return WebsocketCommunicator(application, path, headers=[
-        (b"origin", b"http://localhost"), (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())])
+        (b"origin", b"http://localhost"), (b"host", b"localhost"), (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())])
 
 
 def _record_and_push(payload: str) -> None:

@@ -18,6 +18,7 @@ LAYERS = [
         "rollouts.tasks_k8s", "rollouts.admin", "rollouts.admin_base", "rollouts.admin_policies",
         "rollouts.mirror.admin", "rollouts.management", "rollouts.urls", "rollouts.apps", "rollouts.signals",
         "rollouts.templatetags", "rollouts.demo", "rollouts.demo_users", "rollouts.auth_backends",
+        "rollouts.current_request", "rollouts.sessions",
     ]),
     ("reactions and loops", [
         "rollouts.broadcast", "rollouts.engine.loop", "rollouts.engine.wakeup", "rollouts.mirror.sync",

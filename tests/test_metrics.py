@@ -291,7 +291,7 @@ def test_a_push_that_reaches_a_socket_records_its_latency_and_one_nobody_hears_d
     async def scenario():
         client = await database_sync_to_async(signed_in)("vera", VIEWERS)
         communicator = WebsocketCommunicator(application, path, headers=[
-            (b"origin", b"http://localhost"), (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())])
+            (b"origin", b"http://localhost"), (b"host", b"localhost"), (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())])
         assert (await communicator.connect())[0]
         await communicator.receive_from()
         engine = threading.Thread(target=lambda: (approve("example-run-canary"), settle()),

@@ -50,8 +50,9 @@ def session_cookie(user) -> str:
     return client.cookies["sessionid"].value
 
 
-def communicator(path: str, *, origin: str | None = "http://localhost", session: str | None = None):
-    headers = []
+def communicator(path: str, *, origin: str | None = "http://localhost", session: str | None = None,
+                 host: str = "localhost"):
+    headers = [(b"host", host.encode())]
     if origin is not None:
         headers.append((b"origin", origin.encode()))
     if session is not None:
@@ -81,8 +82,8 @@ async def test_a_signed_in_viewer_from_this_site_is_accepted(waiting_at_canary, 
     vera = await database_sync_to_async(lambda: user_create(username="vera", role=VIEWERS)[0])()
     session = await database_sync_to_async(session_cookie)(vera)
     path = await database_sync_to_async(socket_path)(which)
-    for origin in ("http://localhost", "http://127.0.0.1:8000"):
-        assert (await connects(path, origin=origin, session=session))[0], origin
+    for host in ("localhost", "127.0.0.1:8000"):
+        assert (await connects(path, origin=f"http://{host}", session=session, host=host))[0], host
 
 
 @pytest.mark.django_db(transaction=True)
@@ -95,6 +96,55 @@ async def test_a_socket_from_another_origin_or_none_is_refused_even_with_a_sessi
     session = await database_sync_to_async(session_cookie)(vera)
     path = await database_sync_to_async(socket_path)(which)
     assert not (await connects(path, origin=origin, session=session))[0]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("host", "origin"), [
+    pytest.param("127.0.0.1:8000", "http://localhost:9999", id="another-port-of-an-allowed-host"),
+    pytest.param("127.0.0.1:8000", "http://127.0.0.1:9999", id="another-port-same-host"),
+    pytest.param("127.0.0.1:8000", "https://127.0.0.1", id="https-default-port"),
+    pytest.param("127.0.0.1", "https://127.0.0.1", id="https-for-an-http-site"),
+    pytest.param("localhost", "http://127.0.0.1", id="another-allowed-host"),
+    pytest.param("evil.example", "http://evil.example", id="a-host-not-allowed"),
+    pytest.param("localhost", "http://localhost/path", id="not-an-origin"),
+])
+@asynchronously
+async def test_a_socket_from_another_scheme_or_port_of_this_host_is_refused(waiting_at_canary, host, origin):
+    vera = await database_sync_to_async(lambda: user_create(username="vera", role=VIEWERS)[0])()
+    session = await database_sync_to_async(session_cookie)(vera)
+    assert not (await connects(broadcast.OVERVIEW_SOCKET_PATH, origin=origin, session=session, host=host))[0]
+
+
+def origin_scope(origin: str, host: str, scheme: str = "ws", **extra_headers) -> dict:
+    headers = [(b"origin", origin.encode()), (b"host", host.encode())]
+    headers += [(k.replace("_", "-").encode(), v.encode()) for k, v in extra_headers.items()]
+    return {"type": "websocket", "scheme": scheme, "headers": headers}
+
+
+def test_a_secure_socket_is_accepted_only_from_the_https_page_of_its_host():
+    from fleetui.origins import origin_allowed
+
+    assert origin_allowed(origin_scope("https://localhost:8443", "localhost:8443", "wss"))
+    assert not origin_allowed(origin_scope("http://localhost:8443", "localhost:8443", "wss"))
+    assert not origin_allowed(origin_scope("https://localhost:8443", "localhost:8443", "ws"))
+
+
+def test_behind_a_trusted_proxy_the_forwarded_scheme_counts(settings):
+    from fleetui.origins import origin_allowed
+
+    scope = origin_scope("https://localhost", "localhost", "ws", x_forwarded_proto="https")
+    assert not origin_allowed(scope)
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    assert origin_allowed(scope)
+
+
+def test_csrf_trusted_origins_may_open_sockets_exactly(settings):
+    from fleetui.origins import origin_allowed
+
+    settings.CSRF_TRUSTED_ORIGINS = ["https://fleet.example.com"]
+    assert origin_allowed(origin_scope("https://fleet.example.com", "localhost"))
+    assert not origin_allowed(origin_scope("https://fleet.example.com:444", "localhost"))
+    assert not origin_allowed(origin_scope("http://fleet.example.com", "localhost"))
 
 
 @pytest.mark.django_db(transaction=True)

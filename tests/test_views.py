@@ -280,6 +280,16 @@ def test_a_rollback_to_a_missing_snapshot_is_an_error_in_the_page(rita, waiting_
     assert "no resource snapshot with index 7" in response.content.decode()
 
 
+@pytest.mark.parametrize("index", ["²", "٣", "1_0", " 1", "-1", "0x1"])
+def test_a_snapshot_index_that_is_not_ascii_digits_is_a_form_error_not_a_500(vera, rita, waiting_at_canary, index):
+    page = vera.get("/placements/example-placement/rollout/", {"index": index})
+    assert page.status_code == 200
+    assert "There is no snapshot with index" in page.content.decode()
+    response = rita.post("/placements/example-placement/rollout/", {"index": index, "strategy": "example-strategy"})
+    assert response.status_code == 400
+    assert "index" in response.content.decode()
+
+
 # What the pages say ---------------------------------------------------------------------------
 
 

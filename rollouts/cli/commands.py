@@ -24,7 +24,7 @@ from rollouts.services.objects import manifests_apply, object_delete, object_pat
 from rollouts.services.runs import run_kind
 
 from . import inputs, listing, printers
-from .audit import audit_verify_command
+from .audit import audit_command
 from .credentials import credentials_command, hub_command, kubeconfig_command
 from .errors import CliError, format_error
 
@@ -407,7 +407,7 @@ VERBS = {
     "engine": engine,
     "serve": serve,
     "api-resources": api_resources,
-    "audit": audit_verify_command,
+    "audit": audit_command,
     "hub": hub_command,
     "kubeconfig": kubeconfig_command,
     "policies": policies_command,

@@ -25,6 +25,7 @@ Verbs:
   engine         run the rollout engine loop (and the KubeFleet hub syncs)
   serve          serve the web UI with the engine loop in the same process
   audit verify   check the audit log's hash chain; report the first broken link
+  audit seal     seal events left unsealed too long (--stale), after looking at them
   hub            add, list or delete KubeFleet hub connections (mirrored read-only)
   kubeconfig     add, list or delete member cluster kubeconfigs
   policies       list the approval policies (strategy gates, placements, clusters)
@@ -346,13 +347,16 @@ def _audit(verbs, common) -> None:
         "audit",
         common,
         "check the audit log's hash chain",
-        "  fleet audit verify\n",
-        "`audit verify` seals events not yet in the chain, then walks the whole chain and\n"
-        "reports the first broken link (a row changed, missing, or linked to the wrong row).\n"
-        "Exit code 0 with `audit log intact: N events, head HASH`, 1 when broken. Keep the\n"
-        "head somewhere else: removing the newest rows is only seen against an older head.",
+        "  fleet audit verify\n  fleet audit seal --stale\n",
+        "`audit verify` seals recent events not yet in the chain, then walks the whole chain\n"
+        "and reports the first broken link (a row changed, missing, or linked to the wrong\n"
+        "row), events left unsealed longer than FLEET_AUDIT_SEAL_WITHIN_SECONDS (it does not\n"
+        "seal those), and time going backwards. Exit code 0 with `audit log intact: N events,\n"
+        "head HASH`, 1 otherwise. Keep the head somewhere else: removing the newest rows is\n"
+        "only seen against an older head. `audit seal --stale` seals the events left unsealed.",
     )
-    p.add_argument("action", choices=["verify"], metavar="verify", help="the audit action (verify)")
+    p.add_argument("action", choices=["verify", "seal"], metavar="verify|seal", help="the audit action")
+    p.add_argument("--stale", action="store_true", help="with seal: also events left unsealed too long")
 
 
 def _policies(verbs, common) -> None:

@@ -18,6 +18,7 @@ from django.db.models import Exists
 from rollouts import changes, clock
 from rollouts import models as m
 from rollouts.api import approval_policy
+from rollouts.api.numbers import parse_unsigned
 from rollouts.conditions import find_condition
 from rollouts.controllers import labels as L
 from rollouts.controllers.family import APPROVAL_KINDS, PLACEMENT_KINDS, RUN_KINDS, STRATEGY_KINDS
@@ -60,8 +61,9 @@ def _newer(version: str, than: str) -> bool:
     """Whether resourceVersion `version` is newer than `than`. Kubernetes calls
     them opaque, but etcd's are increasing integers: compare those, and take
     any other change as newer."""
-    if version.isdigit() and than.isdigit():
-        return int(version) > int(than)
+    mine, theirs = parse_unsigned(version), parse_unsigned(than)
+    if mine is not None and theirs is not None:
+        return mine > theirs
     return version != than
 
 
@@ -122,7 +124,8 @@ def _fill(row, hub_kind: HubKind, obj: dict, connection: HubConnection, where: s
     version = str(meta.get("resourceVersion") or "")
     row.uid = _uuid(meta.get("uid")) or row.uid
     row.generation = int(meta.get("generation") or 1)
-    row.resource_version = int(version) if version.isdigit() else (row.resource_version or 0) + 1
+    number = parse_unsigned(version)
+    row.resource_version = number if number is not None else (row.resource_version or 0) + 1
     row.creation_timestamp = _time(meta.get("creationTimestamp")) or row.creation_timestamp or clock.now()
     row.labels = meta.get("labels") or {}
     row.annotations = meta.get("annotations") or {}
@@ -150,8 +153,7 @@ def _owner_and_index(hub_kind: HubKind, row, connection: HubConnection, where: s
              .filter(Exists(marks_of(owner_model).filter(connection=connection))).first())
     if owner is None:
         raise Deferred(f"{where}: its placement {parent!r} is not mirrored yet")
-    index = str(row.labels.get(index_label, ""))
-    return owner, int(index) if index.isdigit() else 0
+    return owner, parse_unsigned(row.labels.get(index_label, "")) or 0
 
 
 def _uuid(text) -> uuid.UUID | None:

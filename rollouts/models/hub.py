@@ -1,6 +1,7 @@
 """Hub resources of any kind, what simulated members hold, and the event log."""
 
 from django.db import models
+from django.db.models.functions import Now
 
 from rollouts import changes
 
@@ -109,6 +110,9 @@ class Event(models.Model):
     details: what changed, as JSON (condition before/after, client address…).
     seq/prev_hash/hash: the row's place in the audit hash chain, NULL until
     sealed after commit (rollouts.services.audit; docs/audit.md).
+    recorded: when the row was inserted, by the database's clock (`time` is
+    when it happened, which may be earlier: a hub's condition times). Not
+    part of the hash; it only says how long a row has waited to be sealed.
 
     Rows are append-only: save() of an existing row and delete() raise
     AppendOnlyError, and on PostgreSQL a trigger refuses UPDATE, DELETE and
@@ -142,6 +146,7 @@ class Event(models.Model):
     seq = models.BigIntegerField(null=True, blank=True, unique=True, editable=False)
     prev_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)
     hash = models.CharField(max_length=64, null=True, blank=True, editable=False)
+    recorded = models.DateTimeField(db_default=Now(), editable=False)
 
     objects = EventQuerySet.as_manager()
 

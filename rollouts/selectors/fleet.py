@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 from rollouts import models as m
 from rollouts.api.labels import selector_matches
+from rollouts.api.numbers import parse_signed
 from rollouts.controllers.family import FAMILIES
 from rollouts.members import is_simulated
 from rollouts.mirror import mirror_sources
@@ -116,8 +117,8 @@ def _sorted_clusters(members: list, sort_key: str) -> list[str]:
         return sorted(mem.name for mem in members)
 
     def order(mem):
-        value = (mem.labels or {}).get(sort_key, "")
-        return (0, int(value), mem.name) if value.lstrip("+-").isdigit() else (1, 0, mem.name)
+        value = parse_signed((mem.labels or {}).get(sort_key, ""))
+        return (0, value, mem.name) if value is not None else (1, 0, mem.name)
 
     return [mem.name for mem in sorted(members, key=order)]
 

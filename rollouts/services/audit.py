@@ -7,18 +7,30 @@ serialize the engine and could deadlock with its run row locks. After commit
 
     seq       = previous seq + 1
     prev_hash = the previous row's hash (GENESIS for seq 1)
-    hash      = sha256(prev_hash + canonical JSON of the row)
+    hash      = sha256(prev_hash + canonical JSON of the row), or with
+                FLEET_AUDIT_HMAC_KEY set, HMAC-SHA256 with that key, from
+                seq FLEET_AUDIT_HMAC_FROM_SEQ on
 
-`audit_verify` walks the chain by seq and reports the first broken link.
+Only rows inserted within FLEET_AUDIT_SEAL_WITHIN_SECONDS are sealed this
+way: a row that waited longer (written by SQL outside the application, or
+whose seal failed) is left for `audit_verify` to report and a person to seal
+on purpose (`audit_seal(stale=True)`, `fleet audit seal --stale`).
+
+`audit_verify` walks the chain by seq and reports the first broken link, the
+rows left unsealed too long, and time going backwards.
 """
 
 import hashlib
+import hmac
 import json
 import logging
-from dataclasses import dataclass
-from datetime import UTC
+from dataclasses import dataclass, field
+from datetime import UTC, timedelta
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import DateTimeField, ExpressionWrapper, Value
+from django.db.models.functions import Now
 
 from rollouts import changes
 from rollouts import models as m
@@ -31,6 +43,7 @@ CHAIN_LOCK = 0x466C656574417564
 # Rows sealed per statement: 4 parameters a row stays under SQLite's 999.
 SEAL_BATCH = 200
 VERIFY_CHUNK = 2000
+REPORT_AT_MOST = 10  # stale rows and backward times listed by verify
 
 AUDITED_FIELDS = ("id", "time", "actor", "action", "object_kind", "object_namespace", "object_name", "run",
                   "reason", "message", "details")
@@ -47,13 +60,39 @@ def canonical(row: dict, seq: int) -> str:
     return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def chain_key(seq: int) -> bytes | None:
+    """The HMAC key for the link at `seq`: FLEET_AUDIT_HMAC_KEY from
+    FLEET_AUDIT_HMAC_FROM_SEQ on, None (plain sha256) before it or unset.
+    Both live outside the database: someone who can only write the database
+    cannot compute a keyed link, nor move the switch-over point."""
+    key = settings.FLEET_AUDIT_HMAC_KEY
+    if not key or seq < settings.FLEET_AUDIT_HMAC_FROM_SEQ:
+        return None
+    return key.encode("utf-8")
+
+
 def link_hash(prev_hash: str, row: dict, seq: int) -> str:
-    """The hash of one link: sha256 over the previous hash and the row."""
-    return hashlib.sha256((prev_hash + canonical(row, seq)).encode("utf-8")).hexdigest()
+    """The hash of one link over the previous hash and the row: sha256, or
+    HMAC-SHA256 where chain_key(seq) gives a key."""
+    message = (prev_hash + canonical(row, seq)).encode("utf-8")
+    key = chain_key(seq)
+    if key is None:
+        return hashlib.sha256(message).hexdigest()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def audit_seal(*, using: str = DEFAULT_DB_ALIAS) -> int:
-    """Chain every unsealed Event, in id order. Returns how many were sealed.
+def _stale_before():
+    """Rows inserted before this moment waited too long to be sealed
+    automatically. Computed by the database's clock, as `recorded` is: a
+    server clock that differs from the database's changes nothing."""
+    window = timedelta(seconds=settings.FLEET_AUDIT_SEAL_WITHIN_SECONDS)
+    return ExpressionWrapper(Now() - Value(window), output_field=DateTimeField())
+
+
+def audit_seal(*, using: str = DEFAULT_DB_ALIAS, stale: bool = False) -> int:
+    """Chain every unsealed Event inserted within FLEET_AUDIT_SEAL_WITHIN_SECONDS
+    (every one with `stale`: a person's decision after looking at them), in
+    id order. Returns how many were sealed.
 
     Each batch is its own short transaction whose only lock is the chain lock
     (an advisory lock on PostgreSQL; SQLite's write transaction is already
@@ -61,7 +100,7 @@ def audit_seal(*, using: str = DEFAULT_DB_ALIAS) -> int:
     UPDATE; a call with nothing to seal reads once and stops."""
     total = 0
     while True:
-        sealed = _seal_batch(using)
+        sealed = _seal_batch(using, None if stale else _stale_before())
         total += sealed
         if sealed < SEAL_BATCH:
             return total
@@ -75,7 +114,7 @@ def on_changes(events: list) -> None:
         audit_seal(using=using)
 
 
-def _seal_batch(using: str) -> int:
+def _seal_batch(using: str, since) -> int:
     with transaction.atomic(using=using):
         connection = connections[using]
         if connection.vendor == "postgresql":
@@ -84,8 +123,10 @@ def _seal_batch(using: str) -> int:
                 # its rows unsealed, and the next seal redoes it.
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK])
-        rows = list(m.Event.objects.using(using).filter(seq__isnull=True).order_by("id")
-                    .values(*AUDITED_FIELDS)[:SEAL_BATCH])
+        unsealed = m.Event.objects.using(using).filter(seq__isnull=True)
+        if since is not None:
+            unsealed = unsealed.filter(recorded__gte=since)
+        rows = list(unsealed.order_by("id").values(*AUDITED_FIELDS)[:SEAL_BATCH])
         if not rows:
             return 0
         head = (m.Event.objects.using(using).filter(seq__isnull=False).order_by("-seq")
@@ -121,38 +162,87 @@ def _write_links(connection, links: list[tuple]) -> None:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What `audit_verify` found: `broken` is None when the chain is intact;
+    """What `audit_verify` found. `broken` is None when the chain is intact;
     else the first broken link (`seq` expected there, the row `id` found,
-    and what is wrong with it)."""
+    and what is wrong with it). `stale`: ids of rows left unsealed longer
+    than FLEET_AUDIT_SEAL_WITHIN_SECONDS (at most REPORT_AT_MOST; `stale_count`
+    of them in all), not sealed by verify. `backwards`: rows whose time is
+    earlier than an earlier link's by more than FLEET_AUDIT_CLOCK_SKEW_SECONDS
+    (at most REPORT_AT_MOST)."""
 
     count: int
     head: str
     broken: str | None = None
     seq: int | None = None
     id: int | None = None
+    stale: list[int] = field(default_factory=list)
+    stale_count: int = 0
+    backwards: list[str] = field(default_factory=list)
+
+    @property
+    def chain_intact(self) -> bool:
+        return self.broken is None
 
     @property
     def intact(self) -> bool:
-        return self.broken is None
+        """The chain is whole, nothing waits unsealed, and time never went back."""
+        return self.broken is None and not self.stale_count and not self.backwards
 
 
 def audit_verify(*, using: str = DEFAULT_DB_ALIAS, chunk: int = VERIFY_CHUNK) -> Verdict:
-    """Seal what is unsealed, then walk the chain by seq in chunks of `chunk`
-    rows (memory stays bounded) and stop at the first broken link:
+    """Report the rows left unsealed too long (without sealing them), seal
+    the recent ones, then walk the chain by seq in chunks of `chunk` rows
+    (memory stays bounded) and stop at the first broken link:
 
     1. a gap: the row with the next seq is missing (deleted, or its seq moved);
     2. a wrong link: the row's prev_hash is not the previous row's hash;
     3. changed content: the row's hash is not the hash of what it says now.
+
+    On the way, note rows whose time goes backwards: earlier than the latest
+    time seen before them by more than FLEET_AUDIT_CLOCK_SKEW_SECONDS. Rows a
+    hub mirror wrote (`details.hub`) are timed by the hub's own condition
+    times, which may be old, and are not compared.
     """
+    stale = m.Event.objects.using(using).filter(seq__isnull=True, recorded__lt=_stale_before())
+    stale_ids = list(stale.order_by("id").values_list("id", flat=True)[:REPORT_AT_MOST])
+    stale_count = stale.count() if len(stale_ids) == REPORT_AT_MOST else len(stale_ids)
     audit_seal(using=using)
     expected, prev_hash, count = 1, GENESIS, 0
-    rows = _chain(using, chunk)
-    for row in rows:
+    clock_check = _BackwardTime()
+    for row in _chain(using, chunk):
         problem = _check(row, expected, prev_hash)
         if problem:
-            return Verdict(count=count, head=prev_hash, broken=problem, seq=expected, id=row["id"])
+            return Verdict(count=count, head=prev_hash, broken=problem, seq=expected, id=row["id"],
+                           stale=stale_ids, stale_count=stale_count, backwards=clock_check.found)
+        clock_check.see(row)
         expected, prev_hash, count = expected + 1, row["hash"], count + 1
-    return Verdict(count=count, head=prev_hash)
+    return Verdict(count=count, head=prev_hash, stale=stale_ids, stale_count=stale_count,
+                   backwards=clock_check.found)
+
+
+class _BackwardTime:
+    """Notes rows timed earlier than the latest row before them, beyond the skew."""
+
+    def __init__(self):
+        self.skew = timedelta(seconds=settings.FLEET_AUDIT_CLOCK_SKEW_SECONDS)
+        self.latest = None  # (time, seq)
+        self.found: list[str] = []
+
+    def see(self, row: dict) -> None:
+        if "hub" in (row["details"] or {}):
+            return
+        if self.latest is not None and row["time"] < self.latest[0] - self.skew:
+            if len(self.found) < REPORT_AT_MOST:
+                behind = (self.latest[0] - row["time"]).total_seconds()
+                self.found.append(f"seq {row['seq']} (event id {row['id']}) is timed {_utc(row['time'])}, "
+                                  f"{behind:.0f} s before seq {self.latest[1]} ({_utc(self.latest[0])})")
+            return
+        if self.latest is None or row["time"] > self.latest[0]:
+            self.latest = (row["time"], row["seq"])
+
+
+def _utc(moment) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _chain(using: str, chunk: int):

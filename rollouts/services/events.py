@@ -1,5 +1,7 @@
 """Appending Event rows: the audit log and the run timeline."""
 
+import unicodedata
+
 from rollouts import clock
 from rollouts import models as m
 from rollouts.api import store
@@ -10,6 +12,44 @@ from rollouts.controllers.family import APPROVAL_KINDS, RUN_KINDS
 ENGINE = "system:engine"
 SCHEDULER = "system:scheduler"
 
+# Control characters (C0, DEL, C1), format characters (bidi overrides,
+# zero-width) and line/paragraph separators: shown as escapes, never raw.
+_INVISIBLE = {"Cc", "Cf", "Zl", "Zp"}
+
+
+def _escape(char: str, *, backslash: bool) -> str:
+    if char == "\\":
+        return "\\\\" if backslash else char
+    if unicodedata.category(char) not in _INVISIBLE:
+        return char
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def visible_text(value) -> str:
+    """`value` with control and format characters as visible escapes
+    (ESC -> `\\x1b`, newline -> `\\x0a`, U+202E -> `\\u202e`): for exports
+    that a terminal or a spreadsheet may show."""
+    return "".join(_escape(char, backslash=False) for char in str(value))
+
+
+def untrusted_text(value, limit: int) -> str:
+    """Text from a request (a user name tried, a path) made safe for the
+    audit log: control and format characters become visible escapes (as
+    visible_text), a backslash is doubled so an escape cannot be faked, and
+    the result is cut to `limit` characters without splitting an escape. A
+    terminal, a log viewer or a spreadsheet showing the row then shows what
+    was sent, and runs nothing."""
+    out, size = [], 0
+    for char in str(value):
+        piece = _escape(char, backslash=True)
+        if size + len(piece) > limit:
+            break
+        out.append(piece)
+        size += len(piece)
+    return "".join(out)
 
 
 def run_of(kind_name: str, obj) -> str:

@@ -9,6 +9,7 @@ from rollouts import mirror
 from rollouts import models as m
 from rollouts.api.errors import BadRequest, NotFound
 from rollouts.api.kinds import FLEET_KINDS, Kind
+from rollouts.api.numbers import parse_unsigned
 
 from .objects import manifests_apply, object_patch
 
@@ -80,9 +81,10 @@ def run_rollback(*, placement: str, strategy: str, index: str, actor: str, names
 def _require_snapshot(kind: Kind, *, placement: str, namespace: str, index: str) -> None:
     """Refuse a run the engine would fail at once: the snapshot must exist."""
     snapshot_model = m.ResourceSnapshot if namespace else m.ClusterResourceSnapshot
-    if not str(index).isdigit():
+    number = parse_unsigned(index)
+    if number is None:
         raise BadRequest(f"invalid resource snapshot index `{index}`: expected an integer >= 0")
-    if not snapshot_model.objects.filter(owner__name=placement, namespace=namespace, index=int(index)).exists():
+    if not snapshot_model.objects.filter(owner__name=placement, namespace=namespace, index=number).exists():
         raise BadRequest(f"no resource snapshot with index {index} for placement {placement}")
 
 

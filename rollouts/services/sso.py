@@ -120,4 +120,4 @@ def oidc_refusal_record(refused: SignInRefused, *, client_address: str, extra: d
     no one was authenticated, `denied` when someone was but may not come in."""
     action = m.Event.Action.LOGIN_FAILED if refused.reason.failed else m.Event.Action.DENIED
     return login_record(action=action, username=refused.username, client_address=client_address,
-                        reason=refused.reason.value, message=refused.message, via=VIA, extra=extra)
+                        reason=refused.reason.value, message=refused.message, via=VIA, details=extra)

@@ -16,25 +16,32 @@ from django.urls import reverse
 
 from rollouts import models as m
 from rollouts import roles
-from rollouts.services.logins import login_record, login_refusal
+from rollouts.services.logins import (
+    login_attempt_begin,
+    login_attempt_end,
+    login_denied_record,
+    login_record,
+)
 from rollouts.sso import Refusal
 
 LOCAL_LOGIN_OFF = "Password sign-in is switched off here: sign in with single sign-on."
 
 
 class RateLimitedMixin:
-    """Refuse the attempt before checking the password when the user name or
-    the client address has failed too often; record the refusal (denied)."""
+    """Take a slot of the rate limit before checking the password, and refuse
+    the attempt when the user name or the client address has none left;
+    record the refusal (denied, throttled). A success gives the slot back."""
 
     def clean(self):
         username = str(self.cleaned_data.get("username") or "")
         address = roles.client_address(self.request) if self.request else ""
-        refusal = login_refusal(username=username, client_address=address)
+        refusal = login_attempt_begin(username=username, client_address=address)
         if refusal:
-            login_record(action=m.Event.Action.DENIED, username=username, client_address=address,
-                         reason="TooManyFailedLogins", message=refusal)
+            login_denied_record(username=username, client_address=address, message=refusal)
             raise ValidationError(refusal, code="rate_limited")
-        return super().clean()
+        cleaned = super().clean()  # checks the password; raises if it is wrong
+        login_attempt_end(username=username, client_address=address)
+        return cleaned
 
     @property
     def rate_limited(self) -> bool:

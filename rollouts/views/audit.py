@@ -8,6 +8,7 @@ from django.http import StreamingHttpResponse
 
 from rollouts import models as m
 from rollouts import roles, selectors
+from rollouts.services.events import visible_text
 
 from .helpers import page
 
@@ -33,8 +34,9 @@ class _Echo:
 
 
 def _csv_cell(value) -> str:
-    """Text as is, except that a spreadsheet must not run it as a formula."""
-    text = json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value)
+    """Text with control characters shown as escapes (a terminal showing the
+    file runs no ANSI sequence), and never a formula a spreadsheet would run."""
+    text = json.dumps(value, sort_keys=True) if isinstance(value, dict) else visible_text(value)
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
@@ -48,7 +50,8 @@ def _csv_lines(rows):
 def _json_lines(rows):
     yield "["
     for i, row in enumerate(rows):
-        yield ("," if i else "") + "\n" + json.dumps(row, sort_keys=True, ensure_ascii=False)
+        # ensure_ascii: control, bidi and other invisible characters leave as \uXXXX escapes.
+        yield ("," if i else "") + "\n" + json.dumps(row, sort_keys=True)
     yield "\n]\n"
 
 

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_http_methods
 
 from rollouts import mirror, roles, selectors
 from rollouts.api.errors import ApiError
+from rollouts.api.numbers import parse_unsigned
 from rollouts.services import runs as run_services
 from rollouts.services.logins import access_denied_record
 
@@ -46,7 +47,8 @@ def _rollout_context(detail, index: str, strategy: str, error: str = "") -> dict
         error = error or f"There is no snapshot with index {index or '(none)'}: choose one of the list."
     groups = selectors.cluster_groups(placement=detail.placement.name, namespace=detail.placement.namespace,
                                       index=index) if index in indices else []
-    is_rollback = latest is not None and index.isdigit() and int(index) < latest
+    number = parse_unsigned(index)
+    is_rollback = latest is not None and number is not None and number < latest
     return {"detail": detail, "index": index, "strategy": strategy, "groups": groups, "error": error,
             "is_rollback": is_rollback, "indices": [s.index for s in detail.snapshots]}
 
