@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 HOST := 127.0.0.1:8000
 PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 
-.PHONY: install lock run test lint chromium test-browser screenshots
+.PHONY: install lock run test lint test-tools test-browser screenshots
 
 install: $(STAMP)
 
@@ -57,18 +57,21 @@ run: install
 	@echo
 	$(BIN)/python manage.py fleet serve $(HOST)
 
-# Debian's Chromium drives the browser tests (Playwright cannot download one here).
-chromium:
-	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+# What the tests drive that pip cannot install, from Debian: Chromium for the
+# browser tests (Playwright cannot download one here) and Prometheus, which
+# scrapes a running Fleet UI in tests/test_metrics_prometheus.py.
+test-tools:
+	test -x /usr/bin/chromium -a -x /usr/bin/prometheus || \
+		(apt-get update && apt-get install -y chromium prometheus)
 
-test: install chromium
+test: install test-tools
 	mkdir -p var
 	$(BIN)/pytest
 
-test-browser: install chromium
+test-browser: install test-tools
 	$(BIN)/pytest tests/browser
 
-screenshots: install chromium
+screenshots: install test-tools
 	$(BIN)/python scripts/screenshots.py
 
 lint: install

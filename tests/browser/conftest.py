@@ -27,7 +27,7 @@ def pytest_collection_modifyitems(config, items):
     # In CI a missing browser is a broken setup: the tests run and fail.
     if CHROMIUM.exists() or os.environ.get("CI"):
         return
-    skip = pytest.mark.skip(reason=f"{CHROMIUM} is missing: apt-get install -y chromium (make chromium)")
+    skip = pytest.mark.skip(reason=f"{CHROMIUM} is missing: apt-get install -y chromium (make test-tools)")
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(skip)
