@@ -5,7 +5,10 @@ themselves (Celery workers, PostgreSQL writers, Chromium, `fleet engine`).
 They all join one xdist group, so they run one after another on one worker
 while the other worker takes the in-process tests: they never compete with
 each other for this machine's two cores, and a new test with one of those
-markers needs nothing else.
+markers needs nothing else. (Two groups, Celery apart from the rest, were
+no faster: the Celery load tests and the tests that spawn `manage.py`
+processes slowed each other down, `fleet engine`'s tutorial test from 24 s
+to 82 s; BENCHMARKS.md.)
 
 xdist's own loadgroup tells the controller a test's group by appending
 `@group` to the node id in the worker, which pytest 9.2's node ids no longer
