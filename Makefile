@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 HOST := 127.0.0.1:8000
 PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 
-.PHONY: install lock run test lint test-tools test-browser screenshots
+.PHONY: install lock run test test-fast lint test-tools test-browser screenshots
 
 install: $(STAMP)
 
@@ -64,9 +64,24 @@ test-tools:
 	test -x /usr/bin/chromium -a -x /usr/bin/prometheus || \
 		(apt-get update && apt-get install -y chromium prometheus)
 
+# Two pytest-xdist workers (this machine and CI have two cores). Tests marked
+# slow, celery or browser start processes that need the CPU themselves: they
+# run one after another in one xdist group (tests/conftest.py) while the other
+# worker takes the in-process tests. The 25 slowest tests are listed at the end.
+PYTEST_WORKERS ?= 2
+PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
+FAST := not slow and not celery and not browser
+
+# Everything, as CI runs it (.ci/run).
 test: install test-tools
 	mkdir -p var
-	$(BIN)/pytest
+	$(BIN)/pytest $(PARALLEL) --durations=25
+
+# The edit loop: no Celery, no browser, no test that starts processes or
+# services (about a minute on an idle machine); `make test` before pushing.
+test-fast: install
+	mkdir -p var
+	$(BIN)/pytest $(PARALLEL) -m "$(FAST)" --durations=10
 
 test-browser: install test-tools
 	$(BIN)/pytest tests/browser

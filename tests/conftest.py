@@ -1,18 +1,38 @@
 """Shared fixtures: run the `fleet` command like a shell would, write
-manifests to files, and freeze the hub's clock so AGE columns are exact."""
+manifests to files, and freeze the hub's clock so AGE columns are exact.
+Also the Hypothesis profiles, and (tests/xdist_groups.py) the xdist group
+that runs the tests which start processes one after another."""
 
 import io
+import os
 from datetime import UTC, datetime
 from typing import NamedTuple
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from rollouts import clock
+from tests.xdist_groups import (  # noqa: F401 (hooks: pytest finds them here)
+    pytest_collection_modifyitems,
+    pytest_configure_node,
+    pytest_unconfigure,
+    pytest_xdist_make_scheduler,
+)
 
 # 21:27:00 on the day of the tutorial's run (its staging stage starts 21:28:08).
 TUTORIAL_START = datetime(2026, 3, 2, 21, 27, 0, tzinfo=UTC)
+
+
+# The fuzzers try 150 examples each in CI (CI is set) and 25 at a desk, where
+# a quick loop matters more; HYPOTHESIS_PROFILE=ci runs the full count here.
+hypothesis_settings.register_profile(
+    "ci", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+hypothesis_settings.register_profile(
+    "dev", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 
 class FleetResult(NamedTuple):

@@ -6,6 +6,8 @@ fail loudly; elsewhere they are skipped with the same message.
 """
 
 import contextlib
+import functools
+import hashlib
 import os
 import signal
 import socket
@@ -15,11 +17,16 @@ import time
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
+from django.apps import apps
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("FLEET_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 START_POSTGRES = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+# Migrated template databases are named by a hash of the migrations.
+TEMPLATE_PREFIX = "fleetui_template_"
+TEMPLATE_LOCK = 0x466C656574  # pg_advisory_lock key: "Fleet"
 START_REDIS = "apt-get install -y redis-server (the tests start their own redis-server on a free port)"
 
 
@@ -44,25 +51,85 @@ def missing(what: str, how: str):
 
 
 def postgres_database():
-    """Create a fresh database; returns (its URL, a function that drops it)."""
-    import psycopg
+    """Create a fresh, migrated database; returns (its URL, a function that drops it).
 
+    It is a copy of a template migrated once (see `migrated_template()`), so
+    each test pays for a file copy, not for running every migration."""
     try:
-        admin = psycopg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True, connect_timeout=3)
+        admin = psycopg.connect(_psycopg_url(PG_ADMIN_URL), autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
         missing(f"PostgreSQL at {PG_ADMIN_URL} ({str(exc).strip()})", f"start it with `{START_POSTGRES}`")
     name = f"fleetui_test_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
+    admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template()}"')
     # No wait for the disk at each commit: these tests are about concurrency,
     # not crash durability, and this machine's fsync dominates their time.
+    # (Per-database settings are not copied from a template.)
     admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    url = _database_url(name)
 
     def drop():
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
 
     return url, drop
+
+
+def _psycopg_url(url: str) -> str:
+    return url.replace("postgres://", "postgresql://", 1)
+
+
+def _database_url(name: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def migrations_fingerprint() -> str:
+    """A hash of every installed app's migration files (ours, Django's,
+    django-celery-beat's): a changed, added or removed migration, or an
+    upgraded library, names a different template."""
+    digest = hashlib.sha256()
+    for app in sorted(apps.get_app_configs(), key=lambda app: app.label):
+        for path in sorted((Path(app.path) / "migrations").glob("*.py")):
+            digest.update(f"{app.label}/{path.name}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@functools.cache
+def migrated_template() -> str:
+    """The name of a database that `manage.py migrate` built, to copy with
+    CREATE DATABASE … TEMPLATE; built once per set of migrations and kept
+    between sessions (named `fleetui_template_<fingerprint>`).
+
+    An advisory lock makes concurrent sessions (pytest-xdist workers, other
+    checkouts on this server) build it once; it is built under a temporary
+    name and renamed when complete, so an interrupted build is never used.
+    It refuses connections: CREATE DATABASE … TEMPLATE fails while anyone is
+    connected to the template."""
+    name = TEMPLATE_PREFIX + migrations_fingerprint()
+    with psycopg.connect(_psycopg_url(PG_ADMIN_URL), autocommit=True, connect_timeout=3) as admin:
+        admin.execute("SELECT pg_advisory_lock(%s)", (TEMPLATE_LOCK,))
+        try:
+            if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                _build_template(admin, name)
+        finally:
+            admin.execute("SELECT pg_advisory_unlock(%s)", (TEMPLATE_LOCK,))
+    return name
+
+
+def _build_template(admin, name: str) -> None:
+    building = f"{name}_building"
+    admin.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')  # left by an interrupted build
+    admin.execute(f'CREATE DATABASE "{building}"')
+    # DEBUG on: no production secrets needed to run migrations.
+    env = {**os.environ, "DATABASE_URL": _database_url(building), "REDIS_URL": "", "DEBUG": "true",
+           "DJANGO_SETTINGS_MODULE": "fleetui.settings", "LOG_LEVEL": "WARNING"}
+    done = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        admin.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
+        raise AssertionError(f"manage.py migrate failed on the template database: {done.stderr[-2000:]}")
+    admin.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
+    admin.execute(f'ALTER DATABASE "{name}" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false')
 
 
 def free_port() -> int:
@@ -179,8 +246,6 @@ class Hub:
                 self.kill(proc)
 
     def sql(self, query: str, *params) -> list[tuple]:
-        import psycopg
-
         with psycopg.connect(self.database_url.replace("postgres://", "postgresql://")) as conn:
             return conn.execute(query, params).fetchall()
 
@@ -195,7 +260,6 @@ def celery_hub(tmp: Path, **env: str):
     hub = Hub(url, redis, tmp)
     hub.env.update(env)
     try:
-        hub.manage("migrate", "-v0")
         yield hub
     finally:
         hub.stop_all()

@@ -2,7 +2,7 @@
 PostgreSQL (row locks are what make it safe; SQLite would serialize the
 whole database and prove nothing).
 
-Each scenario runs in a child process against a fresh database: it builds
+Each scenario runs in a child process against a fresh, migrated database: it builds
 the tutorial's fleet waiting at canary under a policy, then two threads,
 each with its own database connection, meet at a barrier and approve at
 once. The child prints what happened as JSON.
@@ -67,9 +67,6 @@ def database():
     url, drop = postgres_database()
     env = process_env(DATABASE_URL=url, LOG_LEVEL="WARNING")
     try:
-        done = subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-2000:]
         yield env
     finally:
         drop()

@@ -346,6 +346,7 @@ def redis_layer(settings, tmp_path):
     redis.kill()
 
 
+@pytest.mark.slow  # starts a redis-server: not in `make test-fast`
 @asynchronously
 async def test_a_push_travels_through_redis_as_from_an_engine_in_a_celery_worker(redis_layer, waiting_at_staging,
                                                                                 vera):

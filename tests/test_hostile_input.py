@@ -18,6 +18,7 @@ Where the text comes from (object names are DNS names; these fields are not):
 Personas: rita, a release manager (she sees every button); vera, a viewer
 (on the sockets); pytest-django's admin_client, a superuser, in the admin."""
 
+import asyncio
 import json
 
 import pytest
@@ -252,6 +253,11 @@ async def _pushes(communicator) -> list[str]:
     return received
 
 
+async def _pushes_to_each(sockets) -> list[list[str]]:
+    """_pushes() of every socket, waiting for them to go quiet all at once."""
+    return await asyncio.gather(*(_pushes(communicator) for communicator in sockets))
+
+
 @pytest.mark.django_db(transaction=True)
 @asynchronously
 async def test_every_payload_pushed_through_the_sockets_arrives_as_text(frozen_clock):
@@ -266,15 +272,13 @@ async def test_every_payload_pushed_through_the_sockets_arrives_as_text(frozen_c
         await communicator.receive_from(timeout=5)
     comment = PAYLOADS["htmx-oob"]
     await database_sync_to_async(approve)("example-run-canary", actor=comment, message=comment)
-    for communicator in sockets:
-        received = await _pushes(communicator)
+    for received in await _pushes_to_each(sockets):
         assert received, "the approval was not pushed"
         for push in received:
             assert_renders_as_text(push, comment, "the approval's push")
     for name, payload in PAYLOADS.items():
         await database_sync_to_async(_record_and_push)(payload)
-        for communicator in sockets:
-            received = await _pushes(communicator)
+        for received in await _pushes_to_each(sockets):
             assert received, f"{name}: nothing was pushed"
             for push in received:
                 assert_renders_as_text(push, payload, f"{name} push")

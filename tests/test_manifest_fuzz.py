@@ -18,7 +18,8 @@ from rollouts.api.kinds import CORE_KINDS, FLEET_KINDS
 from rollouts.api.manifests import parse_documents
 from rollouts.api.validation import validate, validate_status
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# The number of examples comes from the profile (tests/conftest.py): 150 in CI.
+FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 KINDS = {kind.kind: kind for kind in FLEET_KINDS + CORE_KINDS}
 FUZZED_KINDS = [*FLEET_KINDS, KINDS["Namespace"], KINDS["ConfigMap"], KINDS["Secret"]]
 KIND_IDS = [kind.kind for kind in FUZZED_KINDS]
