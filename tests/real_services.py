@@ -8,6 +8,7 @@ fail loudly; elsewhere they are skipped with the same message.
 import contextlib
 import functools
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -248,6 +249,27 @@ class Hub:
     def sql(self, query: str, *params) -> list[tuple]:
         with psycopg.connect(self.database_url.replace("postgres://", "postgresql://")) as conn:
             return conn.execute(query, params).fetchall()
+
+
+@contextlib.contextmanager
+def postgres_env(**extra: str):
+    """A fresh migrated PostgreSQL database, as the environment of a process
+    that uses it (process_env plus `extra`); dropped afterwards."""
+    url, drop = postgres_database()
+    try:
+        yield process_env(DATABASE_URL=url, LOG_LEVEL="WARNING", **extra)
+    finally:
+        drop()
+
+
+def shell_json(env: dict, script: str, argv: list[str], *, timeout: float = 300) -> dict:
+    """Run `script` in `manage.py shell` with sys.argv = argv, in a process of
+    its own (so its threads have real connections); the last line it prints, as JSON."""
+    code = f"import sys; sys.argv = {argv!r}\n" + script
+    done = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @contextlib.contextmanager

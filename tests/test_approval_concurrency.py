@@ -8,13 +8,10 @@ each with its own database connection, meet at a barrier and approve at
 once. The child prints what happened as JSON.
 """
 
-import json
-import subprocess
-import sys
 
 import pytest
 
-from .real_services import ROOT, postgres_database, process_env
+from .real_services import postgres_env, shell_json
 
 pytestmark = pytest.mark.slow
 
@@ -64,20 +61,12 @@ print(json.dumps({
 
 @pytest.fixture
 def database():
-    url, drop = postgres_database()
-    env = process_env(DATABASE_URL=url, LOG_LEVEL="WARNING")
-    try:
+    with postgres_env() as env:
         yield env
-    finally:
-        drop()
 
 
 def race(env: dict, *, quorum: int, actors: list[str]) -> dict:
-    code = f"import sys; sys.argv = ['race', '{quorum}', '{','.join(actors)}']\n" + SCRIPT
-    done = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return shell_json(env, SCRIPT, ["race", str(quorum), ",".join(actors)])
 
 
 def test_two_people_approving_at_once_make_one_transition_and_one_event(database):

@@ -9,14 +9,10 @@ password to the login form. The child counts how many of them reached the
 password check (ModelBackend.authenticate) and prints the status codes.
 """
 
-import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from .real_services import ROOT, postgres_database
+from .real_services import postgres_env, shell_json
 
 pytestmark = pytest.mark.slow
 
@@ -63,25 +59,12 @@ print(json.dumps({"checked": len(checked), "statuses": sorted(statuses)}))
 
 @pytest.fixture
 def database():
-    url, drop = postgres_database()
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "fleetui.settings", "LOG_LEVEL": "WARNING",
-           "DEBUG": "true", "FLEET_LOGIN_MAX_FAILURES": str(LIMIT), "FLEET_LOGIN_WINDOW_MINUTES": "15"}
-    try:
-        done = subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-2000:]
+    with postgres_env(DEBUG="true", FLEET_LOGIN_MAX_FAILURES=str(LIMIT), FLEET_LOGIN_WINDOW_MINUTES="15") as env:
         yield env
-    finally:
-        drop()
 
 
 def storm(env: dict, *, same_address: bool, url: str = "/accounts/login/") -> dict:
-    args = [str(ATTEMPTS), "same" if same_address else "many", url]
-    code = f"import sys; sys.argv = ['storm', *{args!r}]\n" + SCRIPT
-    done = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return shell_json(env, SCRIPT, ["storm", str(ATTEMPTS), "same" if same_address else "many", url], timeout=600)
 
 
 def test_thirty_parallel_wrong_passwords_for_one_user_check_at_most_the_limit(database):
