@@ -192,7 +192,8 @@ def publish(event, *, using: str = "default") -> None:
         return
     published = _Published(event, using)
     _batch().waiting.append(weakref.ref(published))
-    transaction.on_commit(published, using=using)
+    # robust: should a delivery ever raise, the write has committed all the same.
+    transaction.on_commit(published, using=using, robust=True)
 
 
 def _already_waiting(connection, event) -> bool:
