@@ -27,6 +27,7 @@ from . import inputs, listing, printers
 from .audit import audit_command
 from .credentials import credentials_command, hub_command, kubeconfig_command
 from .errors import CliError, format_error
+from .metadata import annotate_command, label_command
 
 POLL_SECONDS = 0.2
 
@@ -400,6 +401,8 @@ VERBS = {
     "get": get,
     "delete": delete,
     "patch": patch,
+    "label": label_command,
+    "annotate": annotate_command,
     "approve": approve,
     "reject": reject,
     "wait": wait,
