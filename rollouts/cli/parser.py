@@ -336,9 +336,11 @@ def _wait(verbs, common) -> None:
         "  fleet wait csur/example-run --for=condition=Succeeded --timeout=10m\n"
         "  fleet wait careq/example-run-canary --for=condition=Approved\n"
         "  fleet wait crp/example-placement --for=condition=ClusterResourcePlacementAvailable=False\n"
-        "  fleet wait csur/example-run --for=delete\n",
+        "  fleet wait csur/example-run --for=delete\n"
+        "  fleet wait careq/example-run-canary --for=create --timeout=5m\n",
         "Wait until each object has the condition (STATUS defaults to True; a condition observed\n"
-        "for an older generation does not count), or is deleted. Exits 1 on timeout.",
+        "for an older generation does not count), is deleted, or (--for=create) exists.\n"
+        "Exits 1 on timeout.",
     )
     p.add_argument("resources", nargs="+", metavar="RESOURCE", help="KIND/NAME... or KIND NAME...")
     _namespace(p)
@@ -346,7 +348,7 @@ def _wait(verbs, common) -> None:
         "--for",
         dest="for_",
         required=True,
-        metavar="condition=TYPE[=STATUS]|delete",
+        metavar="condition=TYPE[=STATUS]|delete|create",
         help="what to wait for",
     )
     p.add_argument(
