@@ -5,6 +5,7 @@ import pytest
 
 from rollouts import models as m
 from rollouts.demo import DEMO_DIR
+from rollouts.models.connections import MirroredObject
 
 pytestmark = pytest.mark.django_db
 
@@ -114,3 +115,13 @@ def test_annotate_adds_refuses_overwrite_and_removes(fleet, members):
 def test_fleet_help_lists_label_and_annotate(fleet):
     result = fleet()
     assert "  label " in result.out and "  annotate " in result.out
+
+
+def test_a_mirrored_member_is_not_labeled(fleet, members, hub):
+    MirroredObject.objects.create(connection=hub, kind="MemberCluster", name="member1")
+    before = labels("member1")
+    result = fleet("label", "memberclusters", "member1", "team=payments")
+    assert result.code == 1
+    assert result.err == ('Error from server (Forbidden): MemberCluster "member1" is mirrored from hub prod-hub and '
+                          "read-only here: change it on the hub\n")
+    assert labels("member1") == before
