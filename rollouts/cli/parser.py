@@ -43,6 +43,7 @@ examples:
   python manage.py fleet get crp
   python manage.py fleet get clusterresourcesnapshots --show-labels
   python manage.py fleet get cm test-cm -n test-namespace --cluster member1 -o yaml
+  python manage.py fleet label memberclusters member1 environment=prod --overwrite
   python manage.py fleet approve example-run-canary --message lgtm
   python manage.py fleet wait csur/example-run --for=condition=Succeeded --timeout=5m
   python manage.py fleet delete csur example-run
