@@ -6,7 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Re-install only when the lock changes.
 STAMP := $(VENV)/.installed
-HOST := 127.0.0.1:8000
+# Where `make run` serves: ADDR:PORT or PORT, as runserver takes it (make run HOST=0.0.0.0:9000).
+HOST ?= 127.0.0.1:8000
 PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 
 .PHONY: install lock run test test-fast lint test-tools test-browser screenshots
@@ -38,24 +39,30 @@ $(BIN)/uv:
 	$(PIP) install uv
 
 # The demo fleet from the tutorial, served on $(HOST). Simulated members take
-# 2 s per apply so a rollout can be watched.
+# 2 s per apply so a rollout can be watched. The logins, the address and the
+# fleet alias are the last lines before the server's own.
 run: export FLEET_SIMULATED_APPLY_SECONDS = 2
 # DEBUG defaults to false (and then needs SECRET_KEY and FLEET_CREDENTIALS_KEY);
-# the demo turns it on: plain http on 127.0.0.1, keys derived for the demo.
+# the demo turns it on: plain http, keys derived for the demo.
 run: export DEBUG = true
+# The names the demo answers to: localhost and HOST's address (every name of
+# this machine for 0.0.0.0); an ALLOWED_HOSTS in the environment wins.
+run: export ALLOWED_HOSTS ?= $(shell $(PYTHON) scripts/demo_host.py allowed-hosts $(HOST))
+run: RUN_URL = $(shell $(PYTHON) scripts/demo_host.py url $(HOST))
 run: install
-	mkdir -p var
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py collectstatic --noinput -v0
-	$(BIN)/python manage.py fleet demo
+	@mkdir -p var
+	@$(BIN)/python manage.py migrate --noinput -v0
+	@$(BIN)/python manage.py collectstatic --noinput -v0
+	@$(BIN)/python manage.py fleet demo >/dev/null
 	@echo
-	@echo "Demo logins (new passwords each run):"
-	@$(BIN)/python manage.py shell -c "from rollouts.demo_users import demo_users_create; [print(f'  {u.role}: {u.username} / {u.password}') for u in demo_users_create()]"
-	@echo "Fleet UI:     http://$(HOST)/"
-	@echo "Django admin: http://$(HOST)/admin/ (the demo admin can sign in there too)"
-	@echo "Try:          $(BIN)/python manage.py fleet get crp"
+	@echo "Fleet UI:  $(RUN_URL)   (Django admin: $(RUN_URL)admin/)"
+	@echo "Sign in as (new passwords each run):"
+	@$(BIN)/python manage.py shell -v0 -c "from rollouts.demo_users import demo_users_create, demo_logins_text; print(demo_logins_text(demo_users_create()))"
+	@echo "The fleet command, in another terminal in this directory (the README's tour starts here):"
+	@echo "  alias fleet='$(BIN)/python manage.py fleet'"
+	@echo "  fleet get crp"
 	@echo
-	$(BIN)/python manage.py fleet serve $(HOST)
+	@$(BIN)/python manage.py fleet serve $(HOST)
 
 # What the tests drive that pip cannot install, from Debian: Chromium for the
 # browser tests (Playwright cannot download one here) and Prometheus, which

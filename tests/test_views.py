@@ -124,8 +124,10 @@ def test_the_migration_creates_three_roles_with_their_permissions():
 def test_demo_users_get_generated_passwords_that_log_in(client, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     users = demo_users_create()
-    assert [(u.username, u.role) for u in users] == [("admin", ADMINS), ("release-manager", RELEASE_MANAGERS)]
-    assert len({u.password for u in users}) == 2 and all(len(u.password) >= 12 for u in users)
+    assert [(u.username, u.role) for u in users] == [
+        ("admin", ADMINS), ("release-manager", RELEASE_MANAGERS), ("viewer", VIEWERS),
+    ]
+    assert len({u.password for u in users}) == 3 and all(len(u.password) >= 12 for u in users)
     for demo in users:
         assert client.login(username=demo.username, password=demo.password)
     admin = get_user_model().objects.get(username="admin")

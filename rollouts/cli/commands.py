@@ -27,6 +27,7 @@ from . import inputs, listing, printers
 from .audit import audit_command
 from .credentials import credentials_command, hub_command, kubeconfig_command
 from .errors import CliError, format_error
+from .metadata import annotate_command, label_command
 
 POLL_SECONDS = 0.2
 
@@ -247,26 +248,32 @@ def _approval_target(ctx: Context, verb: str = "approved") -> tuple[Kind, str]:
 
 @dataclass(frozen=True)
 class WaitFor:
-    """What `wait --for` waits for: a condition with a status, or deletion."""
+    """What `wait --for` waits for: a condition with a status, deletion, or
+    creation (kubectl's --for=create: the object exists)."""
 
-    condition: str | None  # None: the object is gone
+    condition: str | None  # None: the object is gone (or, with create, there)
     status: str = "True"
+    create: bool = False
 
     @classmethod
     def parse(cls, text: str) -> "WaitFor":
         if text == "delete":
             return cls(None)
+        if text == "create":
+            return cls(None, create=True)
         kind, _, rest = text.partition("=")
         condition, _, status = rest.partition("=")
         if kind != "condition" or not condition:
             raise CliError(
-                f'unrecognized condition: "{text}" (use condition=TYPE[=STATUS] or delete)'
+                f'unrecognized condition: "{text}" (use condition=TYPE[=STATUS], create or delete)'
             )
         return cls(condition, status or "True")
 
     def met(self, obj) -> bool:
         """kubectl's rules: type and status compare case-insensitively, and a
         condition observed for an older generation does not count."""
+        if self.create:
+            return obj is not None
         if self.condition is None:
             return obj is None
         for cond in obj.conditions():
@@ -400,6 +407,8 @@ VERBS = {
     "get": get,
     "delete": delete,
     "patch": patch,
+    "label": label_command,
+    "annotate": annotate_command,
     "approve": approve,
     "reject": reject,
     "wait": wait,

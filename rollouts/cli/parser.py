@@ -7,7 +7,7 @@ alice` both work and neither overwrites the other.
 
 import argparse
 
-from django.core.management.base import DjangoHelpFormatter
+from django.core.management.base import CommandParser, DjangoHelpFormatter
 
 MAIN_HELP = """\
 A kubectl-like shell for the Fleet UI hub (placement.kubernetes-fleet.io/v1beta1).
@@ -17,6 +17,8 @@ Verbs:
   get            list objects as tables, YAML, JSON or names
   delete         delete objects (with what Kubernetes' garbage collector does)
   patch          merge- or JSON-patch an object or its status
+  label          add, change or remove labels (key=value, key-), as kubectl label
+  annotate       add, change or remove annotations, as kubectl annotate
   approve        approve a ClusterApprovalRequest or ApprovalRequest
   reject         reject a stage gate with a reason: its run stops
   wait           wait for a condition or for deletion
@@ -41,6 +43,7 @@ examples:
   python manage.py fleet get crp
   python manage.py fleet get clusterresourcesnapshots --show-labels
   python manage.py fleet get cm test-cm -n test-namespace --cluster member1 -o yaml
+  python manage.py fleet label memberclusters member1 environment=prod --overwrite
   python manage.py fleet approve example-run-canary --message lgtm
   python manage.py fleet wait csur/example-run --for=condition=Succeeded --timeout=5m
   python manage.py fleet delete csur example-run
@@ -54,16 +57,33 @@ class HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Django's option ordering, with descriptions and examples kept as written."""
 
 
+class VerbParser(CommandParser):
+    """A verb's parser. With `intermixed`, words after an option still count
+    as positional arguments, as kubectl reads them (`fleet label memberclusters -l
+    env=canary wave=1`); argparse alone stops filling a positional at the
+    first option."""
+
+    intermixed = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if self.intermixed:
+            words = [x for x in extras if not x.startswith("-")]
+            namespace.items = [*(getattr(namespace, "items", None) or []), *words]
+            extras = [x for x in extras if x.startswith("-")]
+        return namespace, extras
+
+
 def add_verbs(parser) -> None:
     """Add the global options and every verb to the command's parser."""
     parser.add_argument("--as", dest="actor", metavar="USER", default=None, help=_AS_HELP)
     # The verbs are listed in MAIN_HELP, in a friendlier order than argparse's.
     # prog is explicit: argparse would otherwise build it from the custom usage line.
     verbs = parser.add_subparsers(
-        dest="verb", metavar="VERB", help=argparse.SUPPRESS, prog=parser.prog
+        dest="verb", metavar="VERB", help=argparse.SUPPRESS, prog=parser.prog, parser_class=VerbParser
     )
     common = _common_options()
-    for add in (_apply, _get, _delete, _patch, _approve, _reject, _wait, _api_resources, _demo, _engine, _serve, _audit, _hub, _kubeconfig,
+    for add in (_apply, _get, _delete, _patch, _label, _annotate, _approve, _reject, _wait, _api_resources, _demo, _engine, _serve, _audit, _hub, _kubeconfig,
                 _policies, _credentials):
         add(verbs, common)
 
@@ -189,6 +209,63 @@ def _delete(verbs, common) -> None:
     )
 
 
+def _label(verbs, common) -> None:
+    p = _verb(
+        verbs,
+        "label",
+        common,
+        "add, change or remove labels (key=value, key-), as kubectl label",
+        "  fleet label memberclusters member1 environment=prod\n"
+        "  fleet label memberclusters member1 environment=canary --overwrite\n"
+        "  fleet label memberclusters member1 environment-\n"
+        "  fleet label memberclusters -l environment=canary order=1\n"
+        "  fleet label memberclusters --all team=payments\n",
+        "Set `key=value` or remove `key-` labels on the named objects, or on those -l selects\n"
+        "(--all: every object of the kind). Changing a value needs --overwrite. Prints\n"
+        "`kind.group/name labeled`, `unlabeled`, or `not labeled` when nothing changed.",
+    )
+    _metadata_options(p, "label")
+
+
+def _annotate(verbs, common) -> None:
+    p = _verb(
+        verbs,
+        "annotate",
+        common,
+        "add, change or remove annotations, as kubectl annotate",
+        "  fleet annotate crp example-placement owner=team-a\n"
+        "  fleet annotate crp example-placement owner=team-b --overwrite\n"
+        "  fleet annotate crp example-placement owner-\n",
+        "Set `key=value` or remove `key-` annotations on the named objects, or on those -l\n"
+        "selects (--all: every object of the kind). Changing a value needs --overwrite.\n"
+        "Prints `kind.group/name annotated`.",
+    )
+    _metadata_options(p, "annotation")
+
+
+def _metadata_options(p, noun: str) -> None:
+    p.intermixed = True
+    # Not "args": Django's call_command takes that name for itself.
+    p.add_argument(
+        "items",
+        nargs="+",
+        metavar="ARG",
+        help=f"KIND NAME... or KIND/NAME..., then KEY=VALUE to set or KEY- to remove a {noun}",
+    )
+    _namespace(p)
+    p.add_argument(
+        "-l", "--selector", default="", metavar="SELECTOR", help="change the objects this label selector matches"
+    )
+    p.add_argument("--all", action="store_true", help="change every object of the kind (in the namespace)")
+    p.add_argument("--overwrite", action="store_true", help=f"allow changing a {noun} that already has a value")
+    p.add_argument(
+        "--resource-version",
+        default="",
+        metavar="VERSION",
+        help="change the object only if it is still at this resourceVersion (one object only)",
+    )
+
+
 def _patch(verbs, common) -> None:
     p = _verb(
         verbs,
@@ -260,9 +337,11 @@ def _wait(verbs, common) -> None:
         "  fleet wait csur/example-run --for=condition=Succeeded --timeout=10m\n"
         "  fleet wait careq/example-run-canary --for=condition=Approved\n"
         "  fleet wait crp/example-placement --for=condition=ClusterResourcePlacementAvailable=False\n"
-        "  fleet wait csur/example-run --for=delete\n",
+        "  fleet wait csur/example-run --for=delete\n"
+        "  fleet wait careq/example-run-canary --for=create --timeout=5m\n",
         "Wait until each object has the condition (STATUS defaults to True; a condition observed\n"
-        "for an older generation does not count), or is deleted. Exits 1 on timeout.",
+        "for an older generation does not count), is deleted, or (--for=create) exists.\n"
+        "Exits 1 on timeout.",
     )
     p.add_argument("resources", nargs="+", metavar="RESOURCE", help="KIND/NAME... or KIND NAME...")
     _namespace(p)
@@ -270,7 +349,7 @@ def _wait(verbs, common) -> None:
         "--for",
         dest="for_",
         required=True,
-        metavar="condition=TYPE[=STATUS]|delete",
+        metavar="condition=TYPE[=STATUS]|delete|create",
         help="what to wait for",
     )
     p.add_argument(
