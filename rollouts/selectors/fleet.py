@@ -10,16 +10,21 @@ from rollouts.members import is_simulated
 from rollouts.mirror import mirror_sources
 
 from .common import condition_rows, family_for
+from .failures import binding_failure
 from .runs import RunRow, run_rows
 from .snapshots import SnapshotRow, snapshot_rows
 
 
 def _bindings(family, **filters) -> list[dict]:
-    """Bindings as dicts: placement, target_cluster, state, resource_snapshot."""
+    """Bindings as dicts: placement, target_cluster, state, resource_snapshot,
+    failure (a selectors.failures.Failure when the member reports one)."""
     rows = family.binding.objects.filter(**filters).values_list(
-        "owner__name", "namespace", "target_cluster", "spec__state", "spec__resourceSnapshotName")
-    return [{"placement": p, "namespace": ns, "target_cluster": c, "state": st or "", "resource_snapshot": snap or ""}
-            for p, ns, c, st, snap in rows]
+        "owner__name", "namespace", "target_cluster", "spec__state", "spec__resourceSnapshotName",
+        "generation", "status__conditions")
+    return [{"placement": p, "namespace": ns, "target_cluster": c, "state": st or "", "resource_snapshot": snap or "",
+             "failure": binding_failure(cluster=c, placement=p, namespace=ns, generation=gen, conditions=conds)
+             if st == "Bound" else None}
+            for p, ns, c, st, snap, gen, conds in rows]
 
 
 @dataclass

@@ -1,0 +1,78 @@
+"""Failing clusters: a binding whose member reports a failure on its
+current generation (Overridden, WorkSynchronized, Applied or Available
+False for a reason that is not "still in progress"), as the engine judges
+it (rollouts/engine/execution.py `_binding_finished`). The run page, the
+members page, the placement page, the roll-back preview and the overview's
+"Needs attention" all read failures from here, so they agree."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import F
+
+from rollouts.engine.execution import IN_PROGRESS_REASONS
+
+from .common import when
+
+# The binding conditions a member agent reports, in the order it reports them.
+_REPORTED = ("Overridden", "WorkSynchronized", "Applied", "Available")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a cluster is failing, since when, and how many failed reports."""
+
+    cluster: str
+    placement: str
+    namespace: str
+    condition: str  # the binding condition that is False: Applied, Available…
+    reason: str  # ApplyFailed…
+    message: str
+    since: datetime | None  # the condition's lastTransitionTime
+    attempts: int  # failed attempts the member agent recorded; 0: not counted (see binding_failure)
+
+    @property
+    def text(self) -> str:
+        return f"{self.reason}: {self.message}" if self.message else self.reason
+
+
+def binding_failure(*, cluster: str, placement: str, namespace: str, generation, conditions) -> Failure | None:
+    """The failure a binding reports on its current generation, or None.
+    `attempts` is the condition's `failedAttempts` when a member agent
+    recorded one, else 0 (our agent does not count attempts yet)."""
+    for cond in conditions or []:
+        if (cond.get("type") in _REPORTED and cond.get("status") == "False"
+                and cond.get("observedGeneration") == generation
+                and cond.get("reason") not in IN_PROGRESS_REASONS):
+            return Failure(cluster, placement, namespace, cond["type"], cond.get("reason", ""),
+                           cond.get("message", ""), when(cond.get("lastTransitionTime")),
+                           int(cond.get("failedAttempts") or 0))
+    return None
+
+
+def failures_of(bindings) -> list[Failure]:
+    """The Failures of rows of (cluster, placement, namespace, generation,
+    status conditions)."""
+    found = (binding_failure(cluster=c, placement=p, namespace=ns, generation=g, conditions=conds)
+             for c, p, ns, g, conds in bindings)
+    return [f for f in found if f]
+
+
+BINDING_FIELDS = ("target_cluster", "owner__name", "namespace", "generation", "status__conditions")
+
+
+def placement_failures(family, *, placement: str, namespace: str) -> dict[str, Failure]:
+    """{cluster: Failure} of one placement's bound bindings (one query)."""
+    rows = (family.binding.objects.filter(owner__name=placement, namespace=namespace, spec__state="Bound")
+            .values_list(*BINDING_FIELDS))
+    return {f.cluster: f for f in failures_of(rows)}
+
+
+def failing_clusters(families) -> list[Failure]:
+    """Every failing binding of the fleet, oldest failure first, in one query
+    (a UNION over the families): only bound bindings whose member has not
+    applied their generation can be failing."""
+    queries = [family.binding.objects.filter(spec__state="Bound").exclude(applied_generation=F("generation"))
+               .values_list(*BINDING_FIELDS).order_by() for family in families]
+    rows = queries[0].union(*queries[1:], all=True) if queries else []
+    return sorted(failures_of(rows), key=lambda f: (f.since is None, f.since or 0, f.cluster))
