@@ -232,3 +232,55 @@ def test_the_overview_costs_the_same_queries_for_1_or_6_failing_clusters(frozen_
     with django_assert_num_queries(15):
         page = vera.get("/").content.decode()
     assert page.count(">cluster failing</span>") == size
+
+
+# Mirrored KubeFleet hubs: the placement's per-cluster statuses ------------------------------
+
+KUBEFLEET_STATUS = {
+    "conditions": [],
+    "placementStatuses": [
+        {"clusterName": "aks-west", "conditions": [
+            {"type": "RolloutStarted", "status": "True", "reason": "RolloutStarted", "observedGeneration": 3},
+            {"type": "Applied", "status": "False", "reason": "NotAllWorkHaveBeenApplied", "observedGeneration": 3,
+             "message": "Failed to apply manifests, please check the `failedPlacements` status",
+             "lastTransitionTime": "2026-03-02T21:30:00Z"}],
+         "failedPlacements": [{"kind": "Deployment", "namespace": "web", "name": "api", "condition": {
+             "type": "Applied", "status": "False", "message": "admission webhook denied the request"}}]},
+        {"clusterName": "aks-east", "conditions": [
+            {"type": "RolloutStarted", "status": "True", "reason": "RolloutStarted", "observedGeneration": 3},
+            {"type": "Available", "status": "True", "reason": "AllWorkAreAvailable", "observedGeneration": 3}]},
+        {"clusterName": "aks-stale", "conditions": [
+            {"type": "RolloutStarted", "status": "True", "reason": "RolloutStarted", "observedGeneration": 4},
+            {"type": "Applied", "status": "False", "reason": "ApplyFailed", "observedGeneration": 3}]},
+    ],
+}
+
+
+def test_a_mirrored_placements_status_names_the_failing_cluster_and_the_object_that_failed():
+    failures = selectors.failures.placement_status_failures(KUBEFLEET_STATUS, placement="web", namespace="")
+    assert list(failures) == ["aks-west"]
+    failure = failures["aks-west"]
+    assert failure.text == ("NotAllWorkHaveBeenApplied: Failed to apply manifests, please check the "
+                            "`failedPlacements` status (Deployment web/api: admission webhook denied the request)")
+    assert failure.since == clock.parse_rfc3339("2026-03-02T21:30:00Z")
+
+
+def test_the_v1_per_cluster_statuses_are_read_the_same_way():
+    status = {"perClusterPlacementStatuses": KUBEFLEET_STATUS["placementStatuses"]}
+    assert list(selectors.failures.placement_status_failures(status, placement="web", namespace="")) == ["aks-west"]
+
+
+def test_a_run_whose_placement_has_no_local_bindings_reads_failures_from_the_placement_status(failing):
+    """A mirrored run: the hub's placement status is all there is."""
+    m.ClusterResourceBinding.objects.all().delete()
+    placement = m.ClusterResourcePlacement.objects.get(name="example-placement")
+    entries = placement.status["placementStatuses"]
+    assert [e["clusterName"] for e in entries] == ["member1", "member2"]
+    assert clusters()["member1"].state == "failing"
+    assert clusters()["member1"].failure.text == REASON
+
+
+def test_the_placement_page_of_a_placement_without_local_bindings_shows_its_status_failures(failing):
+    m.ClusterResourceBinding.objects.all().delete()
+    page = signed_in("vera", VIEWERS).get("/placements/example-placement/").content.decode()
+    assert "reports these clusters failing" in page and "member1 <span class=\"state state-failing\">failing" in page

@@ -134,7 +134,7 @@ def test_the_run_page_costs_the_same_queries_for_4_or_1000_clusters(django_asser
     # approvers, the approval policies of its strategy, the run's latest
     # Events, the user's and the group's permissions (perms.*), the user's
     # groups (header), whether it is mirrored from a hub, the placement's
-    # bound bindings (which clusters are failing, for an active run): 12, for any size.
+    # status (which clusters are failing, for an active run): 12, for any size.
     with django_assert_num_queries(12):
         response = rita.get("/runs/big/")
     assert response.status_code == 200

@@ -5,7 +5,7 @@ it (rollouts/engine/execution.py `_binding_finished`). The run page, the
 members page, the placement page, the roll-back preview and the overview's
 "Needs attention" all read failures from here, so they agree."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.db.models import F
@@ -58,14 +58,35 @@ def failures_of(bindings) -> list[Failure]:
     return [f for f in found if f]
 
 
+def _status_failure(entry: dict, placement: str, namespace: str) -> Failure | None:
+    """A placementStatuses / perClusterPlacementStatuses entry's failure.
+    Its conditions carry one generation (the binding's in our hub, the
+    placement's in KubeFleet's): a failure counts when it is of the same
+    generation as the entry's RolloutStarted. KubeFleet names the objects
+    that failed in failedPlacements; the first one goes into the message."""
+    conditions = entry.get("conditions") or []
+    started = next((c for c in conditions if c.get("type") == "RolloutStarted"), {})
+    failure = binding_failure(cluster=entry.get("clusterName", ""), placement=placement, namespace=namespace,
+                              generation=started.get("observedGeneration"), conditions=conditions)
+    failed = (entry.get("failedPlacements") or [{}])[0]
+    if failure is None or not failed:
+        return failure
+    where = "/".join(x for x in (failed.get("namespace"), failed.get("name")) if x)
+    detail = f"{failed.get('kind', '')} {where}: {(failed.get('condition') or {}).get('message', '')}".strip()
+    return replace(failure, message=f"{failure.message} ({detail})" if failure.message else detail)
+
+
+def placement_status_failures(status: dict | None, *, placement: str, namespace: str) -> dict[str, Failure]:
+    """{cluster: Failure} from a placement's status: our own placements copy
+    their bindings' conditions there, and a mirrored KubeFleet placement
+    carries its hub's per-cluster statuses (v1beta1 `placementStatuses`,
+    v1 `perClusterPlacementStatuses`), so this reads both the same way."""
+    entries = (status or {}).get("perClusterPlacementStatuses") or (status or {}).get("placementStatuses") or []
+    found = (_status_failure(e, placement, namespace) for e in entries)
+    return {f.cluster: f for f in found if f}
+
+
 BINDING_FIELDS = ("target_cluster", "owner__name", "namespace", "generation", "status__conditions")
-
-
-def placement_failures(family, *, placement: str, namespace: str) -> dict[str, Failure]:
-    """{cluster: Failure} of one placement's bound bindings (one query)."""
-    rows = (family.binding.objects.filter(owner__name=placement, namespace=namespace, spec__state="Bound")
-            .values_list(*BINDING_FIELDS))
-    return {f.cluster: f for f in failures_of(rows)}
 
 
 def failing_clusters(families) -> list[Failure]:

@@ -10,7 +10,7 @@ from rollouts.members import is_simulated
 from rollouts.mirror import mirror_sources
 
 from .common import condition_rows, family_for
-from .failures import binding_failure
+from .failures import Failure, binding_failure, placement_status_failures
 from .runs import RunRow, run_rows
 from .snapshots import SnapshotRow, snapshot_rows
 
@@ -64,6 +64,9 @@ class PlacementDetail:
     strategies: list[str]
     default_strategy: str
     conditions: list = field(default_factory=list)
+    # Failing clusters as the placement's status reports them: a mirrored
+    # placement has no local bindings, so this is where its failures show.
+    status_failures: list[Failure] = field(default_factory=list)
 
     @property
     def latest_index(self):
@@ -85,8 +88,10 @@ def placement_detail(*, name: str, namespace: str = "") -> PlacementDetail | Non
     strategies = list(family.strategy.objects.filter(namespace=namespace).order_by("name")
                       .values_list("name", flat=True))
     default = next((r.strategy for r in runs if r.strategy in strategies), strategies[0] if strategies else "")
+    failures = placement_status_failures(placement.status, placement=name, namespace=namespace)
     return PlacementDetail(placement, bindings, snapshot_rows(placement, bindings), runs, strategies, default,
-                           condition_rows((placement.status or {}).get("conditions")))
+                           condition_rows((placement.status or {}).get("conditions")),
+                           sorted(failures.values(), key=lambda f: f.cluster))
 
 
 @dataclass

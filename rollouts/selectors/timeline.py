@@ -21,7 +21,7 @@ from .common import (
     seconds_between,
     when,
 )
-from .failures import Failure, placement_failures
+from .failures import Failure, placement_status_failures
 from .runs import RunState, cluster_state, progress, run_state
 
 RUN_EVENTS_SHOWN = 20
@@ -236,7 +236,7 @@ def run_timeline(run) -> Timeline:
     policies in scope of the run (plus member labels when a clusters policy
     exists; four more when one governs a gate: the
     votes, the run's epoch and snapshot, who started it), the run's latest Events,
-    and for an active run its placement's failing bindings."""
+    and for an active run its placement's status (which clusters fail)."""
     status, spec = run.status or {}, run.spec or {}
     family = family_for(run.namespace)
     names = [t.get("approvalRequestName") for s in status.get("stagesStatus") or []
@@ -247,8 +247,7 @@ def run_timeline(run) -> Timeline:
     ctx = {"now": now, "requests": requests, "active": run.active,
            "decisions": gate_decisions(family.approval_request.KIND, run.namespace, list(requests)),
            "policies": policies.progress_for_run(run, requests) if requests else {},
-           "failures": placement_failures(family, placement=spec.get("placementName", ""), namespace=run.namespace)
-           if run.active else {}}
+           "failures": _failures(family, spec.get("placementName", ""), run.namespace) if run.active else {}}
     state = run_state(spec.get("state"), status.get("conditions"))
     configs = (status.get("stagedUpdateStrategySnapshot") or {}).get("stages") or []
     stages = [_stage_view(entry, configs[i] if i < len(configs) else {}, ctx)
@@ -267,6 +266,14 @@ def run_timeline(run) -> Timeline:
         now=now)
     timeline.sentence = run_sentence(timeline)
     return timeline
+
+
+def _failures(family, placement: str, namespace: str) -> dict[str, Failure]:
+    """The placement's failing clusters, from its status (one query): the
+    same for our own placements and mirrored KubeFleet ones."""
+    status = family.placement.objects.filter(name=placement, namespace=namespace).values_list(
+        "status", flat=True).first()
+    return placement_status_failures(status, placement=placement, namespace=namespace)
 
 
 def gate_decisions(kind_name: str, namespace: str, names: list[str]) -> dict[str, tuple[str, str, str]]:
