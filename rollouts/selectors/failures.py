@@ -20,7 +20,7 @@ _REPORTED = ("Overridden", "WorkSynchronized", "Applied", "Available")
 
 @dataclass(frozen=True)
 class Failure:
-    """Why a cluster is failing, since when, and how many failed reports."""
+    """Why a cluster is failing and since when."""
 
     cluster: str
     placement: str
@@ -29,7 +29,6 @@ class Failure:
     reason: str  # ApplyFailed…
     message: str
     since: datetime | None  # the condition's lastTransitionTime
-    attempts: int  # failed attempts the member agent recorded; 0: not counted (see binding_failure)
 
     @property
     def text(self) -> str:
@@ -37,16 +36,13 @@ class Failure:
 
 
 def binding_failure(*, cluster: str, placement: str, namespace: str, generation, conditions) -> Failure | None:
-    """The failure a binding reports on its current generation, or None.
-    `attempts` is the condition's `failedAttempts` when a member agent
-    recorded one, else 0 (our agent does not count attempts yet)."""
+    """The failure a binding reports on its current generation, or None."""
     for cond in conditions or []:
         if (cond.get("type") in _REPORTED and cond.get("status") == "False"
                 and cond.get("observedGeneration") == generation
                 and cond.get("reason") not in IN_PROGRESS_REASONS):
             return Failure(cluster, placement, namespace, cond["type"], cond.get("reason", ""),
-                           cond.get("message", ""), when(cond.get("lastTransitionTime")),
-                           int(cond.get("failedAttempts") or 0))
+                           cond.get("message", ""), when(cond.get("lastTransitionTime")))
     return None
 
 

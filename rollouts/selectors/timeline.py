@@ -144,10 +144,9 @@ def stage_state(entry: dict) -> str:
 
 
 def failure_text(failure: Failure) -> str:
-    """`ApplyFailed: message · since 10:02:03 UTC · 3 failed attempts`."""
+    """`ApplyFailed: message · since 10:02:03 UTC`."""
     since = f" · since {failure.since:%H:%M:%S} UTC" if failure.since else ""
-    attempts = f" · {failure.attempts} failed attempt{'s' if failure.attempts != 1 else ''}" if failure.attempts else ""
-    return f"{failure.text}{since}{attempts}"
+    return f"{failure.text}{since}"
 
 
 def _cluster_view(entry: dict, failures: dict[str, Failure]) -> ClusterView:
