@@ -284,3 +284,10 @@ def test_the_placement_page_of_a_placement_without_local_bindings_shows_its_stat
     m.ClusterResourceBinding.objects.all().delete()
     page = signed_in("vera", VIEWERS).get("/placements/example-placement/").content.decode()
     assert "reports these clusters failing" in page and "member1 <span class=\"state state-failing\">failing" in page
+
+
+def test_the_members_page_shows_a_failure_only_the_placement_status_reports(failing):
+    """A mirrored hub's member: no local binding, the hub's placement status says it fails."""
+    m.ClusterResourceBinding.objects.all().delete()
+    page = signed_in("vera", VIEWERS).get("/members/").content.decode()
+    assert page.count(">failing</span>") == 1 and "simulated apply failure: member member1" in page

@@ -166,12 +166,28 @@ class MemberRow:
     hub: str = ""  # the KubeFleet hub it is mirrored from; "" for our own
 
 
+def _status_only_rows(family, bound: set[tuple]) -> list[dict]:
+    """Binding-like rows for the failing clusters a placement's status names
+    where no local binding exists (a mirrored hub's placements), one query."""
+    rows = []
+    for name, namespace, status in family.placement.objects.values_list("name", "namespace", "status"):
+        for failure in placement_status_failures(status, placement=name, namespace=namespace).values():
+            if (failure.cluster, namespace, name) not in bound:
+                rows.append({"placement": name, "namespace": namespace, "target_cluster": failure.cluster,
+                             "state": "Bound", "resource_snapshot": "", "failure": failure})
+    return rows
+
+
 def members_list() -> list[MemberRow]:
     """Members with labels, simulated or real, and per placement the snapshot
-    its binding puts on the member (one query for members, one per family)."""
+    its binding puts on the member and whether the member reports a failure
+    (one query for members, two per family: bindings, and placements'
+    statuses for mirrored placements, which have no local bindings)."""
     on: dict[str, list[dict]] = {}
     for family in FAMILIES:
-        for b in _bindings(family):
+        bindings = _bindings(family)
+        bound = {(b["target_cluster"], b["namespace"], b["placement"]) for b in bindings}
+        for b in bindings + _status_only_rows(family, bound):
             on.setdefault(b["target_cluster"], []).append(b)
     members = list(m.MemberCluster.objects.order_by("name"))
     hubs = mirror_sources(members)
