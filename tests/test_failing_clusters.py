@@ -291,3 +291,19 @@ def test_the_members_page_shows_a_failure_only_the_placement_status_reports(fail
     m.ClusterResourceBinding.objects.all().delete()
     page = signed_in("vera", VIEWERS).get("/members/").content.decode()
     assert page.count(">failing</span>") == 1 and "simulated apply failure: member member1" in page
+
+
+def test_a_stuck_run_without_a_failure_says_what_the_member_still_works_on(frozen_clock, settings):
+    settings.FLEET_SIMULATED_APPLY_SECONDS = 600
+    staged_fleet({"prod": ["member1"]})
+    strategy("example-strategy", stage("prod"))
+    run()
+    settle()
+    advance(301)
+    tick()
+    timeline = selectors.run_timeline(run_obj())
+    assert timeline.state == selectors.RunState.STUCK and timeline.problem
+    assert timeline.sentence == (
+        "The run is stuck: cluster member1 in stage prod has been updating for over 5 minutes (member1 reports "
+        "Applied: ApplyPending: applying the resources); it goes on when the cluster reports its resources "
+        "applied and available.")

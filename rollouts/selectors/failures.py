@@ -82,6 +82,25 @@ def placement_status_failures(status: dict | None, *, placement: str, namespace:
     return {f.cluster: f for f in found if f}
 
 
+def placement_status_pending(status: dict | None) -> dict[str, str]:
+    """{cluster: "Available: ResourceNotAvailableYet: 1/3 replicas ready"}
+    for clusters whose member still works on the current generation (a
+    reason the engine waits on): what a stuck run waits for."""
+    entries = (status or {}).get("perClusterPlacementStatuses") or (status or {}).get("placementStatuses") or []
+    found = {}
+    for entry in entries:
+        conditions = entry.get("conditions") or []
+        started = next((c for c in conditions if c.get("type") == "RolloutStarted"), {})
+        for cond in conditions:
+            if (cond.get("type") in _REPORTED and cond.get("status") == "False"
+                    and cond.get("reason") in IN_PROGRESS_REASONS
+                    and cond.get("observedGeneration") == started.get("observedGeneration")):
+                text = f"{cond['type']}: {cond.get('reason', '')}"
+                found[entry.get("clusterName", "")] = f"{text}: {cond['message']}" if cond.get("message") else text
+                break
+    return found
+
+
 BINDING_FIELDS = ("target_cluster", "owner__name", "namespace", "generation", "status__conditions")
 
 

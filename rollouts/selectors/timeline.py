@@ -21,7 +21,7 @@ from .common import (
     seconds_between,
     when,
 )
-from .failures import Failure, placement_status_failures
+from .failures import Failure, placement_status_failures, placement_status_pending
 from .runs import RunState, cluster_state, progress, run_state
 
 RUN_EVENTS_SHOWN = 20
@@ -35,6 +35,7 @@ class ClusterView:
     duration: str
     message: str
     failure: Failure | None = None  # why a started cluster is failing (state "failing")
+    pending: str = ""  # what an updating cluster's member still works on ("Available: ResourceNotAvailableYet…")
 
     # Preformatted: a 1,000-cluster page renders faster without a filter per cell.
     @property
@@ -157,9 +158,11 @@ def _cluster_view(entry: dict, failures: dict[str, Failure]) -> ClusterView:
     view = ClusterView(entry.get("clusterName", ""), cluster_state(entry), started, ended,
                        duration_text(seconds_between(started, ended)),
                        (conds.get("Succeeded") or {}).get("message", "") if failed else "")
-    failure = failures.get(view.name) if view.state == "updating" else None
+    failure = failures["failing"].get(view.name) if view.state == "updating" else None
     if failure:
         view.state, view.failure, view.message = "failing", failure, failure_text(failure)
+    elif view.state == "updating":
+        view.pending = failures["pending"].get(view.name, "")
     return view
 
 
@@ -246,7 +249,8 @@ def run_timeline(run) -> Timeline:
     ctx = {"now": now, "requests": requests, "active": run.active,
            "decisions": gate_decisions(family.approval_request.KIND, run.namespace, list(requests)),
            "policies": policies.progress_for_run(run, requests) if requests else {},
-           "failures": _failures(family, spec.get("placementName", ""), run.namespace) if run.active else {}}
+           "failures": _failures(family, spec.get("placementName", ""), run.namespace) if run.active
+           else {"failing": {}, "pending": {}}}
     state = run_state(spec.get("state"), status.get("conditions"))
     configs = (status.get("stagedUpdateStrategySnapshot") or {}).get("stages") or []
     stages = [_stage_view(entry, configs[i] if i < len(configs) else {}, ctx)
@@ -267,12 +271,14 @@ def run_timeline(run) -> Timeline:
     return timeline
 
 
-def _failures(family, placement: str, namespace: str) -> dict[str, Failure]:
-    """The placement's failing clusters, from its status (one query): the
-    same for our own placements and mirrored KubeFleet ones."""
+def _failures(family, placement: str, namespace: str) -> dict[str, dict]:
+    """{"failing": {cluster: Failure}, "pending": {cluster: text}} from the
+    placement's status (one query): the same for our own placements and
+    mirrored KubeFleet ones."""
     status = family.placement.objects.filter(name=placement, namespace=namespace).values_list(
         "status", flat=True).first()
-    return placement_status_failures(status, placement=placement, namespace=namespace)
+    return {"failing": placement_status_failures(status, placement=placement, namespace=namespace),
+            "pending": placement_status_pending(status)}
 
 
 def gate_decisions(kind_name: str, namespace: str, names: list[str]) -> dict[str, tuple[str, str, str]]:
@@ -371,8 +377,10 @@ def _stuck_sentence(timeline: Timeline, current: StageView, updating: list[str],
     if failing:
         return (f"The run is stuck: {_failing_text(failing)} in stage {current.name}; it goes on when the "
                 "cluster reports its resources applied and available.")
+    pending = next((c for c in current.clusters if c.pending), None)
     progressing = next((c for c in timeline.conditions if c.type == "Progressing"), None)
-    reason = progressing.message if progressing and progressing.message else "no failure reported yet"
+    reason = (f"{pending.name} reports {pending.pending}" if pending
+              else progressing.message if progressing and progressing.message else "no failure reported yet")
     return (f"The run is stuck: cluster {_names(updating)} in stage {current.name} has been updating for over "
             f"5 minutes ({reason}); it goes on when the cluster reports its resources applied and available.")
 
