@@ -82,7 +82,7 @@ def test_a_stuck_run_is_a_problem_whose_sentence_names_the_cluster_and_the_reaso
     timeline = selectors.run_timeline(run_obj())
     assert timeline.state == selectors.RunState.STUCK
     assert timeline.problem
-    assert timeline.sentence.startswith(f"The run is stuck: Cluster member1 is failing: {REASON} in stage prod;")
+    assert timeline.sentence.startswith(f"The run is stuck: cluster member1 is failing: {REASON} in stage prod;")
 
 
 def test_a_cluster_that_stops_failing_is_no_longer_failing(failing):

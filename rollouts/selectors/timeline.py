@@ -375,7 +375,7 @@ def _stuck_sentence(timeline: Timeline, current: StageView, updating: list[str],
     """UpdateRunStuck: the clusters it waits for and why (the member's
     failure when one is reported, else the engine's message)."""
     if failing:
-        return (f"The run is stuck: {_failing_text(failing)} in stage {current.name}; it goes on when the "
+        return (f"The run is stuck: c{_failing_text(failing)[1:]} in stage {current.name}; it goes on when the "
                 "cluster reports its resources applied and available.")
     pending = next((c for c in current.clusters if c.pending), None)
     progressing = next((c for c in timeline.conditions if c.type == "Progressing"), None)
