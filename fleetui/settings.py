@@ -297,6 +297,8 @@ CELERY_TASK_ROUTES = {"rollouts.tasks_k8s.hub_sync": {"queue": "hubs"}}
 
 # Seconds between the dashboard's refreshes of live panels (until live updates push them).
 FLEET_DASHBOARD_POLL_SECONDS = env_float("FLEET_DASHBOARD_POLL_SECONDS", 5.0)
+# Hours a failed run stays in the overview's "Needs attention".
+FLEET_OVERVIEW_FAILED_RUN_HOURS = env_float("FLEET_OVERVIEW_FAILED_RUN_HOURS", 24.0)
 # Seconds a simulated member cluster takes to apply a snapshot (0 in tests).
 FLEET_SIMULATED_APPLY_SECONDS = env_float("FLEET_SIMULATED_APPLY_SECONDS", 0.0)
 # Seconds between safety-net passes of the in-process engine loop.

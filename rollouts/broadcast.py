@@ -7,6 +7,7 @@ rolled-back write sends nothing:
 
     RunChanged                 the run's page and the overview
     ApprovalRequestChanged     the page of the request's run and the overview
+    ClusterFailing             the pages of the placement's active runs and the overview
 
 Each changed run is rendered once per audience that watches it, as the very
 partial its page's htmx refresh renders (`run_detail.html#timeline` from
@@ -130,6 +131,7 @@ def session_audience(session_key: str | None) -> tuple[bool, str | None]:
 # Reacting to what changed (after commit) -----------------------------------------------------
 
 _RUN_KIND_OF_REQUEST = {family.approval_request.KIND: family.run.KIND for family in FAMILIES}
+_RUN_KIND_OF_PLACEMENT = {family.placement.KIND: family.run.KIND for family in FAMILIES}
 
 
 def on_changes(events: list) -> None:
@@ -148,6 +150,8 @@ def on_changes(events: list) -> None:
             keys[("run", event.kind, event.pk)] = None
         elif isinstance(event, changes.ApprovalRequestChanged):
             keys[("run-named", _RUN_KIND_OF_REQUEST[event.kind], event.namespace, event.run_name)] = None
+        elif isinstance(event, changes.ClusterFailing):
+            keys[("runs-of", _RUN_KIND_OF_PLACEMENT[event.placement_kind], event.namespace, event.name)] = None
         else:
             continue
         keys[("overview",)] = None
@@ -241,9 +245,17 @@ def push(keys: list[tuple]) -> int:
 
 
 def _resolve(keys: list[tuple]) -> list[tuple]:
-    """Run names (an approval names its run) to ("run", kind, pk), deduplicated."""
+    """Run names (an approval names its run) and placements (their active
+    runs) to ("run", kind, pk), deduplicated."""
     out = {}
     for key in keys:
+        if key[0] == "runs-of":
+            _, kind, namespace, name = key
+            family = next(f for f in FAMILIES if f.run.KIND == kind)
+            for pk in family.run.objects.filter(active=True, namespace=namespace,
+                                                spec__placementName=name).values_list("pk", flat=True):
+                out[("run", kind, pk)] = None
+            continue
         if key[0] == "run-named":
             _, kind, namespace, name = key
             family = next(f for f in FAMILIES if f.run.KIND == kind)

@@ -81,6 +81,17 @@ class BindingsApplied:
 
 
 @dataclass(frozen=True)
+class ClusterFailing:
+    """A member reported a new failure on a binding of this placement: the
+    pages of the placement's active runs and the overview show it, though
+    the run's own status may not change (the engine keeps retrying)."""
+
+    placement_kind: str
+    namespace: str
+    name: str
+
+
+@dataclass(frozen=True)
 class ClustersBound:
     """The engine bound clusters to a snapshot: member clusters have work."""
 

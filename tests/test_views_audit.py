@@ -133,8 +133,9 @@ def test_the_run_page_costs_the_same_queries_for_4_or_1000_clusters(django_asser
     # session, user, the run, its approval requests, approval Events naming
     # approvers, the approval policies of its strategy, the run's latest
     # Events, the user's and the group's permissions (perms.*), the user's
-    # groups (header), whether it is mirrored from a hub: 11, for any size.
-    with django_assert_num_queries(11):
+    # groups (header), whether it is mirrored from a hub, the placement's
+    # status (which clusters are failing, for an active run): 12, for any size.
+    with django_assert_num_queries(12):
         response = rita.get("/runs/big/")
     assert response.status_code == 200
     assert len(re.findall(r"<td>c\d+-\d+</td>", response.content.decode())) == clusters
@@ -158,8 +159,11 @@ def test_the_overview_costs_the_same_queries_for_1_or_12_active_runs(django_asse
         fake_run(f"run{i}", 8)
     # session, user, permissions (user, group), active runs (x2 families),
     # pending approvals (active runs + requests, x2 families), recent events,
-    # the user's groups, which runs are mirrored from a hub: 12.
-    with django_assert_num_queries(12):
+    # the user's groups, which runs are mirrored from a hub: 12; "Needs
+    # attention": failed runs and failing bindings (one UNION each over the
+    # families), the latest decision on the pending gates, failing hub
+    # connections: 16.
+    with django_assert_num_queries(16):
         page = vera.get("/").content.decode()
     assert page.count("of 8 clusters") == runs
 

@@ -124,7 +124,8 @@ def _sync_binding(binding, member, snapshot, now) -> float | None:
                           ("Available", "False", "ResourceNotAvailableYet", message)])
         return POLL_SECONDS
     if state != "Available":
-        _report(binding, [("Applied", "False", "ApplyFailed", failure or message)])
+        if _report(binding, [("Applied", "False", "ApplyFailed", failure or message)]):
+            changes.publish(changes.ClusterFailing(binding.owner.KIND, binding.namespace, binding.owner.name))
         return None
     binding.applied_generation = binding.generation
     _report(binding, [("Overridden", "True", "NoOverrideSpecified", "no override rules"),
@@ -134,7 +135,8 @@ def _sync_binding(binding, member, snapshot, now) -> float | None:
     return None
 
 
-def _report(binding, conditions: list[tuple], *, force: bool = False) -> None:
+def _report(binding, conditions: list[tuple], *, force: bool = False) -> bool:
+    """Set the conditions on the binding; save it (returning True) when they changed."""
     current = [dict(c) for c in (binding.status or {}).get("conditions") or []]
     now = clock.now()
     for type, status, reason, message in conditions:
@@ -143,3 +145,5 @@ def _report(binding, conditions: list[tuple], *, force: bool = False) -> None:
     if force or current != (binding.status or {}).get("conditions"):
         binding.status = {**(binding.status or {}), "conditions": current}
         store.save(binding, spec_changed=False)
+        return True
+    return False

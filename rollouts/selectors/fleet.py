@@ -10,16 +10,21 @@ from rollouts.members import is_simulated
 from rollouts.mirror import mirror_sources
 
 from .common import condition_rows, family_for
+from .failures import Failure, binding_failure, placement_status_failures
 from .runs import RunRow, run_rows
 from .snapshots import SnapshotRow, snapshot_rows
 
 
 def _bindings(family, **filters) -> list[dict]:
-    """Bindings as dicts: placement, target_cluster, state, resource_snapshot."""
+    """Bindings as dicts: placement, target_cluster, state, resource_snapshot,
+    failure (a selectors.failures.Failure when the member reports one)."""
     rows = family.binding.objects.filter(**filters).values_list(
-        "owner__name", "namespace", "target_cluster", "spec__state", "spec__resourceSnapshotName")
-    return [{"placement": p, "namespace": ns, "target_cluster": c, "state": st or "", "resource_snapshot": snap or ""}
-            for p, ns, c, st, snap in rows]
+        "owner__name", "namespace", "target_cluster", "spec__state", "spec__resourceSnapshotName",
+        "generation", "status__conditions")
+    return [{"placement": p, "namespace": ns, "target_cluster": c, "state": st or "", "resource_snapshot": snap or "",
+             "failure": binding_failure(cluster=c, placement=p, namespace=ns, generation=gen, conditions=conds)
+             if st == "Bound" else None}
+            for p, ns, c, st, snap, gen, conds in rows]
 
 
 @dataclass
@@ -59,6 +64,9 @@ class PlacementDetail:
     strategies: list[str]
     default_strategy: str
     conditions: list = field(default_factory=list)
+    # Failing clusters as the placement's status reports them: a mirrored
+    # placement has no local bindings, so this is where its failures show.
+    status_failures: list[Failure] = field(default_factory=list)
 
     @property
     def latest_index(self):
@@ -80,8 +88,10 @@ def placement_detail(*, name: str, namespace: str = "") -> PlacementDetail | Non
     strategies = list(family.strategy.objects.filter(namespace=namespace).order_by("name")
                       .values_list("name", flat=True))
     default = next((r.strategy for r in runs if r.strategy in strategies), strategies[0] if strategies else "")
+    failures = placement_status_failures(placement.status, placement=name, namespace=namespace)
     return PlacementDetail(placement, bindings, snapshot_rows(placement, bindings), runs, strategies, default,
-                           condition_rows((placement.status or {}).get("conditions")))
+                           condition_rows((placement.status or {}).get("conditions")),
+                           sorted(failures.values(), key=lambda f: f.cluster))
 
 
 @dataclass
@@ -156,12 +166,28 @@ class MemberRow:
     hub: str = ""  # the KubeFleet hub it is mirrored from; "" for our own
 
 
+def _status_only_rows(family, bound: set[tuple]) -> list[dict]:
+    """Binding-like rows for the failing clusters a placement's status names
+    where no local binding exists (a mirrored hub's placements), one query."""
+    rows = []
+    for name, namespace, status in family.placement.objects.values_list("name", "namespace", "status"):
+        for failure in placement_status_failures(status, placement=name, namespace=namespace).values():
+            if (failure.cluster, namespace, name) not in bound:
+                rows.append({"placement": name, "namespace": namespace, "target_cluster": failure.cluster,
+                             "state": "Bound", "resource_snapshot": "", "failure": failure})
+    return rows
+
+
 def members_list() -> list[MemberRow]:
     """Members with labels, simulated or real, and per placement the snapshot
-    its binding puts on the member (one query for members, one per family)."""
+    its binding puts on the member and whether the member reports a failure
+    (one query for members, two per family: bindings, and placements'
+    statuses for mirrored placements, which have no local bindings)."""
     on: dict[str, list[dict]] = {}
     for family in FAMILIES:
-        for b in _bindings(family):
+        bindings = _bindings(family)
+        bound = {(b["target_cluster"], b["namespace"], b["placement"]) for b in bindings}
+        for b in bindings + _status_only_rows(family, bound):
             on.setdefault(b["target_cluster"], []).append(b)
     members = list(m.MemberCluster.objects.order_by("name"))
     hubs = mirror_sources(members)

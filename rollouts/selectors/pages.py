@@ -7,6 +7,7 @@ from django.conf import settings
 from rollouts import models as m
 
 from .approvals import approvals_pending
+from .attention import needs_attention
 from .runs import runs_active
 from .timeline import run_timeline
 
@@ -30,10 +31,13 @@ def run_timeline_context(run, extra: dict | None = None) -> dict:
 
 def overview_context() -> dict:
     """What the overview's `live` partial shows. Queries: active runs and
-    pending approvals (per family), recent events."""
+    pending approvals (per family), recent events, and "Needs attention"
+    (selectors.attention.needs_attention: four fixed queries at most)."""
+    runs, approvals = runs_active(), approvals_pending()
     return {
-        "runs": runs_active(),
-        "approvals": approvals_pending(),
+        "attention": needs_attention(active=runs, approvals=approvals),
+        "runs": runs,
+        "approvals": approvals,
         "events": list(m.Event.objects.exclude(action__in=ACCOUNT_ACTIONS).order_by("-id")[:RECENT_EVENTS]),
         "poll": poll_seconds(),
     }

@@ -2,7 +2,7 @@
 and the timeline of one run, each with a fixed number of queries however
 many clusters a run has (the clusters live in the run's status JSON)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.core.paginator import Paginator
@@ -90,6 +90,7 @@ class RunRow:
     created: datetime
     active: bool
     hub: str = ""  # the KubeFleet hub it is mirrored from; "" for our own
+    conditions: list = field(default_factory=list)  # the run's status conditions
 
     @property
     def age(self) -> str:
@@ -102,7 +103,7 @@ def run_row(run, hub: str = "") -> RunRow:
     return RunRow(run.name, run.namespace, spec.get("placementName", ""), spec.get("stagedRolloutStrategyName", ""),
                   str(status.get("resourceSnapshotIndexUsed") or spec.get("resourceSnapshotIndex") or ""),
                   run_state(spec.get("state"), status.get("conditions")), done, total, run.creation_timestamp,
-                  run.active, hub)
+                  run.active, hub, list(status.get("conditions") or []))
 
 
 def run_rows(runs) -> list[RunRow]:

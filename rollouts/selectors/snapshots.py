@@ -8,6 +8,7 @@ from rollouts.api.diff import MISSING, changed_leaves
 from rollouts.controllers import labels as L
 
 from .common import family_for
+from .failures import Failure, binding_failure
 
 
 @dataclass(frozen=True)
@@ -119,22 +120,31 @@ class ClusterGroup:
     current: str  # the snapshot they are bound to now, "" for nothing yet
     clusters: list[str]
     diff: list[ObjectDiff] = field(default_factory=list)
+    failing: list[Failure] = field(default_factory=list)  # those whose member reports a failure
 
 
 def cluster_groups(*, placement: str, namespace: str, index, clusters: list[str] | None = None) -> list[ClusterGroup]:
     """Group the placement's scheduled clusters (or just `clusters`) by the
     snapshot their binding names now, each with its diff to snapshot
-    `index`. Two queries: the bindings, then the snapshots involved."""
+    `index` and the clusters whose member reports a failure. Two queries: the bindings, then the snapshots involved."""
     family = family_for(namespace)
     bindings = family.binding.objects.filter(owner__name=placement, namespace=namespace).exclude(
         spec__state="Unscheduled")
     if clusters is not None:
         bindings = bindings.filter(target_cluster__in=clusters)
-    bound = dict(bindings.values_list("target_cluster", "spec__resourceSnapshotName"))
+    bound, failures = {}, {}
+    for cluster, snapshot, state, generation, conditions in bindings.values_list(
+            "target_cluster", "spec__resourceSnapshotName", "spec__state", "generation", "status__conditions"):
+        bound[cluster] = snapshot
+        failure = binding_failure(cluster=cluster, placement=placement, namespace=namespace, generation=generation,
+                                  conditions=conditions) if state == "Bound" else None
+        if failure:
+            failures[cluster] = failure
     by_current: dict[str, list[str]] = {}
     for cluster in clusters if clusters is not None else sorted(bound):
         by_current.setdefault(bound.get(cluster) or "", []).append(cluster)
     target = snapshot_name(placement, index)
     resources = snapshot_resources(placement=placement, namespace=namespace, names=[target, *by_current])
-    return [ClusterGroup(current, names, resources_diff(resources.get(current, []), resources.get(target, [])))
+    return [ClusterGroup(current, names, resources_diff(resources.get(current, []), resources.get(target, [])),
+                         [failures[n] for n in names if n in failures])
             for current, names in sorted(by_current.items())]

@@ -21,6 +21,7 @@ from .common import (
     seconds_between,
     when,
 )
+from .failures import Failure, placement_status_failures, placement_status_pending
 from .runs import RunState, cluster_state, progress, run_state
 
 RUN_EVENTS_SHOWN = 20
@@ -33,6 +34,8 @@ class ClusterView:
     ended: datetime | None
     duration: str
     message: str
+    failure: Failure | None = None  # why a started cluster is failing (state "failing")
+    pending: str = ""  # what an updating cluster's member still works on ("Available: ResourceNotAvailableYet…")
 
     # Preformatted: a 1,000-cluster page renders faster without a filter per cell.
     @property
@@ -102,6 +105,12 @@ class Timeline:
         return self.run.active
 
     @property
+    def problem(self) -> bool:
+        """Whether the sentence reports a problem (failed, stuck, a failing cluster)."""
+        return self.state in (RunState.FAILED, RunState.STUCK) or any(
+            c.failure for s in self.stages for c in s.clusters)
+
+    @property
     def can_stop(self) -> bool:
         """Stop is allowed from Run (or no state); Initialize→Stop is refused."""
         return self.run.active and (self.run.spec or {}).get("state") in (None, "", "Run")
@@ -135,21 +144,34 @@ def stage_state(entry: dict) -> str:
     return _STAGE_STATES.get(("Progressing", progressing.get("reason")), "updating")
 
 
-def _cluster_view(entry: dict) -> ClusterView:
+def failure_text(failure: Failure) -> str:
+    """`ApplyFailed: message · since 10:02:03 UTC`."""
+    since = f" · since {failure.since:%H:%M:%S} UTC" if failure.since else ""
+    return f"{failure.text}{since}"
+
+
+def _cluster_view(entry: dict, failures: dict[str, Failure]) -> ClusterView:
     conds = conditions_by_type(entry)
     started = when((conds.get("Started") or {}).get("lastTransitionTime"))
     ended = when((conds.get("Succeeded") or {}).get("lastTransitionTime"))
     failed = (conds.get("Succeeded") or {}).get("status") == "False"
-    return ClusterView(entry.get("clusterName", ""), cluster_state(entry), started, ended,
+    view = ClusterView(entry.get("clusterName", ""), cluster_state(entry), started, ended,
                        duration_text(seconds_between(started, ended)),
                        (conds.get("Succeeded") or {}).get("message", "") if failed else "")
+    failure = failures["failing"].get(view.name) if view.state == "updating" else None
+    if failure:
+        view.state, view.failure, view.message = "failing", failure, failure_text(failure)
+    elif view.state == "updating":
+        view.pending = failures["pending"].get(view.name, "")
+    return view
 
 
 def _stage_view(entry: dict, config: dict, ctx: dict, *, is_deletion: bool = False) -> StageView:
     started, ended = when(entry.get("startTime")), when(entry.get("endTime"))
     stage = StageView(entry.get("stageName", ""), stage_state(entry), started, ended,
                       duration_text(seconds_between(started, ended or (ctx["now"] if started else None))),
-                      [_cluster_view(c) for c in entry.get("clusters") or []], is_deletion=is_deletion)
+                      [_cluster_view(c, ctx["failures"]) for c in entry.get("clusters") or []],
+                      is_deletion=is_deletion)
     for when_, key, config_key in (("before", "beforeStageTaskStatus", "beforeStageTasks"),
                                    ("after", "afterStageTaskStatus", "afterStageTasks")):
         configs = config.get(config_key) or []
@@ -215,7 +237,8 @@ def run_timeline(run) -> Timeline:
     the approval and rejection Events naming who decided, the approval
     policies in scope of the run (plus member labels when a clusters policy
     exists; four more when one governs a gate: the
-    votes, the run's epoch and snapshot, who started it), the run's latest Events."""
+    votes, the run's epoch and snapshot, who started it), the run's latest Events,
+    and for an active run its placement's status (which clusters fail)."""
     status, spec = run.status or {}, run.spec or {}
     family = family_for(run.namespace)
     names = [t.get("approvalRequestName") for s in status.get("stagesStatus") or []
@@ -225,7 +248,9 @@ def run_timeline(run) -> Timeline:
     now = clock.now()
     ctx = {"now": now, "requests": requests, "active": run.active,
            "decisions": gate_decisions(family.approval_request.KIND, run.namespace, list(requests)),
-           "policies": policies.progress_for_run(run, requests) if requests else {}}
+           "policies": policies.progress_for_run(run, requests) if requests else {},
+           "failures": _failures(family, spec.get("placementName", ""), run.namespace) if run.active
+           else {"failing": {}, "pending": {}}}
     state = run_state(spec.get("state"), status.get("conditions"))
     configs = (status.get("stagedUpdateStrategySnapshot") or {}).get("stages") or []
     stages = [_stage_view(entry, configs[i] if i < len(configs) else {}, ctx)
@@ -244,6 +269,16 @@ def run_timeline(run) -> Timeline:
         now=now)
     timeline.sentence = run_sentence(timeline)
     return timeline
+
+
+def _failures(family, placement: str, namespace: str) -> dict[str, dict]:
+    """{"failing": {cluster: Failure}, "pending": {cluster: text}} from the
+    placement's status (one query): the same for our own placements and
+    mirrored KubeFleet ones."""
+    status = family.placement.objects.filter(name=placement, namespace=namespace).values_list(
+        "status", flat=True).first()
+    return {"failing": placement_status_failures(status, placement=placement, namespace=namespace),
+            "pending": placement_status_pending(status)}
 
 
 def gate_decisions(kind_name: str, namespace: str, names: list[str]) -> dict[str, tuple[str, str, str]]:
@@ -313,18 +348,41 @@ def run_sentence(timeline: Timeline) -> str:
         return _deletion_sentence(timeline)
     if state == RunState.STOPPED:
         return f"The run is stopped at stage {current.name}; Resume sets its state back to Run and it goes on from there."
-    updating = [c.name for c in current.clusters if c.state == "updating"]
+    updating = [c.name for c in current.clusters if c.state in ("updating", "failing")]
+    failing = [c for c in current.clusters if c.failure]
     if state == RunState.STOPPING:
         return (f"The run is stopping: it waits for {_names(updating) or 'in-flight work'} in stage "
                 f"{current.name} to finish, then reports stopped.")
     if state == RunState.STUCK:
-        return (f"Cluster {_names(updating)} in stage {current.name} has been updating for over 5 minutes; "
-                "the run goes on when it reports its resources applied and available.")
+        return _stuck_sentence(timeline, current, updating, failing)
     if state == RunState.WAITING:
         return _waiting_sentence(current, following)
+    if failing:
+        return (f"{_failing_text(failing)} in stage {current.name}; the run retries it and goes on when it "
+                "reports its resources applied and available.")
     return (f"The run is updating {_names(updating) or 'the next clusters'} in stage {current.name} "
             f"({current.done} of {len(current.clusters)} done); it moves on as each cluster reports "
             "its resources applied and available.")
+
+
+def _failing_text(failing: list[ClusterView]) -> str:
+    first = failing[0].failure
+    more = f" (and {len(failing) - 1} more failing)" if len(failing) > 1 else ""
+    return f"Cluster {first.cluster} is failing{more}: {first.text}"
+
+
+def _stuck_sentence(timeline: Timeline, current: StageView, updating: list[str], failing: list[ClusterView]) -> str:
+    """UpdateRunStuck: the clusters it waits for and why (the member's
+    failure when one is reported, else the engine's message)."""
+    if failing:
+        return (f"The run is stuck: c{_failing_text(failing)[1:]} in stage {current.name}; it goes on when the "
+                "cluster reports its resources applied and available.")
+    pending = next((c for c in current.clusters if c.pending), None)
+    progressing = next((c for c in timeline.conditions if c.type == "Progressing"), None)
+    reason = (f"{pending.name} reports {pending.pending}" if pending
+              else progressing.message if progressing and progressing.message else "no failure reported yet")
+    return (f"The run is stuck: cluster {_names(updating)} in stage {current.name} has been updating for over "
+            f"5 minutes ({reason}); it goes on when the cluster reports its resources applied and available.")
 
 
 def _waiting_sentence(current: StageView, following: StageView | None) -> str:

@@ -1,0 +1,114 @@
+"""Failing clusters: a binding whose member reports a failure on its
+current generation (Overridden, WorkSynchronized, Applied or Available
+False for a reason that is not "still in progress"), as the engine judges
+it (rollouts/engine/execution.py `_binding_finished`). The run page, the
+members page, the placement page, the roll-back preview and the overview's
+"Needs attention" all read failures from here, so they agree."""
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from django.db.models import F
+
+from rollouts.engine.execution import IN_PROGRESS_REASONS
+
+from .common import when
+
+# The binding conditions a member agent reports, in the order it reports them.
+_REPORTED = ("Overridden", "WorkSynchronized", "Applied", "Available")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a cluster is failing and since when."""
+
+    cluster: str
+    placement: str
+    namespace: str
+    condition: str  # the binding condition that is False: Applied, Available…
+    reason: str  # ApplyFailed…
+    message: str
+    since: datetime | None  # the condition's lastTransitionTime
+
+    @property
+    def text(self) -> str:
+        return f"{self.reason}: {self.message}" if self.message else self.reason
+
+
+def binding_failure(*, cluster: str, placement: str, namespace: str, generation, conditions) -> Failure | None:
+    """The failure a binding reports on its current generation, or None."""
+    for cond in conditions or []:
+        if (cond.get("type") in _REPORTED and cond.get("status") == "False"
+                and cond.get("observedGeneration") == generation
+                and cond.get("reason") not in IN_PROGRESS_REASONS):
+            return Failure(cluster, placement, namespace, cond["type"], cond.get("reason", ""),
+                           cond.get("message", ""), when(cond.get("lastTransitionTime")))
+    return None
+
+
+def failures_of(bindings) -> list[Failure]:
+    """The Failures of rows of (cluster, placement, namespace, generation,
+    status conditions)."""
+    found = (binding_failure(cluster=c, placement=p, namespace=ns, generation=g, conditions=conds)
+             for c, p, ns, g, conds in bindings)
+    return [f for f in found if f]
+
+
+def _status_failure(entry: dict, placement: str, namespace: str) -> Failure | None:
+    """A placementStatuses / perClusterPlacementStatuses entry's failure.
+    Its conditions carry one generation (the binding's in our hub, the
+    placement's in KubeFleet's): a failure counts when it is of the same
+    generation as the entry's RolloutStarted. KubeFleet names the objects
+    that failed in failedPlacements; the first one goes into the message."""
+    conditions = entry.get("conditions") or []
+    started = next((c for c in conditions if c.get("type") == "RolloutStarted"), {})
+    failure = binding_failure(cluster=entry.get("clusterName", ""), placement=placement, namespace=namespace,
+                              generation=started.get("observedGeneration"), conditions=conditions)
+    failed = (entry.get("failedPlacements") or [{}])[0]
+    if failure is None or not failed:
+        return failure
+    where = "/".join(x for x in (failed.get("namespace"), failed.get("name")) if x)
+    detail = f"{failed.get('kind', '')} {where}: {(failed.get('condition') or {}).get('message', '')}".strip()
+    return replace(failure, message=f"{failure.message} ({detail})" if failure.message else detail)
+
+
+def placement_status_failures(status: dict | None, *, placement: str, namespace: str) -> dict[str, Failure]:
+    """{cluster: Failure} from a placement's status: our own placements copy
+    their bindings' conditions there, and a mirrored KubeFleet placement
+    carries its hub's per-cluster statuses (v1beta1 `placementStatuses`,
+    v1 `perClusterPlacementStatuses`), so this reads both the same way."""
+    entries = (status or {}).get("perClusterPlacementStatuses") or (status or {}).get("placementStatuses") or []
+    found = (_status_failure(e, placement, namespace) for e in entries)
+    return {f.cluster: f for f in found if f}
+
+
+def placement_status_pending(status: dict | None) -> dict[str, str]:
+    """{cluster: "Available: ResourceNotAvailableYet: 1/3 replicas ready"}
+    for clusters whose member still works on the current generation (a
+    reason the engine waits on): what a stuck run waits for."""
+    entries = (status or {}).get("perClusterPlacementStatuses") or (status or {}).get("placementStatuses") or []
+    found = {}
+    for entry in entries:
+        conditions = entry.get("conditions") or []
+        started = next((c for c in conditions if c.get("type") == "RolloutStarted"), {})
+        for cond in conditions:
+            if (cond.get("type") in _REPORTED and cond.get("status") == "False"
+                    and cond.get("reason") in IN_PROGRESS_REASONS
+                    and cond.get("observedGeneration") == started.get("observedGeneration")):
+                text = f"{cond['type']}: {cond.get('reason', '')}"
+                found[entry.get("clusterName", "")] = f"{text}: {cond['message']}" if cond.get("message") else text
+                break
+    return found
+
+
+BINDING_FIELDS = ("target_cluster", "owner__name", "namespace", "generation", "status__conditions")
+
+
+def failing_clusters(families) -> list[Failure]:
+    """Every failing binding of the fleet, oldest failure first, in one query
+    (a UNION over the families): only bound bindings whose member has not
+    applied their generation can be failing."""
+    queries = [family.binding.objects.filter(spec__state="Bound").exclude(applied_generation=F("generation"))
+               .values_list(*BINDING_FIELDS).order_by() for family in families]
+    rows = queries[0].union(*queries[1:], all=True) if queries else []
+    return sorted(failures_of(rows), key=lambda f: (f.since is None, f.since or 0, f.cluster))
