@@ -332,7 +332,9 @@ def run_sentence(timeline: Timeline) -> str:
                     "Resume sets its state back to Run and it waits at this gate again.")
         return f"The run is stopped at stage {current.name}; Resume sets its state back to Run and it goes on from there."
     updating = [c.name for c in current.clusters if c.state == "updating"]
-    if state == RunState.STOPPING or (state == RunState.STUCK and (timeline.run.spec or {}).get("state") == "Stop"):
+    # Stop asked for and not yet reported stopped (the engine may not have
+    # seen it yet, or a stuck cluster shows UpdateRunStuck instead, §4.10).
+    if state == RunState.STOPPING or (timeline.run.spec or {}).get("state") == "Stop":
         return _stopping_sentence(timeline, current)
     if state == RunState.STUCK:
         return (f"Cluster {_names(updating)} in stage {current.name} has been updating for over 5 minutes; "
