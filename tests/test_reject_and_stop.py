@@ -226,3 +226,15 @@ def test_a_stopping_run_names_the_clusters_it_waits_for_and_since_when(failing_m
     assert timeline.sentence == (
         f"The run is stopping: waiting for member2 (updating since {started:%H:%M} UTC) in stage staging to "
         "finish; nothing new starts. Clusters already updating finish first, then the run reports stopped.")
+
+
+def test_a_run_stopping_on_a_stuck_cluster_says_it_stays_stopping_until_the_cluster_reports(failing_member):
+    set_state("example-run", "Stop")
+    settle()
+    advance(6 * 60)
+    settle()
+    timeline = selectors.run_timeline(run_obj())
+    started = timeline.stages[0].clusters[0].started
+    assert timeline.sentence.startswith(
+        f"The run is stopping: waiting for member2 (updating since {started:%H:%M} UTC, stuck) in stage staging")
+    assert timeline.sentence.endswith("A stuck cluster keeps the run stopping until it reports: fix it, or Resume.")

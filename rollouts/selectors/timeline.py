@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from rollouts import clock
 from rollouts import models as m
 from rollouts.engine.stages import wait_seconds
+from rollouts.engine.world import STUCK_THRESHOLD_SECONDS
 from rollouts.services import policies
 
 from .common import (
@@ -357,15 +358,17 @@ def _stopping_sentence(timeline: Timeline, current: StageView) -> str:
     finish first (a stuck one keeps it stopping until it reports), nothing
     new starts, no gate is consumed and no wait completes (§4.10)."""
     why = f" after {_rejected_text(timeline.rejection)}" if timeline.rejection else ""
-    waiting = [f"{c.name} (updating since {c.started:%H:%M} UTC)" if c.started else c.name
-               for c in timeline.in_flight]
-    if not waiting:
+    if not timeline.in_flight:
         return (f"The run is stopping{why}: no cluster of stage {current.name} is still updating, so it reports "
                 "stopped at the engine's next pass; nothing new starts.")
-    stuck = " It stays stopping while a stuck cluster does not report: fix it, or Resume." if (
-        timeline.state == RunState.STUCK) else ""
+    stuck = [c for c in timeline.in_flight
+             if c.started and (timeline.now - c.started).total_seconds() > STUCK_THRESHOLD_SECONDS]
+    waiting = [f"{c.name} (updating since {c.started:%H:%M} UTC{', stuck' if c in stuck else ''})"
+               if c.started else c.name for c in timeline.in_flight]
+    hint = (" A stuck cluster keeps the run stopping until it reports: fix it, or Resume."
+            if stuck or timeline.state == RunState.STUCK else "")
     return (f"The run is stopping{why}: waiting for {_names(waiting)} in stage {current.name} to finish; "
-            f"nothing new starts. Clusters already updating finish first, then the run reports stopped.{stuck}")
+            f"nothing new starts. Clusters already updating finish first, then the run reports stopped.{hint}")
 
 
 def _waiting_sentence(current: StageView, following: StageView | None) -> str:
