@@ -30,6 +30,9 @@ def test_a_release_manager_rejects_a_gate_and_it_reads_rejected_in_red_with_the_
     page.goto("/runs/example-run/")
     page.get_by_role("link", name="Approve…").click()
     dialog = page.locator("#dialog")
+    expect(dialog).to_be_visible()
+    # showModal() moves the focus to the autofocused comment: wait for it, or the text lands there.
+    expect(dialog.get_by_label("Comment")).to_be_focused()
     dialog.get_by_label("Reason for rejecting").fill("error rate up on member3")
     dialog.get_by_role("button", name="Reject and stop the run").click()
     expect(dialog).to_be_hidden()
@@ -61,12 +64,14 @@ def test_stop_asks_first_cancel_keeps_the_run_going_and_confirm_stops_it(page, f
     page.get_by_role("link", name="Stop…").click()
     dialog = page.locator("#dialog")
     expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()  # the safe choice comes first
     expect(dialog).to_contain_text("Stop example-run?")
     expect(dialog).to_contain_text("member2 (updating since")
     dialog.get_by_role("button", name="Cancel").click()
     expect(dialog).to_be_hidden()
     assert run_obj().spec.get("state") is None, "cancel changes nothing"
     page.get_by_role("link", name="Stop…").click()
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
     dialog.get_by_role("button", name="Stop the run").click()
     expect(dialog).to_be_hidden()
     expect(page.locator("#timeline .notice")).to_contain_text("Stop requested for example-run")
