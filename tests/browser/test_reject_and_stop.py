@@ -23,16 +23,22 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 RED = "rgb(207, 34, 46)"  # --bad in static/fleetui.css
 
 
+def open_dialog(page, link: str):
+    """Click `link` and wait until htmx has settled the dialog: its settle
+    step focuses the [autofocus] field again, so typing before it ends could
+    land in that field."""
+    page.get_by_role("link", name=link).click()
+    page.wait_for_function("() => { const d = document.getElementById('dialog');"
+                           " return d.open && !d.classList.contains('htmx-settling'); }")
+    return page.locator("#dialog")
+
+
 def test_a_release_manager_rejects_a_gate_and_it_reads_rejected_in_red_with_the_inbox_empty(page, frozen_clock):
     tutorial_waiting_at_canary()
     log_in(page, "rita", RELEASE_MANAGERS)
     expect(page.locator("#inbox")).to_contain_text("(1)")
     page.goto("/runs/example-run/")
-    page.get_by_role("link", name="Approve…").click()
-    dialog = page.locator("#dialog")
-    expect(dialog).to_be_visible()
-    # showModal() moves the focus to the autofocused comment: wait for it, or the text lands there.
-    expect(dialog.get_by_label("Comment")).to_be_focused()
+    dialog = open_dialog(page, "Approve…")
     dialog.get_by_label("Reason for rejecting").fill("error rate up on member3")
     dialog.get_by_role("button", name="Reject and stop the run").click()
     expect(dialog).to_be_hidden()
@@ -61,17 +67,14 @@ def test_stop_asks_first_cancel_keeps_the_run_going_and_confirm_stops_it(page, f
     settle()
     log_in(page, "rita", RELEASE_MANAGERS)
     page.goto("/runs/example-run/")
-    page.get_by_role("link", name="Stop…").click()
-    dialog = page.locator("#dialog")
-    expect(dialog).to_be_visible()
+    dialog = open_dialog(page, "Stop…")
     expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()  # the safe choice comes first
     expect(dialog).to_contain_text("Stop example-run?")
     expect(dialog).to_contain_text("member2 (updating since")
     dialog.get_by_role("button", name="Cancel").click()
     expect(dialog).to_be_hidden()
     assert run_obj().spec.get("state") is None, "cancel changes nothing"
-    page.get_by_role("link", name="Stop…").click()
-    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    open_dialog(page, "Stop…")
     dialog.get_by_role("button", name="Stop the run").click()
     expect(dialog).to_be_hidden()
     expect(page.locator("#timeline .notice")).to_contain_text("Stop requested for example-run")
