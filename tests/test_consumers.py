@@ -152,7 +152,7 @@ async def test_a_viewer_gets_the_timeline_first_then_each_engine_transition(wait
     communicator, first = await connected(run_path(waiting_at_staging), vera)
     assert '<section id="timeline"' in first and 'hx-swap-oob="true"' in first
     assert "waiting for the timed wait" in first
-    assert "Stop</button>" not in first  # a viewer's render
+    assert "Stop</button>" not in first and "Stop…" not in first  # a viewer's render
     await database_sync_to_async(lambda: (advance(61), settle()))()
     pushes = await drain(communicator)
     assert pushes, "the engine's transitions were not pushed"
@@ -170,7 +170,8 @@ async def test_each_audience_joins_its_own_group_and_gets_its_own_buttons(waitin
     layer = get_channel_layer()
     assert len(layer.groups[broadcast.run_group(run.KIND, run.pk, "manage")]) == 1
     assert len(layer.groups[broadcast.run_group(run.KIND, run.pk, "view")]) == 1
-    assert "Stop</button>" in rita_first and "Stop</button>" not in vera_first
+    # Stop is a link to its confirmation (issue 15): the operator gets it, the viewer does not.
+    assert "Stop…</a>" in rita_first and "Stop…" not in vera_first
     await database_sync_to_async(lambda: (advance(61), settle()))()
     rita_last, vera_last = (await drain(rita_socket))[-1], (await drain(vera_socket))[-1]
     assert "Approve…</a>" in rita_last and "Approve…" not in vera_last

@@ -141,7 +141,7 @@ def test_demo_users_get_generated_passwords_that_log_in(client, settings):
 def test_a_viewer_sees_no_approve_button_and_a_forged_post_gets_403(vera, waiting_at_canary):
     page = vera.get("/runs/example-run/").content.decode()
     assert "waiting for approval" in page
-    assert "Approve…" not in page and ">Stop<" not in page
+    assert "Approve…" not in page and ">Stop<" not in page and "Stop…" not in page
     assert vera.post(approve_url(), {"comment": "sneaky"}).status_code == 403
     assert approval_request("example-run-canary").condition("Approved") is None
     assert not m.Event.objects.filter(action="approved").exists()

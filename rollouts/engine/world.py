@@ -51,6 +51,10 @@ class ApprovalView:
     policy_met: bool = True
 
 
+# A cluster updating longer than this makes the run UpdateRunStuck (§4.8).
+STUCK_THRESHOLD_SECONDS = 300.0
+
+
 @dataclass
 class World:
     """Everything one pass over a run needs, loaded with a bounded number of queries."""
@@ -69,7 +73,7 @@ class World:
     resource_snapshots: list[ResourceSnapshotView] = field(default_factory=list)
     approvals: dict[str, ApprovalView] = field(default_factory=dict)
     protections: list[Protection] = field(default_factory=list)  # read while initializing only
-    stuck_threshold_seconds: float = 300.0
+    stuck_threshold_seconds: float = STUCK_THRESHOLD_SECONDS
 
 
 # Actions the runner carries out, in order, before it saves the run status.

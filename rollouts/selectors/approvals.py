@@ -4,6 +4,8 @@ review the Approve dialog shows (what the approval lets through)."""
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import OuterRef, Subquery
+
 from rollouts import clock, roles
 from rollouts import models as m
 from rollouts.controllers import labels as L
@@ -24,6 +26,7 @@ class ApprovalRow:
     created: datetime
     approved: bool
     accepted: bool
+    rejected: bool = False  # rejected, and its run stopped by it (not resumed since)
 
     @property
     def age(self) -> str:
@@ -33,33 +36,61 @@ class ApprovalRow:
     def state(self) -> str:
         if self.accepted:
             return "approved and accepted"
-        return "approved (not accepted yet)" if self.approved else "waiting for approval"
+        if self.approved:
+            return "approved (not accepted yet)"
+        return "rejected" if self.rejected else "waiting for approval"
 
 
-def approval_row(request) -> ApprovalRow:
+def approval_row(request, *, stopped: bool = False) -> ApprovalRow:
+    """The request as a row. `stopped`: its run's state is Stop, so a
+    rejection (the request's annotated `decision`, see
+    `with_latest_decision`) still holds; a resumed run waits at the gate again."""
     spec = request.spec or {}
     return ApprovalRow(request.name, request.namespace, spec.get("parentStageRollout", ""),
                        spec.get("targetStage", ""), request.labels.get(L.TASK_TYPE, ""), request.creation_timestamp,
                        request.condition_status("Approved") == "True",
-                       request.condition_status("ApprovalAccepted") == "True")
+                       request.condition_status("ApprovalAccepted") == "True",
+                       stopped and getattr(request, "decision", None) == m.Event.Action.REJECTED)
+
+
+def with_latest_decision(requests, kind_name: str):
+    """Annotate each request with `decision`: the action of its latest
+    approval or rejection Event (None without one). A correlated subquery on
+    the Event index (object_kind, object_name, id): no query of its own."""
+    latest = (m.Event.objects.filter(object_kind=kind_name, object_namespace=OuterRef("namespace"),
+                                     object_name=OuterRef("name"),
+                                     action__in=[m.Event.Action.APPROVED, m.Event.Action.REJECTED])
+              .order_by("-id").values("action")[:1])
+    return requests.annotate(decision=Subquery(latest))
 
 
 def approvals_pending() -> list[ApprovalRow]:
     """Requests of unfinished runs still waiting for a person, oldest first
-    (two queries per family: the active runs, then their requests)."""
+    (two queries per family: the active runs, then their requests with their
+    latest decision). A rejected request whose run is stopped waits for no
+    one and is left out; once the run is resumed it waits again and is back."""
     rows = []
     for family in FAMILIES:
-        active = set(family.run.objects.filter(active=True).values_list("namespace", "name"))
-        requests = family.approval_request.objects.filter(
-            spec__parentStageRollout__in={name for _, name in active})
-        rows += [approval_row(r) for r in requests
-                 if (r.namespace, (r.spec or {}).get("parentStageRollout")) in active]
-    return sorted((r for r in rows if not r.approved), key=lambda r: (r.created, r.name))
+        active = dict(((ns, name), state) for ns, name, state in
+                      family.run.objects.filter(active=True).values_list("namespace", "name", "spec__state"))
+        requests = with_latest_decision(family.approval_request.objects.filter(
+            spec__parentStageRollout__in={name for _, name in active}), family.approval_request.KIND)
+        for r in requests:
+            key = (r.namespace, (r.spec or {}).get("parentStageRollout"))
+            if key in active:
+                rows.append(approval_row(r, stopped=active[key] == "Stop"))
+    return sorted((r for r in rows if not r.approved and not r.rejected), key=lambda r: (r.created, r.name))
 
 
 def approval_list() -> list[ApprovalRow]:
-    """Every approval request, newest first."""
-    rows = [approval_row(r) for f in FAMILIES for r in f.approval_request.objects.all()]
+    """Every approval request, newest first; a rejected one (its run still
+    stopped) is marked so. Two queries per family: the stopped runs, the
+    requests with their latest decision."""
+    rows = []
+    for family in FAMILIES:
+        stopped = set(family.run.objects.filter(active=True, spec__state="Stop").values_list("namespace", "name"))
+        rows += [approval_row(r, stopped=(r.namespace, (r.spec or {}).get("parentStageRollout")) in stopped)
+                 for r in with_latest_decision(family.approval_request.objects.all(), family.approval_request.KIND)]
     return sorted(rows, key=lambda r: (r.created, r.name), reverse=True)
 
 
@@ -112,8 +143,14 @@ class ApprovalReview:
         return sum(len(g.clusters) for g in self.groups)
 
     @property
+    def is_rejected(self) -> bool:
+        """Rejected, and the run stopped by it: no one can approve until it is
+        resumed (then the gate waits again)."""
+        return self.row.rejected
+
+    @property
     def can_reject(self) -> bool:
-        return self.approver is None and self.run is not None and self.run.active
+        return self.approver is None and not self.is_rejected and self.run is not None and self.run.active
 
     def refusal_for(self, user) -> str:
         """Why `user` may not approve now ("" when they may); the service
@@ -143,8 +180,9 @@ def approval_review(request) -> ApprovalReview:
                             index=index, clusters=clusters) if run and clusters else []
     standing = policies.progress(gate)
     approver = None if standing and not standing.met else approval_approver(request)
-    return ApprovalReview(request, row, run, index, next_stage, groups, approver, gate, standing,
-                          _rejection(request) if approver is None else None)
+    rejection = _rejection(request) if approver is None else None
+    row.rejected = rejection is not None and run is not None and run.active and (run.spec or {}).get("state") == "Stop"
+    return ApprovalReview(request, row, run, index, next_stage, groups, approver, gate, standing, rejection)
 
 
 def _rejection(request):

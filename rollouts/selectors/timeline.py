@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from rollouts import clock
 from rollouts import models as m
 from rollouts.engine.stages import wait_seconds
+from rollouts.engine.world import STUCK_THRESHOLD_SECONDS
 from rollouts.services import policies
 
 from .common import (
@@ -119,6 +120,19 @@ class Timeline:
     def can_resume(self) -> bool:
         return self.run.active and (self.run.spec or {}).get("state") in ("Stop", "Initialize")
 
+    @property
+    def rejection(self) -> "TaskView | None":
+        """The gate whose rejection stopped the run, while it is stopped."""
+        return next((t for s in self.stages for t in s.before + s.after if t.state == "rejected"), None)
+
+    @property
+    def in_flight(self) -> list[ClusterView]:
+        """Clusters of the current stage that started and have not finished:
+        what a stop waits for (§4.10: nothing new starts, these finish first).
+        A failing cluster has started and not finished: it counts."""
+        current, _ = _current(self)
+        return [c for c in current.clusters if c.state in ("updating", "failing")] if current else []
+
 
 _STAGE_STATES = {
     ("Progressing", "True"): "updating",
@@ -226,6 +240,8 @@ def _approval_view(task: dict, when_: str, ctx: dict) -> TaskView:
         view.state, view.can_approve = "waiting for approval", ctx["active"]
         if decision and decision[0] == m.Event.Action.REJECTED:
             view.rejected = f"rejected by {decision[1]}: {decision[2]}"
+            if ctx["stopped"]:  # the rejection stopped the run; once resumed, the gate waits again
+                view.state, view.can_approve = "rejected", False
     return view
 
 
@@ -247,6 +263,7 @@ def run_timeline(run) -> Timeline:
     requests = {r.name: r for r in family.approval_request.objects.filter(namespace=run.namespace, name__in=names)}
     now = clock.now()
     ctx = {"now": now, "requests": requests, "active": run.active,
+           "stopped": run.active and spec.get("state") == "Stop",
            "decisions": gate_decisions(family.approval_request.KIND, run.namespace, list(requests)),
            "policies": policies.progress_for_run(run, requests) if requests else {},
            "failures": _failures(family, spec.get("placementName", ""), run.namespace) if run.active
@@ -347,12 +364,16 @@ def run_sentence(timeline: Timeline) -> str:
     if current is None:
         return _deletion_sentence(timeline)
     if state == RunState.STOPPED:
+        if timeline.rejection:
+            return (f"The run is stopped at stage {current.name}: {_rejected_text(timeline.rejection)}. "
+                    "Resume sets its state back to Run and it waits at this gate again.")
         return f"The run is stopped at stage {current.name}; Resume sets its state back to Run and it goes on from there."
     updating = [c.name for c in current.clusters if c.state in ("updating", "failing")]
     failing = [c for c in current.clusters if c.failure]
-    if state == RunState.STOPPING:
-        return (f"The run is stopping: it waits for {_names(updating) or 'in-flight work'} in stage "
-                f"{current.name} to finish, then reports stopped.")
+    # Stop asked for and not yet reported stopped (the engine may not have
+    # seen it yet, or a stuck cluster shows UpdateRunStuck instead, §4.10).
+    if state == RunState.STOPPING or (timeline.run.spec or {}).get("state") == "Stop":
+        return _stopping_sentence(timeline, current)
     if state == RunState.STUCK:
         return _stuck_sentence(timeline, current, updating, failing)
     if state == RunState.WAITING:
@@ -383,6 +404,30 @@ def _stuck_sentence(timeline: Timeline, current: StageView, updating: list[str],
               else progressing.message if progressing and progressing.message else "no failure reported yet")
     return (f"The run is stuck: cluster {_names(updating)} in stage {current.name} has been updating for over "
             f"5 minutes ({reason}); it goes on when the cluster reports its resources applied and available.")
+
+
+def _rejected_text(task: TaskView) -> str:
+    """ "rita rejected the approval of example-run-canary: “error rate up”" """
+    who, _, reason = task.rejected.removeprefix("rejected by ").partition(": ")
+    return f"{who} rejected the approval of {task.approval_name}: “{reason}”"
+
+
+def _stopping_sentence(timeline: Timeline, current: StageView) -> str:
+    """Why a stopping run is not stopped yet: the clusters already updating
+    finish first (a stuck one keeps it stopping until it reports), nothing
+    new starts, no gate is consumed and no wait completes (§4.10)."""
+    why = f" after {_rejected_text(timeline.rejection)}" if timeline.rejection else ""
+    if not timeline.in_flight:
+        return (f"The run is stopping{why}: no cluster of stage {current.name} is still updating, so it reports "
+                "stopped at the engine's next pass; nothing new starts.")
+    stuck = [c for c in timeline.in_flight
+             if c.started and (timeline.now - c.started).total_seconds() > STUCK_THRESHOLD_SECONDS]
+    waiting = [f"{c.name} (updating since {c.started:%H:%M} UTC{', stuck' if c in stuck else ''})"
+               if c.started else c.name for c in timeline.in_flight]
+    hint = (" A stuck cluster keeps the run stopping until it reports: fix it, or Resume."
+            if stuck or timeline.state == RunState.STUCK else "")
+    return (f"The run is stopping{why}: waiting for {_names(waiting)} in stage {current.name} to finish; "
+            f"nothing new starts. Clusters already updating finish first, then the run reports stopped.{hint}")
 
 
 def _waiting_sentence(current: StageView, following: StageView | None) -> str:

@@ -55,7 +55,8 @@ def approval_approve(request, name: str, namespace: str = ""):
         approved, changed = approval_request_approve(
             kind=kind_of(request_obj), name=name, namespace=namespace, actor=request.user.get_username(),
             message=comment, client_address=roles.client_address(request), via="web")
-        level = "success" if changed else "info"
+        # A vote below the quorum leaves the gate waiting: amber, not green.
+        level = ("success" if approved.condition_status("Approved") == "True" else "warning") if changed else "info"
         text = (_approved_or_voted_text(approved) if changed
                 else _approved_text(name, selectors.approval_approver(approved)))
     except ApiError as exc:
@@ -90,7 +91,7 @@ def approval_reject(request, name: str, namespace: str = ""):
         approval_request_reject(kind=kind_of(request_obj), name=name, namespace=namespace,
                                 actor=request.user.get_username(), reason=reason,
                                 client_address=roles.client_address(request), via="web")
-        level, text = "success", f"{name} rejected: the run is stopping. Resume it to wait at this gate again."
+        level, text = "rejected", f"{name} rejected: the run is stopping. Resume it to wait at this gate again."
     except ApiError as exc:
         level, text = "error", str(exc)
     return _back_to_run(request, request_obj, namespace, level, text)

@@ -7,7 +7,10 @@ from django.shortcuts import redirect, render
 from rollouts import broadcast
 from rollouts.selectors.pages import poll_seconds
 
-_LEVELS = {"error": messages.ERROR, "success": messages.SUCCESS, "info": messages.INFO}
+# A notice's level is its colour (static/fleetui.css): success green, error and
+# rejected red, warning amber (something still in progress), info blue.
+_LEVELS = {"error": messages.ERROR, "rejected": messages.ERROR, "success": messages.SUCCESS,
+           "warning": messages.WARNING, "info": messages.INFO}
 
 
 def live_context(socket_path: str) -> dict:

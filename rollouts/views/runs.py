@@ -2,7 +2,7 @@
 
 from django.http import Http404
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from rollouts import broadcast, mirror, roles, selectors
 from rollouts.api.errors import ApiError
@@ -59,22 +59,29 @@ def render_timeline(request, name: str, namespace: str):
     return render_partial
 
 
-def _state_action(request, name: str, namespace: str, service, done: str):
+def _state_action(request, name: str, namespace: str, service, done: str, level: str = "success"):
     _run_or_404(name, namespace)
     try:
         service(name=name, namespace=namespace, actor=request.user.get_username())
-        level, text = "success", done
+        text = done
     except ApiError as exc:
         level, text = "error", str(exc)
     return notify_or_redirect(request, level, text, run_url(name, namespace),
                               render_timeline(request, name, namespace))
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @roles.requires(roles.OPERATE)
 def run_stop(request, name: str, namespace: str = ""):
+    """GET: the confirmation (from the run page, htmx loads it into the
+    dialog; otherwise a page of its own) saying which clusters still finish.
+    POST: stop, as `fleet stop` does."""
+    if request.method == "GET":
+        context = run_timeline_context(_run_or_404(name, namespace), {"in_dialog": bool(getattr(request, "htmx", False))})
+        return page(request, "rollouts/run_stop.html", context, partial="confirm")
     return _state_action(request, name, namespace, run_services.run_stop,
-                         f"Stop requested for {name}: clusters already updating finish, nothing new starts.")
+                         f"Stop requested for {name}: clusters already updating finish, nothing new starts.",
+                         level="warning")
 
 
 @require_POST

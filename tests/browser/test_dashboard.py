@@ -54,6 +54,7 @@ def test_a_viewer_sees_no_approve_button_and_a_forged_post_is_refused(page, wait
     expect(page.locator("#run-sentence")).to_contain_text("waiting for approval")
     expect(page.get_by_role("link", name="Approve…")).to_have_count(0)
     expect(page.get_by_role("button", name="Stop")).to_have_count(0)
+    expect(page.get_by_role("link", name="Stop…")).to_have_count(0)
     token = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
     response = page.request.post("/approvals/example-run-canary/approve/",
                                  form={"comment": "sneaky", "csrfmiddlewaretoken": token},
