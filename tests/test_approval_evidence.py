@@ -4,13 +4,21 @@ the run, who approved so far, and what approving lets through; the run
 page's banner carries the Approve… link; the dialog's queries do not grow
 with the number of clusters."""
 
-import pytest
+import json
 
+import pytest
+import yaml
+from django.contrib.auth.models import Group
+
+from rollouts import models as m
 from rollouts import selectors
-from rollouts.roles import RELEASE_MANAGERS, VIEWERS
+from rollouts.roles import RELEASE_MANAGERS, VIEWERS, user_create
 from tests.fleet_builders import (
     APPROVAL,
+    TUTORIAL_STRATEGY,
     approval_request,
+    approve,
+    condition,
     run,
     settle,
     signed_in,
@@ -122,3 +130,35 @@ def test_the_dialog_queries_do_not_grow_with_the_clusters(count, frozen_clock, d
         response = rita.get("/approvals/example-run-staging/", HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and "What stage staging did" in response.content.decode()
 
+
+
+def test_a_finished_cluster_failing_now_is_shown_with_its_reason(last_gate):
+    """member3 updated in canary; its member now reports Applied=False."""
+    placement = m.ClusterResourcePlacement.objects.get(name="example-placement")
+    for entry in placement.status["placementStatuses"]:
+        if entry["clusterName"] == "member3":
+            generation = condition(entry, "RolloutStarted")["observedGeneration"]
+            entry["conditions"] = [c for c in entry["conditions"] if c["type"] not in ("Applied", "Available")] + [
+                {"type": "Applied", "status": "False", "reason": "ApplyFailed", "message": "quota exceeded",
+                 "observedGeneration": generation}]
+    placement.save()
+    views = {c.name: c for c in selectors.approval_review(approval_request("example-run-canary")).finished.clusters}
+    assert views["member3"].state == "succeeded" and not views["member3"].available
+    assert views["member3"].failure.text == "ApplyFailed: quota exceeded"
+    assert views["member1"].failure is None and views["member1"].available
+
+
+def test_a_quorum_gate_names_who_approved_so_far(frozen_clock):
+    sre = Group.objects.create(name="sre")
+    for name in ("alice", "bob"):
+        user_create(username=name, role=RELEASE_MANAGERS)[0].groups.add(sre)
+    doc = yaml.safe_load(TUTORIAL_STRATEGY)
+    doc["metadata"]["annotations"] = {"fleetui.io/approval-policy": json.dumps(
+        {"stages": {"canary": {"after": {"groups": ["sre"], "quorum": 2}}}})}
+    tutorial_waiting_at_canary(doc)
+    approve("example-run-canary", actor="alice")
+    review = selectors.approval_review(approval_request("example-run-canary"))
+    assert review.others_approved == ["alice"] and not review.standing.met
+    dialog = signed_in("bob2", RELEASE_MANAGERS).get("/approvals/example-run-canary/",
+                                                     HTTP_HX_REQUEST="true").content.decode()
+    assert "Approved so far by alice." in dialog
