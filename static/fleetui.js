@@ -3,7 +3,8 @@
 //    server rendered it; count down from there once a second.
 // 2. The Approve dialog: htmx loads the review into <dialog id="dialog">,
 //    which then opens as a modal (focus moves in, Esc closes it); a
-//    successful approval from inside it closes it.
+//    successful approval from inside it closes it; closing returns focus
+//    to the opener.
 (function () {
   "use strict";
   var seen = new WeakMap();
@@ -54,10 +55,22 @@
     if (where) where.insertBefore(notice, where.firstChild);
   });
 
+  // Focus goes back to what opened the dialog when it closes (Esc, Cancel,
+  // or after a successful action); if a swap replaced the opener, to the
+  // element that now carries its id.
+  var opener = null;
   document.addEventListener("click", function (event) {
     var closer = event.target.closest("[data-close-dialog]");
     if (closer) { var d = dialog(); if (d) d.close(); }
+    var opens = event.target.closest("[data-opens-dialog]");
+    if (opens) opener = opens;
   });
+  document.addEventListener("close", function (event) {
+    if (event.target !== dialog() || !opener) return;
+    var back = opener.isConnected ? opener : (opener.id && document.getElementById(opener.id));
+    opener = null;
+    if (back) back.focus();
+  }, true);
 
   tick();
   setInterval(tick, 1000);

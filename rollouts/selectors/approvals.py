@@ -13,7 +13,8 @@ from rollouts.controllers.family import FAMILIES
 from rollouts.services import policies
 
 from .common import duration_text, family_for, when
-from .snapshots import ClusterGroup, cluster_groups
+from .snapshots import ClusterGroup, ReleaseDiff, cluster_groups, release_diff
+from .timeline import StageView, stage_clusters
 
 
 @dataclass
@@ -137,6 +138,10 @@ class ApprovalReview:
     gate: object = None  # services.policies.Gate
     standing: object = None  # services.policies.Progress, None without a policy
     rejection: object = None  # the latest `rejected` Event while the gate waits
+    release: ReleaseDiff | None = None  # what the run's snapshot changes against the one before it
+    finished: StageView | None = None  # the stage that finished before this gate (None before the first)
+    started_by: str = ""  # who created the run (its `created` Event), "" when unknown
+    started_at: datetime | None = None
 
     @property
     def next_clusters(self) -> int:
@@ -152,6 +157,11 @@ class ApprovalReview:
     def can_reject(self) -> bool:
         return self.approver is None and not self.is_rejected and self.run is not None and self.run.active
 
+    @property
+    def others_approved(self) -> list[str]:
+        """Who already approved toward the policy's quorum (empty without a policy)."""
+        return self.standing.approvers if self.standing else []
+
     def refusal_for(self, user) -> str:
         """Why `user` may not approve now ("" when they may); the service
         checks again when they do."""
@@ -165,9 +175,13 @@ class ApprovalReview:
 
 
 def approval_review(request) -> ApprovalReview:
-    """What approving `request` lets happen: the run's snapshot index, the
-    clusters that update next, and per snapshot they run now, the object
-    diff to the run's snapshot."""
+    """What approving `request` lets happen, and the evidence for it: the
+    run's snapshot index and what it changes against the placement's previous
+    snapshot, the stage that finished before the gate (its clusters, how long
+    each took, failures, availability now), who started the run and when,
+    the policy's standing, and the clusters that update next (per snapshot
+    they run now, the object diff to the run's snapshot). A fixed number of
+    queries, whatever the number of clusters."""
     row = approval_row(request)
     run = family_for(request.namespace).run.objects.filter(namespace=request.namespace, name=row.run).first()
     status = (run.status or {}) if run else {}
@@ -182,7 +196,34 @@ def approval_review(request) -> ApprovalReview:
     approver = None if standing and not standing.met else approval_approver(request)
     rejection = _rejection(request) if approver is None else None
     row.rejected = rejection is not None and run is not None and run.active and (run.spec or {}).get("state") == "Stop"
-    return ApprovalReview(request, row, run, index, next_stage, groups, approver, gate, standing, rejection)
+    review = ApprovalReview(request, row, run, index, next_stage, groups, approver, gate, standing, rejection)
+    if run is not None:
+        placement = (run.spec or {}).get("placementName", "")
+        review.release = release_diff(placement=placement, namespace=run.namespace, index=index)
+        finished = _finished_stage(status, gate.stage or row.stage, task_type)
+        review.finished = stage_clusters(run, finished) if finished else None
+        review.started_by, review.started_at = _run_created(run)
+    return review
+
+
+def _finished_stage(status: dict, stage: str, task_type: str) -> str:
+    """An after-stage gate follows its own stage; a before-stage gate the
+    stage before it ("" for the first stage)."""
+    names = [s.get("stageName") for s in status.get("stagesStatus") or []]
+    if stage not in names:
+        return ""
+    if task_type != "beforeStage":
+        return stage
+    at = names.index(stage)
+    return names[at - 1] if at else ""
+
+
+def _run_created(run) -> tuple[str, datetime | None]:
+    """Who created the run and when: its latest `created` Event."""
+    event = (m.Event.objects.filter(object_kind=run.KIND, object_namespace=run.namespace, object_name=run.name,
+                                    action=m.Event.Action.CREATED).order_by("-id").values_list("actor", "time")
+             .first())
+    return event or ("", None)
 
 
 def _rejection(request):

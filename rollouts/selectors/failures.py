@@ -101,6 +101,20 @@ def placement_status_pending(status: dict | None) -> dict[str, str]:
     return found
 
 
+def placement_status_available(status: dict | None) -> set[str]:
+    """The clusters whose member reports Available=True for the current
+    generation (the generation of the entry's RolloutStarted)."""
+    entries = (status or {}).get("perClusterPlacementStatuses") or (status or {}).get("placementStatuses") or []
+    found = set()
+    for entry in entries:
+        conditions = entry.get("conditions") or []
+        started = next((c for c in conditions if c.get("type") == "RolloutStarted"), {})
+        if any(c.get("type") == "Available" and c.get("status") == "True"
+               and c.get("observedGeneration") == started.get("observedGeneration") for c in conditions):
+            found.add(entry.get("clusterName", ""))
+    return found
+
+
 BINDING_FIELDS = ("target_cluster", "owner__name", "namespace", "generation", "status__conditions")
 
 

@@ -113,6 +113,35 @@ def snapshot_diff(*, placement: str, namespace: str, a, b) -> list[ObjectDiff] |
 
 
 @dataclass
+class ReleaseDiff:
+    """What a run's snapshot changes against the placement's snapshot before it."""
+
+    index: str  # the run's snapshot index
+    previous: str  # the highest stored index below it, "" when there is none
+    diff: list[ObjectDiff] = field(default_factory=list)
+
+
+def release_diff(*, placement: str, namespace: str, index) -> ReleaseDiff | None:
+    """Snapshot `index` against the placement's previous snapshot (the highest
+    index below it that is still stored): what this release changes. The
+    clusters' own bindings move during the run, so the snapshot before it is
+    the one record of what they ran before. None when `index` is not a stored
+    snapshot. One query."""
+    try:
+        number = int(index)
+    except (TypeError, ValueError):
+        return None
+    family = family_for(namespace)
+    rows = list(family.resource_snapshot.objects.filter(owner__name=placement, namespace=namespace,
+                                                        index__lte=number).order_by("-index")[:2])
+    if not rows or rows[0].index != number:
+        return None
+    resources = [(s.spec or {}).get("selectedResources") or [] for s in rows]
+    previous = str(rows[1].index) if len(rows) > 1 else ""
+    return ReleaseDiff(str(number), previous, resources_diff(resources[1] if previous else [], resources[0]))
+
+
+@dataclass
 class ClusterGroup:
     """Clusters that now run the same snapshot, and what moving them to the
     target snapshot changes."""

@@ -22,7 +22,12 @@ from .common import (
     seconds_between,
     when,
 )
-from .failures import Failure, placement_status_failures, placement_status_pending
+from .failures import (
+    Failure,
+    placement_status_available,
+    placement_status_failures,
+    placement_status_pending,
+)
 from .runs import RunState, cluster_state, progress, run_state
 
 RUN_EVENTS_SHOWN = 20
@@ -37,6 +42,7 @@ class ClusterView:
     message: str
     failure: Failure | None = None  # why a started cluster is failing (state "failing")
     pending: str = ""  # what an updating cluster's member still works on ("Available: ResourceNotAvailableYet…")
+    available: bool = False  # its member reports Available for the placement's current generation
 
     # Preformatted: a 1,000-cluster page renders faster without a filter per cell.
     @property
@@ -126,6 +132,11 @@ class Timeline:
         return next((t for s in self.stages for t in s.before + s.after if t.state == "rejected"), None)
 
     @property
+    def awaiting_approval(self) -> "TaskView | None":
+        """The first gate someone can approve now (the banner's Approve…)."""
+        return next((t for s in self.stages for t in s.before + s.after if t.can_approve), None)
+
+    @property
     def in_flight(self) -> list[ClusterView]:
         """Clusters of the current stage that started and have not finished:
         what a stop waits for (§4.10: nothing new starts, these finish first).
@@ -177,7 +188,27 @@ def _cluster_view(entry: dict, failures: dict[str, Failure]) -> ClusterView:
         view.state, view.failure, view.message = "failing", failure, failure_text(failure)
     elif view.state == "updating":
         view.pending = failures["pending"].get(view.name, "")
+    view.available = view.name in failures.get("available", ())
     return view
+
+
+def stage_clusters(run, stage_name: str) -> StageView | None:
+    """The run's stage `stage_name` with its clusters (state, start → end,
+    failure, availability now), without its tasks; None when the run has no
+    such stage. One query (the placement's status), for any number of clusters."""
+    entry = next((e for e in (run.status or {}).get("stagesStatus") or [] if e.get("stageName") == stage_name), None)
+    if entry is None:
+        return None
+    placement = (run.spec or {}).get("placementName", "")
+    ctx = {"now": clock.now(), "failures": _failures(family_for(run.namespace), placement, run.namespace)}
+    started, ended = when(entry.get("startTime")), when(entry.get("endTime"))
+    views = [_cluster_view(c, ctx["failures"]) for c in entry.get("clusters") or []]
+    for view in views:  # a cluster that finished and fails now (its member reports it) is evidence too
+        failure = ctx["failures"]["failing"].get(view.name)
+        if view.failure is None and failure is not None:
+            view.failure, view.message = failure, failure_text(failure)
+    return StageView(stage_name, stage_state(entry), started, ended,
+                     duration_text(seconds_between(started, ended or (ctx["now"] if started else None))), views)
 
 
 def _stage_view(entry: dict, config: dict, ctx: dict, *, is_deletion: bool = False) -> StageView:
@@ -289,13 +320,14 @@ def run_timeline(run) -> Timeline:
 
 
 def _failures(family, placement: str, namespace: str) -> dict[str, dict]:
-    """{"failing": {cluster: Failure}, "pending": {cluster: text}} from the
+    """{"failing": {cluster: Failure}, "pending": {cluster: text},
+    "available": {cluster, …}} from the
     placement's status (one query): the same for our own placements and
     mirrored KubeFleet ones."""
     status = family.placement.objects.filter(name=placement, namespace=namespace).values_list(
         "status", flat=True).first()
     return {"failing": placement_status_failures(status, placement=placement, namespace=namespace),
-            "pending": placement_status_pending(status)}
+            "pending": placement_status_pending(status), "available": placement_status_available(status)}
 
 
 def gate_decisions(kind_name: str, namespace: str, names: list[str]) -> dict[str, tuple[str, str, str]]:
