@@ -72,10 +72,13 @@ def apply(ctx: Context) -> None:
     docs = inputs.read_manifests(paths, ctx.stdin)
     if not docs:
         raise CliError("no objects passed to apply")
+    dry_run = ctx.options.get("dry_run") == "server"
     for result in manifests_apply(
-        docs=docs, actor=ctx.actor, namespace=ctx.options.get("namespace"), via="cli"
+        docs=docs, actor=ctx.actor, namespace=ctx.options.get("namespace"), via="cli", dry_run=dry_run
     ):
         ctx.out.write(str(result))
+        for line in result.plan.lines() if result.plan else []:
+            ctx.out.write(line)
 
 
 def get(ctx: Context) -> None:

@@ -128,9 +128,19 @@ def _apply(verbs, common) -> None:
         "apply",
         common,
         "create or update objects from YAML/JSON files",
-        "  fleet apply -f crp.yaml\n  fleet apply -f manifests/\n  cat run.yaml | fleet apply -f -\n",
+        "  fleet apply -f crp.yaml\n  fleet apply -f manifests/\n  cat run.yaml | fleet apply -f -\n"
+        "  fleet apply --dry-run=server -f run.yaml\n",
         "Create or update every object in the files, all or nothing: if one document is\n"
-        "invalid, nothing is applied. Prints `kind.group/name created|configured|unchanged`.",
+        "invalid, nothing is applied. Prints `kind.group/name created|configured|unchanged`.\n"
+        "With --dry-run=server everything is validated and nothing is changed; a new\n"
+        "update run also prints its plan: the clusters of each stage in update order,\n"
+        "the scheduled clusters in no stage and what would make initialization fail.",
+    )
+    p.add_argument(
+        "--dry-run",
+        choices=["none", "server"],
+        default="none",
+        help="server: validate and show what would happen (and each new run's plan) without changing anything",
     )
     p.add_argument(
         "-f",

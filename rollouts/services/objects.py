@@ -16,6 +16,7 @@ from rollouts.api.validation import validate, validate_status
 from rollouts.controllers import placement as placement_controller
 from rollouts.engine import runner
 from rollouts.mirror.marks import require_local
+from rollouts.selectors.preflight import Plan, run_plan
 
 from . import events, policies, policy_scope
 
@@ -38,20 +39,29 @@ class ApplyResult:
     kind: Kind
     obj: object
     outcome: str  # created | configured | unchanged
+    dry_run: bool = False
+    plan: Plan | None = None  # a dry run's pre-flight of a new update run
 
     def __str__(self):
-        return f"{self.kind.singular}{'.' + self.kind.group if self.kind.group else ''}/{self.obj.name} {self.outcome}"
+        text = f"{self.kind.singular}{'.' + self.kind.group if self.kind.group else ''}/{self.obj.name} {self.outcome}"
+        return text + (" (server dry run)" if self.dry_run else "")
 
 
 def manifests_apply(*, docs: list[dict], actor: str, namespace: str | None = None, client_address: str = "",
-                    via: str = "") -> list[ApplyResult]:
+                    via: str = "", dry_run: bool = False) -> list[ApplyResult]:
     """Create or update every document, all or nothing, then let the placement
     controllers react. `namespace` is the default for namespaced documents.
 
     A new update run whose strategy has no gate before clusters that an
     approval policy on its placement or on clusters protects is refused
     (policy_scope.RunUnprotected), nothing is applied, and the refusal is
-    recorded as a `denied` Event (with `client_address` and `via`)."""
+    recorded as a `denied` Event (with `client_address` and `via`).
+
+    `dry_run` (kubectl's --dry-run=server) validates and applies everything
+    in one transaction that is then rolled back: nothing is stored, no Event
+    or denial is recorded, nothing is published. Each new update run gets
+    its pre-flight (selectors.preflight.run_plan) as `plan`, computed before
+    the rollback so strategies in the same documents count."""
     try:
         with transaction.atomic():
             registry = KindRegistry()
@@ -61,15 +71,32 @@ def manifests_apply(*, docs: list[dict], actor: str, namespace: str | None = Non
                 results.append(_apply_one(kind, doc, actor=actor, default_namespace=namespace))
                 if kind.kind == "CustomResourceDefinition":
                     registry = KindRegistry()
+            if dry_run:
+                for result in results:
+                    _dry_run_plan(result)
+                transaction.set_rollback(True)
+                return results
             if any(r.outcome != "unchanged" for r in results):
                 placement_controller.placements_reconcile()
             _publish_changes(results)
     except policy_scope.RunUnprotected as exc:
+        if dry_run:
+            raise
         policies.denial_record(kind_name=exc.kind_name, name=exc.run, namespace=exc.namespace, run=exc.run,
                                actor=actor, reason=str(exc), attempted="create run", client_address=client_address,
                                via=via, policy=exc.policy)
         raise
     return results
+
+
+def _dry_run_plan(result: ApplyResult) -> None:
+    """Mark `result` as a dry run's; a new run gets its pre-flight."""
+    result.dry_run = True
+    if result.outcome == "created" and result.kind.model in _RUN_MODELS:
+        spec = result.obj.spec or {}
+        result.plan = run_plan(placement=spec.get("placementName", ""), namespace=result.obj.namespace,
+                               strategy=spec.get("stagedRolloutStrategyName", ""),
+                               snapshot_index=spec.get("resourceSnapshotIndex", ""))
 
 
 def _namespace_for(kind: Kind, doc: dict, default: str | None) -> str:

@@ -10,11 +10,19 @@ from rollouts import models as m
 from rollouts.api.errors import BadRequest, NotFound
 from rollouts.api.kinds import FLEET_KINDS, Kind
 from rollouts.api.numbers import parse_unsigned
+from rollouts.selectors.preflight import run_plan
 
 from .objects import manifests_apply, object_patch
 
 RUN_KINDS = {k.kind: k for k in FLEET_KINDS if k.kind in ("ClusterStagedUpdateRun", "StagedUpdateRun")}
 _NAME_LIMIT = 50  # leaves room for the `-<stage>` of approval request names
+
+
+class RunRefused(BadRequest):
+    """A new run refused before it is created: its pre-flight
+    (selectors.preflight.run_plan) found scheduled clusters in no stage, or
+    a reason KubeFleet's initialization would refuse it. Fleet UI is stricter
+    than KubeFleet here, which accepts such a run and fails it at init."""
 
 
 def run_kind(namespace: str) -> Kind:
@@ -54,9 +62,14 @@ def run_start(*, placement: str, strategy: str, index: str, actor: str, namespac
 
     Refused (policy_scope.RunUnprotected, recorded as `denied` with
     `client_address` and `via`) when the strategy leaves clusters an
-    approval policy protects without a gate, as `fleet apply` is."""
+    approval policy protects without a gate, as `fleet apply` is. Refused
+    (RunRefused, nothing created) when its pre-flight finds a problem."""
     kind = run_kind(namespace)
     _require_snapshot(kind, placement=placement, namespace=namespace, index=index)
+    plan = run_plan(placement=placement, namespace=namespace, strategy=strategy, snapshot_index=index)
+    if not plan.ok:
+        raise RunRefused(f'cannot start a run of strategy "{strategy}" over placement "{placement}": '
+                         + "; ".join(plan.problems))
     name = name or _free_name(kind.model, namespace, prefix or placement)
     doc = {"apiVersion": kind.api_version, "kind": kind.kind,
            "metadata": {"name": name, **({"namespace": namespace} if namespace else {})},
