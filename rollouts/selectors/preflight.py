@@ -105,7 +105,7 @@ def _fill_stages(plan: Plan, spec: dict, selected: list[str], labels: dict) -> N
     except engine_stages.Terminal as exc:
         plan.problems.append(plain(str(exc)))
         picked = protection.stage_clusters(config, selected, labels)
-        plan.stages = [PlanStage(stage.get("name", ""), sorted(names)) for stage, names in zip(config, picked)]
+        plan.stages = [PlanStage(stage.get("name", ""), sorted(names)) for stage, names in zip(config, picked, strict=True)]
     placed = {c for stage in plan.stages for c in stage.clusters}
     plan.unstaged = [c for c in selected if c not in placed]
     if plan.unstaged and not any("not placed in any stage" in p for p in plan.problems):
