@@ -8,11 +8,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from rollouts import models as m
+from rollouts.roles import RELEASE_MANAGERS
 from rollouts.selectors.preflight import run_plan
 from rollouts.services.runs import RunRefused, run_start
 from tests.fleet_builders import (
     OPERATOR,
     placement,
+    signed_in,
     stage,
     staged_fleet,
     strategy,
@@ -153,3 +155,43 @@ def test_server_dry_run_of_other_kinds_validates_and_changes_nothing(fleet):
     bad = {**doc, "metadata": {"name": "Bad_Name"}}
     code, out, err = fleet("apply", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(bad))
     assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
+
+
+# The rollout page --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rita():
+    return signed_in("rita", RELEASE_MANAGERS)
+
+
+def test_the_rollout_page_shows_the_plan_and_defaults_to_the_strategy_last_used(rita):
+    tutorial_fleet()
+    tutorial_strategy()
+    strategy("another-strategy", stage("everyone", selector={}))
+    run_start(placement="example-placement", strategy="example-strategy", index="1", actor=OPERATOR)
+    page = rita.get("/placements/example-placement/rollout/?index=1").content.decode()
+    assert '<option value="example-strategy" selected>' in page
+    assert "<li><strong>staging</strong>: member2</li>" in page
+    assert "<li><strong>canary</strong>: member3, member1</li>" in page
+    assert "would not start" not in page
+
+
+def test_the_rollout_page_refuses_a_strategy_leaving_clusters_in_no_stage_in_plain_words(rita):
+    staged_fleet({"canary": ["member1"], "other": ["member9"]})
+    strategy("example-strategy", stage("canary"))
+    page = rita.get("/placements/example-placement/rollout/?index=1&strategy=example-strategy").content.decode()
+    assert "This run would not start" in page and "In no stage: <strong>member9</strong>" in page
+    response = rita.post("/placements/example-placement/rollout/", {"index": "1", "strategy": "example-strategy"})
+    assert response.status_code == 400
+    assert "some clusters are not placed in any stage, total 1, showing up to 10: member9" in response.content.decode()
+    assert not m.ClusterStagedUpdateRun.objects.exists()
+
+
+def test_the_person_names_the_run_on_the_rollout_page(rita):
+    tutorial_fleet()
+    tutorial_strategy()
+    response = rita.post("/placements/example-placement/rollout/",
+                         {"index": "1", "strategy": "example-strategy", "name": "friday-release"})
+    assert response.status_code == 302 and response["Location"] == "/runs/friday-release/"
+    assert m.Event.objects.filter(action="created", actor="rita", object_name="friday-release").exists()

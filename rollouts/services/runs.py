@@ -82,13 +82,13 @@ def run_start(*, placement: str, strategy: str, index: str, actor: str, namespac
     return result.obj
 
 
-def run_rollback(*, placement: str, strategy: str, index: str, actor: str, namespace: str = "",
+def run_rollback(*, placement: str, strategy: str, index: str, actor: str, namespace: str = "", name: str = "",
                  client_address: str = "", via: str = "") -> object:
     """A new run that takes every cluster back to the earlier snapshot
-    `index`, through the same stages and gates (and policies) as any run."""
-    return run_start(placement=placement, strategy=strategy, index=index, actor=actor,
-                     namespace=namespace, prefix=f"{placement}-rollback-{index}", client_address=client_address,
-                     via=via)
+    `index`, through the same stages and gates (and policies) as any run.
+    Named `name`, else `<placement>-rollback-<index>-<n>`."""
+    return run_start(placement=placement, strategy=strategy, index=index, actor=actor, namespace=namespace,
+                     name=name, prefix=f"{placement}-rollback-{index}", client_address=client_address, via=via)
 
 
 def _require_snapshot(kind: Kind, *, placement: str, namespace: str, index: str) -> None:

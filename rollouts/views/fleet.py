@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods
 from rollouts import mirror, roles, selectors
 from rollouts.api.errors import ApiError
 from rollouts.api.numbers import parse_unsigned
+from rollouts.selectors.preflight import run_plan
 from rollouts.services import runs as run_services
 from rollouts.services.logins import access_denied_record
 
@@ -45,20 +46,25 @@ def _rollout_context(detail, index: str, strategy: str, error: str = "") -> dict
     latest, indices = detail.latest_index, [str(s.index) for s in detail.snapshots]
     if index not in indices:
         error = error or f"There is no snapshot with index {index or '(none)'}: choose one of the list."
-    groups = selectors.cluster_groups(placement=detail.placement.name, namespace=detail.placement.namespace,
-                                      index=index) if index in indices else []
+    # The pre-flight: stages in order, clusters in no stage, what
+    # initialization would refuse, and the clusters by the snapshot they run.
+    plan = run_plan(placement=detail.placement.name, namespace=detail.placement.namespace, strategy=strategy,
+                    snapshot_index=index) if index in indices else None
     number = parse_unsigned(index)
     is_rollback = latest is not None and number is not None and number < latest
-    return {"detail": detail, "index": index, "strategy": strategy, "groups": groups, "error": error,
-            "is_rollback": is_rollback, "indices": [s.index for s in detail.snapshots]}
+    return {"detail": detail, "index": index, "strategy": strategy, "groups": plan.groups if plan else [],
+            "plan": plan, "error": error, "is_rollback": is_rollback,
+            "indices": [s.index for s in detail.snapshots]}
 
 
 @require_http_methods(["GET", "POST"])
 @roles.requires(roles.VIEW)
 def placement_rollout(request, name: str, namespace: str = ""):
     """Start a run of a strategy at a chosen snapshot; an earlier snapshot
-    makes it a rollback. GET shows the diff first; POST (release managers)
-    creates the run and goes to its page."""
+    makes it a rollback. GET shows the pre-flight first (the strategy this
+    placement last used by default); POST (release managers) creates the run,
+    named as the person asks or numbered, and goes to its page. A strategy
+    whose pre-flight finds a problem is refused (run_services.RunRefused)."""
     detail = _detail_or_404(name, namespace)
     params = request.POST if request.method == "POST" else request.GET
     default = detail.snapshots[1].index if len(detail.snapshots) > 1 else detail.latest_index
@@ -74,7 +80,8 @@ def placement_rollout(request, name: str, namespace: str = ""):
         run_services.run_start
     try:
         run = start(placement=name, strategy=strategy, index=index, actor=request.user.get_username(),
-                    namespace=namespace, client_address=roles.client_address(request), via="web")
+                    namespace=namespace, name=params.get("name", "").strip(),
+                    client_address=roles.client_address(request), via="web")
     except ApiError as exc:
         return page(request, "rollouts/rollout.html", _rollout_context(detail, index, strategy, str(exc)), status=400)
     return redirect(run_url(run.name, namespace))
