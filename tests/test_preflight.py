@@ -195,3 +195,14 @@ def test_the_person_names_the_run_on_the_rollout_page(rita):
                          {"index": "1", "strategy": "example-strategy", "name": "friday-release"})
     assert response.status_code == 302 and response["Location"] == "/runs/friday-release/"
     assert m.Event.objects.filter(action="created", actor="rita", object_name="friday-release").exists()
+
+
+def test_choosing_another_strategy_with_htmx_returns_only_the_preflight(rita):
+    tutorial_fleet()
+    tutorial_strategy()
+    strategy("canary-only", stage("canary", selector={"matchLabels": {"environment": "canary"}}))
+    fragment = rita.get("/placements/example-placement/rollout/", {"index": "1", "strategy": "canary-only"},
+                        HTTP_HX_REQUEST="true").content.decode()
+    assert fragment.strip().startswith('<div id="preflight">') and "<h1" not in fragment
+    assert "In no stage: <strong>member2</strong>" in fragment
+    assert '<input type="hidden" name="strategy" value="canary-only">' in fragment

@@ -70,8 +70,8 @@ def placement_rollout(request, name: str, namespace: str = ""):
     default = detail.snapshots[1].index if len(detail.snapshots) > 1 else detail.latest_index
     index = str(params.get("index", "" if default is None else default))
     strategy = params.get("strategy") or detail.default_strategy
-    if request.method == "GET":
-        return page(request, "rollouts/rollout.html", _rollout_context(detail, index, strategy))
+    if request.method == "GET":  # htmx (another strategy chosen): just the pre-flight
+        return page(request, "rollouts/rollout.html", _rollout_context(detail, index, strategy), partial="preflight")
     if not request.user.has_perm(roles.OPERATE):
         reason = "starting a run needs the release manager role"
         access_denied_record(request, reason=reason)
