@@ -71,7 +71,7 @@ def plain(message: str) -> str:
 
 def run_plan(*, placement: str, namespace: str, strategy: str, snapshot_index) -> Plan:
     """The pre-flight of a new run of `strategy` over `placement` pinned to
-    `snapshot_index`. Reads only; five queries whatever the fleet size (the
+    `snapshot_index`. Reads only; six queries whatever the fleet size (the
     placement, the strategy, its bindings, their members' labels, and two
     for the snapshot groups when the placement has clusters)."""
     family = family_for(namespace)
