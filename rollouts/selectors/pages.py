@@ -12,8 +12,9 @@ from .runs import runs_active
 from .timeline import run_timeline
 
 RECENT_EVENTS = 15
-# Sign-ins are in the audit log, not in what happened to the fleet.
+# Sign-ins and account changes are in the audit log, not in what happened to the fleet.
 ACCOUNT_ACTIONS = (m.Event.Action.LOGIN, m.Event.Action.LOGOUT, m.Event.Action.LOGIN_FAILED)
+ACCOUNT_KINDS = ("User", "Group")
 
 
 def poll_seconds() -> int:
@@ -38,6 +39,7 @@ def overview_context() -> dict:
         "attention": needs_attention(active=runs, approvals=approvals),
         "runs": runs,
         "approvals": approvals,
-        "events": list(m.Event.objects.exclude(action__in=ACCOUNT_ACTIONS).order_by("-id")[:RECENT_EVENTS]),
+        "events": list(m.Event.objects.exclude(action__in=ACCOUNT_ACTIONS).exclude(object_kind__in=ACCOUNT_KINDS)
+                   .order_by("-id")[:RECENT_EVENTS]),
         "poll": poll_seconds(),
     }
