@@ -218,12 +218,13 @@ class Hub:
         return self.start("worker", "--concurrency", str(concurrency), "-n", f"{name}@%h", "--without-gossip",
                           "--without-mingle", "--loglevel", "WARNING", name=name)
 
-    def daphne(self, port: int, *args: str) -> subprocess.Popen:
-        """The ASGI app on a Daphne process of its own, listening on `port`;
-        its stdout and stderr go to daphne.out and daphne.err in tmp."""
+    def daphne(self, port: int, *args: str, **env: str) -> subprocess.Popen:
+        """The ASGI app on a Daphne process of its own, listening on `port`
+        (`env` added to the hub's); its stdout and stderr go to daphne.out and
+        daphne.err in tmp."""
         out, err = open(self.tmp / "daphne.out", "w"), open(self.tmp / "daphne.err", "w")  # noqa: SIM115
         proc = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *args,
-                                 "fleetui.asgi:application"], cwd=ROOT, env=self.env, stdout=out, stderr=err,
+                                 "fleetui.asgi:application"], cwd=ROOT, env={**self.env, **env}, stdout=out, stderr=err,
                                 start_new_session=True)
         self.processes.append(proc)
         wait_for(lambda: _listening(port) or proc.poll() is not None, timeout=30, what="daphne to listen")

@@ -7,14 +7,12 @@ viewer, watches. Every cluster's start and finish, the approval and the end
 of the run appear on both pages without a reload and without a single poll:
 everything arrives over the WebSocket."""
 
-import socket
 import subprocess
-import sys
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.real_services import ROOT, Hub, celery_hub, free_port, wait_for
+from tests.real_services import Hub, celery_hub, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.celery]
 
@@ -92,22 +90,9 @@ WATCH = """() => {
 
 
 def daphne(hub: Hub, port: int) -> subprocess.Popen:
-    """The ASGI app on a Daphne process of its own, with the hub's settings."""
-    log = open(hub.tmp / "daphne.log", "w")  # noqa: SIM115 (closed with the process)
-    proc = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0",
-                             "fleetui.asgi:application"], cwd=ROOT, env={**hub.env, "DEBUG": "true"}, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    hub.processes.append(proc)
-
-    def listening() -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return True
-        except OSError:
-            return False
-
-    wait_for(listening, timeout=30, what="daphne to listen")
-    return proc
+    """The ASGI app on a Daphne process of its own, with the hub's settings;
+    DEBUG on, so pages need no collectstatic."""
+    return hub.daphne(port, "-v", "0", DEBUG="true")
 
 
 @pytest.fixture

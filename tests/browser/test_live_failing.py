@@ -7,11 +7,12 @@ once the label is removed the run finishes and the block empties itself."""
 import pytest
 from playwright.sync_api import expect
 
-from tests.real_services import celery_hub, free_port
-
-from .test_live_celery import USERS, daphne, signed_in
+from . import test_live_celery
+from .test_live_celery import signed_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.celery]
+
+hub = test_live_celery.hub  # the same PostgreSQL, Redis, Celery and Daphne
 
 RUN = "live-run"
 LABEL = "fleetui.io/simulate-apply-failure"
@@ -49,17 +50,6 @@ spec: {{placementName: live-placement, resourceSnapshotIndex: "0", stagedRollout
 """
 
 SAME_DOCUMENT = "() => { window.__sameDocument = true; }"
-
-
-@pytest.fixture
-def hub(tmp_path):
-    with celery_hub(tmp_path, FLEET_SIMULATED_APPLY_SECONDS="1") as hub:
-        hub.shell(USERS)
-        hub.worker("w1")
-        hub.beat()
-        hub.base_url = f"http://127.0.0.1:{free_port()}"
-        daphne(hub, int(hub.base_url.rsplit(":", 1)[1]))
-        yield hub
 
 
 def test_a_failing_cluster_and_the_attention_block_appear_and_clear_live(browser, hub):
