@@ -102,6 +102,23 @@ class FleetChanged:
 
 
 @dataclass(frozen=True)
+class FreezeChanged:
+    """A freeze window was declared, edited or ended, or a recurring window
+    opened or closed: runs wait or resume, banners and notifications follow."""
+
+    name: str
+    active: bool  # whether the freeze holds the line now
+
+
+@dataclass(frozen=True)
+class HubConnectionChanged:
+    """A mirrored hub's connection changed state (failing, recovered): the
+    overview's "Needs attention" and the hubs page show it."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class AccountChanged:
     """Users' groups, permissions, flags or password changed: what their open
     pages may see may have changed."""
