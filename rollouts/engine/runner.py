@@ -317,6 +317,7 @@ def _save(run, decision: Decision, world: World) -> bool:
         timeline.record_transitions(run, world.status or {}, decision.status, now=world.now)
         metrics.run_status_changed(run=run, before=world.status or {}, after=decision.status, now=world.now)
         run.status, run.active = decision.status, active
+        run.finished_at = None if active else (run.finished_at or world.now)
         changes.publish(changes.RunChanged.of(run, changes.Origin.ENGINE))
         changed = True
     if changed:

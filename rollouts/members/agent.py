@@ -37,6 +37,7 @@ def _needs_work(binding) -> bool:
 
 
 _PENDING_FIELDS = ("name", "namespace", "target_cluster", "generation", "resource_version", "applied_generation",
+                   "failed_generation", "failed_attempts",
                    "spec", "status", "owner__name", "owner__namespace")
 
 
@@ -124,6 +125,7 @@ def _sync_binding(binding, member, snapshot, now) -> float | None:
                           ("Available", "False", "ResourceNotAvailableYet", message)])
         return POLL_SECONDS
     if state != "Available":
+        _count_failed_attempt(binding)
         if _report(binding, [("Applied", "False", "ApplyFailed", failure or message)]):
             changes.publish(changes.ClusterFailing(binding.owner.KIND, binding.namespace, binding.owner.name))
         return None
@@ -133,6 +135,15 @@ def _sync_binding(binding, member, snapshot, now) -> float | None:
                       ("Applied", "True", "AllWorkHaveBeenApplied", "all resources are applied"),
                       ("Available", "True", "AllWorkAreAvailable", "all resources are available")], force=True)
     return None
+
+
+def _count_failed_attempt(binding) -> None:
+    """One more failed apply of this generation ("failing · 3 attempts"): a
+    column update, not a status write, so a retry that fails the same way
+    bumps no resourceVersion and pushes nothing."""
+    attempts = binding.failed_attempts + 1 if binding.failed_generation == binding.generation else 1
+    type(binding).objects.filter(pk=binding.pk).update(failed_generation=binding.generation, failed_attempts=attempts)
+    binding.failed_generation, binding.failed_attempts = binding.generation, attempts
 
 
 def _report(binding, conditions: list[tuple], *, force: bool = False) -> bool:

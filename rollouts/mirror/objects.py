@@ -134,6 +134,7 @@ def _fill(row, hub_kind: HubKind, obj: dict, connection: HubConnection, where: s
     row.status = obj.get("status") or {}
     if hub_kind.kind in RUN_KINDS:
         row.active = run_is_active(row.status)
+        row.finished_at = None if row.active else (row.finished_at or run_finished_time(row.status) or clock.now())
         row.wake_at = None  # the hub's controller drives mirrored runs, not our engine
     if hub_kind.model in _OWNER:
         row.owner, row.index = _owner_and_index(hub_kind, row, connection, where)
@@ -144,6 +145,17 @@ def run_is_active(status: dict) -> bool:
     conditions = status.get("conditions") or []
     initialized = find_condition(conditions, "Initialized") or {}
     return not (find_condition(conditions, "Succeeded") or initialized.get("status") == "False")
+
+
+def run_finished_time(status: dict):
+    """When a finished run's terminal condition (Succeeded, or Initialized=False) was set."""
+    conditions = status.get("conditions") or []
+    initialized = find_condition(conditions, "Initialized") or {}
+    terminal = find_condition(conditions, "Succeeded") or (initialized if initialized.get("status") == "False" else {})
+    try:
+        return clock.parse_rfc3339(terminal.get("lastTransitionTime"))
+    except (TypeError, ValueError, AttributeError):  # a hub's malformed time: the mirror's own clock
+        return None
 
 
 def _owner_and_index(hub_kind: HubKind, row, connection: HubConnection, where: str):

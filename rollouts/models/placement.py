@@ -129,6 +129,10 @@ class ClusterResourceBinding(PlacementChild):
     # The generation the member agent last applied successfully, so its pass
     # reads only bindings with work to do (derivable from status, kept for the index).
     applied_generation = models.BigIntegerField(default=0, db_index=True)
+    # How many times the member agent tried the generation `failed_generation`
+    # and failed: "failing, 4 attempts". Hub bookkeeping, not API state.
+    failed_generation = models.BigIntegerField(default=0)
+    failed_attempts = models.PositiveIntegerField(default=0)
 
     class Meta(FleetObject.Meta):
         constraints = _unique_name("crb")
@@ -144,6 +148,10 @@ class ResourceBinding(PlacementChild):
     # The generation the member agent last applied successfully, so its pass
     # reads only bindings with work to do (derivable from status, kept for the index).
     applied_generation = models.BigIntegerField(default=0, db_index=True)
+    # How many times the member agent tried the generation `failed_generation`
+    # and failed: "failing, 4 attempts". Hub bookkeeping, not API state.
+    failed_generation = models.BigIntegerField(default=0)
+    failed_attempts = models.PositiveIntegerField(default=0)
 
     class Meta(FleetObject.Meta):
         constraints = _unique_name("rb")
