@@ -24,8 +24,8 @@ from .common import (
 )
 from .failures import (
     Failure,
-    placement_status_available,
     failed_attempts,
+    placement_status_available,
     placement_status_failures,
     placement_status_pending,
 )
