@@ -25,6 +25,7 @@ from rollouts.controllers.family import APPROVAL_KINDS, PLACEMENT_KINDS, RUN_KIN
 from rollouts.engine.timeline import transition_events
 from rollouts.models.connections import HubConnection, MirroredObject
 from rollouts.selectors.common import kind_of
+from rollouts.selectors.failures import placement_status_failures
 from rollouts.services.events import record
 from rollouts.services.policies import strategy_policies_sync
 
@@ -105,7 +106,19 @@ def mirror_upsert(connection: HubConnection, hub_kind: HubKind, obj: dict, *, re
     if hub_kind.kind in STRATEGY_KINDS:
         _strategy_policies_sync(hub_kind, row, obj)
     _announce(row)
+    if hub_kind.kind in PLACEMENT_KINDS and _failures_changed(row, (before or {}).get("status")):
+        changes.publish(changes.ClusterFailing(row.KIND, row.namespace, row.name))
     return "created" if before is None else "updated"
+
+
+def _failures_changed(placement, before: dict | None) -> bool:
+    """Whether the hub's placement status reports other failing clusters (or
+    reasons) than before: the pages of its mirrored runs show them at once,
+    though the runs' own status may not change."""
+    def failing(status):
+        found = placement_status_failures(status, placement=placement.name, namespace=placement.namespace)
+        return {cluster: failure.text for cluster, failure in found.items()}
+    return failing(placement.status) != failing(before)
 
 
 def _strategy_policies_sync(hub_kind: HubKind, strategy, obj: dict | None) -> None:
