@@ -15,7 +15,7 @@ from rollouts.engine.execution import IN_PROGRESS_REASONS
 from .common import when
 
 # The binding conditions a member agent reports, in the order it reports them.
-_REPORTED = ("Overridden", "WorkSynchronized", "Applied", "Available")
+_REPORTED = ("Overridden", "WorkSynchronized", "Applied", "Available", "DiffReported")
 
 
 @dataclass(frozen=True)
