@@ -197,6 +197,12 @@ class Hub:
         self.env = process_env(DATABASE_URL=database_url, REDIS_URL=redis.url, CELERY_VISIBILITY_TIMEOUT="10",
                                FLEET_SIMULATED_APPLY_SECONDS="0", LOG_LEVEL="WARNING")
         self.processes: list[subprocess.Popen] = []
+        self.sql_sessions = 0  # PostgreSQL sessions this test's sql() opened
+
+    def database_sessions(self) -> int:
+        """Sessions opened on the hub's database since it was made (pg_stat_database), this one's included."""
+        self.sql("SELECT pg_stat_force_next_flush()")
+        return self.sql("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")[0][0]
 
     def manage(self, *args: str, stdin: str | None = None) -> str:
         done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, input=stdin,
@@ -248,6 +254,7 @@ class Hub:
                 self.kill(proc)
 
     def sql(self, query: str, *params) -> list[tuple]:
+        self.sql_sessions += 1
         with psycopg.connect(self.database_url.replace("postgres://", "postgresql://")) as conn:
             return conn.execute(query, params).fetchall()
 
