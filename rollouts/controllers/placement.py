@@ -32,11 +32,14 @@ def _chain(placement) -> list[tuple]:
     return _REPORT_DIFF_CHAIN if strategy.get("type") == "ReportDiff" else _ROLLOUT_CHAIN
 
 
-def placements_reconcile() -> None:
-    """Schedule, snapshot and refresh the status of every placement."""
+def placements_reconcile(only: list | None = None) -> None:
+    """Schedule, snapshot and refresh the status of every placement, or of
+    the placements in `only` (ours, not a hub's: callers write local ones)."""
     members = list(local_only(m.MemberCluster.objects.all()))  # a hub's mirrored members are not ours
     for family in FAMILIES:
-        for placement in local_only(family.placement.objects.all()):
+        placements = (local_only(family.placement.objects.all()) if only is None
+                      else [p for p in only if isinstance(p, family.placement)])
+        for placement in placements:
             placement_reconcile(placement, family, members)
 
 
