@@ -299,7 +299,10 @@ if REDIS_URL:
 # Hub sync sessions watch a KubeFleet hub for a while: their own queue and
 # worker (`celery -A fleetui worker -Q hubs`) so they never hold an engine slot.
 CELERY_IMPORTS = ("rollouts.tasks_k8s",)
-CELERY_TASK_ROUTES = {"rollouts.tasks_k8s.hub_sync": {"queue": "hubs"}}
+# Member syncs unblock runs (a cluster's apply finishing lets its run go on):
+# they go before the sweeps' background advances, never starved behind them.
+CELERY_TASK_ROUTES = {"rollouts.tasks_k8s.hub_sync": {"queue": "hubs"},
+                      "rollouts.tasks.members_sync": {"queue": "interactive"}}
 
 # Seconds between the dashboard's refreshes of live panels (until live updates push them).
 FLEET_DASHBOARD_POLL_SECONDS = env_float("FLEET_DASHBOARD_POLL_SECONDS", 5.0)
