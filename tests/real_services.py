@@ -8,6 +8,7 @@ fail loudly; elsewhere they are skipped with the same message.
 import contextlib
 import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import signal
@@ -20,7 +21,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from django.apps import apps
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("FLEET_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -84,14 +84,17 @@ def _database_url(name: str) -> str:
 
 
 def migrations_fingerprint() -> str:
-    """A hash of every installed app's migration files (ours, Django's,
-    django-celery-beat's): a changed, added or removed migration, or an
-    upgraded library, names a different template."""
+    """A hash of our migration files and of every installed distribution's
+    version (Django's, django-celery-beat's… migrations come with them): a
+    changed, added or removed migration, or an upgraded library, names a
+    different template. Read without Django's app registry, so a benchmark
+    can make its database before it sets Django up on it."""
     digest = hashlib.sha256()
-    for app in sorted(apps.get_app_configs(), key=lambda app: app.label):
-        for path in sorted((Path(app.path) / "migrations").glob("*.py")):
-            digest.update(f"{app.label}/{path.name}\0".encode())
-            digest.update(path.read_bytes())
+    for path in sorted((ROOT / "rollouts" / "migrations").glob("*.py")):
+        digest.update(f"rollouts/{path.name}\0".encode())
+        digest.update(path.read_bytes())
+    for name, version in sorted({(d.metadata["Name"] or "", d.version) for d in importlib.metadata.distributions()}):
+        digest.update(f"{name}=={version}\0".encode())
     return digest.hexdigest()[:16]
 
 

@@ -132,7 +132,10 @@ def load_world(run, family: Family, now=None) -> tuple[World, dict]:
     placement = family.placement.objects.filter(namespace=run.namespace, name=spec.get("placementName", "")).first()
     policy_snapshots = list(family.policy_snapshot.objects.filter(owner=placement)) if placement else []
     bindings = list(family.binding.objects.filter(owner=placement).values(*_BINDING_FIELDS)) if placement else []
-    members = dict(m.MemberCluster.objects.values_list("name", "labels"))
+    # Only this placement's clusters: the stages, the gates and the policies
+    # look at no other member, and a hub holds ten times more than one placement.
+    members = dict(m.MemberCluster.objects.filter(name__in={b["target_cluster"] for b in bindings})
+                   .values_list("name", "labels")) if bindings else {}
     initialized = is_true(status.get("conditions"), "Initialized")
     strategy = snapshots = None
     protections = []

@@ -1,4 +1,5 @@
-# Runs remember when they finished; bindings count failed apply attempts.
+# Runs remember when they finished; bindings count failed apply attempts, and
+# those the member agent has work on are indexed.
 
 from datetime import datetime
 
@@ -63,4 +64,13 @@ class Migration(migrations.Migration):
             field=models.DateTimeField(blank=True, db_index=True, null=True),
         ),
         migrations.RunPython(backfill_finished_at, migrations.RunPython.noop),
+        # The member agent's pending bindings, indexed apart from the done ones.
+        migrations.AddIndex(
+            model_name='clusterresourcebinding',
+            index=models.Index(condition=models.Q(('spec__state', 'Bound'), models.Q(('applied_generation', models.F('generation')), _negated=True)), fields=['id'], name='crb_pending_apply'),
+        ),
+        migrations.AddIndex(
+            model_name='resourcebinding',
+            index=models.Index(condition=models.Q(('spec__state', 'Bound'), models.Q(('applied_generation', models.F('generation')), _negated=True)), fields=['id'], name='rb_pending_apply'),
+        ),
     ]

@@ -47,6 +47,14 @@ class ResourcePlacement(FleetObject):
         constraints = _unique_name("rp")
 
 
+def _pending_apply_index(prefix: str) -> models.Index:
+    """The bindings the member agent has work on (bound, generation not yet
+    applied): a partial index holding only those, so its pass reads them
+    directly whatever the number of bindings that are done."""
+    return models.Index(fields=["id"], name=f"{prefix}_pending_apply",
+                        condition=models.Q(spec__state="Bound") & ~models.Q(applied_generation=models.F("generation")))
+
+
 class PlacementChild(FleetObject):
     """An object owned by a placement; deleting the placement deletes it."""
 
@@ -136,6 +144,7 @@ class ClusterResourceBinding(PlacementChild):
 
     class Meta(FleetObject.Meta):
         constraints = _unique_name("crb")
+        indexes = [_pending_apply_index("crb")]
 
 
 class ResourceBinding(PlacementChild):
@@ -155,3 +164,4 @@ class ResourceBinding(PlacementChild):
 
     class Meta(FleetObject.Meta):
         constraints = _unique_name("rb")
+        indexes = [_pending_apply_index("rb")]
