@@ -254,7 +254,7 @@ def _bind_all(actions: list[BindBinding], family: Family, rows: dict, run) -> No
             message=action.message, details={"scope": "binding", "cluster": binding.target_cluster,
                                              "type": "RolloutStarted", "status": "True",
                                              "resourceSnapshotName": binding.spec.get("resourceSnapshotName")}))
-    family.binding.objects.bulk_update(bindings, ["spec", "status", "generation", "resource_version"])
+    store.rows_update(family.binding, bindings, ["spec", "status", "generation", "resource_version"])
     m.Event.objects.bulk_create(events)
 
 
