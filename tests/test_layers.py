@@ -33,7 +33,7 @@ LAYERS = [
     ]),
     ("models", [
         "rollouts", "rollouts.models", "rollouts.changes", "rollouts.clock", "rollouts.conditions",
-        "rollouts.k8s_errors", "rollouts.metrics", "rollouts.outages",
+        "rollouts.k8s_errors", "rollouts.metrics", "rollouts.outages", "rollouts.freeze_windows",
     ]),
 ]
 

@@ -12,6 +12,7 @@ from .world import AcceptApproval, BindBinding, BindingView, CreateApprovalReque
 
 CLUSTER_POLL = 15.0  # clusters in flight, deletions, stopping
 STAGE_POLL = 60.0  # waiting for an approval
+FROZEN_REASON = "UpdateRunFrozen"  # Progressing=False while a freeze holds the run (Fleet UI only)
 IN_PROGRESS_REASONS = {"OverriddenPending", "WorkNotSynchronizedYet", "ApplyPending", "ResourceNotAvailableYet"}
 
 # Task condition reasons: legacy names after a stage, current ones before (compatibility.md).
@@ -23,6 +24,8 @@ _REASONS = {
 
 def execute(ctx: Pass, position: int) -> float | None:
     if position >= len(ctx.stages):
+        if ctx.world.frozen and not ctx.status["deletionStageStatus"].get("startTime"):
+            return _hold(ctx, ctx.status["deletionStageStatus"])
         return _execute_deletion_stage(ctx)
     stage = ctx.stages[position]
     config = ctx.strategy_stages[position]
@@ -34,10 +37,38 @@ def execute(ctx: Pass, position: int) -> float | None:
             ctx.run_set("Progressing", "False", "UpdateRunWaiting",
                         f"the updateRun is waiting for before-stage tasks in stage {stage['stageName']} to complete")
             return STAGE_POLL
-    finished = _cluster_pass(ctx, stage, config)
+    held = _held(ctx, position)
+    if held and not stage.get("startTime"):
+        return _hold(ctx, stage)
+    finished = _cluster_pass(ctx, stage, config, held=held)
     if finished:
         return _complete_stage(ctx, stage, config)
     return CLUSTER_POLL
+
+
+# Freezes (docs/freezes.md) ----------------------------------------------------
+
+
+def _held(ctx: Pass, position: int) -> bool:
+    """Whether a freeze keeps this stage from starting clusters. A gate
+    opened by break-glass during the freeze lets its run through to the next
+    gate: the stage behind a before-stage gate, or the one after an
+    after-stage gate."""
+    if ctx.world.frozen is None:
+        return False
+    gates = list(ctx.stages[position].get("beforeStageTaskStatus") or [])
+    if position > 0:
+        gates += ctx.stages[position - 1].get("afterStageTaskStatus") or []
+    approvals = ctx.world.approvals
+    return not any(getattr(approvals.get(task.get("approvalRequestName", "")), "break_glass", False) for task in gates)
+
+
+def _hold(ctx: Pass, stage: dict) -> float:
+    """A stage that would start now waits for the freeze to end."""
+    sentence = ctx.world.frozen.sentence()
+    ctx.set(stage, "Progressing", "False", "StageUpdatingWaiting", f"waiting for the freeze to end: {sentence}")
+    ctx.run_set("Progressing", "False", FROZEN_REASON, sentence)
+    return STAGE_POLL  # the freeze ending wakes every run (FreezeChanged); this is the safety net
 
 
 def _skip_empty_stage(ctx: Pass, stage: dict) -> float:
@@ -134,18 +165,22 @@ def _start_cluster(ctx: Pass, binding: BindingView, cluster: dict, stage: dict) 
     ctx.set(stage, "Progressing", "True", "StageUpdatingStarted", "stage update has started")
 
 
-def _cluster_pass(ctx: Pass, stage: dict, config: dict) -> bool:
-    """Walk the stage's clusters in order, at most maxConcurrency in flight.
+def _cluster_pass(ctx: Pass, stage: dict, config: dict, *, held: bool = False) -> bool:
+    """Walk the stage's clusters in order, at most maxConcurrency in flight;
+    `held` (a freeze): clusters in flight go on, no other one starts.
     Returns whether every cluster has succeeded."""
     clusters = stage["clusters"]
     limit = max_concurrency(config.get("maxConcurrency"), len(clusters))
     bindings = _bindings(ctx)
-    finished, updating, stuck, errors = 0, 0, [], []
+    finished, updating, stuck, errors, waiting = 0, 0, [], [], 0
     for cluster in clusters:
         if updating >= limit:
             break
         if ctx.true(cluster, "Succeeded"):
             finished += 1
+            continue
+        if held and not ctx.true(cluster, "Started"):
+            waiting += 1
             continue
         updating += 1
         name = cluster["clusterName"]
@@ -169,6 +204,9 @@ def _cluster_pass(ctx: Pass, stage: dict, config: dict) -> bool:
         elif _stuck(ctx, cluster):
             stuck.append(name)
     _aggregate_progress(ctx, stage, stuck)
+    if waiting and not stuck:
+        ctx.run_set("Progressing", "False", FROZEN_REASON, ctx.world.frozen.sentence()
+                    + (f"; {updating} cluster(s) in flight finish" if updating else ""))
     if errors:
         raise Retry("; ".join(errors))
     return finished == len(clusters)
