@@ -24,8 +24,9 @@ _REASONS = {
 
 def execute(ctx: Pass, position: int) -> float | None:
     if position >= len(ctx.stages):
-        if ctx.world.frozen and not ctx.status["deletionStageStatus"].get("startTime"):
-            return _hold(ctx, ctx.status["deletionStageStatus"])
+        deletion = ctx.status["deletionStageStatus"]
+        if deletion.get("clusters") and not deletion.get("startTime") and _held(ctx, position):
+            return _hold(ctx, deletion)
         return _execute_deletion_stage(ctx)
     stage = ctx.stages[position]
     config = ctx.strategy_stages[position]
@@ -53,10 +54,10 @@ def _held(ctx: Pass, position: int) -> bool:
     """Whether a freeze keeps this stage from starting clusters. A gate
     opened by break-glass during the freeze lets its run through to the next
     gate: the stage behind a before-stage gate, or the one after an
-    after-stage gate."""
+    after-stage gate (the deletion stage after the last one)."""
     if ctx.world.frozen is None:
         return False
-    gates = list(ctx.stages[position].get("beforeStageTaskStatus") or [])
+    gates = list(ctx.stages[position].get("beforeStageTaskStatus") or []) if position < len(ctx.stages) else []
     if position > 0:
         gates += ctx.stages[position - 1].get("afterStageTaskStatus") or []
     approvals = ctx.world.approvals

@@ -30,8 +30,8 @@ def engine_tick() -> float | None:
     """One pass over everything. Returns seconds until something is due
     (a freeze's window opening or closing included)."""
     deadlines = [members_sync(), freezes_sync()]
-    mirrored_runs_enforce()  # a hub's runs are its controller's: a freeze stops them there
     freezes = freezes_holding()  # once per tick, for every run's world
+    mirrored_runs_enforce(freezes=freezes)  # a hub's runs are its controller's: a freeze stops them there
     for family, pk in runner.active_runs():
         decision = runner.run_advance(family=family, pk=pk, freezes=freezes)
         if decision is not None:

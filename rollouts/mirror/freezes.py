@@ -25,14 +25,14 @@ def actor_of(freeze_name: str) -> str:
     return f"system:freeze/{freeze_name}"
 
 
-def mirrored_runs_enforce(*, now=None) -> tuple[int, int]:
+def mirrored_runs_enforce(*, freezes: list[FreezeInfo] | None = None, now=None) -> tuple[int, int]:
     """Stop the mirrored runs a holding freeze covers, resume those a freeze
     stopped and no freeze covers any more. Returns (stopped, resumed).
     A hub that refuses or is unreachable is logged and tried again on the
     next call (the engine tick, or beat's sync-freezes). Queries: the
-    freezes, the recorded stops, and per run family the mirrored active runs
+    freezes (unless given), the recorded stops, and per run family the mirrored active runs
     and their placements' labels (only while a freeze holds or stops remain)."""
-    freezes = freezes_holding(now)
+    freezes = freezes_holding(now) if freezes is None else freezes
     stops = list(m.FreezeStop.objects.select_related("freeze"))
     if not freezes and not stops:
         return 0, 0
