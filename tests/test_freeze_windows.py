@@ -5,7 +5,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rollouts.freeze_windows import WindowError, format_windows, in_windows, next_change, parse_windows, zone
+from rollouts.freeze_windows import (
+    WindowError,
+    format_windows,
+    in_windows,
+    next_change,
+    parse_windows,
+    zone,
+)
 
 BERLIN = zone("Europe/Berlin")
 WEEKEND = parse_windows("Sat 00:00-Mon 06:00")

@@ -12,7 +12,17 @@ import pytest
 from rollouts.engine.freezes import FreezeInfo, holding
 from rollouts.engine.state_machine import decide
 from rollouts.engine.world import ApprovalView, BindBinding
-from tests.test_state_machine import NOW, ROLLOUT, STRATEGY, _c, _started_world, binding, cond, reason, world
+from tests.test_state_machine import (
+    NOW,
+    ROLLOUT,
+    STRATEGY,
+    _c,
+    _started_world,
+    binding,
+    cond,
+    reason,
+    world,
+)
 
 XMAS = FreezeInfo(name="xmas", reason="holidays", declared_by="alice", until=NOW + timedelta(days=2))
 DONE = [_c("Started", "True", "ClusterUpdatingStarted", 1), _c("Succeeded", "True", "ClusterUpdatingSucceeded", 1)]
