@@ -57,6 +57,7 @@ from django.utils.module_loading import import_string
 
 from rollouts import changes, metrics, outages, roles
 from rollouts.controllers.family import FAMILIES
+from rollouts.selectors.freezes import banner_freezes
 from rollouts.selectors.pages import overview_context, run_timeline_context
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ def on_changes(events: list) -> None:
             keys[("run-named", _RUN_KIND_OF_REQUEST[event.kind], event.namespace, event.run_name)] = None
         elif isinstance(event, changes.ClusterFailing):
             keys[("runs-of", _RUN_KIND_OF_PLACEMENT[event.placement_kind], event.namespace, event.name)] = None
-        else:
+        elif not isinstance(event, changes.FreezeChanged):  # a freeze: the overview only (its banner)
             continue
         keys[("overview",)] = None
     if keys and push(list(keys)):
@@ -213,7 +214,9 @@ def render_run(kind: str, pk: int, audiences) -> dict[str, str]:
 
 
 def render_overview() -> str:
-    return render_to_string("rollouts/overview.html#live", {**overview_context(), "oob": True})
+    """The overview's live region and the freeze banner, both out of band."""
+    return (render_to_string("rollouts/overview.html#live", {**overview_context(), "oob": True})
+            + render_to_string("rollouts/_freeze_banner.html", {"freezes": banner_freezes(), "oob": True}))
 
 
 # Pushing ------------------------------------------------------------------------------------

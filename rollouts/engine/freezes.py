@@ -25,6 +25,7 @@ class FreezeInfo:
     declared_by: str
     until: datetime | None = None
     selector: dict | None = None
+    selector_text: str = ""  # as typed (`env=prod`), for banners
 
     def sentence(self) -> str:
         """`Frozen by alice (freeze xmas): holidays, until 2026-12-27 06:00 UTC`: the run page's why."""

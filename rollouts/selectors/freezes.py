@@ -7,6 +7,7 @@ from datetime import datetime
 from django.db.models import Q
 
 from rollouts import clock
+from rollouts import models as m
 from rollouts.controllers.family import family_of
 from rollouts.engine.freezes import FreezeInfo, holding
 from rollouts.models import Freeze
@@ -19,7 +20,8 @@ def _candidates(now: datetime):
 
 def info_of(freeze: Freeze, now: datetime) -> FreezeInfo:
     return FreezeInfo(name=freeze.name, reason=freeze.reason, declared_by=freeze.declared_by,
-                      until=freeze.next_change(now), selector=freeze.selector_object or None)
+                      until=freeze.next_change(now), selector=freeze.selector_object or None,
+                      selector_text=freeze.selector)
 
 
 def freezes_holding(now: datetime | None = None) -> list[FreezeInfo]:
@@ -74,6 +76,12 @@ def freeze_holding_run(run, now: datetime | None = None) -> FreezeInfo | None:
                                                          name=(run.spec or {}).get("placementName", ""))
                  .values_list("labels", flat=True).first())
     return holding(freezes, placement or {})
+
+
+def break_glass_of(request) -> m.BreakGlass | None:
+    """The latest break-glass asked for this approval request (pending or confirmed), or None."""
+    return m.BreakGlass.objects.filter(request_kind=request.KIND, request_namespace=request.namespace,
+                                       request_name=request.name).first()
 
 
 def banner_freezes(now: datetime | None = None) -> list[FreezeInfo]:

@@ -44,7 +44,7 @@ def may_declare(user) -> bool:
     return bool(getattr(settings, "FLEET_FREEZE_BY_RELEASE_MANAGERS", False)) and user.has_perm("rollouts.operate_run")
 
 
-def _validated(*, name: str, reason: str, starts_at, ends_at, windows: str, time_zone: str, selector: str,
+def freeze_validate(*, name: str, reason: str, starts_at, ends_at, windows: str, time_zone: str, selector: str,
                now: datetime) -> dict:
     """The fields of a freeze, checked; FreezeInvalid names the first bad field."""
     if not _NAME.match(name or ""):
@@ -87,7 +87,7 @@ def freeze_create(*, name: str, reason: str, actor: str, starts_at: datetime | N
     over the placements matching `selector` (all when blank). Appends a
     `created` Event and publishes FreezeChanged. FreezeInvalid names a bad field."""
     now = clock.now()
-    fields = _validated(name=name, reason=reason, starts_at=starts_at, ends_at=ends_at, windows=windows,
+    fields = freeze_validate(name=name, reason=reason, starts_at=starts_at, ends_at=ends_at, windows=windows,
                         time_zone=time_zone, selector=selector, now=now)
     freeze = m.Freeze(**fields, declared_by=actor, created_at=now)
     freeze.active = freeze.holds_at(now)
@@ -110,7 +110,7 @@ def freeze_update(*, freeze: m.Freeze, actor: str, reason: str, ends_at: datetim
     if locked.ended_at is not None:
         raise FreezeInvalid("name", f"freeze {locked.name} has ended and cannot be edited")
     now = clock.now()
-    fields = _validated(name=locked.name, reason=reason, starts_at=locked.starts_at, ends_at=ends_at,
+    fields = freeze_validate(name=locked.name, reason=reason, starts_at=locked.starts_at, ends_at=ends_at,
                         windows=windows, time_zone=time_zone, selector=selector, now=now)
     for field, value in fields.items():
         setattr(locked, field, value)
