@@ -40,7 +40,7 @@ def mirrored_runs_enforce(*, freezes: list[FreezeInfo] | None = None, now=None) 
     recorded = {(s.run_kind, s.run_namespace, s.run_name): s for s in stops}
     stopped = sum(_stop(run, frozen) for run, labels in runs.values()
                   if (frozen := holding(freezes, labels)) and (run.KIND, run.namespace, run.name) not in recorded
-                  and (run.spec or {}).get("state", "Run") == "Run")
+                  and (run.spec or {}).get("state") == "Run")  # legacy hubs have no spec.state: left alone
     resumed = 0
     for key, stop in recorded.items():
         run, labels = runs.get(key, (None, None))
