@@ -153,7 +153,9 @@ def on_changes(events: list) -> None:
             keys[("run-named", _RUN_KIND_OF_REQUEST[event.kind], event.namespace, event.run_name)] = None
         elif isinstance(event, changes.ClusterFailing):
             keys[("runs-of", _RUN_KIND_OF_PLACEMENT[event.placement_kind], event.namespace, event.name)] = None
-        elif not isinstance(event, changes.FreezeChanged):  # a freeze: the overview only (its banner)
+        elif isinstance(event, changes.FreezeChanged):  # the banner, on the overview
+            keys[("freeze-banner",)] = None
+        else:
             continue
         keys[("overview",)] = None
     if keys and push(list(keys)):
@@ -214,9 +216,13 @@ def render_run(kind: str, pk: int, audiences) -> dict[str, str]:
 
 
 def render_overview() -> str:
-    """The overview's live region and the freeze banner, both out of band."""
-    return (render_to_string("rollouts/overview.html#live", {**overview_context(), "oob": True})
-            + render_to_string("rollouts/_freeze_banner.html", {"freezes": banner_freezes(), "oob": True}))
+    return render_to_string("rollouts/overview.html#live", {**overview_context(), "oob": True})
+
+
+def render_freeze_banner() -> str:
+    """The freeze banner (empty when nothing holds), out of band: a freeze
+    declared, ended, or a window opening shows on the overview at once."""
+    return render_to_string("rollouts/_freeze_banner.html", {"freezes": banner_freezes(), "oob": True})
 
 
 # Pushing ------------------------------------------------------------------------------------
@@ -271,7 +277,7 @@ def _resolve(keys: list[tuple]) -> list[tuple]:
 
 
 def _groups(key: tuple) -> list[str]:
-    if key[0] == "overview":
+    if key[0] in ("overview", "freeze-banner"):
         return [OVERVIEW_GROUP]
     return [run_group(key[1], key[2], audience) for audience in AUDIENCES]
 
@@ -280,9 +286,9 @@ def _render(keys: list[tuple], listening: set[str]) -> list[tuple[str, str]]:
     """(group, html) for every group someone listens to."""
     messages = []
     for key in keys:
-        if key[0] == "overview":
+        if key[0] in ("overview", "freeze-banner"):
             if OVERVIEW_GROUP in listening:
-                messages.append((OVERVIEW_GROUP, render_overview()))
+                messages.append((OVERVIEW_GROUP, render_overview() if key[0] == "overview" else render_freeze_banner()))
             continue
         _, kind, pk = key
         audiences = [a for a in AUDIENCES if run_group(kind, pk, a) in listening]

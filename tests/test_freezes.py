@@ -243,3 +243,16 @@ def test_a_run_in_flight_finishes_its_clusters_and_waits_at_the_next_stage(froze
     assert conditions(staging["clusters"][0])["Succeeded"] == ("True", "ClusterUpdatingSucceeded")  # member2 finished
     canary = stage_status("example-run", "canary")
     assert all(not c.get("conditions") for c in canary["clusters"])
+
+
+def test_a_status_patch_approving_during_a_freeze_is_refused(waiting_at_canary_frozen):
+    from rollouts.services.policies import PolicyDenied
+    from tests.fleet_builders import patch
+
+    generation = m.ClusterApprovalRequest.objects.get(name=GATE).generation
+    body = {"status": {"conditions": [{"type": "Approved", "status": "True", "reason": "lgtm", "message": "lgtm",
+                                       "observedGeneration": generation, "lastTransitionTime": "2026-03-02T21:30:00Z"}]}}
+    with pytest.raises(PolicyDenied, match="during a freeze. Frozen by ada"):
+        patch("careq", GATE, body, subresource="status", actor="carol")
+    assert not gate_approved()
+    assert m.Event.objects.get(action=m.Event.Action.DENIED).details["attempted"] == "patch status"

@@ -151,3 +151,22 @@ def test_approving_through_the_form_during_a_freeze_is_refused_with_the_reason(r
     response = rita.post(reverse("rollouts:approval-approve", args=["example-run-canary"]), follow=True)
     assert "cannot be approved during a freeze. Frozen by ada (freeze xmas)" in response.content.decode()
     assert approval_request("example-run-canary").condition_status("Approved") != "True"
+
+
+def test_a_freeze_declared_or_ended_pushes_the_banner_to_the_overview(vera, frozen_clock, monkeypatch,
+                                                                         django_capture_on_commit_callbacks):
+    from rollouts import broadcast
+    from rollouts.services.freezes import freeze_end
+
+    pushed = []
+    monkeypatch.setattr(broadcast, "push", pushed.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        freeze_create(name="xmas", reason="holidays", actor="ada")
+    assert pushed == [[("freeze-banner",), ("overview",)]]
+    banner = broadcast.render_freeze_banner()
+    assert 'id="freeze-banner" hx-swap-oob="true"' in banner and "Frozen by ada</strong>" in banner
+    assert banner.replace(' hx-swap-oob="true"', "").strip() in vera.get("/").content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        freeze_end(name="xmas", actor="ada")
+    assert "Frozen by" not in broadcast.render_freeze_banner()  # the banner goes away live

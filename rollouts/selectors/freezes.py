@@ -84,6 +84,12 @@ def break_glass_of(request) -> m.BreakGlass | None:
                                        request_name=request.name).first()
 
 
+def break_glass_confirmed(request) -> bool:
+    """Whether a second person confirmed a break-glass for this approval request."""
+    return m.BreakGlass.objects.filter(request_kind=request.KIND, request_namespace=request.namespace,
+                                       request_name=request.name).exclude(confirmed_at=None).exists()
+
+
 def banner_freezes(now: datetime | None = None) -> list[FreezeInfo]:
     """What every page's banner shows: the freezes holding now (one query)."""
     return freezes_holding(now)

@@ -66,18 +66,13 @@ def _refuse_if_frozen(request, kind: Kind, gate, *, actor: str, client_address: 
     """Refuse (and audit as `denied`) an approval while a freeze holds the
     run, unless a second person confirmed a break-glass for this gate."""
     frozen = freeze_selectors.freeze_holding_run(gate.run)
-    if frozen is None or _break_glass_confirmed(request):
+    if frozen is None or freeze_selectors.break_glass_confirmed(request):
         return
     refusal = Frozen(request.name, frozen)
     policies.denial_record(kind_name=kind.kind, name=request.name, namespace=request.namespace, run=gate.run_name,
                            actor=actor, reason=str(refusal), attempted="approve", client_address=client_address,
                            via=via)
     raise refusal
-
-
-def _break_glass_confirmed(request) -> bool:
-    return m.BreakGlass.objects.filter(request_kind=request.KIND, request_namespace=request.namespace,
-                                       request_name=request.name).exclude(confirmed_at=None).exists()
 
 
 def approval_break_glass(*, kind: Kind, name: str, namespace: str, actor: str, reason: str = "",
