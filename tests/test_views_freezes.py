@@ -72,7 +72,9 @@ def test_the_run_page_says_why_the_run_waits(vera, frozen_clock):
     tutorial_run()
     settle()
     html = vera.get("/runs/example-run/").content.decode()
-    assert "Frozen by ada (freeze xmas): holidays, until it is ended" in html
+    assert ("Frozen by ada (freeze xmas): holidays, until it is ended. In stage staging no cluster starts "
+            "(those updating finish)") in html
+    assert 'class="state state-frozen"' in vera.get("/runs/").content.decode()  # its state in the list
 
 
 def test_an_admin_declares_and_ends_a_freeze_on_the_freezes_page(ada, frozen_clock):
