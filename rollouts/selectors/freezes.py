@@ -41,13 +41,13 @@ class FreezeRow:
     until: datetime | None
 
 
-def freeze_rows(*, include_ended: bool = False, now: datetime | None = None) -> list[FreezeRow]:
-    """Every freeze that is not over (or all of them), newest first; one query."""
+def freeze_rows(*, include_ended: bool = False, limit: int | None = None, now: datetime | None = None) -> list[FreezeRow]:
+    """Every freeze that is not over (or all of them), newest first, at most `limit`; one query."""
     now = now or clock.now()
     queryset = Freeze.objects.all()
     if not include_ended:
         queryset = queryset.filter(Q(ends_at=None) | Q(ends_at__gt=now), ended_at=None)
-    return [_row(f, now) for f in queryset]
+    return [_row(f, now) for f in (queryset[:limit] if limit else queryset)]
 
 
 def _row(freeze: Freeze, now: datetime) -> FreezeRow:

@@ -42,7 +42,7 @@ def _require_declarer(request) -> None:
 @roles.requires(roles.VIEW)
 def freeze_list(request, *, form: dict | None = None, error: str = "", status: int = 200):
     """Every freeze not over (and the last ended ones); the form to declare one for those who may."""
-    context = {"rows": freeze_rows(include_ended=True)[:50], "may_declare": may_declare(request.user),
+    context = {"rows": freeze_rows(include_ended=True, limit=50), "may_declare": may_declare(request.user),
                "form": form or {"time_zone": "UTC"}, "error": error}
     return page(request, "rollouts/freeze_list.html", context, status=status)
 
