@@ -256,3 +256,26 @@ def test_a_status_patch_approving_during_a_freeze_is_refused(waiting_at_canary_f
         patch("careq", GATE, body, subresource="status", actor="carol")
     assert not gate_approved()
     assert m.Event.objects.get(action=m.Event.Action.DENIED).details["attempted"] == "patch status"
+
+
+# Waking up ----------------------------------------------------------------------------------
+
+
+def test_a_freeze_change_wakes_every_active_run():
+    from rollouts.engine import wakeup
+
+    assert wakeup._tasks_for(changes.FreezeChanged("xmas", False), 0.0) == [(wakeup.RUNS_ADVANCE_ACTIVE, (), None)]
+
+
+def test_the_engine_loop_wakes_up_when_a_freeze_starts(frozen_clock):
+    declare(starts_at=clock.now() + timedelta(seconds=40))
+    assert engine_tick() == 40  # nothing else is due: the loop sleeps until the freeze starts, not its interval
+
+
+def test_beats_task_publishes_transitions_and_stops_mirrored_runs(frozen_clock, published):
+    from rollouts import tasks
+
+    declare(starts_at=clock.now() + timedelta(seconds=5))
+    clock.advance(5)
+    tasks.freezes_sync()
+    assert published[-1] == changes.FreezeChanged("xmas", True)
