@@ -30,17 +30,22 @@ def mirrored_runs_enforce(*, freezes: list[FreezeInfo] | None = None, now=None) 
     stopped and no freeze covers any more. Returns (stopped, resumed).
     A hub that refuses or is unreachable is logged and tried again on the
     next call (the engine tick, or beat's sync-freezes). Queries: the
-    freezes (unless given), the recorded stops, and per run family the mirrored active runs
-    and their placements' labels (only while a freeze holds or stops remain)."""
+    freezes (unless given), the recorded stops, and per run family the
+    mirrored active runs and their placements' labels (only while a freeze
+    holds or stops remain)."""
     freezes = freezes_holding(now) if freezes is None else freezes
     stops = list(m.FreezeStop.objects.select_related("freeze"))
     if not freezes and not stops:
         return 0, 0
     runs = _mirrored_runs_with_labels()
     recorded = {(s.run_kind, s.run_namespace, s.run_name): s for s in stops}
-    stopped = sum(_stop(run, frozen) for run, labels in runs.values()
-                  if (frozen := holding(freezes, labels)) and (run.KIND, run.namespace, run.name) not in recorded
-                  and (run.spec or {}).get("state") == "Run")  # legacy hubs have no spec.state: left alone
+    stopped = 0
+    for key, (run, labels) in runs.items():
+        frozen = holding(freezes, labels)
+        # Stopped once: a person resuming it on the hub meanwhile wins. Legacy
+        # hubs' runs have no spec.state and cannot be stopped: left alone.
+        if frozen and key not in recorded and (run.spec or {}).get("state") == "Run":
+            stopped += _stop(run, frozen)
     resumed = 0
     for key, stop in recorded.items():
         run, labels = runs.get(key, (None, None))
