@@ -6,13 +6,13 @@ They return the requeue delay in seconds (None: wait for a change)."""
 from rollouts.clock import parse_rfc3339, rfc3339
 from rollouts.conditions import find_condition
 
+from . import freezes
 from .context import Pass
 from .stages import Abort, Retry, max_concurrency, wait_seconds
 from .world import AcceptApproval, BindBinding, BindingView, CreateApprovalRequest, DeleteBinding
 
 CLUSTER_POLL = 15.0  # clusters in flight, deletions, stopping
 STAGE_POLL = 60.0  # waiting for an approval
-FROZEN_REASON = "UpdateRunFrozen"  # Progressing=False while a freeze holds the run (Fleet UI only)
 IN_PROGRESS_REASONS = {"OverriddenPending", "WorkNotSynchronizedYet", "ApplyPending", "ResourceNotAvailableYet"}
 
 # Task condition reasons: legacy names after a stage, current ones before (compatibility.md).
@@ -25,8 +25,8 @@ _REASONS = {
 def execute(ctx: Pass, position: int) -> float | None:
     if position >= len(ctx.stages):
         deletion = ctx.status["deletionStageStatus"]
-        if deletion.get("clusters") and not deletion.get("startTime") and _held(ctx, position):
-            return _hold(ctx, deletion)
+        if deletion.get("clusters") and not deletion.get("startTime") and freezes.held(ctx, position):
+            return freezes.hold(ctx, deletion, STAGE_POLL)
         return _execute_deletion_stage(ctx)
     stage = ctx.stages[position]
     config = ctx.strategy_stages[position]
@@ -38,38 +38,13 @@ def execute(ctx: Pass, position: int) -> float | None:
             ctx.run_set("Progressing", "False", "UpdateRunWaiting",
                         f"the updateRun is waiting for before-stage tasks in stage {stage['stageName']} to complete")
             return STAGE_POLL
-    held = _held(ctx, position)
+    held = freezes.held(ctx, position)
     if held and not stage.get("startTime"):
-        return _hold(ctx, stage)
+        return freezes.hold(ctx, stage, STAGE_POLL)
     finished = _cluster_pass(ctx, stage, config, held=held)
     if finished:
         return _complete_stage(ctx, stage, config)
     return CLUSTER_POLL
-
-
-# Freezes (docs/freezes.md) ----------------------------------------------------
-
-
-def _held(ctx: Pass, position: int) -> bool:
-    """Whether a freeze keeps this stage from starting clusters. A gate
-    opened by break-glass during the freeze lets its run through to the next
-    gate: the stage behind a before-stage gate, or the one after an
-    after-stage gate (the deletion stage after the last one)."""
-    if ctx.world.frozen is None:
-        return False
-    gates = list(ctx.stages[position].get("beforeStageTaskStatus") or []) if position < len(ctx.stages) else []
-    if position > 0:
-        gates += ctx.stages[position - 1].get("afterStageTaskStatus") or []
-    approvals = ctx.world.approvals
-    return not any(getattr(approvals.get(task.get("approvalRequestName", "")), "break_glass", False) for task in gates)
-
-
-def _hold(ctx: Pass, stage: dict) -> float:
-    """A stage that would start now waits for the freeze to end."""
-    sentence = ctx.world.frozen.sentence()
-    ctx.set(stage, "Progressing", "False", "StageUpdatingWaiting", f"waiting for the freeze to end: {sentence}")
-    ctx.run_set("Progressing", "False", FROZEN_REASON, sentence)
-    return STAGE_POLL  # the freeze ending wakes every run (FreezeChanged); this is the safety net
 
 
 def _skip_empty_stage(ctx: Pass, stage: dict) -> float:
@@ -206,7 +181,7 @@ def _cluster_pass(ctx: Pass, stage: dict, config: dict, *, held: bool = False) -
             stuck.append(name)
     _aggregate_progress(ctx, stage, stuck)
     if waiting and not stuck:
-        ctx.run_set("Progressing", "False", FROZEN_REASON, ctx.world.frozen.sentence()
+        ctx.run_set("Progressing", "False", freezes.FROZEN_REASON, ctx.world.frozen.sentence()
                     + (f"; {updating} cluster(s) in flight finish" if updating else ""))
     if errors:
         raise Retry("; ".join(errors))
