@@ -21,7 +21,7 @@ LAYERS = [
         "rollouts.current_request", "rollouts.sessions",
     ]),
     ("reactions and loops", [
-        "rollouts.broadcast", "rollouts.engine.loop", "rollouts.engine.wakeup", "rollouts.mirror.sync",
+        "rollouts.broadcast", "rollouts.notifier", "rollouts.engine.loop", "rollouts.engine.wakeup", "rollouts.mirror.sync",
     ]),
     ("services and selectors", [
         "rollouts.services", "rollouts.selectors", "rollouts.engine.runner", "rollouts.engine.timeline",
@@ -42,7 +42,7 @@ LOCAL_IMPORTS_ALLOWED = {
     # Django: the app registry must be ready before the subscribers load models.
     ("rollouts.apps", "rollouts.broadcast"), ("rollouts.apps", "rollouts.changes"),
     ("rollouts.apps", "rollouts.signals"), ("rollouts.apps", "rollouts.engine.wakeup"),
-    ("rollouts.apps", "rollouts.services.audit"),
+    ("rollouts.apps", "rollouts.services.audit"), ("rollouts.apps", "rollouts.notifier"),
     # The official kubernetes client costs ~0.4 s to import: only where a real cluster is used.
     ("rollouts.members", "rollouts.members.kubernetes"),
     # Each connector implements the package's MemberConnector interface.

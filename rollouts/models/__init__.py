@@ -2,6 +2,7 @@ from .base import FleetObject
 from .connections import HubConnection, MemberCredential, MirroredObject
 from .health import Heartbeat
 from .hub import AppendOnlyError, Event, HubResource, MemberObject
+from .notifications import Delivery, Subscription
 from .placement import (
     ClusterResourceBinding,
     ClusterResourcePlacement,
@@ -45,4 +46,4 @@ FLEET_MODELS = [
 __all__ = [m.__name__ for m in FLEET_MODELS] + ["FleetObject", "AppendOnlyError", "Event", "HubResource", "MemberObject", "FLEET_MODELS",
                                               "HubConnection", "MemberCredential", "MirroredObject",
                                               "ApprovalPolicy", "ApprovalVote", "Heartbeat",
-                                              "RateCounter"]
+                                              "RateCounter", "Subscription", "Delivery"]
