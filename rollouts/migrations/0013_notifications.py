@@ -1,6 +1,7 @@
 # Issue 17: notification subscriptions and their delivery log (docs/notifications.md).
 
 import django.db.models.deletion
+import rollouts.clock
 from django.conf import settings
 from django.db import migrations, models
 
@@ -27,7 +28,7 @@ class Migration(migrations.Migration):
                 ('secret_encrypted', models.TextField(blank=True, default='', editable=False)),
                 ('enabled', models.BooleanField(default=True)),
                 ('created_by', models.CharField(blank=True, default='', max_length=150)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ('created_at', models.DateTimeField(default=rollouts.clock.precise_now)),
                 ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='notification_subscriptions', to=settings.AUTH_USER_MODEL)),
             ],
             options={

@@ -15,6 +15,8 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.db import models
 
+from rollouts import clock
+
 from .connections import credential_keys
 
 
@@ -71,7 +73,8 @@ class Subscription(models.Model):
     secret_encrypted = models.TextField(blank=True, default="", editable=False)
     enabled = models.BooleanField(default=True)
     created_by = models.CharField(max_length=150, blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
+    # The hub clock (rollouts.clock), as the events it is compared with.
+    created_at = models.DateTimeField(default=clock.precise_now)
 
     class Meta:
         ordering = ["name", "id"]

@@ -135,8 +135,12 @@ def _run_notices(events: list) -> list[Notice]:
 def _outcome_notice(run, kind_name: str, kind: str, cond: dict) -> Notice:
     facts = _run_facts(run, kind_name)
     when = cond.get("lastTransitionTime") or ""
+    # The transition time alone does not tell two stops apart: a run resumed
+    # at a gate stays Progressing=False (waiting), so its time stays too. The
+    # generation does: each spec.state change bumps it.
+    key = f"{kind}:{run.uid}:{cond.get('type')}:{cond.get('reason', '')}:{when}:{cond.get('observedGeneration', '')}"
     return Notice(
-        kind=kind, key=f"{kind}:{run.uid}:{cond.get('type')}:{cond.get('reason', '')}:{when}",
+        kind=kind, key=key,
         placement=facts["placement"], namespace=run.namespace, run=run.name, occurred_at=when,
         placement_kind=_placement_kind_of(kind_name),
         payload={"run": facts, "reason": cond.get("reason", ""), "message": cond.get("message", ""),
