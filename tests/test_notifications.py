@@ -16,10 +16,14 @@ from rollouts import changes, clock, notifier
 from rollouts import models as m
 from rollouts.api.errors import BadRequest
 from rollouts.roles import ADMINS, RELEASE_MANAGERS, VIEWERS, user_create
-from rollouts.selectors.notices import notices_for, run_outcome
+from rollouts.selectors.notices import run_outcome
 from rollouts.services import deliveries, notify_formats
 from rollouts.services.approvals import approval_request_approve, approval_request_reject
-from rollouts.services.notifications import subscription_create, subscription_delete, subscription_update
+from rollouts.services.notifications import (
+    subscription_create,
+    subscription_delete,
+    subscription_update,
+)
 from tests.fleet_builders import (
     SIMULATE_FAILURE,
     kind,
