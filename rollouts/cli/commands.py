@@ -28,6 +28,7 @@ from .audit import audit_command
 from .credentials import credentials_command, hub_command, kubeconfig_command
 from .errors import CliError, format_error
 from .metadata import annotate_command, label_command
+from .notifications import notifications_command
 
 POLL_SECONDS = 0.2
 
@@ -424,4 +425,5 @@ VERBS = {
     "kubeconfig": kubeconfig_command,
     "policies": policies_command,
     "credentials": credentials_command,
+    "notifications": notifications_command,
 }

@@ -45,7 +45,7 @@ def target_display(channel: str, target: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/…" if parts.path not in ("", "/") else f"{parts.scheme}://{parts.netloc}"
 
 
-def _clean(*, name: str, channel: str, target: str, placement: str, label_selector: str, run_name: str,
+def subscription_check(*, name: str, channel: str, target: str, placement: str, label_selector: str, run_name: str,
            events_: list) -> dict:
     """The fields checked; BadRequest names the field that is wrong."""
     name, target = (name or "").strip(), (target or "").strip()
@@ -88,7 +88,7 @@ def subscription_create(*, name: str, channel: str, target: str, owner=None, pla
     the caller checks the person is an admin). Returns (subscription, secret):
     a webhook's new signing secret, to show once (it is stored encrypted),
     "" for other channels. Appends a `created` audit Event."""
-    fields = _clean(name=name, channel=channel, target=target, placement=placement,
+    fields = subscription_check(name=name, channel=channel, target=target, placement=placement,
                     label_selector=label_selector, run_name=run_name, events_=list(events_ or []))
     secret = secrets.token_urlsafe(32) if fields["channel"] == Subscription.Channel.WEBHOOK else ""
     sub = Subscription(owner=owner, created_by=actor, **fields)
@@ -110,7 +110,7 @@ def subscription_update(*, subscription: Subscription, actor: str, via: str = ""
                "placement": subscription.placement, "label_selector": subscription.label_selector,
                "run_name": subscription.run_name, "events_": subscription.events}
     current.update({k: v for k, v in changes.items() if k != "enabled"})
-    fields = _clean(**current)
+    fields = subscription_check(**current)
     before = _audit_details(subscription)
     for key, value in fields.items():
         setattr(subscription, key, value)
