@@ -305,6 +305,7 @@ FLEET_BASE_URL = env_str("FLEET_BASE_URL", "http://127.0.0.1:8000")
 FLEET_NOTIFY_TIMEOUT_SECONDS = env_float("FLEET_NOTIFY_TIMEOUT_SECONDS", 5.0)  # connect, then read
 FLEET_NOTIFY_RETRY_HOURS = env_float("FLEET_NOTIFY_RETRY_HOURS", 24.0)  # temporary failures retried this long
 FLEET_NOTIFY_POLL_SECONDS = env_float("FLEET_NOTIFY_POLL_SECONDS", 2.0)  # embedded sender's look at the table
+FLEET_NOTIFY_SENDERS = int(env_float("FLEET_NOTIFY_SENDERS", 4))  # embedded mode: messages sent at once
 # Email: SMTP when EMAIL_HOST is set, else the console (the embedded mode's default).
 EMAIL_HOST = env_str("EMAIL_HOST")
 EMAIL_BACKEND = ("django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST

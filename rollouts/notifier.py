@@ -17,13 +17,15 @@ The sender:
   (Procfile `notify`); beat's `notifications-sweep` sends what is due again
   (retries, and ids a lost message dropped).
 - Embedded mode: a thread beside the engine loop (`sender_start`, started
-  by engine/loop.engine_main), woken at once in this process and polling
-  the table every FLEET_NOTIFY_POLL_SECONDS for rows other processes (the
-  `fleet` command, the web process) wrote.
+  by engine/loop.engine_main) with a pool of FLEET_NOTIFY_SENDERS threads
+  that send, woken at once in this process and polling the table every
+  FLEET_NOTIFY_POLL_SECONDS for rows other processes (the `fleet` command,
+  the web process) wrote.
 """
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from celery import current_app
 from django.conf import settings
@@ -76,35 +78,66 @@ def send_soon(ids: list[int]) -> None:
         log.warning("notifications: could not queue %d deliveries: %s", len(ids), type(exc).__name__)
 
 
-def send_due(*, limit: int = 100) -> int:
-    """Send every delivery due now, one after another; returns how many
-    were attempted by this call."""
-    sent = 0
-    for delivery_id in deliveries_due(limit=limit):
-        if delivery_send(delivery_id=delivery_id) is not None:
-            sent += 1
-    return sent
+class Sender:
+    """The embedded mode's sender: each round hands every due delivery to a
+    small pool of threads (FLEET_NOTIFY_SENDERS), so a receiver that times
+    out holds one thread, not every other message. A delivery already in a
+    thread is not handed again; each send claims its row anyway."""
+
+    def __init__(self, workers: int):
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fleet-notify-send")
+        self.busy: set[int] = set()
+        self.lock = threading.Lock()
+
+    def round(self, *, limit: int = 500) -> int:
+        """Hand the deliveries due now to the pool; returns how many."""
+        handed = 0
+        for delivery_id in deliveries_due(limit=limit):
+            with self.lock:
+                if delivery_id in self.busy:
+                    continue
+                self.busy.add(delivery_id)
+            self.pool.submit(self._send, delivery_id)
+            handed += 1
+        return handed
+
+    def _send(self, delivery_id: int) -> None:
+        close_old_connections()
+        try:
+            delivery_send(delivery_id=delivery_id)
+        except Exception as exc:  # the row stays due: the next round tries again
+            log.warning("notification %s could not be sent: %s", delivery_id, type(exc).__name__)
+        finally:
+            with self.lock:
+                self.busy.discard(delivery_id)
+            close_old_connections()
+            _wake.set()  # a thread is free: look for more
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _sender_loop(stop: threading.Event) -> None:
+def _sender_loop(stop: threading.Event, sender: Sender) -> None:
     poll = settings.FLEET_NOTIFY_POLL_SECONDS
     try:
         while not stop.is_set():
             _wake.clear()
             close_old_connections()
             try:
-                send_due()
+                sender.round()
             except Exception:  # keep the thread alive; the next round retries
                 log.exception("notification sender round failed")
             _wake.wait(poll)
     finally:
+        sender.close()
         connection.close()
 
 
 def sender_start(stop: threading.Event) -> threading.Thread:
-    """The embedded mode's sender: a daemon thread sending due deliveries
-    until `stop` is set (wake it with `wake()` to stop at once)."""
-    thread = threading.Thread(target=_sender_loop, args=(stop,), name="fleet-notifications", daemon=True)
+    """The embedded mode's sender: a daemon thread handing due deliveries to
+    its pool until `stop` is set (then `wake()` ends it at once)."""
+    sender = Sender(workers=int(settings.FLEET_NOTIFY_SENDERS))
+    thread = threading.Thread(target=_sender_loop, args=(stop, sender), name="fleet-notifications", daemon=True)
     thread.start()
     return thread
 

@@ -21,6 +21,7 @@ or a response body: errors are status codes and exception class names.
 import logging
 import random
 import smtplib
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -46,6 +47,14 @@ LEASE = timedelta(minutes=2)  # longer than any one attempt (timeouts are second
 BACKOFF_FIRST_SECONDS = 10.0
 BACKOFF_MAX_SECONDS = 3600.0
 _RETRIED_HTTP = {408, 425, 429}
+_local = threading.local()  # one requests.Session per sending thread: pooled connections, less setup
+
+
+def _session() -> requests.Session:
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = requests.Session()
+    return session
 
 
 @dataclass(frozen=True)
@@ -134,7 +143,7 @@ def send(delivery: Delivery) -> Outcome:
 def _post(delivery: Delivery, body: bytes, headers: dict) -> Outcome:
     timeout = settings.FLEET_NOTIFY_TIMEOUT_SECONDS
     try:
-        response = requests.post(delivery.subscription.target, data=body, timeout=(timeout, timeout),
+        response = _session().post(delivery.subscription.target, data=body, timeout=(timeout, timeout),
                                  allow_redirects=False,
                                  headers={"Content-Type": "application/json", "User-Agent": "FleetUI-Notifications/1",
                                           **headers})

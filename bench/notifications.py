@@ -1,0 +1,186 @@
+"""Notifications: how fast a change reaches a webhook, and what subscriptions
+cost the engine.
+
+Embedded mode, one process, a fresh SQLite database (WAL), receivers on
+loopback (tests/notify_receivers.py):
+
+  latency   100 webhook subscriptions to one receiver that answers at once;
+            --events changes (a freeze starting), each published as a
+            committed write publishes it; the engine loop's sender thread
+            sends. Reports, over every delivery, the time from publish to
+            the receiver reading the request (p50, p99), and the time until
+            the 100th delivery of an event arrived.
+  engine    --runs runs (each its own placement over --members members, two
+            stages) driven to Succeeded by engine_tick(), as `fleet engine`
+            does, with the notifier subscribed (apps.py) and the sender
+            thread running; 0 subscriptions against 100 subscriptions to a
+            receiver that never answers in time (each attempt waits for the
+            FLEET_NOTIFY_TIMEOUT_SECONDS timeout). Reports the engine time per
+            pass (engine_tick) for each, alternating trials.
+
+    .venv/bin/python bench/notifications.py [--events 20] [--runs 10] [--members 6] [--trials 3]
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SUBSCRIPTIONS = 100
+
+
+def setup_django(db_path: str) -> None:
+    os.environ["DATABASE_URL"] = f"sqlite:///{db_path}"
+    os.environ.pop("REDIS_URL", None)  # embedded mode: the sender is a thread
+    os.environ["FLEET_SIMULATED_APPLY_SECONDS"] = "0"
+    os.environ.setdefault("FLEET_NOTIFY_TIMEOUT_SECONDS", "2")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fleetui.settings")
+    os.environ.setdefault("DEBUG", "true")  # a local measurement: no production keys needed
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def subscribe(url: str, prefix: str) -> None:
+    from rollouts.services.notifications import subscription_create
+
+    for i in range(SUBSCRIPTIONS):
+        subscription_create(name=f"{prefix}-{i:03d}", channel="webhook", target=url, actor="bench")
+
+
+def latency(events: int) -> None:
+    from rollouts import changes
+    from rollouts import models as m
+    from tests.notify_receivers import receiver
+
+    with receiver("ok") as hook:
+        subscribe(hook.url, "fast")
+        published, last = [], []
+        for i in range(events):
+            before = len(hook.requests)
+            published.append(time.monotonic())
+            changes.publish(changes.FreezeChanged(f"bench-{i}", True))  # as after a commit
+            hook.wait_for(before + SUBSCRIPTIONS, timeout=120)
+            last.append(hook.requests[-1]["received"] - published[-1])
+        by_key = {}
+        for request in hook.requests:
+            by_key.setdefault(request["headers"]["X-Fleet-Delivery"], []).append(request["received"])
+        keys = sorted(by_key, key=lambda k: min(by_key[k]))
+        lags = [(t - published[n]) * 1000 for n, key in enumerate(keys) for t in by_key[key]]
+    m.Subscription.objects.all().delete()
+    print(f"latency: {events} events x {SUBSCRIPTIONS} webhook subscriptions = {len(lags)} deliveries")
+    print(f"  publish -> received: p50 {percentile(lags, 50):.1f} ms, p99 {percentile(lags, 99):.1f} ms")
+    print(f"  publish -> 100th delivery of the event: p50 {statistics.median(last) * 1000:.0f} ms, "
+          f"max {max(last) * 1000:.0f} ms")
+
+
+def fleet(members: int) -> None:
+    from rollouts.services.objects import manifests_apply
+
+    manifests_apply(actor="bench", docs=[
+        {"apiVersion": "cluster.kubernetes-fleet.io/v1beta1", "kind": "MemberCluster",
+         "metadata": {"name": f"member{i:02d}", "labels": {"stage": str(i % 2), "order": str(i)}}}
+        for i in range(members)] + [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}},
+        {"apiVersion": "placement.kubernetes-fleet.io/v1beta1", "kind": "ClusterStagedUpdateStrategy",
+         "metadata": {"name": "bench"},
+         "spec": {"stages": [{"name": f"stage{s}", "labelSelector": {"matchLabels": {"stage": str(s)}},
+                              "sortingLabelKey": "order"} for s in range(2)]}}])
+
+
+def drive(prefix: str, runs: int) -> list[float]:
+    """Start `runs` runs (each on a placement of its own) and tick until all
+    succeeded; the duration of every engine_tick()."""
+    from rollouts import models as m
+    from rollouts.engine.loop import engine_tick
+    from rollouts.services.objects import manifests_apply
+
+    docs = []
+    for r in range(runs):
+        docs.append({"apiVersion": "placement.kubernetes-fleet.io/v1beta1", "kind": "ClusterResourcePlacement",
+                     "metadata": {"name": f"{prefix}-{r}"},
+                     "spec": {"resourceSelectors": [{"group": "", "version": "v1", "kind": "Namespace",
+                                                     "name": "bench"}],
+                              "policy": {"placementType": "PickAll"}, "strategy": {"type": "External"}}})
+    manifests_apply(docs=docs, actor="bench")
+    manifests_apply(actor="bench", docs=[
+        {"apiVersion": "placement.kubernetes-fleet.io/v1beta1", "kind": "ClusterStagedUpdateRun",
+         "metadata": {"name": f"{prefix}-{r}"},
+         "spec": {"placementName": f"{prefix}-{r}", "resourceSnapshotIndex": "0",
+                  "stagedRolloutStrategyName": "bench"}} for r in range(runs)])
+    ticks = []
+    while m.ClusterStagedUpdateRun.objects.filter(name__startswith=f"{prefix}-", active=True).exists():
+        started = time.perf_counter()
+        engine_tick()
+        ticks.append(time.perf_counter() - started)
+        if len(ticks) > 1000:
+            raise SystemExit("the runs did not finish")
+    return ticks
+
+
+def engine(runs: int, members: int, trials: int) -> None:
+    from rollouts import models as m
+    from rollouts import notifier
+    from tests.notify_receivers import receiver
+
+    fleet(members)
+    stop = threading.Event()
+    sender = notifier.sender_start(stop)
+    results = {"0 subscriptions": [], f"{SUBSCRIPTIONS} subscriptions, receiver times out": []}
+    with receiver("slow", delay=30.0) as hook:
+        subscribe(hook.url, "slow")
+        drive("warmup", runs)
+        for trial in range(trials):
+            for index, label in enumerate(results):
+                m.Subscription.objects.update(enabled=index > 0)
+                results[label] += drive(f"t{trial}-{index}", runs)
+        owed = m.Delivery.objects.count()
+        stop.set()
+        notifier.wake()
+    print(f"engine: {runs} runs x {members} members, 2 stages, {trials} alternating trials each")
+    base = statistics.median(results["0 subscriptions"])
+    for label, ticks in results.items():
+        median = statistics.median(ticks)
+        print(f"  {label}: engine pass p50 {median * 1000:.2f} ms, mean {statistics.mean(ticks) * 1000:.2f} ms, "
+              f"{len(ticks)} passes ({(median / base - 1) * 100:+.1f} % against 0)")
+    print(f"  deliveries owed meanwhile: {owed}; receiver requests started: {len(hook.requests)} "
+          f"(each waits out the {os.environ['FLEET_NOTIFY_TIMEOUT_SECONDS']} s timeout in the sender thread)")
+    sender.join(timeout=1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--members", type=int, default=6)
+    parser.add_argument("--trials", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        setup_django(str(Path(tmp) / "bench.sqlite3"))
+        stop = threading.Event()
+        from rollouts import notifier
+
+        sender = notifier.sender_start(stop)
+        latency(args.events)
+        stop.set()
+        notifier.wake()
+        sender.join(timeout=10)
+        engine(args.runs, args.members, args.trials)
+
+
+if __name__ == "__main__":
+    main()
