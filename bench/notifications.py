@@ -132,14 +132,14 @@ def drive(prefix: str, runs: int) -> list[float]:
     return ticks
 
 
-def engine(runs: int, members: int, trials: int) -> None:
+def engine(runs: int, members: int, trials: int, *, sender_on: bool = True) -> None:
     from rollouts import models as m
     from rollouts import notifier
     from tests.notify_receivers import receiver
 
     fleet(members)
     stop = threading.Event()
-    sender = notifier.sender_start(stop)
+    sender = notifier.sender_start(stop) if sender_on else None
     results = {"0 subscriptions": [], f"{SUBSCRIPTIONS} subscriptions, receiver times out": []}
     with receiver("slow", delay=30.0) as hook:
         subscribe(hook.url, "slow")
@@ -159,7 +159,8 @@ def engine(runs: int, members: int, trials: int) -> None:
               f"{len(ticks)} passes ({(median / base - 1) * 100:+.1f} % against 0)")
     print(f"  deliveries owed meanwhile: {owed}; receiver requests started: {len(hook.requests)} "
           f"(each waits out the {os.environ['FLEET_NOTIFY_TIMEOUT_SECONDS']} s timeout in the sender thread)")
-    sender.join(timeout=1)
+    if sender is not None:
+        sender.join(timeout=1)
 
 
 def main() -> None:
@@ -168,18 +169,21 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--members", type=int, default=6)
     parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--no-sender", action="store_true", help="engine: the reaction alone (nothing sent)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         setup_django(str(Path(tmp) / "bench.sqlite3"))
         stop = threading.Event()
         from rollouts import notifier
 
-        sender = notifier.sender_start(stop)
-        latency(args.events)
-        stop.set()
-        notifier.wake()
-        sender.join(timeout=10)
-        engine(args.runs, args.members, args.trials)
+        if not args.skip_latency:
+            sender = notifier.sender_start(stop)
+            latency(args.events)
+            stop.set()
+            notifier.wake()
+            sender.join(timeout=10)
+        engine(args.runs, args.members, args.trials, sender_on=not args.no_sender)
 
 
 if __name__ == "__main__":

@@ -296,6 +296,7 @@ CELERY_IMPORTS = ("rollouts.tasks_k8s",)
 CELERY_TASK_ROUTES = {"rollouts.tasks_k8s.hub_sync": {"queue": "hubs"},
                       # Notifications wait on receivers out of our hands: their own queue and
                       # worker (`celery -A fleetui worker -Q notifications`, Procfile `notify`).
+                      "rollouts.tasks.notifications_record": {"queue": "notifications"},
                       "rollouts.tasks.notifications_send": {"queue": "notifications"},
                       "rollouts.tasks.notifications_send_due": {"queue": "notifications"}}
 

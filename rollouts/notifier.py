@@ -1,29 +1,39 @@
 """Notifications as a reaction: after a transaction commits, what it changed
-becomes Delivery rows, and something else sends them.
+becomes Delivery rows, and a sender sends them, off the path of the write.
 
 A subscriber of rollouts.changes (registered in RolloutsConfig.ready). In the
-committing thread, after commit, it:
+committing thread, after commit, it does as little as it can:
 
-1. returns at once unless some subscription is enabled (one query);
-2. reads what the events mean (selectors.notices.notices_for);
-3. writes the deliveries owed, idempotently (services.notifications);
-4. hands their ids to the sender, and returns: it never sends itself, so a
-   slow or dead receiver never delays the write, the engine pass or the
-   page that caused it.
+- in the process that runs the embedded sender (the engine loop of `fleet
+  serve` / `fleet engine` without REDIS_URL): it queues the events for the
+  sender's thread, and returns (no query);
+- in Celery mode: unless no subscription is enabled (one query), it sends
+  the events to the `notifications` queue (`rollouts.tasks.notifications_record`),
+  and returns;
+- anywhere else (the `fleet` command in embedded mode), or when the broker
+  cannot take the task: it records the deliveries itself (`record`), for the
+  sender to find in the table.
 
-The sender:
-- Celery mode (REDIS_URL): the task `rollouts.tasks.notifications_send`,
-  sent by name on the `notifications` queue, which its own worker consumes
-  (Procfile `notify`); beat's `notifications-sweep` sends what is due again
-  (retries, and ids a lost message dropped).
-- Embedded mode: a thread beside the engine loop (`sender_start`, started
-  by engine/loop.engine_main) with a pool of FLEET_NOTIFY_SENDERS threads
-  that send, woken at once in this process and polling the table every
-  FLEET_NOTIFY_POLL_SECONDS for rows other processes (the `fleet` command,
-  the web process) wrote.
+`record(events)` reads what the events mean (selectors.notices), writes the
+deliveries owed, idempotently (services.notifications: one row per
+subscription and event key), and hands their ids to sending. The reaction
+never sends: a slow or dead receiver delays neither the write, nor the
+engine pass, nor the page that caused it (BENCHMARKS.md measures it).
+
+Sending:
+- Celery mode: `rollouts.tasks.notifications_send` on the `notifications`
+  queue, which a worker of its own consumes (Procfile `notify`); beat's
+  `notifications-sweep` sends what is due again (retries, lost hand-offs).
+- Embedded mode: `sender_start` (called by engine/loop.engine_main) runs a
+  thread that records queued events and hands due deliveries to a pool of
+  FLEET_NOTIFY_SENDERS threads; it is woken at once from this process and
+  reads the table every FLEET_NOTIFY_POLL_SECONDS for the rows other
+  processes (the `fleet` command) wrote.
 """
 
+import dataclasses
 import logging
+import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -39,22 +49,30 @@ from rollouts.services.notifications import deliveries_create, subscriptions_exi
 log = logging.getLogger(__name__)
 QUEUE = "notifications"
 SEND_TASK = "rollouts.tasks.notifications_send"
-_RELEVANT = (changes.RunChanged, changes.ApprovalRequestChanged, changes.ClusterFailing, changes.FreezeChanged)
+RECORD_TASK = "rollouts.tasks.notifications_record"
+_RELEVANT = {cls.__name__: cls for cls in (changes.RunChanged, changes.ApprovalRequestChanged,
+                                           changes.ClusterFailing, changes.FreezeChanged)}
 _wake = threading.Event()
+_pending: "queue.SimpleQueue | None" = None  # events for this process's embedded sender, when it runs one
 
 
 def on_changes(events: list) -> None:
     """The changes subscriber (see the module docstring). Never raises: a
     failure is one log line, and the write it reacts to stands."""
-    relevant = [e for e in events if isinstance(e, _RELEVANT)]
+    relevant = [e for e in events if type(e).__name__ in _RELEVANT]
     if not relevant:
+        return
+    if _pending is not None:
+        _pending.put(relevant)
+        _wake.set()
         return
     try:
         if not subscriptions_exist():
             return
-        notices = notices_for(relevant)
-        ids = deliveries_create(notices) if notices else []
-    except Exception as exc:  # the write has committed; the sweep and the next change carry on
+        if _celery() and _hand_to_worker(relevant):
+            return
+        ids = record(relevant)
+    except Exception as exc:  # the write has committed; the next change carries on
         log.warning("notifications: could not record the deliveries of %d change(s): %s", len(relevant),
                     type(exc).__name__)
         return
@@ -62,8 +80,44 @@ def on_changes(events: list) -> None:
         send_soon(ids)
 
 
+def record(events: list) -> list[int]:
+    """Write the deliveries `events` owe (idempotent); the ids now due."""
+    if not subscriptions_exist():
+        return []
+    notices = notices_for(events)
+    return deliveries_create(notices) if notices else []
+
+
+def encode(events: list) -> list[dict]:
+    """Events as JSON for a Celery task (what `decode` reads back)."""
+    return [{"type": type(e).__name__, **dataclasses.asdict(e)} for e in events]
+
+
+def decode(payload: list[dict]) -> list:
+    """The events `encode` wrote (unknown types are skipped)."""
+    events = []
+    for item in payload:
+        fields = dict(item)
+        cls = _RELEVANT.get(fields.pop("type", ""))
+        if cls is not None:
+            if "origin" in fields:
+                fields["origin"] = changes.Origin(fields["origin"])
+            events.append(cls(**fields))
+    return events
+
+
 def _celery() -> bool:
     return bool(getattr(settings, "REDIS_URL", ""))
+
+
+def _hand_to_worker(events: list) -> bool:
+    try:
+        current_app.send_task(RECORD_TASK, args=[encode(events)], queue=QUEUE)
+    except Exception as exc:  # broker down: record here; the sweep sends the rows once it is back
+        log.warning("notifications: could not queue %d change(s), recording them here: %s", len(events),
+                    type(exc).__name__)
+        return False
+    return True
 
 
 def send_soon(ids: list[int]) -> None:
@@ -79,18 +133,31 @@ def send_soon(ids: list[int]) -> None:
 
 
 class Sender:
-    """The embedded mode's sender: each round hands every due delivery to a
-    small pool of threads (FLEET_NOTIFY_SENDERS), so a receiver that times
-    out holds one thread, not every other message. A delivery already in a
-    thread is not handed again; each send claims its row anyway."""
+    """The embedded mode's sender: each round records the queued events,
+    then hands every due delivery to a small pool of threads, so a receiver
+    that times out holds one thread, not every other message. A delivery
+    already in a thread is not handed again; each send claims its row anyway."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, pending: queue.SimpleQueue):
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fleet-notify-send")
+        self.pending = pending
         self.busy: set[int] = set()
         self.lock = threading.Lock()
 
+    def record_pending(self) -> None:
+        """Record every batch of events queued so far, as one batch."""
+        events = []
+        while True:
+            try:
+                events += self.pending.get_nowait()
+            except queue.Empty:
+                break
+        if events:
+            record(list(dict.fromkeys(events)))
+
     def round(self, *, limit: int = 500) -> int:
-        """Hand the deliveries due now to the pool; returns how many."""
+        """Record what is queued, then hand the deliveries due now to the pool; returns how many."""
+        self.record_pending()
         handed = 0
         for delivery_id in deliveries_due(limit=limit):
             with self.lock:
@@ -114,10 +181,15 @@ class Sender:
             _wake.set()  # a thread is free: look for more
 
     def close(self) -> None:
+        try:
+            self.record_pending()  # what the last commits owe is in the table for the next start
+        except Exception as exc:
+            log.warning("notifications: could not record the last changes: %s", type(exc).__name__)
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _sender_loop(stop: threading.Event, sender: Sender) -> None:
+    global _pending
     poll = settings.FLEET_NOTIFY_POLL_SECONDS
     try:
         while not stop.is_set():
@@ -129,14 +201,18 @@ def _sender_loop(stop: threading.Event, sender: Sender) -> None:
                 log.exception("notification sender round failed")
             _wake.wait(poll)
     finally:
+        _pending = None
         sender.close()
         connection.close()
 
 
 def sender_start(stop: threading.Event) -> threading.Thread:
-    """The embedded mode's sender: a daemon thread handing due deliveries to
-    its pool until `stop` is set (then `wake()` ends it at once)."""
-    sender = Sender(workers=int(settings.FLEET_NOTIFY_SENDERS))
+    """Start the embedded mode's sender thread (see the module docstring);
+    it ends once `stop` is set and `wake()` called. From now on this
+    process's commits queue their events for it."""
+    global _pending
+    _pending = queue.SimpleQueue()
+    sender = Sender(workers=int(settings.FLEET_NOTIFY_SENDERS), pending=_pending)
     thread = threading.Thread(target=_sender_loop, args=(stop, sender), name="fleet-notifications", daemon=True)
     thread.start()
     return thread

@@ -12,6 +12,7 @@ from celery import shared_task, signals
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 
 from rollouts import models as m
+from rollouts import notifier
 from rollouts.api.errors import Conflict
 from rollouts.controllers.family import FAMILIES
 from rollouts.engine import runner
@@ -83,6 +84,17 @@ def housekeeping() -> int:
     members = set(m.MemberCluster.objects.values_list("name", flat=True))
     deleted, _ = m.MemberObject.objects.exclude(cluster__in=members).delete()
     return deleted
+
+
+@shared_task(**RETRY)
+def notifications_record(events: list[dict]) -> int:
+    """The change events a commit handed over (notifier.encode): write the
+    deliveries they owe (idempotent, so a redelivered task owes nothing
+    twice), then send each as a task of its own. Queue `notifications`."""
+    ids = notifier.record(notifier.decode(events))
+    for delivery_id in ids:
+        notifications_send.delay([delivery_id])
+    return len(ids)
 
 
 @shared_task(**RETRY)

@@ -295,6 +295,44 @@ def test_the_reaction_reads_a_bounded_number_of_rows_for_a_batch(
     assert len(owed()) == 40
 
 
+def test_where_the_embedded_sender_runs_a_commit_only_queues_its_events(at_gate, monkeypatch,
+                                                                         django_assert_num_queries):
+    import queue
+
+    pending = queue.SimpleQueue()
+    monkeypatch.setattr(notifier, "_pending", pending)
+    event = run_changed()
+    with django_assert_num_queries(0):  # the engine's thread reads and writes nothing for notifications
+        react(event)
+    assert pending.get_nowait() == [event] and owed() == []
+    assert len(notifier.record([event])) == 1  # what the sender thread does with them
+
+
+def test_in_celery_mode_a_commit_hands_its_events_to_the_notifications_queue(at_gate, monkeypatch, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    sent = []
+    monkeypatch.setattr(notifier.current_app, "send_task", lambda name, args, queue: sent.append((name, args, queue)))
+    event = run_changed()
+    react(event, changes.FreezeChanged("holidays", True))
+
+    [(name, [payload], queue)] = sent
+    assert (name, queue) == ("rollouts.tasks.notifications_record", "notifications")
+    assert notifier.decode(json.loads(json.dumps(payload))) == [event, changes.FreezeChanged("holidays", True)]
+    assert owed() == []  # the worker records them
+
+
+def test_in_celery_mode_with_the_broker_down_the_commit_records_the_deliveries_itself(at_gate, monkeypatch,
+                                                                                      settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+
+    def down(*args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(notifier.current_app, "send_task", down)
+    react(run_changed())
+    assert len(owed(kind=Kind.GATE_OPENED)) == 1  # beat's sweep sends it once the broker is back
+
+
 # Subscriptions ------------------------------------------------------------------------------
 
 
