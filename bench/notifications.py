@@ -132,6 +132,13 @@ def drive(prefix: str, runs: int) -> list[float]:
     return ticks
 
 
+def settled(notifier) -> None:
+    """Wait until the embedded sender has taken every queued event, and a moment to record them."""
+    while notifier._pending is not None and not notifier._pending.empty():
+        time.sleep(0.05)
+    time.sleep(0.5)
+
+
 def engine(runs: int, members: int, trials: int, *, sender_on: bool = True) -> None:
     from rollouts import models as m
     from rollouts import notifier
@@ -148,6 +155,7 @@ def engine(runs: int, members: int, trials: int, *, sender_on: bool = True) -> N
             for index, label in enumerate(results):
                 m.Subscription.objects.update(enabled=index > 0)
                 results[label] += drive(f"t{trial}-{index}", runs)
+                settled(notifier)  # the sender recorded this trial's events before subscriptions change
         owed = m.Delivery.objects.count()
         stop.set()
         notifier.wake()

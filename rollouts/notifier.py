@@ -139,6 +139,7 @@ class Sender:
     already in a thread is not handed again; each send claims its row anyway."""
 
     def __init__(self, workers: int, pending: queue.SimpleQueue):
+        self.workers = workers
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fleet-notify-send")
         self.pending = pending
         self.busy: set[int] = set()
@@ -155,17 +156,26 @@ class Sender:
         if events:
             record(list(dict.fromkeys(events)))
 
-    def round(self, *, limit: int = 500) -> int:
-        """Record what is queued, then hand the deliveries due now to the pool; returns how many."""
+    def round(self) -> int:
+        """Record what is queued, then hand due deliveries to the pool, as
+        many as keep each thread one ahead (with every thread waiting on a
+        receiver that times out, no query at all); returns how many."""
         self.record_pending()
+        with self.lock:
+            busy = len(self.busy)
+        room = 2 * self.workers - busy
+        if room <= 0:
+            return 0
         handed = 0
-        for delivery_id in deliveries_due(limit=limit):
+        for delivery_id in deliveries_due(limit=room + busy):
             with self.lock:
                 if delivery_id in self.busy:
                     continue
                 self.busy.add(delivery_id)
             self.pool.submit(self._send, delivery_id)
             handed += 1
+            if handed >= room:
+                break
         return handed
 
     def _send(self, delivery_id: int) -> None:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from rollouts import clock
 from rollouts import models as m
@@ -175,13 +175,35 @@ def deliveries_create(notices: list) -> list[int]:
     if not subs or not notices:
         return []
     selectors = {s.pk: parse_selector(s.label_selector) if s.label_selector else None for s in subs}
-    now = clock.precise_now()
-    rows = [m.Delivery(subscription=s, key=n.key, kind=n.kind, payload={**n.payload, "occurredAt": n.occurred_at},
-                       next_attempt_at=now, created_at=now,
-                       retry_until=now + timedelta(hours=settings.FLEET_NOTIFY_RETRY_HOURS))
-            for n in notices for s in subs if matches(s, n, selectors[s.pk]) and _heard(s, n)]
+    rows = []
+    for notice in notices:
+        wanted = [s for s in subs if matches(s, notice, selectors[s.pk]) and _heard(s, notice)]
+        if wanted:
+            payload = _PAYLOAD.get_db_prep_save({**notice.payload, "occurredAt": notice.occurred_at}, connection)
+            rows += [(s.pk, notice.key, notice.kind, payload) for s in wanted]
     if not rows:
         return []
-    m.Delivery.objects.bulk_create(rows, ignore_conflicts=True)
-    return list(m.Delivery.objects.filter(key__in={r.key for r in rows}, status=m.Delivery.Status.PENDING,
+    _insert_ignoring_duplicates(rows)
+    return list(m.Delivery.objects.filter(key__in={r[1] for r in rows}, status=m.Delivery.Status.PENDING,
                                           attempts=0).values_list("id", flat=True))
+
+
+_PAYLOAD = m.Delivery._meta.get_field("payload")
+_COLUMNS = ("subscription_id", "key", "kind", "payload", "status", "attempts", "last_error", "next_attempt_at",
+            "created_at", "retry_until")
+
+
+def _insert_ignoring_duplicates(rows: list[tuple]) -> None:
+    """One INSERT … ON CONFLICT DO NOTHING for every row (SQLite and
+    PostgreSQL): the ORM's bulk_create prepares each value of each row in
+    Python, ten times the cost for a hundred subscriptions, and this runs
+    after every commit that owes something."""
+    now = clock.precise_now()
+    when = [m.Delivery._meta.get_field(f).get_db_prep_save(value, connection) for f, value in (
+        ("next_attempt_at", now), ("created_at", now),
+        ("retry_until", now + timedelta(hours=settings.FLEET_NOTIFY_RETRY_HOURS)))]
+    quote = connection.ops.quote_name
+    sql = (f"INSERT INTO {quote(m.Delivery._meta.db_table)} ({', '.join(quote(c) for c in _COLUMNS)}) "
+           f"VALUES ({', '.join(['%s'] * len(_COLUMNS))}) ON CONFLICT DO NOTHING")
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [(*row, m.Delivery.Status.PENDING.value, 0, "", *when) for row in rows])
