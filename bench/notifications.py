@@ -21,7 +21,13 @@ loopback (tests/notify_receivers.py):
             does; wall time also counts the other threads of the process,
             the GIL, and every other job on the machine).
 
+  hand-off  (--celery-hand-off REDIS_URL) Celery mode: the time one commit's
+            reaction takes on the committing thread (the engine worker's),
+            0 against 100 subscriptions (it queues the events for the
+            process's hand-off thread, which sends the task to Redis).
+
     .venv/bin/python bench/notifications.py [--events 20] [--runs 10] [--members 6] [--trials 3]
+    .venv/bin/python bench/notifications.py --celery-hand-off redis://127.0.0.1:6379/15
 """
 
 import argparse
@@ -38,9 +44,10 @@ sys.path.insert(0, str(ROOT))
 SUBSCRIPTIONS = 100
 
 
-def setup_django(db_path: str) -> None:
+def setup_django(db_path: str, *, celery: bool = False) -> None:
     os.environ["DATABASE_URL"] = f"sqlite:///{db_path}"
-    os.environ.pop("REDIS_URL", None)  # embedded mode: the sender is a thread
+    if not celery:
+        os.environ.pop("REDIS_URL", None)  # embedded mode: the sender is a thread
     os.environ["FLEET_SIMULATED_APPLY_SECONDS"] = "0"
     os.environ.setdefault("FLEET_NOTIFY_TIMEOUT_SECONDS", "2")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fleetui.settings")
@@ -179,6 +186,27 @@ def engine(runs: int, members: int, trials: int, *, sender_on: bool = True) -> N
         sender.join(timeout=1)
 
 
+def hand_off(n: int) -> None:
+    """Celery mode (REDIS_URL set): what the committing thread pays per
+    commit for notifications, 0 against 100 subscriptions."""
+    from rollouts import changes, notifier
+    from rollouts import models as m
+
+    event = changes.RunChanged("ClusterStagedUpdateRun", 1, changes.Origin.ENGINE)
+    subscribe("http://127.0.0.1:9/never", "celery")
+    for label, enabled in (("0 subscriptions", False), (f"{SUBSCRIPTIONS} subscriptions", True)):
+        m.Subscription.objects.update(enabled=enabled)
+        times = []
+        for _ in range(n):
+            started = time.perf_counter()
+            notifier.on_changes([event])
+            times.append((time.perf_counter() - started) * 1000)
+            time.sleep(0.002)  # commits a few ms apart, as an engine worker's
+        notifier._hand_off().flush()
+        print(f"celery hand-off, {label}: p50 {percentile(times, 50):.2f} ms, p99 {percentile(times, 99):.2f} ms "
+              f"per commit ({n} commits)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=20)
@@ -186,9 +214,16 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=6)
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--celery-hand-off", metavar="REDIS_URL",
+                        help="only measure the Celery-mode hand-off per commit, against this Redis")
     parser.add_argument("--no-sender", action="store_true", help="engine: the reaction alone (nothing sent)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.celery_hand_off:
+            os.environ["REDIS_URL"] = args.celery_hand_off
+            setup_django(str(Path(tmp) / "bench.sqlite3"), celery=True)
+            hand_off(500)
+            return
         setup_django(str(Path(tmp) / "bench.sqlite3"))
         stop = threading.Event()
         from rollouts import notifier

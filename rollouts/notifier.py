@@ -7,9 +7,9 @@ committing thread, after commit, it does as little as it can:
 - in the process that runs the embedded sender (the engine loop of `fleet
   serve` / `fleet engine` without REDIS_URL): it queues the events for the
   sender's thread, and returns (no query);
-- in Celery mode: unless no subscription is enabled (one query), it sends
-  the events to the `notifications` queue (`rollouts.tasks.notifications_record`),
-  and returns;
+- in Celery mode: it queues the events for the process's hand-off thread,
+  which (unless no subscription is enabled: one query) sends them to the
+  `notifications` queue (`rollouts.tasks.notifications_record`);
 - anywhere else (the `fleet` command in embedded mode), or when the broker
   cannot take the task: it records the deliveries itself (`record`), for the
   sender to find in the table.
@@ -31,10 +31,13 @@ Sending:
   processes (the `fleet` command) wrote.
 """
 
+import atexit
 import dataclasses
 import logging
+import os
 import queue
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from celery import current_app
@@ -66,14 +69,17 @@ def on_changes(events: list) -> None:
         _pending.put(relevant)
         _wake.set()
         return
+    if _celery():
+        _hand_off().pending.put(relevant)
+        return
+    _record_here(relevant)
+
+
+def _record_here(events: list) -> None:
     try:
-        if not subscriptions_exist():
-            return
-        if _celery() and _hand_to_worker(relevant):
-            return
-        ids = record(relevant)
+        ids = record(events)
     except Exception as exc:  # the write has committed; the next change carries on
-        log.warning("notifications: could not record the deliveries of %d change(s): %s", len(relevant),
+        log.warning("notifications: could not record the deliveries of %d change(s): %s", len(events),
                     type(exc).__name__)
         return
     if ids:
@@ -108,6 +114,68 @@ def decode(payload: list[dict]) -> list:
 
 def _celery() -> bool:
     return bool(getattr(settings, "REDIS_URL", ""))
+
+
+class HandOff(threading.Thread):
+    """Celery mode: a daemon thread of the committing process that takes the
+    events its commits queued and, unless nobody subscribed (one query),
+    sends them to the notifications queue, gathered over HAND_OFF_GATHER
+    seconds into one task; with the broker down it records them in place.
+    The committing thread (an engine worker's) only appends to a queue."""
+
+    def __init__(self):
+        super().__init__(name="fleet-notify-hand-off", daemon=True)
+        self.pending: queue.SimpleQueue = queue.SimpleQueue()
+        self.pid = os.getpid()
+        self.idle = threading.Event()
+
+    def run(self) -> None:
+        while True:
+            self.idle.set()
+            events = list(self.pending.get())
+            self.idle.clear()
+            time.sleep(HAND_OFF_GATHER)
+            self.hand(list(dict.fromkeys(events + self.drain())))
+
+    def drain(self) -> list:
+        events = []
+        while not self.pending.empty():
+            events += self.pending.get_nowait()
+        return events
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """At exit (a `fleet` verb, a worker stopping): wait for the batch in
+        hand, then hand what is left from this thread."""
+        self.idle.wait(timeout)
+        left = self.drain()
+        if left:
+            self.hand(list(dict.fromkeys(left)))
+
+    def hand(self, events: list) -> None:
+        try:
+            if subscriptions_exist() and not _hand_to_worker(events):
+                _record_here(events)
+        except Exception as exc:  # never let the thread die: the next batch goes on
+            log.warning("notifications: could not hand %d change(s) over: %s", len(events), type(exc).__name__)
+        finally:
+            close_old_connections()
+
+
+HAND_OFF_GATHER = 0.05
+_hand_off_thread: HandOff | None = None
+_hand_off_lock = threading.Lock()
+
+
+def _hand_off() -> HandOff:
+    """This process's hand-off thread (started on first use; again in a
+    forked Celery worker child, where the parent's thread does not run)."""
+    global _hand_off_thread
+    with _hand_off_lock:
+        if _hand_off_thread is None or _hand_off_thread.pid != os.getpid() or not _hand_off_thread.is_alive():
+            _hand_off_thread = HandOff()
+            _hand_off_thread.start()
+            atexit.register(_hand_off_thread.flush)
+        return _hand_off_thread
 
 
 def _hand_to_worker(events: list) -> bool:

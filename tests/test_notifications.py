@@ -295,6 +295,19 @@ def test_the_reaction_reads_a_bounded_number_of_rows_for_a_batch(
     assert len(owed()) == 40
 
 
+class _Idle:
+    """Stands in for the hand-off thread: the test takes its queue itself."""
+
+    def __init__(self):
+        import os
+        import queue
+
+        self.pending, self.pid = queue.SimpleQueue(), os.getpid()
+
+    def is_alive(self) -> bool:
+        return True
+
+
 def test_where_the_embedded_sender_runs_a_commit_only_queues_its_events(at_gate, monkeypatch,
                                                                          django_assert_num_queries):
     import queue
@@ -308,12 +321,17 @@ def test_where_the_embedded_sender_runs_a_commit_only_queues_its_events(at_gate,
     assert len(notifier.record([event])) == 1  # what the sender thread does with them
 
 
-def test_in_celery_mode_a_commit_hands_its_events_to_the_notifications_queue(at_gate, monkeypatch, settings):
+def test_in_celery_mode_a_commit_hands_its_events_to_the_notifications_queue(
+        at_gate, monkeypatch, settings, django_assert_num_queries):
+    monkeypatch.setattr(notifier, "_hand_off_thread", _Idle())
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     sent = []
     monkeypatch.setattr(notifier.current_app, "send_task", lambda name, args, queue: sent.append((name, args, queue)))
     event = run_changed()
-    react(event, changes.FreezeChanged("holidays", True))
+    with django_assert_num_queries(0):  # the committing thread only queues them
+        react(event, changes.FreezeChanged("holidays", True))
+    hand_off = notifier.HandOff()
+    hand_off.hand(notifier._hand_off().pending.get(timeout=5))  # what the hand-off thread does
 
     [(name, [payload], queue)] = sent
     assert (name, queue) == ("rollouts.tasks.notifications_record", "notifications")
@@ -329,7 +347,7 @@ def test_in_celery_mode_with_the_broker_down_the_commit_records_the_deliveries_i
         raise ConnectionError("redis is down")
 
     monkeypatch.setattr(notifier.current_app, "send_task", down)
-    react(run_changed())
+    notifier.HandOff().hand([run_changed()])
     assert len(owed(kind=Kind.GATE_OPENED)) == 1  # beat's sweep sends it once the broker is back
 
 

@@ -21,7 +21,8 @@ def test_a_notifications_worker_delivers_and_beats_sweep_retries_after_a_500(tmp
             f"subscription_create(name='ci', channel='webhook', target={hook.url!r}, actor='ada')\n")
         hub.start("worker", "-Q", "notifications", "--concurrency", "2", "-n", "notify@%h", "--without-gossip",
                   "--without-mingle", "--loglevel", "WARNING", name="notify")
-        # A write in another process: its commit queues the sending, and returns.
+        # A write in another process that exits at once: its commit queues the events for the
+        # hand-off thread, which hands them to the notifications queue at exit at the latest.
         hub.shell("from rollouts import changes\nchanges.publish(changes.FreezeChanged('holidays', True))\n")
         [first] = hook.wait_for(1, timeout=60)
         assert json.loads(first["body"])["type"] == "freeze-started"
