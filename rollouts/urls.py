@@ -4,7 +4,7 @@ namespaced ones under ns/<namespace>/ with the same view."""
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import accounts, approvals, audit, fleet, freezes, overview, runs, sso
+from .views import accounts, approvals, audit, fleet, freezes, notifications, overview, runs, sso
 
 app_name = "rollouts"
 
@@ -39,6 +39,12 @@ urlpatterns = [
     path("members/", fleet.member_list, name="members"),
     path("hubs/", fleet.hub_list, name="hubs"),
     path("audit/", audit.audit_log, name="audit"),
+    path("settings/notifications/", notifications.notification_settings, name="notifications"),
+    path("settings/notifications/<int:pk>/delete/", notifications.notification_delete, name="notification-delete"),
+    path("settings/notifications/<int:pk>/test/", notifications.notification_test, name="notification-test"),
+    path("notifications/deliveries/", notifications.delivery_log, name="deliveries"),
+    path("notifications/deliveries/<int:pk>/send-again/", notifications.delivery_send_again,
+         name="delivery-send-again"),
     path("audit/export.csv", audit.audit_export, {"fmt": "csv"}, name="audit-export-csv"),
     path("audit/export.json", audit.audit_export, {"fmt": "json"}, name="audit-export-json"),
 ]

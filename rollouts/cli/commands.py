@@ -33,6 +33,7 @@ from .credentials import credentials_command, hub_command, kubeconfig_command
 from .errors import CliError, format_error
 from .freezes import freeze_command
 from .metadata import annotate_command, label_command
+from .notifications import notifications_command
 
 POLL_SECONDS = 0.2
 
@@ -445,4 +446,5 @@ VERBS = {
     "policies": policies_command,
     "credentials": credentials_command,
     "freeze": freeze_command,
+    "notifications": notifications_command,
 }

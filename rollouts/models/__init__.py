@@ -3,6 +3,7 @@ from .connections import HubConnection, MemberCredential, MirroredObject
 from .freezes import BreakGlass, Freeze, FreezeStop
 from .health import Heartbeat
 from .hub import AppendOnlyError, Event, HubResource, MemberObject
+from .notifications import Delivery, Subscription
 from .placement import (
     ClusterResourceBinding,
     ClusterResourcePlacement,
@@ -46,4 +47,5 @@ FLEET_MODELS = [
 __all__ = [m.__name__ for m in FLEET_MODELS] + ["FleetObject", "AppendOnlyError", "Event", "HubResource", "MemberObject", "FLEET_MODELS",
                                               "HubConnection", "MemberCredential", "MirroredObject",
                                               "ApprovalPolicy", "ApprovalVote", "Heartbeat",
-                                              "RateCounter", "Freeze", "FreezeStop", "BreakGlass"]
+                                              "RateCounter", "Freeze", "FreezeStop", "BreakGlass",
+                                              "Subscription", "Delivery"]
