@@ -177,6 +177,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "rollouts.views.health.background_banner",
+                "rollouts.views.preferences.theme",
+                "rollouts.views.approvals.approvals_count",
             ],
         },
     },

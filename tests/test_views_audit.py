@@ -134,8 +134,9 @@ def test_the_run_page_costs_the_same_queries_for_4_or_1000_clusters(django_asser
     # approvers, the approval policies of its strategy, the run's latest
     # Events, the user's and the group's permissions (perms.*), the user's
     # groups (header), whether it is mirrored from a hub, the placement's
-    # status (which clusters are failing, for an active run): 12, for any size.
-    with django_assert_num_queries(12):
+    # status (which clusters are failing, for an active run): 12; the nav's
+    # count of waiting gates (one per family): 14, for any size.
+    with django_assert_num_queries(14):
         response = rita.get("/runs/big/")
     assert response.status_code == 200
     assert len(re.findall(r"<td>c\d+-\d+</td>", response.content.decode())) == clusters
@@ -145,11 +146,12 @@ def test_the_run_page_costs_the_same_queries_for_4_or_1000_clusters(django_asser
 def test_an_audit_page_costs_the_same_queries_for_10_or_500_rows(django_assert_num_queries, vera, rows):
     events(rows)
     # session, user, permissions (user, group), the CRD kinds for the kind
-    # filter, one page of rows (LIMIT 51, no COUNT), the user's groups: 7.
-    with django_assert_num_queries(7):
+    # filter, one page of rows (LIMIT 51, no COUNT), the user's groups: 7;
+    # the nav's count of waiting gates (one per family): 9.
+    with django_assert_num_queries(9):
         vera.get("/audit/", {"actor": "olivia"})
     cursor = m.Event.objects.order_by("-id")[5].id
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(9):
         vera.get("/audit/", {"before": cursor})
 
 

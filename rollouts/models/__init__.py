@@ -14,6 +14,7 @@ from .placement import (
     SchedulingPolicySnapshot,
 )
 from .policies import ApprovalPolicy, ApprovalVote
+from .preferences import UserPreference
 from .ratelimits import RateCounter
 from .updaterun import (
     ApprovalRequest,
@@ -45,4 +46,4 @@ FLEET_MODELS = [
 __all__ = [m.__name__ for m in FLEET_MODELS] + ["FleetObject", "AppendOnlyError", "Event", "HubResource", "MemberObject", "FLEET_MODELS",
                                               "HubConnection", "MemberCredential", "MirroredObject",
                                               "ApprovalPolicy", "ApprovalVote", "Heartbeat",
-                                              "RateCounter"]
+                                              "RateCounter", "UserPreference"]
