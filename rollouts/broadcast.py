@@ -8,6 +8,7 @@ rolled-back write sends nothing:
     RunChanged                 the run's page and the overview
     ApprovalRequestChanged     the page of the request's run and the overview
     ClusterFailing             the pages of the placement's active runs and the overview
+    HubConnectionChanged       the overview ("Needs attention" lists failing hubs)
     RunChanged, ApprovalRequestChanged   every page: the nav's "Approvals (n)"
 
 The count of gates waiting for a person is in every page's nav and tab title.
@@ -68,6 +69,7 @@ from django.utils.module_loading import import_string
 from rollouts import changes, metrics, outages, roles
 from rollouts.controllers.family import FAMILIES
 from rollouts.selectors.approvals import approvals_waiting_count
+from rollouts.selectors.freezes import banner_freezes
 from rollouts.selectors.pages import overview_context, run_timeline_context
 
 log = logging.getLogger(__name__)
@@ -165,10 +167,13 @@ def on_changes(events: list) -> None:
             keys[("run-named", _RUN_KIND_OF_REQUEST[event.kind], event.namespace, event.run_name)] = None
         elif isinstance(event, changes.ClusterFailing):
             keys[("runs-of", _RUN_KIND_OF_PLACEMENT[event.placement_kind], event.namespace, event.name)] = None
-        else:
+        elif isinstance(event, changes.FreezeChanged):  # the banner, on the overview
+            keys[("freeze-banner",)] = None
+        elif not isinstance(event, changes.HubConnectionChanged):  # a hub failing or recovered: the overview
             continue
         keys[("overview",)] = None
-        keys[("approvals",)] = None
+        if isinstance(event, changes.RunChanged | changes.ApprovalRequestChanged):
+            keys[("approvals",)] = None  # a gate reached, decided or waiting again
     if keys and push(list(keys)):
         layer = "memory" if isinstance(get_channel_layer(), InMemoryChannelLayer) else "redis"
         metrics.live_push_sent(seconds=time.perf_counter() - started, layer=layer)
@@ -243,6 +248,12 @@ def render_approvals_count(count: int | None = None) -> str:
                                                       "approvals_version": count_version()})
 
 
+def render_freeze_banner() -> str:
+    """The freeze banner (empty when nothing holds), out of band: a freeze
+    declared, ended, or a window opening shows on the overview at once."""
+    return render_to_string("rollouts/_freeze_banner.html", {"freezes": banner_freezes(), "oob": True})
+
+
 # Pushing ------------------------------------------------------------------------------------
 
 
@@ -295,7 +306,7 @@ def _resolve(keys: list[tuple]) -> list[tuple]:
 
 
 def _groups(key: tuple) -> list[str]:
-    if key[0] == "overview":
+    if key[0] in ("overview", "freeze-banner"):
         return [OVERVIEW_GROUP]
     if key[0] == "approvals":
         return [APPROVALS_GROUP]
@@ -306,9 +317,9 @@ def _render(keys: list[tuple], listening: set[str]) -> list[tuple[str, str]]:
     """(group, html) for every group someone listens to."""
     messages = []
     for key in keys:
-        if key[0] == "overview":
+        if key[0] in ("overview", "freeze-banner"):
             if OVERVIEW_GROUP in listening:
-                messages.append((OVERVIEW_GROUP, render_overview()))
+                messages.append((OVERVIEW_GROUP, render_overview() if key[0] == "overview" else render_freeze_banner()))
             continue
         if key[0] == "approvals":
             if APPROVALS_GROUP in listening:

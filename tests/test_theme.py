@@ -81,5 +81,5 @@ def test_signed_out_the_toggle_is_not_there_and_posting_asks_to_sign_in():
 def test_a_page_reads_the_theme_without_a_query(django_assert_num_queries):
     vera = signed_in("vera", VIEWERS)
     vera.post("/accounts/theme/", {"theme": "dark"})
-    with django_assert_num_queries(9):  # as tests/test_views_audit.py counts the audit page
+    with django_assert_num_queries(10):  # as tests/test_views_audit.py counts the audit page
         assert 'data-theme="dark"' in vera.get("/audit/").content.decode()

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('rollouts', '0010_security_hardening'),
+        ('rollouts', '0012_freezes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
