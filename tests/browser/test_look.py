@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from rollouts.roles import RELEASE_MANAGERS
+from rollouts.services.freezes import freeze_create
 
 from ..fleet_builders import tutorial_waiting_at_canary
 from .conftest import PASSWORD, log_in
@@ -33,14 +34,21 @@ PAGES = [
     "/", "/runs/", "/runs/example-run/", "/runs/example-run/stop/", "/approvals/",
     "/approvals/example-run-canary/", "/placements/", "/placements/example-placement/",
     "/placements/example-placement/rollout/", "/placements/example-placement/rollout/?index=0",
-    "/strategies/", "/members/", "/hubs/", "/audit/", "/runs/no-such-run/",
+    "/strategies/", "/members/", "/hubs/", "/freezes/", "/audit/", "/runs/no-such-run/",
 ]
 LOGIN = "/accounts/login/"
 
 
 @pytest.fixture
 def fleet(frozen_clock):
+    """The tutorial's run at its canary gate."""
     tutorial_waiting_at_canary()
+
+
+@pytest.fixture
+def frozen_fleet(fleet):
+    """And a freeze: every page shows its banner, the gate offers break-glass."""
+    freeze_create(name="xmas", reason="holidays: nothing ships until January", actor="ada")
 
 
 def context_for(browser, live_server, **options):
@@ -62,7 +70,7 @@ def visit_all(page):
 # Phone -----------------------------------------------------------------------------------------
 
 
-def test_no_page_scrolls_sideways_on_a_phone_and_tables_read_as_cards(browser, live_server, fleet):
+def test_no_page_scrolls_sideways_on_a_phone_and_tables_read_as_cards(browser, live_server, frozen_fleet):
     context = context_for(browser, live_server, viewport=PHONE, is_mobile=True, has_touch=True)
     page = log_in(context.new_page(), "rita", RELEASE_MANAGERS)
     wide = {}
@@ -173,7 +181,7 @@ def serious_problems(page) -> list[str]:
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_axe_finds_no_serious_problem_on_any_page(browser, live_server, fleet, scheme):
+def test_axe_finds_no_serious_problem_on_any_page(browser, live_server, frozen_fleet, scheme):
     source = axe_source()
     page = log_in(context_for(browser, live_server, color_scheme=scheme).new_page(), "rita", RELEASE_MANAGERS)
     problems = {}
