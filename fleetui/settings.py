@@ -178,6 +178,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "rollouts.views.health.background_banner",
                 "rollouts.views.freezes.freeze_banner",
+                "rollouts.views.preferences.theme",
+                "rollouts.views.approvals.approvals_count",
             ],
         },
     },
@@ -245,7 +247,10 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # redis-py's default pool (100) fails handshakes in a connect storm (pitfalls.md).
-            "CONFIG": {"hosts": [{"address": REDIS_URL,
+            # redis-py 8 reads with a 5 s timeout by default, as long as channels-redis's idle
+            # blocking pop (BZPOPMIN, 5 s): an idle socket's receive raised TimeoutError and
+            # Daphne closed it (1011) every few seconds (channels_redis#422). Longer than the pop.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15,
                                   "max_connections": int(env_float("CHANNELS_REDIS_MAX_CONNECTIONS", 1000))}]},
         }
     }

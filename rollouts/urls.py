@@ -4,7 +4,18 @@ namespaced ones under ns/<namespace>/ with the same view."""
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import accounts, approvals, audit, fleet, freezes, notifications, overview, runs, sso
+from .views import (
+    accounts,
+    approvals,
+    audit,
+    fleet,
+    freezes,
+    notifications,
+    overview,
+    preferences,
+    runs,
+    sso,
+)
 
 app_name = "rollouts"
 
@@ -20,6 +31,7 @@ urlpatterns = [
     path("accounts/oidc/authenticate/", sso.AuthenticateView.as_view(), name="oidc-authenticate"),
     path("accounts/oidc/callback/", sso.CallbackView.as_view(), name="oidc-callback"),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="rollouts:login"), name="logout"),
+    path("accounts/theme/", preferences.theme_set, name="theme"),
     path("runs/", runs.run_list, name="runs"),
     *by_name("runs/<str:name>/", runs.run_detail, "run-detail"),
     *by_name("runs/<str:name>/stop/", runs.run_stop, "run-stop"),

@@ -51,9 +51,9 @@ DASHBOARD_TAGS = frozenset(
     "table thead tbody tr th td code strong time del ins progress dialog form label input select option "
     "textarea button".split())
 DASHBOARD_ATTRIBUTES = frozenset(
-    "action aria-current aria-label aria-labelledby aria-live autocomplete autofocus charset class content "
-    "data-close-dialog data-countdown data-live-poll data-live-text data-opens-dialog data-version datetime "
-    "defer disabled download for href hx-ext hx-get hx-headers hx-post hx-push-url hx-swap hx-swap-oob "
+    "action aria-current aria-label aria-labelledby aria-live aria-pressed autocomplete autofocus charset class content "
+    "data-close-dialog data-count data-countdown data-live-poll data-live-text data-opens-dialog data-version datetime "
+    "defer disabled download for hidden href hx-ext hx-get hx-headers hx-post hx-push-url hx-swap hx-swap-oob "
     "hx-target hx-trigger id lang max maxlength method name rel required role rows scope selected size src "
     "step tabindex title type value ws-connect".split())
 URL_ATTRIBUTES = frozenset("href src action formaction hx-get hx-post hx-put hx-patch hx-delete ws-connect".split())

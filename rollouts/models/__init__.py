@@ -16,6 +16,7 @@ from .placement import (
     SchedulingPolicySnapshot,
 )
 from .policies import ApprovalPolicy, ApprovalVote
+from .preferences import UserPreference
 from .ratelimits import RateCounter
 from .updaterun import (
     ApprovalRequest,
@@ -48,4 +49,4 @@ __all__ = [m.__name__ for m in FLEET_MODELS] + ["FleetObject", "AppendOnlyError"
                                               "HubConnection", "MemberCredential", "MirroredObject",
                                               "ApprovalPolicy", "ApprovalVote", "Heartbeat",
                                               "RateCounter", "Freeze", "FreezeStop", "BreakGlass",
-                                              "Subscription", "Delivery"]
+                                              "Subscription", "Delivery", "UserPreference"]
