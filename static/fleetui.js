@@ -5,6 +5,9 @@
 //    which then opens as a modal (focus moves in, Esc closes it); a
 //    successful approval from inside it closes it; closing returns focus
 //    to the opener.
+// 3. The run page's cluster map: the "only failing" toggle and the stage
+//    tables a person opened or closed stay so when a live push or a refresh
+//    replaces #timeline.
 (function () {
   "use strict";
   var seen = new WeakMap();
@@ -71,6 +74,23 @@
     opener = null;
     if (back) back.focus();
   }, true);
+
+  var onlyFailing = null, tables = {};
+  document.addEventListener("change", function (event) {
+    if (event.target.id === "only-failing") onlyFailing = event.target.checked;
+  });
+  document.addEventListener("click", function (event) {
+    var summary = event.target.closest("details.cluster-table > summary");
+    if (summary && summary.parentNode.id) tables[summary.parentNode.id] = !summary.parentNode.open;
+  });
+  document.addEventListener("htmx:load", function () {
+    var box = document.getElementById("only-failing");
+    if (box && onlyFailing !== null) box.checked = onlyFailing;
+    Object.keys(tables).forEach(function (id) {
+      var table = document.getElementById(id);
+      if (table) table.open = tables[id];
+    });
+  });
 
   tick();
   setInterval(tick, 1000);

@@ -89,6 +89,13 @@ class StageView:
     def done(self) -> int:
         return sum(c.state == "succeeded" for c in self.clusters)
 
+    @property
+    def collapsed(self) -> bool:
+        """A finished or pending stage without a failing cluster: the run page
+        shows its cluster map and folds its table away."""
+        return (self.state in ("succeeded", "skipped (no clusters)", "not started")
+                and not any(c.failure for c in self.clusters))
+
 
 @dataclass
 class Timeline:
@@ -229,11 +236,13 @@ def _stage_view(entry: dict, config: dict, ctx: dict, *, is_deletion: bool = Fal
 
 def _task_view(task: dict, config: dict, when_: str, entry: dict, stage: StageView, ctx: dict) -> TaskView:
     if task.get("type") == "TimedWait":
-        return _timed_wait_view(task, config, entry, stage, ctx["now"])
+        return timed_wait_view(task, config, entry, stage.state, ctx["now"])
     return _approval_view(task, when_, ctx)
 
 
-def _timed_wait_view(task: dict, config: dict, entry: dict, stage: StageView, now: datetime) -> TaskView:
+def timed_wait_view(task: dict, config: dict, entry: dict, state: str, now: datetime) -> TaskView:
+    """A TimedWait task of a stage in `state`: not started, waiting
+    (seconds left, end) or elapsed (when)."""
     wait = config.get("waitTime", "")
     view = TaskView("TimedWait", "after", "not started", wait=wait)
     elapsed = conditions_by_type(task).get("WaitTimeElapsed")
@@ -241,7 +250,7 @@ def _timed_wait_view(task: dict, config: dict, entry: dict, stage: StageView, no
         view.state, view.ends_at = "elapsed", when(elapsed.get("lastTransitionTime"))
         return view
     progressing = conditions_by_type(entry).get("Progressing") or {}
-    if stage.state == "waiting" and progressing.get("lastTransitionTime"):
+    if state == "waiting" and progressing.get("lastTransitionTime"):
         since = when(progressing["lastTransitionTime"])
         seconds = wait_seconds(wait) if wait else 0
         view.remaining = max(0, int(seconds - (now - since).total_seconds()))
