@@ -31,6 +31,7 @@ from .failures import (
 from .runs import RunState, cluster_state, progress, run_state
 
 RUN_EVENTS_SHOWN = 20
+TABLE_OPEN_UP_TO = 25  # clusters: a bigger stage being updated shows its map, its table one toggle away
 
 @dataclass
 class ClusterView:
@@ -91,10 +92,13 @@ class StageView:
 
     @property
     def collapsed(self) -> bool:
-        """A finished or pending stage without a failing cluster: the run page
-        shows its cluster map and folds its table away."""
-        return (self.state in ("succeeded", "skipped (no clusters)", "not started")
-                and not any(c.failure for c in self.clusters))
+        """Whether the run page shows the stage as its cluster map with its
+        table folded away: a finished or pending stage without a failing
+        cluster, or a stage too big for its table to stay readable (so a run
+        of 1,000 clusters fits on one screen; the map shows every cluster)."""
+        return len(self.clusters) > TABLE_OPEN_UP_TO or (
+            self.state in ("succeeded", "skipped (no clusters)", "not started")
+            and not any(c.failure for c in self.clusters))
 
 
 @dataclass
