@@ -17,6 +17,7 @@ from .conftest import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 DESKTOP = {"width": 1440, "height": 900}
+re_failed = re.compile(r"^1\s*m7-0\s*failed ApplyFailed: quota exceeded")
 SHOTS = os.environ.get("FLEET_TEST_SCREENSHOTS", "")  # a directory: save what the tests saw, to look at
 
 
@@ -90,3 +91,37 @@ def test_a_1000_cluster_run_map_fits_on_one_desktop_screen(page, frozen_clock):
     assert max(b["y"] + b["height"] for b in maps) - min(b["y"] for b in maps) <= DESKTOP["height"]
     page.locator("#stages").scroll_into_view_if_needed()
     shot(page, "map-1000")
+    # A big stage's table is one click away: it loads when opened.
+    page.locator("#table-7 > summary").click()
+    expect(page.locator("#table-7 tbody tr")).to_have_count(100)
+    expect(page.locator("#table-7 tbody tr.row-failing")).to_have_text(re_failed)
+
+
+def test_a_tap_on_a_cell_tells_its_cluster_on_a_phone(browser, live_server, frozen_clock):
+    big_run(stages=2, per_stage=20, done_stages=1, failing=1)
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 390, "height": 844},
+                                  has_touch=True, is_mobile=True)
+    try:
+        phone = log_in(context.new_page(), "vera", VIEWERS)
+        phone.goto("/runs/big/")
+        cell = phone.locator("#cell-2-m2-0")
+        cell.tap()
+        expect(cell).to_be_focused()
+        assert "m2-0: failed" in cell.evaluate("el => getComputedStyle(el, '::after').content")
+    finally:
+        context.close()
+
+
+def test_only_failing_and_an_opened_table_stay_so_when_the_timeline_is_replaced(page, frozen_clock):
+    big_run(stages=3, per_stage=20, done_stages=1, failing=2)
+    log_in(page, "vera", VIEWERS)
+    page.goto("/runs/big/")
+    page.get_by_label("Only failing clusters (2)").check()
+    page.locator("#table-1 > summary").click()
+    page.evaluate("document.getElementById('timeline').dataset.old = 'yes'")
+    # What a live push or a refresh does: a new #timeline from the server.
+    page.evaluate("htmx.ajax('GET', location.pathname, {target: '#timeline', swap: 'outerHTML'})")
+    expect(page.locator("#timeline[data-old]")).to_have_count(0)
+    expect(page.get_by_label("Only failing clusters (2)")).to_be_checked()
+    expect(page.locator("#table-1")).to_have_attribute("open", "")
+    expect(page.locator(".cluster-map .cell:visible")).to_have_count(2)
