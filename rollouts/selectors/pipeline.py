@@ -16,11 +16,16 @@ from datetime import datetime
 
 from django.db import models
 
-from .common import conditions_by_type
+from .common import conditions_by_type, duration_text
 from .runs import cluster_state
 from .timeline import StageView, TaskView, Timeline, stage_state, timed_wait_view
 
 DELETION = "deletion"  # the deletion stage's anchor: #stage-deletion
+
+
+def css_token(state: str) -> str:
+    """A state as a class suffix, as the `css_token` filter does: `approved (not accepted yet)` → `approved`."""
+    return state.split(" ")[0].strip("()").lower()
 
 
 class CellState(models.TextChoices):
@@ -47,6 +52,15 @@ class Gate:
         """The state in a word or two, for the strip."""
         return _SHORT.get(self.state, self.state)
 
+    @property
+    def remaining_text(self) -> str:
+        return duration_text(self.remaining)
+
+    @property
+    def css(self) -> str:
+        """Its classes: `pipe-gate gate-approval gate-waiting`."""
+        return f"pipe-gate gate-{self.kind} gate-{css_token(self.state)}"
+
 
 _SHORT = {"not requested yet": "not yet", "not started": "not yet", "waiting for approval": "waiting",
           "approved (not accepted yet)": "approved", "approved and accepted": "approved"}
@@ -65,6 +79,13 @@ class StripStage:
     before: tuple[Gate, ...] = ()
     after: tuple[Gate, ...] = ()
     is_deletion: bool = False
+    kind = "stage"  # what the strip draws: a stage box, not a gate
+
+    @property
+    def css(self) -> str:
+        """Its classes: `pipe-stage pipe-updating pipe-failing`."""
+        return " ".join(("pipe-stage", f"pipe-{css_token(self.state)}", *(["pipe-failing"] if self.failing else []),
+                         *(["pipe-deletion"] if self.is_deletion else [])))
 
 
 @dataclass(frozen=True)
@@ -74,6 +95,12 @@ class Pipeline:
     @property
     def failing(self) -> int:
         return sum(s.failing for s in self.stages)
+
+    @property
+    def items(self) -> list:
+        """What the strip draws, in order: each stage's before-gates, the
+        stage, its after-gates (a stage's `kind` is "stage")."""
+        return [item for s in self.stages for item in (*s.before, s, *s.after)]
 
     @property
     def legend(self) -> list[CellState]:
