@@ -113,15 +113,17 @@ def test_a_tap_on_a_cell_tells_its_cluster_on_a_phone(browser, live_server, froz
 
 
 def test_only_failing_and_an_opened_table_stay_so_when_the_timeline_is_replaced(page, frozen_clock):
-    big_run(stages=3, per_stage=20, done_stages=1, failing=2)
+    big_run(stages=3, per_stage=30, done_stages=1, failing=2)  # 30 clusters a stage: tables load when opened
     log_in(page, "vera", VIEWERS)
     page.goto("/runs/big/")
     page.get_by_label("Only failing clusters (2)").check()
     page.locator("#table-1 > summary").click()
+    expect(page.locator("#table-1 tbody tr")).to_have_count(30)
     page.evaluate("document.getElementById('timeline').dataset.old = 'yes'")
     # What a live push or a refresh does: a new #timeline from the server.
     page.evaluate("htmx.ajax('GET', location.pathname, {target: '#timeline', swap: 'outerHTML'})")
     expect(page.locator("#timeline[data-old]")).to_have_count(0)
     expect(page.get_by_label("Only failing clusters (2)")).to_be_checked()
     expect(page.locator("#table-1")).to_have_attribute("open", "")
+    expect(page.locator("#table-1 tbody tr")).to_have_count(30)  # loaded again
     expect(page.locator(".cluster-map .cell:visible")).to_have_count(2)
