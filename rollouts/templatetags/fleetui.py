@@ -72,7 +72,8 @@ def cluster_rows(clusters) -> str:
         for i, c in enumerate(clusters, 1)))
 
 
-_CELL = '<span class="cell cell-{}" id="{}" role="img" tabindex="0" aria-label="{}"></span>'
+_CELL = '<span class="cell cell-{}" id="{}" role="img" tabindex="-1" aria-label="{}"></span>'
+_FIRST_CELL = '<span class="cell cell-{}" id="{}" role="img" tabindex="0" aria-label="{}"></span>'
 
 
 @register.simple_tag
@@ -80,5 +81,9 @@ def cluster_map(stage, key) -> str:
     """The map cells of a stage (a `StageView`), the stage being number `key`
     on its page (or "deletion"): built in Python like `cluster_rows`, one
     short element per cluster (state class, stable id, accessible name,
-    which the stylesheet also shows as the cell's tooltip)."""
-    return format_html_join("", _CELL, ((c.state.value, c.id, c.label) for c in stage_cells(stage, key)))
+    which the stylesheet also shows as the cell's tooltip). The first cell
+    is the map's one Tab stop; static/fleetui.js moves it with the arrow keys."""
+    cells = [(c.state.value, c.id, c.label) for c in stage_cells(stage, key)]
+    if not cells:
+        return ""
+    return format_html(_FIRST_CELL, *cells[0]) + format_html_join("", _CELL, cells[1:])

@@ -127,3 +127,25 @@ def test_only_failing_and_an_opened_table_stay_so_when_the_timeline_is_replaced(
     expect(page.locator("#table-1")).to_have_attribute("open", "")
     expect(page.locator("#table-1 tbody tr")).to_have_count(30)  # loaded again
     expect(page.locator(".cluster-map .cell:visible")).to_have_count(2)
+
+
+def test_a_map_is_one_tab_stop_and_arrow_keys_move_between_its_cells(page, frozen_clock):
+    big_run(stages=2, per_stage=20, done_stages=1, failing=2)
+    page.set_viewport_size(DESKTOP)
+    log_in(page, "vera", VIEWERS)
+    page.goto("/runs/big/")
+    page.locator("#table-1 > summary").focus()
+    page.keyboard.press("Shift+Tab")  # back from the first stage's Table toggle: its map
+    expect(page.locator("#cell-1-m1-0")).to_be_focused()
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#cell-1-m1-1")).to_be_focused()
+    page.keyboard.press("End")
+    expect(page.locator("#cell-1-m1-19")).to_be_focused()
+    page.keyboard.press("Tab")  # out of the map in one step, whichever cell had the focus
+    expect(page.locator("#cell-1-m1-18")).not_to_be_focused()
+    assert page.evaluate("document.activeElement.closest('.cluster-map') === null")
+    # With only failing clusters shown, the second stage's Tab stop is its first failing cell.
+    page.get_by_label("Only failing clusters (2)").check()
+    page.locator("#cell-2-m2-1").focus()
+    page.keyboard.press("Home")
+    expect(page.locator("#cell-2-m2-0")).to_be_focused()
