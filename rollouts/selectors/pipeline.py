@@ -82,6 +82,11 @@ class StripStage:
     kind = "stage"  # what the strip draws: a stage box, not a gate
 
     @property
+    def number(self) -> str:
+        """Its number on the run page ("3"), or "deletion"."""
+        return self.anchor.removeprefix("stage-")
+
+    @property
     def css(self) -> str:
         """Its classes: `pipe-stage pipe-updating pipe-failing`."""
         return " ".join(("pipe-stage", f"pipe-{css_token(self.state)}", *(["pipe-failing"] if self.failing else []),

@@ -108,6 +108,8 @@ def test_a_tap_on_a_cell_tells_its_cluster_on_a_phone(browser, live_server, froz
         cell.tap()
         expect(cell).to_be_focused()
         assert "m2-0: failed" in cell.evaluate("el => getComputedStyle(el, '::after').content")
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # nothing scrolls sideways
+        shot(phone, "phone-map")
     finally:
         context.close()
 
