@@ -32,9 +32,9 @@ from fleetui.asgi import application
 from rollouts import broadcast, changes
 from rollouts import models as m
 from rollouts.roles import RELEASE_MANAGERS, VIEWERS, user_create
-from rollouts.selectors.timeline import ClusterView
+from rollouts.selectors.timeline import ClusterView, StageView
 from rollouts.services import events
-from rollouts.templatetags.fleetui import cluster_rows
+from rollouts.templatetags.fleetui import cluster_map, cluster_rows
 from tests.fleet_builders import (
     GROUP,
     advance,
@@ -212,6 +212,15 @@ def test_the_cluster_rows_built_in_python_escape_every_cell():
     for payload in PAYLOADS.values():
         html = cluster_rows([ClusterView(payload, payload, None, None, payload, payload)])
         assert_renders_as_text(f"<table><tbody>{html}</tbody></table>", payload, "cluster_rows")
+
+
+def test_the_cluster_map_cells_built_in_python_escape_every_name_and_reason():
+    """cluster_map() writes a cell per cluster with format_html, names and reasons in its aria-label."""
+    for payload in PAYLOADS.values():
+        stage = StageView(payload, "updating", None, None, "", [ClusterView(payload, "failed", None, None, "", payload)])
+        html = cluster_map(stage, 1)
+        assert_renders_as_text(f"<div>{html}</div>", payload, "cluster_map", shown=False)
+        assert html.count("<span") == 1
 
 
 @pytest.mark.django_db
