@@ -4,7 +4,7 @@ namespaced ones under ns/<namespace>/ with the same view."""
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import accounts, approvals, audit, fleet, overview, runs, sso
+from .views import accounts, approvals, audit, fleet, history, overview, runs, sso
 
 app_name = "rollouts"
 
@@ -24,6 +24,7 @@ urlpatterns = [
     *by_name("runs/<str:name>/", runs.run_detail, "run-detail"),
     *by_name("runs/<str:name>/stop/", runs.run_stop, "run-stop"),
     *by_name("runs/<str:name>/resume/", runs.run_resume, "run-resume"),
+    *by_name("runs/<str:name>/time/", history.run_time, "run-time"),
     path("approvals/", approvals.approval_list, name="approvals"),
     *by_name("approvals/<str:name>/", approvals.approval_detail, "approval-detail"),
     *by_name("approvals/<str:name>/approve/", approvals.approval_approve, "approval-approve"),
@@ -31,6 +32,7 @@ urlpatterns = [
     path("placements/", fleet.placement_list, name="placements"),
     *by_name("placements/<str:name>/", fleet.placement_detail, "placement-detail"),
     *by_name("placements/<str:name>/rollout/", fleet.placement_rollout, "placement-rollout"),
+    *by_name("placements/<str:name>/history/", history.placement_history, "placement-history"),
     path("strategies/", fleet.strategy_list, name="strategies"),
     path("members/", fleet.member_list, name="members"),
     path("hubs/", fleet.hub_list, name="hubs"),
