@@ -134,8 +134,9 @@ def test_the_run_page_costs_the_same_queries_for_4_or_1000_clusters(django_asser
     # approvers, the approval policies of its strategy, the run's latest
     # Events, the user's and the group's permissions (perms.*), the user's
     # groups (header), whether it is mirrored from a hub, the placement's
-    # status (which clusters are failing, for an active run): 12, for any size.
-    with django_assert_num_queries(12):
+    # status (which clusters are failing, for an active run), its placement's
+    # past runs (the ETA, for an active run): 13, for any size.
+    with django_assert_num_queries(13):
         response = rita.get("/runs/big/")
     assert response.status_code == 200
     assert len(re.findall(r"<td>c\d+-\d+</td>", response.content.decode())) == clusters
@@ -162,8 +163,9 @@ def test_the_overview_costs_the_same_queries_for_1_or_12_active_runs(django_asse
     # the user's groups, which runs are mirrored from a hub: 12; "Needs
     # attention": failed runs and failing bindings (one UNION each over the
     # families), the latest decision on the pending gates, failing hub
-    # connections: 16.
-    with django_assert_num_queries(16):
+    # connections: 16; the past runs of the active runs' placements (their
+    # ETAs: one window query per family with active runs): 17.
+    with django_assert_num_queries(17):
         page = vera.get("/").content.decode()
     assert page.count("of 8 clusters") == runs
 
