@@ -7,7 +7,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rollouts.selectors.comparison import is_slow, stage_comparison
-from rollouts.selectors.eta import Eta, cluster_phase_seconds, estimate, minutes_text
+from rollouts.selectors.eta import (
+    Eta,
+    cluster_phase_seconds,
+    estimate,
+    learn,
+    minutes_text,
+    pace,
+    trimmed_mean,
+)
 from rollouts.selectors.records import ClusterSpan, GateSpan, RunRecord, StageRecord, run_record
 from rollouts.selectors.timeview import lanes, layout
 
@@ -68,14 +76,39 @@ def test_without_a_past_run_there_is_no_estimate_yet():
     assert eta.seconds is None and eta.text == "no estimate yet"
 
 
-def test_each_stage_uses_its_own_median_cluster_time():
+def test_each_stage_uses_its_own_past_times():
     run = RunRecord("now", 2, T0, None, (stage("staging", [cluster("a")]), stage("canary", [cluster("b"), cluster("c")])))
     assert estimate(run, HISTORY, now=T0).seconds == 60 + 240
 
 
-def test_a_stage_no_past_run_had_uses_the_median_of_every_cluster():
+def test_a_stage_no_past_run_had_runs_its_clusters_at_every_past_clusters_typical_time():
     run = RunRecord("now", 2, T0, None, (stage("prod", [cluster("a"), cluster("b")], concurrency=2),))
-    assert estimate(run, HISTORY, now=T0).seconds == 120  # median of 60, 120, 120
+    assert estimate(run, HISTORY, now=T0).seconds == 100  # the mean of 60, 120, 120; both at once
+
+
+def test_a_stage_not_started_takes_its_past_time_per_wave_times_its_waves():
+    # canary took 240 s for two waves (one at a time): 120 s a wave; now four clusters two at a time
+    run = RunRecord("now", 2, T0, None, (stage("canary", [cluster(n) for n in "abcd"], concurrency=2),))
+    assert estimate(run, HISTORY, now=T0).seconds == 240
+
+
+def test_a_typical_time_leaves_out_the_slowest_and_fastest_tenth():
+    assert trimmed_mean([1] + [10] * 8 + [1000]) == 10
+    assert trimmed_mean([10, 20]) == 15
+
+
+def test_a_run_slower_than_usual_is_expected_to_stay_slower():
+    done = [cluster(n, i * 120, i * 120 + 120) for i, n in enumerate("abc")]  # 120 s where 60 s was usual
+    run = RunRecord("now", 2, T0, None, (stage("staging", [*done, cluster("d")]),))
+    assert pace(run, learn(HISTORY)) == 2.0
+    assert estimate(run, HISTORY, now=at(360)).seconds == 120
+
+
+def test_the_pace_is_kept_between_half_and_double():
+    done = [cluster(n, 0, 600) for n in "abc"]
+    run = RunRecord("now", 2, T0, None, (stage("staging", done),))
+    assert pace(run, learn(HISTORY)) == 2.0
+    assert pace(RunRecord("now", 2, T0, None, (stage("staging", done[:2]),)), learn(HISTORY)) == 1.0
 
 
 def test_a_cluster_in_flight_counts_what_is_left_of_its_usual_time():

@@ -2,23 +2,40 @@
 (docs/eta.md). Pure: it takes RunRecords (selectors/records.py) and "now";
 selectors/history.py loads them.
 
+What the past runs teach (`learn`), per stage by name:
+- one cluster's typical time: the mean of the clusters' times, the
+  slowest and fastest tenth left out (a stuck cluster once must not weigh);
+- the stage's time per wave: its update time (first cluster start to last
+  finish) over its waves (clusters / maxConcurrency, rounded up), median of
+  the runs. It holds what one cluster's time cannot: the wave waits for its
+  slowest cluster, and the engine's passes between clusters.
+
 The estimate, stage by stage from the one being worked on:
-1. One cluster takes `d`: the median time a cluster of this stage (by name)
-   took in the placement's last runs, or of any stage when no past run had
-   this one. No past cluster at all: no estimate.
-2. The stage's clusters run as the engine runs them: in order, at most the
-   stage's maxConcurrency at once. Each cluster in flight has `d` minus its
-   age left (at least 0); each one not started takes `d` once a slot frees.
-3. A TimedWait after the stage adds what is left of its wait.
-4. An Approval gate adds nothing to the minutes (a person decides when) and
+1. The run's pace: the median of its finished clusters' times over their
+   stage's typical time (1 until three clusters finished; kept in 0.5–2).
+2. A stage not started takes its time per wave × its waves × the pace; a
+   stage no past run had runs its clusters as below, at the typical time of
+   every past cluster.
+3. A stage under way runs its clusters as the engine does: in order, at
+   most maxConcurrency at once; one in flight has its typical time × pace
+   minus its age left (at least 0), each one not started takes the whole
+   typical time × pace once a slot frees.
+4. A TimedWait after a stage adds what is left of its wait.
+5. An Approval gate adds nothing to the minutes (a person decides when) and
    is named instead: "about 6 min left, plus the canary approval".
+No past cluster at all: no estimate.
 """
 
 import heapq
 from dataclasses import dataclass
 from datetime import datetime
+from math import ceil
+from statistics import median
 
-from .records import RunRecord, StageRecord, typical_cluster_seconds
+from .records import RunRecord, StageRecord
+
+TRIM = 0.1  # the share of slowest and of fastest clusters a typical time leaves out
+PACE_MIN_CLUSTERS, PACE_LIMITS = 3, (0.5, 2.0)
 
 
 @dataclass(frozen=True)
@@ -81,14 +98,68 @@ def cluster_phase_seconds(in_flight_left: list[float], pending: int, slots: int,
     return max(heap, default=0.0)
 
 
-def _stage_left(stage: StageRecord, each: float, now: datetime) -> tuple[float, list[str]]:
-    """(seconds left in this stage, its approvals still ahead)."""
-    if stage.succeeded:
-        return 0.0, []
+@dataclass(frozen=True)
+class Learned:
+    """What past runs say: per stage name, one cluster's typical seconds and
+    the seconds per wave; `overall`: every past cluster's typical seconds."""
+
+    cluster: dict[str, float]
+    wave: dict[str, float]
+    overall: float | None
+
+
+def trimmed_mean(values: list[float]) -> float:
+    ordered = sorted(values)
+    cut = int(len(ordered) * TRIM)
+    kept = ordered[cut:len(ordered) - cut] or ordered
+    return sum(kept) / len(kept)
+
+
+def waves(clusters: int, concurrency: int) -> int:
+    return ceil(clusters / max(concurrency, 1))
+
+
+def learn(history: list[RunRecord]) -> Learned:
+    times: dict[str, list[float]] = {}
+    per_wave: dict[str, list[float]] = {}
+    for record in history:
+        for stage in record.stages:
+            times.setdefault(stage.name, []).extend(stage.cluster_seconds)
+            if stage.update_seconds is not None and stage.clusters:
+                per_wave.setdefault(stage.name, []).append(
+                    stage.update_seconds / waves(len(stage.clusters), stage.concurrency))
+    everything = [t for values in times.values() for t in values]
+    return Learned({name: trimmed_mean(values) for name, values in times.items() if values},
+                   {name: median(values) for name, values in per_wave.items()},
+                   trimmed_mean(everything) if everything else None)
+
+
+def pace(run: RunRecord, learned: Learned) -> float:
+    """How much slower (> 1) or faster this run's finished clusters were than usual."""
+    ratios = [seconds / learned.cluster[stage.name] for stage in run.stages if learned.cluster.get(stage.name)
+              for seconds in stage.cluster_seconds]
+    if len(ratios) < PACE_MIN_CLUSTERS:
+        return 1.0
+    low, high = PACE_LIMITS
+    return min(high, max(low, median(ratios)))
+
+
+def _clusters_left(stage: StageRecord, learned: Learned, factor: float, now: datetime) -> float:
+    started = any(c.started for c in stage.clusters)
+    if not started and stage.name in learned.wave:
+        return learned.wave[stage.name] * waves(len(stage.clusters), stage.concurrency) * factor
+    each = learned.cluster.get(stage.name, learned.overall) * factor
     in_flight = [max(0.0, each - (now - c.started).total_seconds())
                  for c in stage.clusters if c.started and c.ended is None]
     pending = sum(1 for c in stage.clusters if c.started is None)
-    seconds = cluster_phase_seconds(in_flight, pending, stage.concurrency, each)
+    return cluster_phase_seconds(in_flight, pending, stage.concurrency, each)
+
+
+def _stage_left(stage: StageRecord, learned: Learned, factor: float, now: datetime) -> tuple[float, list[str]]:
+    """(seconds left in this stage, its approvals still ahead)."""
+    if stage.succeeded:
+        return 0.0, []
+    seconds = _clusters_left(stage, learned, factor, now)
     gates = []
     for gate in stage.gates:
         if gate.ended is not None:
@@ -104,13 +175,14 @@ def _stage_left(stage: StageRecord, each: float, now: datetime) -> tuple[float, 
 
 def estimate(run: RunRecord, history: list[RunRecord], now: datetime) -> Eta:
     """The time `run` has left. `history`: the placement's past runs (any
-    outcome; their finished clusters are what counts)."""
-    typical, overall = typical_cluster_seconds(history)
-    if overall is None:
+    outcome; their finished clusters and stages are what counts)."""
+    learned = learn(history)
+    if learned.overall is None:
         return Eta(None)
+    factor = pace(run, learned)
     total, gates = 0.0, []
     for stage in run.stages:
-        seconds, stage_gates = _stage_left(stage, typical.get(stage.name, overall), now)
+        seconds, stage_gates = _stage_left(stage, learned, factor, now)
         total += seconds
         gates += stage_gates
     return Eta(total, tuple(dict.fromkeys(gates)), basis=len(history))

@@ -17,7 +17,6 @@ Where each time comes from (the engine writes them, engine/execution.py):
 
 from dataclasses import dataclass
 from datetime import datetime
-from statistics import median
 
 from rollouts.engine.stages import max_concurrency, wait_seconds
 
@@ -160,19 +159,3 @@ def run_record(name: str, spec: dict | None, status: dict | None) -> RunRecord:
     final = succeeded if succeeded.get("status") in ("True", "False") else initialized if outcome else {}
     return RunRecord(name, _index(status, spec), when(initialized.get("lastTransitionTime")),
                      when(final.get("lastTransitionTime")), stages, outcome)
-
-
-# Per-stage typical times ------------------------------------------------------
-
-
-def typical_cluster_seconds(history: list[RunRecord]) -> tuple[dict[str, float], float | None]:
-    """({stage name: median seconds one cluster took}, median over every
-    stage) from past runs; the second is the fallback for a stage no past
-    run had. Every finished cluster counts, failed runs' included."""
-    by_stage: dict[str, list[float]] = {}
-    for record in history:
-        for stage in record.stages:
-            by_stage.setdefault(stage.name, []).extend(stage.cluster_seconds)
-    everything = [s for seconds in by_stage.values() for s in seconds]
-    return ({name: median(seconds) for name, seconds in by_stage.items() if seconds},
-            median(everything) if everything else None)
