@@ -14,6 +14,7 @@ from rollouts.selectors.eta import (
     learn,
     minutes_text,
     pace,
+    time_left,
     trimmed_mean,
 )
 from rollouts.selectors.records import ClusterSpan, GateSpan, RunRecord, StageRecord, run_record
@@ -114,6 +115,16 @@ def test_the_pace_is_kept_between_half_and_double():
 def test_a_cluster_in_flight_counts_what_is_left_of_its_usual_time():
     run = RunRecord("now", 2, T0, None, (stage("canary", [cluster("b", 0), cluster("c")]),))
     assert estimate(run, HISTORY, now=at(50)).seconds == 70 + 120
+
+
+@pytest.mark.parametrize(("age", "left"), [
+    pytest.param(0, 60, id="new: the mean of the past times"),
+    pytest.param(40, 50, id="under way: what the longer ones took beyond its age"),
+    pytest.param(90, 30, id="past its typical time: only the slow ones count"),
+    pytest.param(200, 0, id="past every sample and its typical time: done any moment"),
+])
+def test_a_cluster_in_flight_has_left_what_past_clusters_as_old_took_beyond_that(age, left):
+    assert time_left(age, 60, (20, 40, 60, 120), 1.0) == left
 
 
 def test_finished_stages_add_nothing_and_a_running_timed_wait_adds_what_is_left():

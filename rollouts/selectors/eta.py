@@ -17,9 +17,10 @@ The estimate, stage by stage from the one being worked on:
    stage no past run had runs its clusters as below, at the typical time of
    every past cluster.
 3. A stage under way runs its clusters as the engine does: in order, at
-   most maxConcurrency at once; one in flight has its typical time × pace
-   minus its age left (at least 0), each one not started takes the whole
-   typical time × pace once a slot frees.
+   most maxConcurrency at once; one in flight has left what the past
+   clusters of its stage that ran longer than its age took beyond it (× the
+   pace; none: its typical time less its age), each one not started takes
+   the whole typical time × pace once a slot frees.
 4. A TimedWait after a stage adds what is left of its wait.
 5. An Approval gate adds nothing to the minutes (a person decides when) and
    is named instead: "about 6 min left, plus the canary approval".
@@ -27,7 +28,7 @@ No past cluster at all: no estimate.
 """
 
 import heapq
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from math import ceil
 from statistics import median
@@ -100,12 +101,14 @@ def cluster_phase_seconds(in_flight_left: list[float], pending: int, slots: int,
 
 @dataclass(frozen=True)
 class Learned:
-    """What past runs say: per stage name, one cluster's typical seconds and
-    the seconds per wave; `overall`: every past cluster's typical seconds."""
+    """What past runs say: per stage name, one cluster's typical seconds,
+    the seconds per wave and every cluster's seconds (sorted); `overall`:
+    every past cluster's typical seconds."""
 
     cluster: dict[str, float]
     wave: dict[str, float]
     overall: float | None
+    samples: dict[str, tuple[float, ...]] = field(default_factory=dict)
 
 
 def trimmed_mean(values: list[float]) -> float:
@@ -131,7 +134,19 @@ def learn(history: list[RunRecord]) -> Learned:
     everything = [t for values in times.values() for t in values]
     return Learned({name: trimmed_mean(values) for name, values in times.items() if values},
                    {name: median(values) for name, values in per_wave.items()},
-                   trimmed_mean(everything) if everything else None)
+                   trimmed_mean(everything) if everything else None,
+                   {name: tuple(sorted(values)) for name, values in times.items() if values})
+
+
+def time_left(age: float, each: float, samples: tuple[float, ...], factor: float) -> float:
+    """What a cluster `age` seconds into its update still takes: the mean of
+    what the past clusters that took longer than that took beyond it (so a
+    cluster past its typical time is not counted as done), or `each` minus
+    its age when no sample is known."""
+    later = [t * factor - age for t in samples if t * factor > age]
+    if later:
+        return sum(later) / len(later)
+    return max(0.0, each - age)
 
 
 def pace(run: RunRecord, learned: Learned) -> float:
@@ -149,7 +164,8 @@ def _clusters_left(stage: StageRecord, learned: Learned, factor: float, now: dat
     if not started and stage.name in learned.wave:
         return learned.wave[stage.name] * waves(len(stage.clusters), stage.concurrency) * factor
     each = learned.cluster.get(stage.name, learned.overall) * factor
-    in_flight = [max(0.0, each - (now - c.started).total_seconds())
+    samples = learned.samples.get(stage.name, ())
+    in_flight = [time_left((now - c.started).total_seconds(), each, samples, factor)
                  for c in stage.clusters if c.started and c.ended is None]
     pending = sum(1 for c in stage.clusters if c.started is None)
     return cluster_phase_seconds(in_flight, pending, stage.concurrency, each)
@@ -176,7 +192,11 @@ def _stage_left(stage: StageRecord, learned: Learned, factor: float, now: dateti
 def estimate(run: RunRecord, history: list[RunRecord], now: datetime) -> Eta:
     """The time `run` has left. `history`: the placement's past runs (any
     outcome; their finished clusters and stages are what counts)."""
-    learned = learn(history)
+    return estimate_learned(run, learn(history), now, basis=len(history))
+
+
+def estimate_learned(run: RunRecord, learned: Learned, now: datetime, *, basis: int) -> Eta:
+    """`estimate` from what `learn` made of `basis` past runs."""
     if learned.overall is None:
         return Eta(None)
     factor = pace(run, learned)
@@ -185,4 +205,4 @@ def estimate(run: RunRecord, history: list[RunRecord], now: datetime) -> Eta:
         seconds, stage_gates = _stage_left(stage, learned, factor, now)
         total += seconds
         gates += stage_gates
-    return Eta(total, tuple(dict.fromkeys(gates)), basis=len(history))
+    return Eta(total, tuple(dict.fromkeys(gates)), basis=basis)

@@ -4,6 +4,8 @@ fixed number of queries: past runs of many placements come in one query
 per family (a window over each placement's newest runs), never one per run.
 """
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,7 +20,7 @@ from rollouts.controllers.family import FAMILIES
 
 from .common import family_for
 from .comparison import COMPARE_RUNS, StageComparison, stage_comparison
-from .eta import Eta, estimate
+from .eta import Eta, Learned, estimate_learned, learn
 from .records import RunRecord, run_record
 from .runs import RunRow, RunState, active_runs, run_rows, run_state
 
@@ -46,45 +48,79 @@ def _ranked(family, keys: set[tuple[str, str]], limit: int, **filters):
             .filter(rank__lte=limit).order_by(*newest))
 
 
-def past_records(family, keys: set[tuple[str, str]], limit: int = ETA_RUNS) -> dict[tuple[str, str], list[RunRecord]]:
-    """{(namespace, placement): its last `limit` finished runs as RunRecords,
-    newest first}, one query for any number of placements."""
+# What the ETA learned from a placement's past runs, by the (uid, resourceVersion)
+# of those runs: finished runs do not change, so a run page's push (or the
+# overview's) reads five 1,000-cluster statuses once, not every time.
+_LEARNED: OrderedDict[tuple, Learned] = OrderedDict()
+_LEARNED_LOCK = threading.Lock()
+LEARNED_CACHE_SIZE = 256
+
+
+def _remember(key: tuple, learned: Learned) -> None:
+    with _LEARNED_LOCK:
+        _LEARNED[key] = learned
+        while len(_LEARNED) > LEARNED_CACHE_SIZE:
+            _LEARNED.popitem(last=False)
+
+
+def past_learned(family, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[Learned, int]]:
+    """{(namespace, placement): (what its last ETA_RUNS finished runs teach,
+    how many there were)}. One query (which runs, at which version) when
+    all is known already; one more for the placements whose runs changed."""
     if not keys:
         return {}
-    found: dict[tuple[str, str], list[RunRecord]] = {}
-    rows = _ranked(family, keys, limit, active=False).values_list("name", "namespace", "placement", "spec", "status")
-    for name, namespace, placement, spec, status in rows:
-        found.setdefault((namespace, placement), []).append(run_record(name, spec, status))
+    ids: dict[tuple[str, str], list[tuple]] = {}
+    for namespace, placement, uid, version in _ranked(family, keys, ETA_RUNS, active=False).values_list(
+            "namespace", "placement", "uid", "resource_version"):
+        ids.setdefault((namespace, placement), []).append((uid, version))
+    found, missing = {}, {}
+    for key, runs in ids.items():
+        with _LEARNED_LOCK:
+            learned = _LEARNED.get(tuple(runs))
+        if learned is None:
+            missing[key] = tuple(runs)
+        else:
+            found[key] = (learned, len(runs))
+    if missing:
+        uids = [uid for runs in missing.values() for uid, _ in runs]
+        records = {uid: run_record(name, spec, status) for uid, name, spec, status in
+                   family.run.objects.filter(uid__in=uids).values_list("uid", "name", "spec", "status")}
+        for key, runs in missing.items():
+            learned = learn([records[uid] for uid, _ in runs if uid in records])
+            _remember(runs, learned)
+            found[key] = (learned, len(runs))
     return found
 
 
-def _eta(run, history: list[RunRecord], now: datetime) -> Eta:
+def _eta(run, past: tuple[Learned, int] | None, now: datetime) -> Eta:
     spec = run.spec or {}
     reason = _NO_ESTIMATE.get(run_state(spec.get("state"), (run.status or {}).get("conditions")))
     if reason:
         return Eta(None, reason=reason)
     record = run_record(run.name, spec, run.status)
-    if not record.stages:
+    if not record.stages or past is None:
         return Eta(None)
-    return estimate(record, history, now)
+    return estimate_learned(record, past[0], now, basis=past[1])
 
 
 def run_eta(run) -> Eta | None:
-    """The time an active run has left (None for a finished run). One query."""
+    """The time an active run has left (None for a finished run). One query
+    (two when its placement's finished runs changed since last asked)."""
     return run_etas([run]).get((run.KIND, run.namespace, run.name))
 
 
 def run_etas(runs) -> dict[tuple[str, str, str], Eta]:
     """{(kind, namespace, name): Eta} of the active runs among `runs`: one
-    query per family that has one, however many runs and placements."""
+    query per family that has one, however many runs and placements (and
+    one more when their placements' finished runs changed: past_learned)."""
     etas, now = {}, clock.now()
     for family in FAMILIES:
         mine = [r for r in runs if isinstance(r, family.run) and r.active]
         keys = {(r.namespace, (r.spec or {}).get("placementName", "")) for r in mine}
-        history = past_records(family, keys)
+        past = past_learned(family, keys)
         for run in mine:
             key = (run.namespace, (run.spec or {}).get("placementName", ""))
-            etas[(run.KIND, run.namespace, run.name)] = _eta(run, history.get(key, []), now)
+            etas[(run.KIND, run.namespace, run.name)] = _eta(run, past.get(key), now)
     return etas
 
 

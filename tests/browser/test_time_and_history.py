@@ -7,7 +7,14 @@ import pytest
 from playwright.sync_api import expect
 
 from rollouts.roles import VIEWERS
-from tests.fleet_builders import approve, run_obj, tick, tutorial_fleet, tutorial_run, tutorial_strategy
+from tests.fleet_builders import (
+    approve,
+    run_obj,
+    tick,
+    tutorial_fleet,
+    tutorial_run,
+    tutorial_strategy,
+)
 
 from .conftest import log_in
 
