@@ -32,7 +32,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def fleet(frozen_clock, settings):
+def slow_applies(frozen_clock, settings):
     settings.FLEET_SIMULATED_APPLY_SECONDS = 30
     tutorial_fleet()
     tutorial_strategy()
@@ -52,18 +52,24 @@ def finish(name: str, index: str = "1", *, approver: str = "alice") -> None:
 
 
 @pytest.fixture
+def fleet_cli(slow_applies, fleet):
+    """The `fleet` command runner (tests/conftest.py), on the tutorial's fleet."""
+    return fleet
+
+
+@pytest.fixture
 def vera():
     return signed_in("vera", VIEWERS)
 
 
-def test_the_first_run_of_a_placement_has_no_estimate_yet(fleet, vera):
+def test_the_first_run_of_a_placement_has_no_estimate_yet(slow_applies, vera):
     tutorial_run()
     drive(10)
     assert run_eta(run_obj()).text == "no estimate yet"
     assert "no estimate yet" in vera.get("/runs/example-run/").content.decode()
 
 
-def test_the_next_run_is_estimated_from_the_last_one_plus_its_approval(fleet, vera):
+def test_the_next_run_is_estimated_from_the_last_one_plus_its_approval(slow_applies, vera):
     finish("first")
     tutorial_run(name="second", index="0")  # back to snapshot 0: every cluster applies again
     drive(10)
@@ -74,7 +80,7 @@ def test_the_next_run_is_estimated_from_the_last_one_plus_its_approval(fleet, ve
     assert "about 2 min left, plus the canary approval" in vera.get("/").content.decode()
 
 
-def test_a_stopped_run_says_why_it_has_no_estimate(fleet):
+def test_a_stopped_run_says_why_it_has_no_estimate(slow_applies):
     finish("first")
     tutorial_run(name="second", index="0")
     drive(10)
@@ -83,7 +89,7 @@ def test_a_stopped_run_says_why_it_has_no_estimate(fleet):
     assert run_eta(run_obj("second")).text == "no estimate while stopped"
 
 
-def test_the_history_lists_runs_newest_first_with_rollbacks_and_approvers(fleet, vera):
+def test_the_history_lists_runs_newest_first_with_rollbacks_and_approvers(slow_applies, vera):
     finish("first")
     finish("second", index="0", approver="rita")
     rows = placement_history(name="example-placement").rows
@@ -96,7 +102,7 @@ def test_the_history_lists_runs_newest_first_with_rollbacks_and_approvers(fleet,
     assert "/placements/example-placement/history/" in vera.get("/placements/example-placement/").content.decode()
 
 
-def test_a_stage_much_slower_than_usual_is_flagged(fleet, settings):
+def test_a_stage_much_slower_than_usual_is_flagged(slow_applies, settings):
     finish("first")
     finish("second", index="0")
     settings.FLEET_SIMULATED_APPLY_SECONDS = 300
@@ -109,7 +115,7 @@ def test_a_stage_much_slower_than_usual_is_flagged(fleet, settings):
     assert [s.stage for s in third.slow] == ["staging", "canary"]
 
 
-def test_the_time_view_draws_a_finished_run_and_compares_its_stages(fleet, vera):
+def test_the_time_view_draws_a_finished_run_and_compares_its_stages(slow_applies, vera):
     finish("first")
     finish("second", index="0")
     page = vera.get("/runs/second/time/").content.decode()
@@ -119,7 +125,7 @@ def test_the_time_view_draws_a_finished_run_and_compares_its_stages(fleet, vera)
     assert "<td>60s vs 60s (median of 1 earlier run)</td>" in page  # canary
 
 
-def test_the_time_view_of_a_moving_run_has_a_now_line_and_refreshes(fleet, vera, settings):
+def test_the_time_view_of_a_moving_run_has_a_now_line_and_refreshes(slow_applies, vera, settings):
     settings.FLEET_DASHBOARD_POLL_SECONDS = 5
     tutorial_run()
     drive(10)
@@ -129,7 +135,7 @@ def test_the_time_view_of_a_moving_run_has_a_now_line_and_refreshes(fleet, vera,
     assert partial.lstrip().startswith('<section id="time-view"')
 
 
-def test_unknown_runs_and_placements_are_not_found(fleet, vera):
+def test_unknown_runs_and_placements_are_not_found(slow_applies, vera):
     assert vera.get("/runs/nope/time/").status_code == 404
     assert vera.get("/placements/nope/history/").status_code == 404
 
@@ -146,18 +152,19 @@ def many_runs(count: int) -> None:
 
 
 @pytest.mark.parametrize("count", [1, 20])
-def test_the_history_page_costs_the_same_queries_for_1_or_20_runs(fleet, vera, django_assert_max_num_queries,
+def test_the_history_page_costs_the_same_queries_for_1_or_20_runs(slow_applies, vera, django_assert_max_num_queries,
                                                                    count):
     many_runs(count)
     # session, user, the placement, the runs (one window query), their hubs,
-    # the approval Events, the user's and the group's permissions, the user's groups: 9.
-    with django_assert_max_num_queries(9):
+    # the approval Events, the active runs' ETAs (which past runs, their
+    # statuses), the user's and the group's permissions, the user's groups: 11.
+    with django_assert_max_num_queries(11):
         response = vera.get(reverse("rollouts:placement-history", args=["example-placement"]))
     assert response.status_code == 200
 
 
 @pytest.mark.parametrize("count", [1, 20])
-def test_the_overview_estimates_every_active_run_in_one_query(fleet, django_assert_max_num_queries, count):
+def test_the_overview_estimates_every_active_run_in_one_query(slow_applies, django_assert_max_num_queries, count):
     many_runs(count)
     runs = [run_obj(f"run-{i}") for i in range(1, count)]
     with django_assert_max_num_queries(2):  # which past runs (one window query), then their statuses
@@ -168,9 +175,28 @@ def test_the_overview_estimates_every_active_run_in_one_query(fleet, django_asse
 
 
 @pytest.mark.parametrize("count", [1, 20])
-def test_the_time_view_costs_the_same_queries_for_1_or_20_runs(fleet, vera, django_assert_max_num_queries, count):
+def test_the_time_view_costs_the_same_queries_for_1_or_20_runs(slow_applies, vera, django_assert_max_num_queries, count):
     many_runs(count)
     # session, user, the run, the approval Events, the previous runs,
     # permissions (user, group), the user's groups: 8.
     with django_assert_max_num_queries(8):
         assert vera.get("/runs/run-0/time/").status_code == 200
+
+
+# The fleet command ------------------------------------------------------------------------
+
+
+def test_fleet_history_prints_the_runs_with_the_rollback_and_the_approver(fleet_cli):
+    finish("first")
+    finish("second", index="0", approver="rita")
+    code, out, err = fleet_cli("history", "example-placement")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["RUN", "SNAPSHOT", "OUTCOME"]
+    assert lines[1].startswith("second") and "0 (rollback)" in lines[1] and "canary: rita" in lines[1]
+    assert lines[2].startswith("first") and "rollback" not in lines[2] and "canary: alice" in lines[2]
+
+
+def test_fleet_history_of_an_unknown_placement_says_not_found(fleet_cli):
+    code, out, err = fleet_cli("history", "nope")
+    assert code == 1 and 'placement "nope" not found' in err

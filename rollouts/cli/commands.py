@@ -27,6 +27,7 @@ from . import inputs, listing, printers
 from .audit import audit_command
 from .credentials import credentials_command, hub_command, kubeconfig_command
 from .errors import CliError, format_error
+from .history import history_command
 from .metadata import annotate_command, label_command
 
 POLL_SECONDS = 0.2
@@ -423,5 +424,6 @@ VERBS = {
     "hub": hub_command,
     "kubeconfig": kubeconfig_command,
     "policies": policies_command,
+    "history": history_command,
     "credentials": credentials_command,
 }

@@ -200,17 +200,20 @@ def placement_history(*, name: str, namespace: str = "") -> PlacementHistory | N
     """The placement's runs, newest first (at most HISTORY_RUNS): snapshot,
     outcome, duration, who approved each gate, rollbacks marked, and each
     run's stages against the COMPARE_RUNS finished runs before it; None when
-    there is no such placement. Queries: the placement, the runs
-    (HISTORY_RUNS + COMPARE_RUNS newest, one query), their hubs, and the
-    approval Events: four, for any number of runs."""
+    there is no such placement; an active run's row carries its ETA.
+    Queries: the placement, the runs (HISTORY_RUNS + COMPARE_RUNS newest,
+    one query), their hubs, the approval Events, and with an active run the
+    ETA's (run_etas): four to six, for any number of runs."""
     family = family_for(namespace)
     if not family.placement.objects.filter(name=name, namespace=namespace).exists():
         return None
     runs = list(_ranked(family, {(namespace, name)}, HISTORY_RUNS + COMPARE_RUNS))
     records = [run_record(r.name, r.spec, r.status) for r in runs]
     approvers = gate_approvers(family.approval_request.KIND, namespace, approval_names(records[:HISTORY_RUNS]))
+    etas = run_etas(runs[:HISTORY_RUNS])
     rows = []
     for i, (row, record) in enumerate(zip(run_rows(runs[:HISTORY_RUNS]), records, strict=False)):
+        row.eta = etas.get((family.run.KIND, row.namespace, row.name))
         before = records[i + 1] if i + 1 < len(records) else None
         finished_before = [r for r, run in zip(records[i + 1:], runs[i + 1:], strict=False) if not run.active]
         rows.append(HistoryRow(
