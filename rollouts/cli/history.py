@@ -14,14 +14,19 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else human_duration(value)
 
 
+def _approval(gate) -> str:
+    if gate.open:
+        return f"{','.join(gate.approvers)} (not accepted yet)" if gate.approvers else "waiting"
+    return ",".join(gate.approvers) or "approved"
+
+
 def _row(h) -> list[str]:
     snapshot = (h.run.snapshot_index or "-") + (" (rollback)" if h.rollback else "")
     if h.record.seconds is not None:
         duration = _seconds(h.record.seconds)
     else:  # an active run: its time so far, and what it has left
         duration = f"{h.run.age} so far" + (f", {h.run.eta.text}" if h.run.eta else "")
-    approvals = "; ".join(f"{g.stage}: {'waiting' if g.open else ','.join(g.approvers) or 'approved'}"
-                          for g in h.gates) or "-"
+    approvals = "; ".join(f"{g.stage}: {_approval(g)}" for g in h.gates) or "-"
     slow = "; ".join(f"{s.stage} {_seconds(s.took)} (usually {_seconds(s.usual)})" for s in h.slow) or "-"
     started = f"{h.record.started:%Y-%m-%dT%H:%M:%SZ}" if h.record.started else "-"
     return [h.run.name, snapshot, h.run.state.label, started, duration, approvals, slow]

@@ -123,8 +123,11 @@ def _gate_label(gate: GateSpan, approvers: dict[str, list[str]], now: datetime) 
         return f"TimedWait {duration_text(gate.wait)} after {gate.stage}: " + (
             f"waited {waited}" if gate.ended else f"waiting ({waited} so far)")
     who = ", ".join(approvers.get(gate.approval_name, []))
+    if gate.ended:
+        return f"Approval {gate.when} {gate.stage}: waited {waited} for a person" + (
+            f" (approved by {who})" if who else "")
     return f"Approval {gate.when} {gate.stage}: " + (
-        f"waited {waited} for a person" + (f" (approved by {who})" if who else "") if gate.ended
+        f"approved by {who} after {waited}, not accepted by the engine yet" if who
         else f"waiting {waited} for a person so far")
 
 

@@ -18,9 +18,9 @@ from tests.real_services import Hub, RedisServer, free_port
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 PASSWORD = "correct horse battery staple"
-PAGES = ["/", "/runs/", "/runs/example-run/", "/approvals/", "/approvals/example-run-canary/", "/placements/",
-         "/placements/example-placement/", "/placements/example-placement/rollout/", "/strategies/", "/members/",
-         "/hubs/", "/audit/", "/admin/"]
+PAGES = ["/", "/runs/", "/runs/example-run/", "/runs/example-run/time/", "/approvals/", "/approvals/example-run-canary/", "/placements/",
+         "/placements/example-placement/", "/placements/example-placement/history/",
+         "/placements/example-placement/rollout/", "/strategies/", "/members/", "/hubs/", "/audit/", "/admin/"]
 LIVE_PAGES = {"/", "/runs/example-run/"}
 HASHED = re.compile(r"/static/.+\.[0-9a-f]{12}\.\w+$")
 
