@@ -12,6 +12,7 @@ the safety net for anything a lost message or a dead worker dropped.
 import os
 
 from celery import Celery, signals
+from django import db
 from django.conf import settings
 
 from fleetui import logging as fleet_logging
@@ -28,11 +29,25 @@ signals.setup_logging.connect(fleet_logging.celery_setup_logging, weak=False)
 signals.task_prerun.connect(fleet_logging.celery_task_started, weak=False)
 signals.task_postrun.connect(fleet_logging.celery_task_finished, weak=False)
 
+
+def _check_connections(**_kwargs) -> None:
+    """Before each task, as Django does before each request: close database
+    connections that are broken or older than CONN_MAX_AGE (the next query
+    opens a fresh one, health-checked first with CONN_HEALTH_CHECKS). The
+    rest are kept: with CELERY_DB_REUSE_MAX the fixup no longer closes them."""
+    db.close_old_connections()
+
+
+signals.task_prerun.connect(_check_connections, weak=False)
+signals.task_postrun.connect(_check_connections, weak=False)
+
 app.conf.beat_schedule = {
     # Runs whose timer is due: a TimedWait ending, clusters in flight to poll.
     "advance-due-runs": {"task": "rollouts.tasks.runs_advance_due", "schedule": 1.0},
     # Every active run, in case a wake-up was lost (Redis restart, killed worker).
     "advance-active-runs": {"task": "rollouts.tasks.runs_advance_active", "schedule": 15.0},
+    # Freezes that start or stop holding by the clock (a window opening), and mirrored hubs' runs they stop.
+    "sync-freezes": {"task": "rollouts.tasks.freezes_sync", "schedule": 5.0},
     # Member status sync: applies that are due on members.
     "sync-members": {"task": "rollouts.tasks.members_sync", "schedule": 5.0},
     # KubeFleet hub mirrors: restart any session chain a lost message broke.

@@ -177,6 +177,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "rollouts.views.health.background_banner",
+                "rollouts.views.freezes.freeze_banner",
             ],
         },
     },
@@ -189,7 +190,7 @@ DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'fleetui.
 private_directory(BASE_DIR / "var")  # gitignored: a fresh clone has none
 # Persistent connections are checked before each request reuses them, so a
 # PostgreSQL restart (or terminated backends) costs daphne no failed request.
-# Celery's Django fixup closes workers' connections around every task anyway.
+# Celery workers keep theirs between tasks too (CELERY_DB_REUSE_MAX below).
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if DATABASES["default"]["NAME"] not in ("", ":memory:"):
@@ -273,6 +274,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_QUEUES = (Queue("interactive"), Queue("celery"))  # workers consume both, interactive first
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes the database connections around every task
+# (a new PostgreSQL session per task) unless told to reuse them: it then
+# closes them every this many tasks, and fleetui/celery.py checks them
+# before each task as Django does before each request (CONN_MAX_AGE,
+# CONN_HEALTH_CHECKS), so a broken connection is replaced, not reused.
+CELERY_DB_REUSE_MAX = int(env_float("CELERY_DB_REUSE_MAX", 1000))
 # Workers and beat wait out a Redis outage of any length (Celery's default
 # gives up after 100 retries, about 45 minutes, and the process exits).
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
@@ -293,7 +300,10 @@ if REDIS_URL:
 # Hub sync sessions watch a KubeFleet hub for a while: their own queue and
 # worker (`celery -A fleetui worker -Q hubs`) so they never hold an engine slot.
 CELERY_IMPORTS = ("rollouts.tasks_k8s",)
-CELERY_TASK_ROUTES = {"rollouts.tasks_k8s.hub_sync": {"queue": "hubs"}}
+# Member syncs unblock runs (a cluster's apply finishing lets its run go on):
+# they go before the sweeps' background advances, never starved behind them.
+CELERY_TASK_ROUTES = {"rollouts.tasks_k8s.hub_sync": {"queue": "hubs"},
+                      "rollouts.tasks.members_sync": {"queue": "interactive"}}
 
 # Seconds between the dashboard's refreshes of live panels (until live updates push them).
 FLEET_DASHBOARD_POLL_SECONDS = env_float("FLEET_DASHBOARD_POLL_SECONDS", 5.0)
@@ -356,6 +366,8 @@ AUTHENTICATION_BACKENDS = [
 # the second number means that process is gone.
 FLEET_HEARTBEAT_SECONDS = env_float("FLEET_HEARTBEAT_SECONDS", 10.0)
 FLEET_HEARTBEAT_STALE_SECONDS = env_float("FLEET_HEARTBEAT_STALE_SECONDS", 60.0)
+# Freezes (docs/freezes.md): admins declare and end them; release managers too when this is on.
+FLEET_FREEZE_BY_RELEASE_MANAGERS = env_bool("FLEET_FREEZE_BY_RELEASE_MANAGERS", False)
 # The audit chain (docs/audit.md). Rows inserted longer ago than this and still
 # unsealed are not sealed automatically; `fleet audit verify` reports them.
 FLEET_AUDIT_SEAL_WITHIN_SECONDS = env_float("FLEET_AUDIT_SEAL_WITHIN_SECONDS", 60.0)

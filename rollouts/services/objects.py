@@ -14,8 +14,10 @@ from rollouts.api.errors import BadRequest, Invalid
 from rollouts.api.kinds import Kind, KindRegistry
 from rollouts.api.validation import validate, validate_status
 from rollouts.controllers import placement as placement_controller
+from rollouts.controllers.family import APPROVAL_KINDS, PLACEMENT_KINDS, RUN_KINDS, STRATEGY_KINDS
 from rollouts.engine import runner
 from rollouts.mirror.marks import require_local
+from rollouts.selectors import freezes as freeze_selectors
 from rollouts.selectors.preflight import Plan, run_plan
 
 from . import events, policies, policy_scope
@@ -76,8 +78,7 @@ def manifests_apply(*, docs: list[dict], actor: str, namespace: str | None = Non
                     _dry_run_plan(result)
                 transaction.set_rollback(True)
                 return results
-            if any(r.outcome != "unchanged" for r in results):
-                placement_controller.placements_reconcile()
+            _reconcile_after([(r.kind, r.obj) for r in results if r.outcome != "unchanged"])
             _publish_changes(results)
     except policy_scope.RunUnprotected as exc:
         if dry_run:
@@ -222,7 +223,7 @@ def _patch(*, kind: Kind, name: str, namespace: str, patch_type: str, patch, sub
         else:
             changed = _write_main(obj, kind, current, wanted, actor=actor)
         if changed:
-            placement_controller.placements_reconcile()
+            _reconcile_after([(kind, obj)])
             _publish_change(kind, obj)
     return obj, changed
 
@@ -259,7 +260,8 @@ def _write_status(obj, kind: Kind, current: dict, wanted: dict, *, actor: str) -
 
 def _refuse_approval_under_policy(request, status: dict, *, actor: str) -> None:
     """A status write may not change the Approved condition of a gate that
-    has an approval policy: only votes through approval_request_approve may."""
+    has an approval policy (only votes through approval_request_approve
+    may), nor while a freeze holds its run (only break-glass may)."""
 
     def approved(conditions) -> dict | None:
         return next((c for c in conditions or [] if isinstance(c, dict) and c.get("type") == "Approved"), None)
@@ -272,6 +274,12 @@ def _refuse_approval_under_policy(request, status: dict, *, actor: str) -> None:
             f"{actor} may not change the Approved condition of {request.name} with a status patch: the gate is "
             f"governed by {policies.describe(gate)}; approve it with `fleet approve {request.name}`",
             run=gate.run_name)
+    frozen = freeze_selectors.freeze_holding_run(gate.run)
+    if frozen is not None and not freeze_selectors.break_glass_confirmed(request):
+        raise policies.PolicyDenied(
+            f"{actor} may not change the Approved condition of {request.name} during a freeze. {frozen.sentence()}. "
+            f"A break-glass approval needs a reason and a second person: `fleet approve {request.name} "
+            "--break-glass --reason TEXT`", run=gate.run_name)
 
 
 def _sync_policies(kind: Kind, obj) -> None:
@@ -293,7 +301,7 @@ def object_delete(*, kind: Kind, name: str, namespace: str, actor: str):
         if kind.model in _STRATEGY_MODELS:
             policies.strategy_policies_sync(strategy=obj, kind=kind, manifest=None)
         store.delete(obj)
-        placement_controller.placements_reconcile()
+        _reconcile_after([(kind, obj)], deleted=True)
     return obj
 
 
@@ -302,6 +310,27 @@ def _delete_namespace_contents(namespace: str) -> None:
     for model in m.FLEET_MODELS:
         if model.NAMESPACED:
             model.objects.filter(namespace=namespace).delete()
+
+
+# Kinds no placement reads: writing one reschedules and re-snapshots nothing,
+# so it costs the same on a hub of 10 placements as on one of 1,000.
+_NO_PLACEMENT_INPUT = {*RUN_KINDS, *STRATEGY_KINDS, *APPROVAL_KINDS}
+
+
+def _reconcile_after(written: list[tuple], *, deleted: bool = False) -> None:
+    """Bring placements up to date with what was written: none for runs,
+    strategies and approval requests; only the written placements for
+    placements (the others do not read each other); every placement for
+    members, hub resources, overrides and the rest."""
+    kinds = {kind.kind for kind, _ in written}
+    if kinds <= _NO_PLACEMENT_INPUT:
+        return
+    if kinds <= {*PLACEMENT_KINDS, *_NO_PLACEMENT_INPUT}:
+        if not deleted:  # a deleted placement takes its children with it; no other placement reads it
+            placement_controller.placements_reconcile(
+                only=[obj for kind, obj in written if kind.kind in PLACEMENT_KINDS])
+        return
+    placement_controller.placements_reconcile()
 
 
 def _publish_changes(results: list[ApplyResult]) -> None:
