@@ -106,7 +106,7 @@ def test_every_page_loads_its_css_and_scripts_and_goes_live_with_debug_off(brows
 
     assert problems == []
     ours = [u for u in statics if "/static/admin/" not in u]
-    assert len(ours) == 6 and len(statics) > 6, sorted(statics)  # ours (icon, css, 4 scripts), the admin's
+    assert len(ours) == 7 and len(statics) > 7, sorted(statics)  # ours (icon, 2 css, 4 scripts), the admin's
     for static_url, (status, cache_control) in statics.items():
         assert HASHED.search(static_url), static_url
         assert status == 200 and "max-age=315360000" in cache_control and "immutable" in cache_control, \
