@@ -2,6 +2,7 @@
 
 Workers:  celery -A fleetui worker --concurrency 2
 Hubs:     celery -A fleetui worker -Q hubs --concurrency <number of hub connections>
+Notify:   celery -A fleetui worker -Q notifications --concurrency 4   (webhooks, Slack, Teams, email)
 Beat:     celery -A fleetui beat      (scheduler: fleetui.beat.DatabaseScheduler, from settings)
 
 Reaction time never depends on beat: every write enqueues the advance it
@@ -52,6 +53,8 @@ app.conf.beat_schedule = {
     "sync-members": {"task": "rollouts.tasks.members_sync", "schedule": 5.0},
     # KubeFleet hub mirrors: restart any session chain a lost message broke.
     "sync-hubs": {"task": "rollouts.tasks_k8s.hub_connections_sync", "schedule": 30.0},
+    # Notifications due: retries after their backoff, hand-offs a lost message dropped.
+    "notifications-sweep": {"task": "rollouts.tasks.notifications_send_due", "schedule": 10.0},
     # Housekeeping: what deleted members left behind.
     "housekeeping": {"task": "rollouts.tasks.housekeeping", "schedule": 3600.0},
     # Signs of life for /readyz: beat records its own when it has published

@@ -5,6 +5,12 @@
 //    which then opens as a modal (focus moves in, Esc closes it); a
 //    successful approval from inside it closes it; closing returns focus
 //    to the opener.
+// 3. The theme toggle (the nav's "Dark theme" button): switches <html
+//    data-theme> at once and tells the server, which remembers it for the
+//    person (rollouts.views.preferences); without JavaScript the form posts
+//    and the page comes back in the new theme.
+// 4. Tables read as cards on a phone: below 640 px each cell gets its
+//    column's heading as data-label, which the CSS shows before the value.
 (function () {
   "use strict";
   var seen = new WeakMap();
@@ -72,6 +78,55 @@
     if (back) back.focus();
   }, true);
 
+  var dark = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
+
+  function themeNow() {
+    var chosen = document.documentElement.getAttribute("data-theme");
+    if (chosen === "light" || chosen === "dark") return chosen;
+    return dark && dark.matches ? "dark" : "light";
+  }
+
+  // The button says whether the page is dark, whichever way it got dark.
+  function showTheme() {
+    var now = themeNow();
+    document.querySelectorAll(".theme-form").forEach(function (form) {
+      var button = form.querySelector("#theme-toggle"), next = form.querySelector("input[name=theme]");
+      if (button) button.setAttribute("aria-pressed", now === "dark" ? "true" : "false");
+      if (next) next.value = now === "dark" ? "light" : "dark";
+    });
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target.closest && event.target.closest(".theme-form");
+    if (!form || !window.fetch) return;
+    event.preventDefault();
+    var data = new FormData(form);
+    document.documentElement.setAttribute("data-theme", data.get("theme"));
+    showTheme();
+    fetch(form.action, {method: "POST", body: data, credentials: "same-origin", headers: {"HX-Request": "true"}});
+  });
+  if (dark && dark.addEventListener) dark.addEventListener("change", showTheme);
+
+  // Only at a phone's width (the labels show only there): a desktop pays
+  // nothing, and a pushed fragment costs only its own new cells.
+  var narrow = window.matchMedia ? window.matchMedia("(max-width: 640px)") : null;
+  function labelCells() {
+    if (!narrow || !narrow.matches) return;
+    document.querySelectorAll("main table").forEach(function (table) {
+      var heads = table.querySelectorAll(":scope > thead th");
+      if (!heads.length) return;
+      table.querySelectorAll(":scope > tbody > tr > td:not([data-label])").forEach(function (cell) {
+        var head = heads[cell.cellIndex];
+        cell.setAttribute("data-label", head ? head.textContent.trim() : "");
+      });
+    });
+  }
+  document.addEventListener("htmx:afterSettle", labelCells);
+  document.addEventListener("htmx:oobAfterSwap", labelCells);
+  if (narrow && narrow.addEventListener) narrow.addEventListener("change", labelCells);
+
+  showTheme();
+  labelCells();
   tick();
   setInterval(tick, 1000);
 })();

@@ -53,9 +53,9 @@ DASHBOARD_TAGS = frozenset(
     # The time view's drawing (rollouts/templatetags/timeview.py) and its legend.
     "svg rect line text".split())
 DASHBOARD_ATTRIBUTES = frozenset(
-    "action aria-current aria-label aria-labelledby aria-live autocomplete autofocus charset class content "
-    "data-close-dialog data-countdown data-live-poll data-live-text data-opens-dialog data-version datetime "
-    "defer disabled download for href hx-ext hx-get hx-headers hx-post hx-push-url hx-swap hx-swap-oob "
+    "action aria-current aria-label aria-labelledby aria-live aria-pressed autocomplete autofocus charset class content "
+    "data-close-dialog data-count data-countdown data-live-poll data-live-text data-opens-dialog data-version datetime "
+    "defer disabled download for hidden href hx-ext hx-get hx-headers hx-post hx-push-url hx-swap hx-swap-oob "
     "hx-target hx-trigger id lang max maxlength method name rel required role rows scope selected size src "
     "step tabindex title type value ws-connect "
     "aria-hidden viewbox preserveaspectratio width height x y x1 x2 y1 y2 text-anchor data-now".split())

@@ -158,8 +158,9 @@ def test_the_history_page_costs_the_same_queries_for_1_or_20_runs(slow_applies, 
     # session, user, the placement, the runs (one window query), their hubs,
     # the approval Events, the active runs' ETAs (which past runs, their
     # statuses), the user's and the group's permissions, the user's groups,
-    # the freezes holding now (the banner): 12.
-    with django_assert_max_num_queries(12):
+    # the freezes holding now (the banner), the nav's count of waiting gates
+    # (one per family): 14.
+    with django_assert_max_num_queries(14):
         response = vera.get(reverse("rollouts:placement-history", args=["example-placement"]))
     assert response.status_code == 200
 
@@ -179,8 +180,9 @@ def test_the_overview_estimates_every_active_run_in_one_query(slow_applies, djan
 def test_the_time_view_costs_the_same_queries_for_1_or_20_runs(slow_applies, vera, django_assert_max_num_queries, count):
     many_runs(count)
     # session, user, the run, the approval Events, the previous runs,
-    # permissions (user, group), the user's groups, the freezes holding now (the banner): 9.
-    with django_assert_max_num_queries(9):
+    # permissions (user, group), the user's groups, the freezes holding now
+    # (the banner), the nav's count of waiting gates (one per family): 11.
+    with django_assert_max_num_queries(11):
         assert vera.get("/runs/run-0/time/").status_code == 200
 
 

@@ -51,7 +51,7 @@ def css_token(value: str) -> str:
     return str(value).split(" ")[0].strip("()").lower()
 
 
-_CLUSTER_ROW = ('<tr><td>{}</td><td>{}</td><td><span class="state state-{}">{}</span>{}</td>'
+_CLUSTER_ROW = ('<tr id="cluster-{}"><td>{}</td><td>{}</td><td><span class="state state-{}">{}</span>{}</td>'
                 "<td>{}</td><td>{}</td><td>{}</td></tr>\n")
 
 
@@ -65,7 +65,7 @@ def cluster_rows(clusters) -> str:
     a 1,000-cluster run renders in milliseconds rather than a template loop's
     hundred. Every value goes through format_html, escaped as {{ }} would be."""
     return format_html_join("", _CLUSTER_ROW, (
-        (i, c.name, c.state, c.state,
+        (c.name, i, c.name, c.state, c.state,
          format_html(' <span class="message">{}</span>', c.message) if c.message else "",
          _time_cell(c.started, c.started_text), _time_cell(c.ended, c.ended_text), c.duration)
         for i, c in enumerate(clusters, 1)))
