@@ -87,6 +87,8 @@ PAGES = [
     ("run-timed-wait", "/runs/example-run-3/"),
     ("runs", "/runs/"),
     ("placement", "/placements/example-placement/"),
+    ("placement-history", "/placements/example-placement/history/"),
+    ("run-time-view", "/runs/example-run/time/"),
     ("rollback", "/placements/example-placement/rollout/?index=0"),
     ("strategies", "/strategies/"),
     ("members", "/members/"),

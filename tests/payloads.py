@@ -6,7 +6,7 @@ placement and strategy names of a run's spec, query parameters). Rendered as
 text each reads back unchanged; rendered as markup each would leave a trace
 that injected() finds in the parsed HTML:
 
-- an element outside the dashboard's vocabulary (img, svg, iframe, style,
+- an element outside the dashboard's vocabulary (img, iframe, style,
   b …), a `<meta http-equiv>`, a script with no src or one from elsewhere;
 - an attribute outside the vocabulary, any `on*` handler, a `data-hx-*`;
 - an htmx trigger `load`, an URL attribute that is `javascript:` or points at
@@ -49,17 +49,21 @@ PAYLOADS = {
 DASHBOARD_TAGS = frozenset(
     "html head meta title link script body header nav main section div p span a ul ol li dl dt dd h1 h2 h3 h4 "
     "table thead tbody tr th td code strong time del ins progress dialog form label input select option "
-    "textarea button details summary".split())
+    "textarea button details summary caption br "
+    # The time view's drawing (rollouts/templatetags/timeview.py) and its legend.
+    "svg rect line text".split())
 DASHBOARD_ATTRIBUTES = frozenset(
     "action aria-current aria-hidden aria-label aria-labelledby aria-live aria-pressed autocomplete autofocus charset class "
     "colspan content data-close-dialog data-count data-countdown data-live-poll data-live-text data-opens-dialog "
     "data-version datetime defer disabled download for hidden href hx-ext hx-get hx-headers hx-post hx-push-url hx-swap "
     "hx-swap-oob hx-target hx-trigger id lang max maxlength method name open rel required role rows scope selected size src "
-    "step tabindex title type value ws-connect".split())
+    "step tabindex title type value ws-connect "
+    "viewbox preserveaspectratio width height x y x1 x2 y1 y2 text-anchor data-now".split())
 URL_ATTRIBUTES = frozenset("href src action formaction hx-get hx-post hx-put hx-patch hx-delete ws-connect".split())
-# Never on a page of ours; the admin has icons (img, svg), hence two sets.
+# Never on a page of ours; the admin has icons (img), hence two sets. An SVG
+# payload (`<svg/onload=…>`) is caught by its on* handler: the time view draws SVG.
 FORBIDDEN_TAGS = frozenset("iframe frame object embed style base math video audio".split())
-DASHBOARD_FORBIDDEN_TAGS = FORBIDDEN_TAGS | {"img", "svg"}
+DASHBOARD_FORBIDDEN_TAGS = FORBIDDEN_TAGS | {"img"}
 
 
 class _Page(HTMLParser):

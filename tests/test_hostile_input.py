@@ -117,6 +117,9 @@ PAGES = [
     ("/runs/", True),
     ("/runs/example-run/", True),
     ("/runs/hostile-run/", True),
+    ("/runs/example-run/time/", True),  # its approver is the payload
+    ("/runs/hostile-run/time/", False),  # no stages: the payload is in the page's placement link only
+    ("/placements/example-placement/history/", True),
     ("/approvals/", True),
     ("/approvals/hostile-request/", True),
     ("/approvals/example-run-canary/", True),

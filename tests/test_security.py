@@ -254,8 +254,9 @@ def test_the_token_htmx_sends_in_its_header_is_accepted(waiting_at_canary):
 
 # Headers ----------------------------------------------------------------------------------------------
 
-PAGES = ["/", "/runs/", "/runs/example-run/", "/approvals/", "/approvals/example-run-canary/", "/placements/",
-         "/placements/example-placement/", "/placements/example-placement/rollout/", "/strategies/", "/members/",
+PAGES = ["/", "/runs/", "/runs/example-run/", "/runs/example-run/time/", "/approvals/", "/approvals/example-run-canary/", "/placements/",
+         "/placements/example-placement/", "/placements/example-placement/history/",
+         "/placements/example-placement/rollout/", "/strategies/", "/members/",
          "/audit/", "/audit/export.csv", "/audit/export.json", "/runs/no-such-run/", "/admin/",
          "/admin/rollouts/event/"]
 

@@ -34,8 +34,9 @@ from tests.fleet_builders import (
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["/", "/runs/", "/runs/example-run/", "/approvals/", "/approvals/example-run-canary/", "/placements/",
-         "/placements/example-placement/", "/placements/example-placement/rollout/", "/strategies/", "/members/",
+PAGES = ["/", "/runs/", "/runs/example-run/", "/runs/example-run/time/", "/approvals/", "/approvals/example-run-canary/", "/placements/",
+         "/placements/example-placement/", "/placements/example-placement/history/",
+         "/placements/example-placement/rollout/", "/strategies/", "/members/",
          "/audit/"]
 
 

@@ -136,8 +136,9 @@ def test_the_run_page_costs_the_same_queries_for_4_or_1000_clusters(django_asser
     # groups (header), whether it is mirrored from a hub, the placement's
     # status (which clusters are failing, for an active run), the freezes
     # holding now (the banner): 13; the nav's count of waiting gates (one
-    # per family): 15, for any size.
-    with django_assert_num_queries(15):
+    # per family): 15; its placement's past runs (the ETA, for an active
+    # run): 16, for any size.
+    with django_assert_num_queries(16):
         response = rita.get("/runs/big/")
     assert response.status_code == 200
     # Every cluster shows, as a map cell (a big stage's table loads when opened).
@@ -167,8 +168,10 @@ def test_the_overview_costs_the_same_queries_for_1_or_12_active_runs(django_asse
     # the user's groups, which runs are mirrored from a hub, the freezes
     # holding now (the banner): 13; "Needs attention": failed runs and
     # failing bindings (one UNION each over the families), the latest
-    # decision on the pending gates, failing hub connections: 17.
-    with django_assert_num_queries(17):
+    # decision on the pending gates, failing hub connections: 17; the past
+    # runs of the active runs' placements (their ETAs: one window query per
+    # family with active runs): 18.
+    with django_assert_num_queries(18):
         page = vera.get("/").content.decode()
     assert page.count("of 8 clusters") == runs
 

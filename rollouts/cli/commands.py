@@ -32,6 +32,7 @@ from .audit import audit_command
 from .credentials import credentials_command, hub_command, kubeconfig_command
 from .errors import CliError, format_error
 from .freezes import freeze_command
+from .history import history_command
 from .metadata import annotate_command, label_command
 from .notifications import notifications_command
 
@@ -444,6 +445,7 @@ VERBS = {
     "hub": hub_command,
     "kubeconfig": kubeconfig_command,
     "policies": policies_command,
+    "history": history_command,
     "credentials": credentials_command,
     "freeze": freeze_command,
     "notifications": notifications_command,

@@ -31,6 +31,7 @@ Verbs:
   hub            add, list or delete KubeFleet hub connections (mirrored read-only)
   kubeconfig     add, list or delete member cluster kubeconfigs
   policies       list the approval policies (strategy gates, placements, clusters)
+  history        a placement's runs: snapshot, outcome, duration, approvers, rollbacks
   freeze         create, list or end freezes: no run starts a stage or cluster meanwhile
   credentials    rotate: re-encrypt stored kubeconfigs with the first FLEET_CREDENTIALS_KEY
   notifications  create, list, delete or test team notification channels; the delivery log
@@ -86,7 +87,7 @@ def add_verbs(parser) -> None:
     )
     common = _common_options()
     for add in (_apply, _get, _delete, _patch, _label, _annotate, _approve, _reject, _wait, _api_resources, _demo, _engine, _serve, _audit, _hub, _kubeconfig,
-                _policies, _credentials, _freeze, _notifications):
+                _policies, _history, _credentials, _freeze, _notifications):
         add(verbs, common)
 
 
@@ -500,6 +501,23 @@ def _kubeconfig(verbs, common) -> None:
         "by server-side apply through this kubeconfig instead of being simulated\n"
         "(docs/real-clusters.md). Stored encrypted and never shown again.",
     )
+
+
+def _history(verbs, common) -> None:
+    p = _verb(
+        verbs,
+        "history",
+        common,
+        "list a placement's runs: snapshot, outcome, duration, approvers, rollbacks",
+        "  fleet history example-placement\n  fleet history web -n team-a\n",
+        "The placement's last 30 runs, newest first, as its history page shows them: the\n"
+        "snapshot index (a rollback when lower than the run before it), the outcome, when it\n"
+        "started, how long it took (an active run: so far, and its estimate of what is left),\n"
+        "who approved each gate, and the stages that took much longer than usual: over twice\n"
+        "the median of the earlier runs and at least a minute longer (docs/eta.md).",
+    )
+    p.add_argument("placement", help="the placement's name")
+    _namespace(p, "the namespace of a namespaced ResourcePlacement (default: a ClusterResourcePlacement)")
 
 
 def _credentials(verbs, common) -> None:

@@ -9,8 +9,8 @@ from rollouts import models as m
 
 from .approvals import approvals_pending
 from .attention import needs_attention
+from .history import run_eta, runs_active_with_eta
 from .pipeline import failing_by_placement, status_pipeline, timeline_pipeline
-from .runs import runs_active
 from .timeline import run_timeline
 
 RECENT_EVENTS = 15
@@ -27,18 +27,19 @@ def poll_seconds() -> int:
 
 
 def run_timeline_context(run, extra: dict | None = None) -> dict:
-    """What a run page's `timeline` partial shows: the Timeline and its
-    pipeline strip."""
+    """What a run page's `timeline` partial shows: the Timeline, its pipeline
+    strip, and for an active run its ETA (selectors.history.run_eta: one query more)."""
     timeline = run_timeline(run)
     return {"tl": timeline, "pipeline": timeline_pipeline(timeline), "poll": poll_seconds() if run.active else 0,
-            **(extra or {})}
+            "eta": run_eta(run) if run.active else None, **(extra or {})}
 
 
 def overview_context() -> dict:
     """What the overview's `live` partial shows. Queries: active runs and
     pending approvals (per family), recent events, and "Needs attention"
-    (selectors.attention.needs_attention: four fixed queries at most)."""
-    runs, approvals = runs_active(), approvals_pending()
+    (selectors.attention.needs_attention: four fixed queries at most), and
+    the active runs' placements' past runs for their ETAs (one per family)."""
+    runs, approvals = runs_active_with_eta(), approvals_pending()
     attention = needs_attention(active=runs, approvals=approvals)
     failing, now = failing_by_placement(attention), clock.now()
     for run in runs:  # each row's strip, from its status and the failures "Needs attention" read: no query

@@ -95,6 +95,7 @@ class RunRow:
     conditions: list = field(default_factory=list)  # the run's status conditions
     status: dict = field(default_factory=dict, repr=False)  # the run's whole status (the overview's strip reads it)
     pipeline: object = None  # the overview's pipeline strip (selectors.pipeline.Pipeline), when it shows one
+    eta: object = None  # its selectors.eta.Eta, where a page asks for one (the overview)
 
     @property
     def age(self) -> str:
@@ -117,10 +118,14 @@ def run_rows(runs) -> list[RunRow]:
     return [run_row(r, hubs.get((r.KIND, r.namespace, r.name), "")) for r in runs]
 
 
+def active_runs() -> list:
+    """Unfinished runs of both families, as models (one query per family)."""
+    return [r for f in FAMILIES for r in f.run.objects.filter(active=True)]
+
+
 def runs_active() -> list[RunRow]:
     """Unfinished runs of both families, newest first (one query per family)."""
-    rows = run_rows(r for f in FAMILIES for r in f.run.objects.filter(active=True))
-    return sorted(rows, key=lambda r: r.created, reverse=True)
+    return sorted(run_rows(active_runs()), key=lambda r: r.created, reverse=True)
 
 
 def run_list(*, placement: str = "", state: str = "", page: int | str = 1):

@@ -31,8 +31,9 @@ PHONE = {"width": 390, "height": 844}
 # Every page of the dashboard, as rita reaches it with the tutorial's run
 # waiting at its canary gate. The login page is visited signed out.
 PAGES = [
-    "/", "/runs/", "/runs/example-run/", "/runs/example-run/stop/", "/approvals/",
+    "/", "/runs/", "/runs/example-run/", "/runs/example-run/stop/", "/runs/example-run/time/", "/approvals/",
     "/approvals/example-run-canary/", "/placements/", "/placements/example-placement/",
+    "/placements/example-placement/history/",
     "/placements/example-placement/rollout/", "/placements/example-placement/rollout/?index=0",
     "/strategies/", "/members/", "/hubs/", "/freezes/", "/audit/", "/runs/no-such-run/",
 ]

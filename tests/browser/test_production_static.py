@@ -18,9 +18,9 @@ from tests.real_services import Hub, RedisServer, free_port
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 PASSWORD = "correct horse battery staple"
-PAGES = ["/", "/runs/", "/runs/example-run/", "/approvals/", "/approvals/example-run-canary/", "/placements/",
-         "/placements/example-placement/", "/placements/example-placement/rollout/", "/strategies/", "/members/",
-         "/hubs/", "/audit/", "/admin/"]
+PAGES = ["/", "/runs/", "/runs/example-run/", "/runs/example-run/time/", "/approvals/", "/approvals/example-run-canary/", "/placements/",
+         "/placements/example-placement/", "/placements/example-placement/history/",
+         "/placements/example-placement/rollout/", "/strategies/", "/members/", "/hubs/", "/audit/", "/admin/"]
 LIVE_PAGES = {"/", "/runs/example-run/"}
 HASHED = re.compile(r"/static/.+\.[0-9a-f]{12}\.\w+$")
 
@@ -106,7 +106,7 @@ def test_every_page_loads_its_css_and_scripts_and_goes_live_with_debug_off(brows
 
     assert problems == []
     ours = [u for u in statics if "/static/admin/" not in u]
-    assert len(ours) == 6 and len(statics) > 6, sorted(statics)  # ours (icon, css, 4 scripts), the admin's
+    assert len(ours) == 7 and len(statics) > 7, sorted(statics)  # ours (icon, 2 css, 4 scripts), the admin's
     for static_url, (status, cache_control) in statics.items():
         assert HASHED.search(static_url), static_url
         assert status == 200 and "max-age=315360000" in cache_control and "immutable" in cache_control, \
