@@ -2,6 +2,7 @@
 
 Workers:  celery -A fleetui worker --concurrency 2
 Hubs:     celery -A fleetui worker -Q hubs --concurrency <number of hub connections>
+Health:   celery -A fleetui worker -Q health   (health gates: Prometheus queries)
 Beat:     celery -A fleetui beat      (scheduler: fleetui.beat.DatabaseScheduler, from settings)
 
 Reaction time never depends on beat: every write enqueues the advance it
@@ -37,6 +38,10 @@ app.conf.beat_schedule = {
     "sync-members": {"task": "rollouts.tasks.members_sync", "schedule": 5.0},
     # KubeFleet hub mirrors: restart any session chain a lost message broke.
     "sync-hubs": {"task": "rollouts.tasks_k8s.hub_connections_sync", "schedule": 30.0},
+    # Health gates due a check (rollouts.tasks_health; the `health` queue).
+    "check-health-gates": {"task": "rollouts.tasks_health.health_gates_check_due",
+                           "schedule": settings.FLEET_HEALTH_TICK_SECONDS,
+                           "options": {"expires": max(5.0, 5 * settings.FLEET_HEALTH_TICK_SECONDS)}},
     # Housekeeping: what deleted members left behind.
     "housekeeping": {"task": "rollouts.tasks.housekeeping", "schedule": 3600.0},
     # Signs of life for /readyz: beat records its own when it has published

@@ -1,6 +1,7 @@
 from .base import FleetObject
 from .connections import HubConnection, MemberCredential, MirroredObject
 from .health import Heartbeat
+from .healthgates import HealthCheck
 from .hub import AppendOnlyError, Event, HubResource, MemberObject
 from .placement import (
     ClusterResourceBinding,
@@ -44,5 +45,5 @@ FLEET_MODELS = [
 
 __all__ = [m.__name__ for m in FLEET_MODELS] + ["FleetObject", "AppendOnlyError", "Event", "HubResource", "MemberObject", "FLEET_MODELS",
                                               "HubConnection", "MemberCredential", "MirroredObject",
-                                              "ApprovalPolicy", "ApprovalVote", "Heartbeat",
+                                              "ApprovalPolicy", "ApprovalVote", "Heartbeat", "HealthCheck",
                                               "RateCounter"]

@@ -13,6 +13,7 @@ from rollouts.controllers.family import FAMILIES
 from rollouts.services import policies
 
 from .common import duration_text, family_for, when
+from .health_gates import health_view_of
 from .snapshots import ClusterGroup, ReleaseDiff, cluster_groups, release_diff
 from .timeline import StageView, stage_clusters
 
@@ -142,6 +143,7 @@ class ApprovalReview:
     finished: StageView | None = None  # the stage that finished before this gate (None before the first)
     started_by: str = ""  # who created the run (its `created` Event), "" when unknown
     started_at: datetime | None = None
+    health: object = None  # selectors.health_gates.HealthView: the gate's last health check, None without one
 
     @property
     def next_clusters(self) -> int:
@@ -179,7 +181,7 @@ def approval_review(request) -> ApprovalReview:
     run's snapshot index and what it changes against the placement's previous
     snapshot, the stage that finished before the gate (its clusters, how long
     each took, failures, availability now), who started the run and when,
-    the policy's standing, and the clusters that update next (per snapshot
+    the policy's standing, the gate's last health check, and the clusters that update next (per snapshot
     they run now, the object diff to the run's snapshot). A fixed number of
     queries, whatever the number of clusters."""
     row = approval_row(request)
@@ -197,6 +199,7 @@ def approval_review(request) -> ApprovalReview:
     rejection = _rejection(request) if approver is None else None
     row.rejected = rejection is not None and run is not None and run.active and (run.spec or {}).get("state") == "Stop"
     review = ApprovalReview(request, row, run, index, next_stage, groups, approver, gate, standing, rejection)
+    review.health = health_view_of(request)
     if run is not None:
         placement = (run.spec or {}).get("placementName", "")
         review.release = release_diff(placement=placement, namespace=run.namespace, index=index)
