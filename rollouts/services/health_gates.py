@@ -31,6 +31,7 @@ from .policies import PolicyDenied
 log = logging.getLogger(__name__)
 ACTOR = "system:health-gate"
 VIA = "health-gate"
+REFUSED_TEXT = "not approved automatically: an approval policy governs this gate, people decide"
 SAMPLES = 60  # points per series kept for the sparkline
 _KINDS = {kind.kind: kind for kind in FLEET_KINDS}
 _FAMILY_BY_REQUEST_KIND = {family.approval_request.KIND: family for family in FAMILIES}
@@ -84,8 +85,11 @@ def health_gates_due() -> list[GateRef]:
 def _gated_stages(family) -> dict[tuple[str, str], set[str]]:
     """{(namespace, run): its stages with a health gate} for running runs
     (not stopped) whose strategy has the annotation."""
+    # Stopped runs are left out in Python: exclude(spec__state=…) would also
+    # drop the runs without spec.state (NULL), which run (the tutorial's).
     runs = {(ns, name): (spec or {}).get("stagedRolloutStrategyName") for ns, name, spec in
-            family.run.objects.filter(active=True).exclude(spec__state="Stop").values_list("namespace", "name", "spec")}
+            family.run.objects.filter(active=True).values_list("namespace", "name", "spec")
+            if (spec or {}).get("state") != "Stop"}
     if not runs:
         return {}
     strategies = family.strategy.objects.filter(name__in=set(runs.values()),
@@ -195,6 +199,8 @@ def _save(row: m.HealthCheck, target: _Target, judgement: health.Judgement, answ
     by_name = {a.query.name: a for a in answers}
     row.run, row.run_uid, row.stage, row.gate = target.run.name, str(target.run.uid), target.stage, target.gate
     row.mode, row.verdict, row.message = declared.mode, judgement.verdict, judgement.message[:4000]
+    if row.outcome == m.HealthCheck.Outcome.REFUSED and declared.mode == health_gate.Mode.AUTO_APPROVE:
+        row.message = f"{judgement.message}; {REFUSED_TEXT}"[:4000]
     row.prometheus_url, row.window_seconds = declared.url, now.timestamp() - judgement.window_start
     row.checked_at = now
     row.results = [{
@@ -240,7 +246,7 @@ def _act(row: m.HealthCheck, target: _Target, judgement: health.Judgement) -> No
             outcome = m.HealthCheck.Outcome.REJECTED
     except PolicyDenied as exc:
         outcome = m.HealthCheck.Outcome.REFUSED
-        row.message = f"{judgement.message}; not approved automatically: {exc}"
+        row.message = f"{judgement.message}; {REFUSED_TEXT}: {exc}"
     except ApiError as exc:  # a freeze, a hub that refused, the run stopping meanwhile: try again next check
         log.warning("health gate of %s could not %s: %s", request.name, judgement.action, exc)
         m.HealthCheck.objects.filter(pk=row.pk).update(message=f"{judgement.message}; could not {judgement.action}: {exc}"[:4000])
