@@ -22,10 +22,12 @@ from rollouts.api import health_gate
 from rollouts.api.health_gate import HealthGate, Mode, Query
 from rollouts.engine import health
 from rollouts.engine.loop import health_gates_tick
+from rollouts.mirror import hub_sync
 from rollouts.roles import RELEASE_MANAGERS, user_create
 from rollouts.selectors.health_gates import sparkline
 from rollouts.services import health_gates
 from tests.conftest import TUTORIAL_START
+from tests.fake_kube import FLEET, fleet_object, tutorial_approval_request, tutorial_hub, tutorial_run_status
 from tests.fleet_builders import (
     TUTORIAL_STRATEGY,
     approval_request,
@@ -343,7 +345,7 @@ def test_the_approve_dialog_shows_each_query_with_its_sparkline_and_graph_link(g
     assert "0.004" in html and "&lt; 0.01" in html and 'style="' not in html.split("health-gate", 1)[1][:4000]
 
 
-def test_the_run_page_shows_the_health_gate_under_its_approval_task(gated, prom, django_assert_max_num_queries):
+def test_the_run_page_shows_the_health_gate_under_its_approval_task(gated, prom):
     gated(declaration("auto-reject"))
     prom.down = True
     check(prom)
@@ -352,3 +354,30 @@ def test_the_run_page_shows_the_health_gate_under_its_approval_task(gated, prom,
     html = client.get("/runs/example-run/").content.decode()
 
     assert "Health gate:" in html and "unknown" in html and "Connection refused" in html
+
+
+# A mirrored KubeFleet hub ------------------------------------------------------------------
+
+
+def test_on_a_mirrored_hub_the_health_gate_approves_with_the_status_merge_patch(fake, hub, prom):
+    tutorial_hub(fake)
+    strategy = fake.get(f"{FLEET}/v1beta1", "ClusterStagedUpdateStrategy", "example-strategy")
+    fake.put(fleet_object("ClusterStagedUpdateStrategy", "example-strategy", spec=strategy["spec"], annotations={
+        health_gate.ANNOTATION: json.dumps(declaration("auto-approve", soak="0s"))}))
+    run = fake.get(f"{FLEET}/v1beta1", "ClusterStagedUpdateRun", "example-run")
+    fake.put({**run, "status": tutorial_run_status("canary-waiting")})
+    fake.put(tutorial_approval_request())
+    hub_sync(connection_id=hub.pk, seconds=0.5)
+
+    row = check(prom)
+
+    assert (row.verdict, row.outcome) == ("healthy", "approved")
+    [patch] = fake.requests_to("PATCH")
+    assert patch.path == f"/apis/{FLEET}/v1beta1/clusterapprovalrequests/{GATE}/status"
+    assert patch.content_type == "application/merge-patch+json"
+    [approved] = patch.body["status"]["conditions"]
+    assert (approved["type"], approved["status"], approved["reason"]) == (
+        "Approved", "True", "ClusterApprovalRequestApproved")
+    assert approved["message"].startswith("health gate passed: error-ratio 0.001")
+    assert approved["message"].endswith("(approved by system:health-gate in Fleet UI)")
+    assert m.Event.objects.get(action="approved", object_name=GATE).details["hub"] == "prod-hub"
