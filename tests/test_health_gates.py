@@ -27,7 +27,13 @@ from rollouts.roles import RELEASE_MANAGERS, user_create
 from rollouts.selectors.health_gates import sparkline
 from rollouts.services import health_gates
 from tests.conftest import TUTORIAL_START
-from tests.fake_kube import FLEET, fleet_object, tutorial_approval_request, tutorial_hub, tutorial_run_status
+from tests.fake_kube import (
+    FLEET,
+    fleet_object,
+    tutorial_approval_request,
+    tutorial_hub,
+    tutorial_run_status,
+)
 from tests.fleet_builders import (
     TUTORIAL_STRATEGY,
     approval_request,
