@@ -102,20 +102,22 @@ def health_gate_check(*, kind: str, namespace: str, name: str, query=prometheus.
     """Check one gate now, unless another checker is at it or it is not due.
 
     1. Find the gate: the request still waits, its run runs (not stopped),
-       and the strategy declares a health gate for it; else forget the row.
+       and the strategy declares a health gate for it; else do nothing.
     2. Claim the check: move next_at forward by the interval with a
        compare-and-set; a checker that loses returns None.
     3. Ask Prometheus for each query over the window, outside any
        transaction (`query`: prometheus.query_range, or a fake in tests).
     4. Judge (engine.health.judge), save the row and publish the change
        (engine origin: the pages refresh, nothing wakes).
-    5. Act once as the mode says: approve or reject through the approval
-       services as system:health-gate. A gate an approval policy governs is
-       left to people: the refusal is recorded once (outcome "refused").
+    5. Act as the mode says: approve or reject through the approval
+       services as system:health-gate (an approved gate or a stopped run is
+       not checked again; a resumed run is). A gate an approval policy
+       governs is left to people: the refusal is recorded once (outcome
+       "refused"). A refusal for another reason (a freeze, a hub) is noted
+       on the row and tried again at the next check.
     Returns the row, or None when there is nothing to check."""
     target = _target(kind, namespace, name)
-    if target is None:
-        m.HealthCheck.objects.filter(request_kind=kind, request_namespace=namespace, request_name=name).delete()
+    if target is None:  # the row stays: it is the evidence the gate was decided on
         return None
     row = _claim(target)
     if row is None:
