@@ -387,3 +387,25 @@ def test_on_a_mirrored_hub_the_health_gate_approves_with_the_status_merge_patch(
     assert approved["message"].startswith("health gate passed: error-ratio 0.001")
     assert approved["message"].endswith("(approved by system:health-gate in Fleet UI)")
     assert m.Event.objects.get(action="approved", object_name=GATE).details["hub"] == "prod-hub"
+
+
+# The `fleet` command -----------------------------------------------------------------------
+
+
+def test_fleet_health_shows_each_query_like_the_dialog(gated, prom, fleet):
+    gated(declaration("evidence"))
+    prom.values["member3"] = 0.05
+    check(prom)
+
+    result = fleet("health", GATE)
+
+    assert result.code == 0, result.err
+    assert f"{GATE}: health gate failing (evidence: evidence for the approver: a person decides)" in result.out
+    assert 'health gate failed: error-ratio = 0.05 on cluster="member3" (healthy: < 0.01)' in result.out
+    row = next(line for line in result.out.splitlines() if line.startswith("error-ratio"))
+    assert "0.05" in row and "< 0.01" in row and "fail" in row and "http://prometheus.test:9090/graph?" in row
+
+
+def test_fleet_health_of_an_unknown_request_names_it(db, fleet):
+    result = fleet("health", "nope")
+    assert result.code != 0 and '"nope" not found' in result.err

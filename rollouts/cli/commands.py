@@ -27,6 +27,7 @@ from . import inputs, listing, printers
 from .audit import audit_command
 from .credentials import credentials_command, hub_command, kubeconfig_command
 from .errors import CliError, format_error
+from .health import health_command
 from .metadata import annotate_command, label_command
 
 POLL_SECONDS = 0.2
@@ -414,6 +415,7 @@ VERBS = {
     "annotate": annotate_command,
     "approve": approve,
     "reject": reject,
+    "health": health_command,
     "wait": wait,
     "demo": demo,
     "engine": engine,
