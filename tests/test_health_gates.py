@@ -20,6 +20,7 @@ from rollouts import clock, prometheus
 from rollouts import models as m
 from rollouts.api import health_gate
 from rollouts.api.health_gate import HealthGate, Mode, Query
+from rollouts.demo import load_demo
 from rollouts.engine import health
 from rollouts.engine.loop import health_gates_tick
 from rollouts.mirror import hub_sync
@@ -409,3 +410,10 @@ def test_fleet_health_shows_each_query_like_the_dialog(gated, prom, fleet):
 def test_fleet_health_of_an_unknown_request_names_it(db, fleet):
     result = fleet("health", "nope")
     assert result.code != 0 and '"nope" not found' in result.err
+
+
+def test_the_demo_strategy_has_an_evidence_health_gate_on_the_canary(db, frozen_clock):
+    load_demo()
+    strategy = m.ClusterStagedUpdateStrategy.objects.get(name="example-strategy")
+    [gate] = health_gate.parse(health_gates.strategy_manifest(strategy))
+    assert (gate.stage, gate.gate, gate.mode) == ("canary", "after", Mode.EVIDENCE)
