@@ -38,7 +38,7 @@ app.conf.beat_schedule = {
     "sync-members": {"task": "rollouts.tasks.members_sync", "schedule": 5.0},
     # KubeFleet hub mirrors: restart any session chain a lost message broke.
     "sync-hubs": {"task": "rollouts.tasks_k8s.hub_connections_sync", "schedule": 30.0},
-    # Health gates due a check (rollouts.tasks_health; the `health` queue).
+    # Health gates due a check: the lister sends each check to the `health` queue.
     "check-health-gates": {"task": "rollouts.tasks_health.health_gates_check_due",
                            "schedule": settings.FLEET_HEALTH_TICK_SECONDS,
                            "options": {"expires": max(5.0, 5 * settings.FLEET_HEALTH_TICK_SECONDS)}},

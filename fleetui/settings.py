@@ -296,7 +296,7 @@ if REDIS_URL:
 # (`celery -A fleetui worker -Q health`), never an engine slot (docs/health-gates.md).
 CELERY_IMPORTS = ("rollouts.tasks_k8s", "rollouts.tasks_health")
 CELERY_TASK_ROUTES = {"rollouts.tasks_k8s.hub_sync": {"queue": "hubs"},
-                      "rollouts.tasks_health.*": {"queue": "health"}}
+                      "rollouts.tasks_health.health_gate_check": {"queue": "health"}}
 
 # Seconds between the dashboard's refreshes of live panels (until live updates push them).
 FLEET_DASHBOARD_POLL_SECONDS = env_float("FLEET_DASHBOARD_POLL_SECONDS", 5.0)

@@ -1,5 +1,7 @@
-"""Celery tasks for health gates, on their own `health` queue (settings'
-CELERY_TASK_ROUTES): a check waits on Prometheus, never on an engine slot.
+"""Celery tasks for health gates. The checks run on their own `health`
+queue (settings' CELERY_TASK_ROUTES): a check waits on Prometheus, never on
+an engine slot. Beat's lister is a short database read on the default queue,
+so a deployment without a `health` worker collects no message a second.
 Thin shells around services/health_gates.py."""
 
 from celery import shared_task
@@ -11,11 +13,10 @@ from .tasks import RETRY
 
 @shared_task(**RETRY)
 def health_gates_check_due() -> int:
-    """Beat, every FLEET_HEALTH_TICK_SECONDS: one check task per gate due."""
-    due = health_gates.health_gates_due()
-    for gate in due:
-        health_gate_check.delay(gate.kind, gate.namespace, gate.name)
-    return len(due)
+    """Beat, every FLEET_HEALTH_TICK_SECONDS: one check task per gate due
+    (none for a gate whose check is still queued)."""
+    return health_gates.health_gates_enqueue_due(
+        lambda gate: health_gate_check.delay(gate.kind, gate.namespace, gate.name))
 
 
 @shared_task(**RETRY)

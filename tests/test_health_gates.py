@@ -417,3 +417,26 @@ def test_the_demo_strategy_has_an_evidence_health_gate_on_the_canary(db, frozen_
     strategy = m.ClusterStagedUpdateStrategy.objects.get(name="example-strategy")
     [gate] = health_gate.parse(health_gates.strategy_manifest(strategy))
     assert (gate.stage, gate.gate, gate.mode) == ("canary", "after", Mode.EVIDENCE)
+
+
+def test_the_celery_lister_queues_one_check_per_gate_until_it_has_run(gated, prom):
+    gated(declaration("evidence", interval="30s"))
+    sent = []
+
+    assert health_gates.health_gates_enqueue_due(sent.append) == 1
+    clock.advance(5)
+    assert health_gates.health_gates_enqueue_due(sent.append) == 0  # still queued: no second task
+    check(prom)  # the worker ran it: the next one is due after the interval
+    clock.advance(30)
+    assert health_gates.health_gates_enqueue_due(sent.append) == 1
+    assert sent == [health_gates.GateRef("ClusterApprovalRequest", "", GATE)] * 2
+
+
+def test_a_check_nobody_took_is_queued_again_after_a_minute(gated):
+    gated(declaration("evidence", interval="30s"))
+    sent = []
+    health_gates.health_gates_enqueue_due(sent.append)
+    clock.advance(59)
+    assert health_gates.health_gates_enqueue_due(sent.append) == 0
+    clock.advance(2)
+    assert health_gates.health_gates_enqueue_due(sent.append) == 1

@@ -10,6 +10,7 @@ import threading
 import urllib.parse
 
 import pytest
+import redis
 
 from .real_services import celery_hub, wait_for
 
@@ -89,8 +90,11 @@ def test_a_worker_on_the_health_queue_checks_the_gate_and_approves_it(tmp_path, 
         hub.manage("fleet", "apply", "-f", "-", stdin=fleet_yaml(prom.url))
         wait_for(lambda: hub.sql("SELECT count(*) FROM rollouts_clusterapprovalrequest")[0][0] == 1, timeout=60,
                  what="the run to reach its gate")
-        hub.shell("import time; time.sleep(3)")  # beat sends checks meanwhile: nobody takes them
-        assert hub.sql("SELECT count(*) FROM rollouts_healthcheck")[0][0] == 0 and prom.queries == []
+        hub.shell("import time; time.sleep(3)")  # beat lists the gate six times meanwhile
+        # One check waits on the `health` queue (not one per tick), and nobody else took it.
+        assert redis.Redis.from_url(hub.redis.url).llen("health") == 1
+        assert hub.sql("SELECT count(*) FROM rollouts_healthcheck WHERE checked_at IS NOT NULL")[0][0] == 0
+        assert prom.queries == []
 
         hub.start("worker", "-Q", "health", "--concurrency", "1", "-n", "health@%h", "--without-gossip",
                   "--without-mingle", "--loglevel", "WARNING", name="health")

@@ -23,6 +23,10 @@ class HealthCheck(models.Model):
     checked_at: when the last check finished; next_at: when the next is due
         (also the claim: a checker moves it forward by compare-and-set
         before it asks Prometheus, so two workers never check one gate at once).
+    queued_until: Celery mode: a check task is on the `health` queue for it;
+        beat's lister sends no other until the check clears it or this
+        passes (a lost task, or no `health` worker: one message a minute,
+        not one a second).
     """
 
     class Verdict(models.TextChoices):
@@ -40,11 +44,12 @@ class HealthCheck(models.Model):
     request_kind = models.CharField(max_length=63)
     request_namespace = models.CharField(max_length=253, blank=True, default="")
     request_name = models.CharField(max_length=253)
-    run = models.CharField(max_length=253)
-    run_uid = models.CharField(max_length=64)
-    stage = models.CharField(max_length=63)
-    gate = models.CharField(max_length=8)
-    mode = models.CharField(max_length=16)
+    # Blank until the first check: beat's lister makes the row to mark it queued.
+    run = models.CharField(max_length=253, blank=True, default="")
+    run_uid = models.CharField(max_length=64, blank=True, default="")
+    stage = models.CharField(max_length=63, blank=True, default="")
+    gate = models.CharField(max_length=8, blank=True, default="")
+    mode = models.CharField(max_length=16, blank=True, default="")
     verdict = models.CharField(max_length=16, choices=Verdict.choices, default=Verdict.UNKNOWN)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True, default=Outcome.NONE)
     message = models.TextField(blank=True, default="")
@@ -53,6 +58,7 @@ class HealthCheck(models.Model):
     window_seconds = models.FloatField(default=0)
     checked_at = models.DateTimeField(null=True, blank=True)
     next_at = models.DateTimeField(db_index=True)
+    queued_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["request_kind", "request_namespace", "request_name"],

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import Q
 
 from rollouts import changes, clock, prometheus
 from rollouts import models as m
@@ -33,6 +34,7 @@ ACTOR = "system:health-gate"
 VIA = "health-gate"
 REFUSED_TEXT = "not approved automatically: an approval policy governs this gate, people decide"
 SAMPLES = 60  # points per series kept for the sparkline
+QUEUED_SECONDS = 60  # a check task not taken by then (lost, or no `health` worker) is sent again
 _KINDS = {kind.kind: kind for kind in FLEET_KINDS}
 _FAMILY_BY_REQUEST_KIND = {family.approval_request.KIND: family for family in FAMILIES}
 
@@ -96,6 +98,21 @@ def _gated_stages(family) -> dict[tuple[str, str], set[str]]:
                                                 annotations__has_key=health_gate.ANNOTATION)
     declared = {(s.namespace, s.name): {g.stage for g in health_gate.parse(strategy_manifest(s))} for s in strategies}
     return {key: declared[(key[0], strategy)] for key, strategy in runs.items() if declared.get((key[0], strategy))}
+
+
+def health_gates_enqueue_due(send) -> int:
+    """Celery mode: call `send(gate)` for each gate due that has no check
+    queued yet, marking it queued (compare-and-set on queued_until, so two
+    listers send one task). Returns how many were sent."""
+    now, sent = clock.precise_now(), 0
+    for gate in health_gates_due():
+        row, _ = m.HealthCheck.objects.get_or_create(request_kind=gate.kind, request_namespace=gate.namespace,
+                                                     request_name=gate.name, defaults={"next_at": now})
+        free = Q(queued_until__isnull=True) | Q(queued_until__lte=now)
+        if m.HealthCheck.objects.filter(free, pk=row.pk).update(queued_until=now + timedelta(seconds=QUEUED_SECONDS)):
+            send(gate)
+            sent += 1
+    return sent
 
 
 def health_gate_check(*, kind: str, namespace: str, name: str, query=prometheus.query_range) -> m.HealthCheck | None:
@@ -217,7 +234,7 @@ def _save(row: m.HealthCheck, target: _Target, judgement: health.Judgement, answ
         m.HealthCheck.objects.filter(pk=row.pk).update(
             run=row.run, run_uid=row.run_uid, stage=row.stage, gate=row.gate, mode=row.mode, verdict=row.verdict,
             message=row.message, results=_json_safe(row.results), prometheus_url=row.prometheus_url,
-            window_seconds=row.window_seconds, checked_at=row.checked_at, outcome=row.outcome)
+            window_seconds=row.window_seconds, checked_at=row.checked_at, outcome=row.outcome, queued_until=None)
         changes.publish(changes.ApprovalRequestChanged.of(target.request, changes.Origin.ENGINE))
 
 
