@@ -131,11 +131,12 @@ def test_the_run_page_costs_the_same_queries_for_4_or_1000_clusters(django_asser
     fake_run("big", clusters)
     rita = signed_in("rita", RELEASE_MANAGERS)
     # session, user, the run, its approval requests, approval Events naming
-    # approvers, the approval policies of its strategy, the run's latest
-    # Events, the user's and the group's permissions (perms.*), the user's
-    # groups (header), whether it is mirrored from a hub, the placement's
-    # status (which clusters are failing, for an active run): 12, for any size.
-    with django_assert_num_queries(12):
+    # approvers, the approval policies of its strategy, their health checks,
+    # the run's latest Events, the user's and the group's permissions
+    # (perms.*), the user's groups (header), whether it is mirrored from a
+    # hub, the placement's status (which clusters are failing, for an active
+    # run): 13, for any size.
+    with django_assert_num_queries(13):
         response = rita.get("/runs/big/")
     assert response.status_code == 200
     assert len(re.findall(r"<td>c\d+-\d+</td>", response.content.decode())) == clusters
