@@ -89,9 +89,8 @@ def _gated_stages(family) -> dict[tuple[str, str], set[str]]:
     (not stopped) whose strategy has the annotation."""
     # Stopped runs are left out in Python: exclude(spec__state=…) would also
     # drop the runs without spec.state (NULL), which run (the tutorial's).
-    runs = {(ns, name): (spec or {}).get("stagedRolloutStrategyName") for ns, name, spec in
-            family.run.objects.filter(active=True).values_list("namespace", "name", "spec")
-            if (spec or {}).get("state") != "Stop"}
+    runs = {(ns, name): strategy for ns, name, strategy, state in family.run.objects.filter(active=True)
+            .values_list("namespace", "name", "spec__stagedRolloutStrategyName", "spec__state") if state != "Stop"}
     if not runs:
         return {}
     strategies = family.strategy.objects.filter(name__in=set(runs.values()),
