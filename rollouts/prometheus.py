@@ -4,8 +4,8 @@ its HTTP API (`POST /api/v1/query_range`), the answer as engine.health.Series.
 Anything short of a well-formed answer raises PrometheusUnavailable with one
 line for the page (unreachable, refused, an HTTP error, a PromQL error), so
 the caller can call the query "unknown". The bearer token is read from the
-environment variable the declaration names, at the call, and appears in no
-message and no log line.
+environment variable the declaration names (FLEET_PROMETHEUS_* only), at
+the call, appears in no message and no log line, and follows no redirect.
 """
 
 import json
@@ -15,6 +15,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from rollouts.api.health_gate import TOKEN_ENV_PREFIX
 from rollouts.engine.health import Series
 
 TIMEOUT_SECONDS = 5.0
@@ -31,6 +32,8 @@ def query_range(*, url: str, token_env: str, expr: str, start: float, end: float
     seconds, as Prometheus evaluates them. Raises PrometheusUnavailable."""
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
     if token_env:
+        if not token_env.startswith(TOKEN_ENV_PREFIX):  # validated on apply; a hub's strategy is not
+            raise PrometheusUnavailable(f"the token variable must be named {TOKEN_ENV_PREFIX}*")
         token = os.environ.get(token_env, "")
         if not token:
             raise PrometheusUnavailable(f"the environment variable {token_env} (the bearer token) is not set")
@@ -41,9 +44,20 @@ def query_range(*, url: str, token_env: str, expr: str, start: float, end: float
     return _series(_answer(request, url))
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is refused, not followed: urllib would carry the bearer
+    token along to wherever it points."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise urllib.error.HTTPError(req.full_url, code, f"redirected to {newurl}: not followed", headers, fp)
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
 def _answer(request: urllib.request.Request, url: str) -> dict:
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 (http(s) only: validated)
+        with _opener.open(request, timeout=TIMEOUT_SECONDS) as response:
             raw = response.read(_ANSWER_LIMIT + 1)
     except urllib.error.HTTPError as exc:
         raise PrometheusUnavailable(f"{url} answered HTTP {exc.code}: {_error_text(exc)}") from None

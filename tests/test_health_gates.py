@@ -7,8 +7,10 @@ system:health-gate. The fleet is the tutorial's, waiting at the canary
 gate (member3 then member1).
 """
 
+import http.server
 import json
 import math
+import threading
 from datetime import timedelta
 
 import pytest
@@ -119,6 +121,8 @@ def test_a_valid_declaration_parses_with_its_defaults():
                  id="url-credentials"),
     pytest.param({"prometheus": {"url": "http://prom", "bearerTokenEnv": "s3cr3t token"}},
                  "canary.after.prometheus.bearerTokenEnv", "never the token itself", id="token-value"),
+    pytest.param({"prometheus": {"url": "http://evil.example", "bearerTokenEnv": "SECRET_KEY"}},
+                 "canary.after.prometheus.bearerTokenEnv", "starting with FLEET_PROMETHEUS_", id="token-any-variable"),
     pytest.param({"queries": []}, "canary.after.queries", "1 to 10 queries", id="no-queries"),
     pytest.param({"queries": [{"name": "x", "query": "up", "op": "=~", "threshold": 1}]},
                  "canary.after.queries[0].op", "supported values", id="op"),
@@ -268,13 +272,13 @@ def test_an_unreachable_prometheus_is_unknown_and_never_approves(gated, prom):
 
 
 def test_a_missing_token_variable_is_unknown_and_named_without_a_value(gated, monkeypatch):
-    gated(declaration("auto-approve", soak="0s", bearerTokenEnv="FLEET_TEST_PROM_TOKEN"))
-    monkeypatch.delenv("FLEET_TEST_PROM_TOKEN", raising=False)
+    gated(declaration("auto-approve", soak="0s", bearerTokenEnv="FLEET_PROMETHEUS_TEST_TOKEN"))
+    monkeypatch.delenv("FLEET_PROMETHEUS_TEST_TOKEN", raising=False)
 
     row = health_gates.health_gate_check(kind="ClusterApprovalRequest", namespace="", name=GATE)
 
     assert row.verdict == "unknown"
-    assert "FLEET_TEST_PROM_TOKEN (the bearer token) is not set" in row.message
+    assert "FLEET_PROMETHEUS_TEST_TOKEN (the bearer token) is not set" in row.message
 
 
 def test_under_an_approval_policy_auto_approve_is_refused_once_and_people_decide(gated, prom):
@@ -440,3 +444,59 @@ def test_a_check_nobody_took_is_queued_again_after_a_minute(gated):
     assert health_gates.health_gates_enqueue_due(sent.append) == 0
     clock.advance(2)
     assert health_gates.health_gates_enqueue_due(sent.append) == 1
+
+
+# The Prometheus client -----------------------------------------------------------------------
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    seen: list = []
+
+    def do_POST(self):  # noqa: N802 (http.server's name)
+        self.seen.append((self.path, self.headers.get("Authorization")))
+        if self.path.startswith("/moved"):
+            self.send_response(302)
+            self.send_header("Location", "http://127.0.0.1:9/api/v1/query_range")
+            self.end_headers()
+            return
+        body = json.dumps({"status": "success", "data": {"resultType": "matrix", "result": [
+            {"metric": {"__name__": "x", "cluster": "member3"}, "values": [[1.5, "0.25"], [2.0, "NaN"]]}]}})
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def recorder():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Recorder.seen = []
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_client_sends_the_token_and_reads_the_matrix(recorder, monkeypatch):
+    monkeypatch.setenv("FLEET_PROMETHEUS_TOKEN", "t0ken")
+    [series] = prometheus.query_range(url=recorder, token_env="FLEET_PROMETHEUS_TOKEN", expr="x", start=1, end=2,
+                                      step=0.5)
+    assert series.labels == 'cluster="member3"'
+    assert series.points[0] == (1.5, 0.25) and math.isnan(series.points[1][1])
+    assert _Recorder.seen == [("/api/v1/query_range", "Bearer t0ken")]
+
+
+def test_the_client_follows_no_redirect_so_the_token_stays_home(recorder, monkeypatch):
+    monkeypatch.setenv("FLEET_PROMETHEUS_TOKEN", "t0ken")
+    with pytest.raises(prometheus.PrometheusUnavailable) as refused:
+        prometheus.query_range(url=f"{recorder}/moved", token_env="FLEET_PROMETHEUS_TOKEN", expr="x", start=1,
+                               end=2, step=1)
+    assert "HTTP 302" in str(refused.value) and "t0ken" not in str(refused.value)
+    assert len(_Recorder.seen) == 1
+
+
+def test_the_client_never_reads_a_variable_not_made_for_it(monkeypatch):
+    with pytest.raises(prometheus.PrometheusUnavailable, match="FLEET_PROMETHEUS_"):
+        prometheus.query_range(url="http://127.0.0.1:9", token_env="SECRET_KEY", expr="x", start=1, end=2, step=1)

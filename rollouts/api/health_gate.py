@@ -8,7 +8,7 @@
               after:
                 prometheus:
                   url: http://prometheus.monitoring:9090
-                  bearerTokenEnv: FLEET_PROMETHEUS_TOKEN   # optional
+                  bearerTokenEnv: FLEET_PROMETHEUS_TOKEN   # optional, FLEET_PROMETHEUS_*
                 queries:
                   - name: error-ratio
                     query: max(app_error_ratio{cluster=~"{clusters}"})
@@ -24,7 +24,8 @@ policy annotation). `{clusters}` in a query becomes a regular expression
 matching exactly the stage's cluster names (`member3|member1`).
 
 The credentials are a reference, never a value: the name of an environment
-variable of Fleet UI's processes that holds a bearer token. docs/health-gates.md
+variable of Fleet UI's processes that holds a bearer token, and only one
+named FLEET_PROMETHEUS_* (no strategy can send SECRET_KEY anywhere). docs/health-gates.md
 has the rules. No database access: validation.py calls `problems()` while
 checking an apply; the health-gate service calls `parse()`.
 """
@@ -42,7 +43,10 @@ from .durations import parse_duration
 ANNOTATION = "fleetui.io/health-gate"
 PLACEHOLDER = "{clusters}"
 OPS = ("<", "<=", ">", ">=", "==", "!=")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+# Only variables made for it: a strategy naming SECRET_KEY and a URL of its
+# author's would otherwise send Fleet UI's secrets there as a bearer token.
+TOKEN_ENV_PREFIX = "FLEET_PROMETHEUS_"
+_ENV_NAME = re.compile(rf"^{TOKEN_ENV_PREFIX}[A-Z0-9_]{{1,100}}$")
 _QUERY_NAME = re.compile(r"^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$")
 _GATE_FIELDS = ("prometheus", "queries", "soak", "interval", "mode")
 _QUERY_FIELDS = ("name", "query", "op", "threshold")
@@ -222,7 +226,8 @@ def _check_prometheus(prometheus, path: str, causes: list) -> None:
     token_env = prometheus.get("bearerTokenEnv", "")
     if not isinstance(token_env, str) or (token_env and not _ENV_NAME.match(token_env)):
         causes.append((f"{path}.bearerTokenEnv", "Invalid value: must be the name of an environment variable "
-                                                 "holding the bearer token (never the token itself)"))
+                                                 f"starting with {TOKEN_ENV_PREFIX} that holds the bearer token "
+                                                 "(never the token itself), e.g. FLEET_PROMETHEUS_TOKEN"))
 
 
 def _check_queries(queries, path: str, causes: list) -> None:
