@@ -13,6 +13,7 @@ the safety net for anything a lost message or a dead worker dropped.
 import os
 
 from celery import Celery, signals
+from django import db
 from django.conf import settings
 
 from fleetui import logging as fleet_logging
@@ -28,6 +29,18 @@ app.autodiscover_tasks()
 signals.setup_logging.connect(fleet_logging.celery_setup_logging, weak=False)
 signals.task_prerun.connect(fleet_logging.celery_task_started, weak=False)
 signals.task_postrun.connect(fleet_logging.celery_task_finished, weak=False)
+
+
+def _check_connections(**_kwargs) -> None:
+    """Before each task, as Django does before each request: close database
+    connections that are broken or older than CONN_MAX_AGE (the next query
+    opens a fresh one, health-checked first with CONN_HEALTH_CHECKS). The
+    rest are kept: with CELERY_DB_REUSE_MAX the fixup no longer closes them."""
+    db.close_old_connections()
+
+
+signals.task_prerun.connect(_check_connections, weak=False)
+signals.task_postrun.connect(_check_connections, weak=False)
 
 app.conf.beat_schedule = {
     # Runs whose timer is due: a TimedWait ending, clusters in flight to poll.

@@ -189,7 +189,7 @@ DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'fleetui.
 private_directory(BASE_DIR / "var")  # gitignored: a fresh clone has none
 # Persistent connections are checked before each request reuses them, so a
 # PostgreSQL restart (or terminated backends) costs daphne no failed request.
-# Celery's Django fixup closes workers' connections around every task anyway.
+# Celery workers keep theirs between tasks too (CELERY_DB_REUSE_MAX below).
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if DATABASES["default"]["NAME"] not in ("", ":memory:"):
@@ -273,6 +273,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_QUEUES = (Queue("interactive"), Queue("celery"))  # workers consume both, interactive first
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes the database connections around every task
+# (a new PostgreSQL session per task) unless told to reuse them: it then
+# closes them every this many tasks, and fleetui/celery.py checks them
+# before each task as Django does before each request (CONN_MAX_AGE,
+# CONN_HEALTH_CHECKS), so a broken connection is replaced, not reused.
+CELERY_DB_REUSE_MAX = int(env_float("CELERY_DB_REUSE_MAX", 1000))
 # Workers and beat wait out a Redis outage of any length (Celery's default
 # gives up after 100 retries, about 45 minutes, and the process exits).
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
@@ -295,7 +301,10 @@ if REDIS_URL:
 # Health gates ask Prometheus (up to 5 s a query): their own queue and worker
 # (`celery -A fleetui worker -Q health`), never an engine slot (docs/health-gates.md).
 CELERY_IMPORTS = ("rollouts.tasks_k8s", "rollouts.tasks_health")
+# Member syncs unblock runs (a cluster's apply finishing lets its run go on):
+# they go before the sweeps' background advances, never starved behind them.
 CELERY_TASK_ROUTES = {"rollouts.tasks_k8s.hub_sync": {"queue": "hubs"},
+                      "rollouts.tasks.members_sync": {"queue": "interactive"},
                       "rollouts.tasks_health.health_gate_check": {"queue": "health"}}
 
 # Seconds between the dashboard's refreshes of live panels (until live updates push them).

@@ -8,6 +8,7 @@ rolled-back write sends nothing:
     RunChanged                 the run's page and the overview
     ApprovalRequestChanged     the page of the request's run and the overview
     ClusterFailing             the pages of the placement's active runs and the overview
+    HubConnectionChanged       the overview ("Needs attention" lists failing hubs)
 
 Each changed run is rendered once per audience that watches it, as the very
 partial its page's htmx refresh renders (`run_detail.html#timeline` from
@@ -152,7 +153,7 @@ def on_changes(events: list) -> None:
             keys[("run-named", _RUN_KIND_OF_REQUEST[event.kind], event.namespace, event.run_name)] = None
         elif isinstance(event, changes.ClusterFailing):
             keys[("runs-of", _RUN_KIND_OF_PLACEMENT[event.placement_kind], event.namespace, event.name)] = None
-        else:
+        elif not isinstance(event, changes.HubConnectionChanged):  # a hub failing or recovered: the overview
             continue
         keys[("overview",)] = None
     if keys and push(list(keys)):

@@ -320,14 +320,16 @@ def patch_spec_merge(client, group: str, version: str, plural: str, name: str, b
 
 
 def server_side_apply(client, manifest: dict, *, plural: str, namespaced: bool,
-                      field_manager: str = FIELD_MANAGER, force: bool = False) -> dict:
+                      field_manager: str = FIELD_MANAGER, force: bool = False, dry_run: bool = False) -> dict:
     """Create or update the object the manifest describes by server-side
     apply: the fields in `manifest` become owned by `field_manager`, fields it
     owned before and left out are removed. With force, fields another manager
-    owns are taken over instead of failing with 409."""
+    owns are taken over instead of failing with 409. With dry_run the server
+    answers what the object would be and changes nothing (`dryRun=All`)."""
     group, version, namespace, name = manifest_address(manifest, namespaced=namespaced)
     path = resource_path(group, version, plural, namespace, name)
-    query = [("fieldManager", field_manager)] + ([("force", "true")] if force else [])
+    query = ([("fieldManager", field_manager)] + ([("force", "true")] if force else [])
+             + ([("dryRun", "All")] if dry_run else []))
     return _call(client, "PATCH", path, query=query, body=manifest, content_type=APPLY_PATCH)
 
 

@@ -9,6 +9,7 @@ import logging
 
 import redis.exceptions
 from celery import shared_task, signals
+from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 
 from rollouts import models as m
@@ -27,29 +28,57 @@ _FAMILY_BY_RUN_KIND = {family.run.KIND: family for family in FAMILIES}
 _FAMILY_BY_PLACEMENT_KIND = {family.placement.KIND: family for family in FAMILIES}
 
 
+# An advance waiting in the queue covers every later reason to advance that
+# run (a pass reads the run's whole world): the sweeps and a placement's
+# applies queue at most one per run, marked in Redis until a worker takes it.
+# A lost task frees its run after QUEUED_SECONDS, and the next sweep queues it.
+QUEUED_SECONDS = 60
+_queued_marks = None  # redis client on the broker's Redis, made on first use
+
+
+def _marks():
+    """The Redis that holds the marks (None without REDIS_URL: no broker to back up)."""
+    global _queued_marks
+    if _queued_marks is None and settings.REDIS_URL:
+        _queued_marks = redis.Redis.from_url(settings.REDIS_URL, max_connections=8)
+    return _queued_marks
+
+
+def _queued_key(run_kind: str, pk: int) -> str:
+    return f"fleetui:advance-queued:{run_kind}:{pk}"
+
+
+def advance_once(run_kind: str, pk: int, woken_at: float | None = None) -> bool:
+    """Queue the run's advance unless one is queued already; whether it queued one."""
+    marks = _marks()
+    if marks is not None and not marks.set(_queued_key(run_kind, pk), 1, nx=True, ex=QUEUED_SECONDS):
+        return False
+    run_advance.delay(run_kind, pk, woken_at)
+    return True
+
+
 # run_from_args: its log lines carry the run (fleetui.logging).
 @shared_task(**RETRY, run_from_args=True)
 def run_advance(run_kind: str, pk: int, woken_at: float | None = None) -> None:
     """Advance one run as far as it goes now (`woken_at`: when a writer asked, Unix time)."""
+    try:
+        if _marks() is not None:
+            _marks().delete(_queued_key(run_kind, pk))  # from now on, a new reason queues a new advance
+    except redis.exceptions.RedisError:
+        pass  # the mark expires by itself; the advance must not wait for Redis
     runner.run_advance(family=_FAMILY_BY_RUN_KIND[run_kind], pk=pk, woken_at=woken_at)
 
 
 @shared_task(**RETRY)
 def runs_advance_due() -> int:
-    """Beat, every second: enqueue the runs whose timer is due."""
-    due = runner.due_runs()
-    for family, pk in due:
-        run_advance.delay(family.run.KIND, pk)
-    return len(due)
+    """Beat, every second: queue the runs whose timer is due (once each)."""
+    return sum(advance_once(family.run.KIND, pk) for family, pk in runner.due_runs())
 
 
 @shared_task(**RETRY)
 def runs_advance_active() -> int:
-    """Enqueue every active run (safety net, and changes that may move any run)."""
-    active = runner.active_runs()
-    for family, pk in active:
-        run_advance.delay(family.run.KIND, pk)
-    return len(active)
+    """Queue every active run (safety net, and changes that may move any run), once each."""
+    return sum(advance_once(family.run.KIND, pk) for family, pk in runner.active_runs())
 
 
 @shared_task(**RETRY)
@@ -58,7 +87,7 @@ def runs_advance_for_placement(placement_kind: str, namespace: str, name: str, w
     family = _FAMILY_BY_PLACEMENT_KIND[placement_kind]
     for run in family.run.objects.filter(active=True, namespace=namespace).only("pk", "spec"):
         if (run.spec or {}).get("placementName") == name:
-            run_advance.delay(family.run.KIND, run.pk, woken_at)
+            advance_once(family.run.KIND, run.pk, woken_at)
 
 
 MEMBERS_BATCH = 50

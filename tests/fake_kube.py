@@ -502,6 +502,10 @@ class _Handler(BaseHTTPRequestHandler):
             new["status"] = copy.deepcopy(old.get("status"))
             new = {k: v for k, v in new.items() if v is not None}
         meta["managedFields"] = [{"manager": manager, "operation": "Apply", "apiVersion": res.api_version}]
+        if query.get("dryRun") == "All":  # what it would be; nothing stored, nothing watched
+            meta.update({k: v for k, v in ((old or {}).get("metadata") or {}).items()
+                         if k in ("uid", "resourceVersion", "creationTimestamp", "generation")})
+            return self._send_json(200 if old else 201, new)
         fake._stamp(new, old, spec_changed=old is None or new.get("spec") != old.get("spec"))
         self._send_json(201 if old is None else 200, fake._store(res, key, new, "MODIFIED" if old else "ADDED"))
 

@@ -8,6 +8,7 @@ fail loudly; elsewhere they are skipped with the same message.
 import contextlib
 import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import signal
@@ -20,7 +21,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from django.apps import apps
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("FLEET_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -84,14 +84,17 @@ def _database_url(name: str) -> str:
 
 
 def migrations_fingerprint() -> str:
-    """A hash of every installed app's migration files (ours, Django's,
-    django-celery-beat's): a changed, added or removed migration, or an
-    upgraded library, names a different template."""
+    """A hash of our migration files and of every installed distribution's
+    version (Django's, django-celery-beat's… migrations come with them): a
+    changed, added or removed migration, or an upgraded library, names a
+    different template. Read without Django's app registry, so a benchmark
+    can make its database before it sets Django up on it."""
     digest = hashlib.sha256()
-    for app in sorted(apps.get_app_configs(), key=lambda app: app.label):
-        for path in sorted((Path(app.path) / "migrations").glob("*.py")):
-            digest.update(f"{app.label}/{path.name}\0".encode())
-            digest.update(path.read_bytes())
+    for path in sorted((ROOT / "rollouts" / "migrations").glob("*.py")):
+        digest.update(f"rollouts/{path.name}\0".encode())
+        digest.update(path.read_bytes())
+    for name, version in sorted({(d.metadata["Name"] or "", d.version) for d in importlib.metadata.distributions()}):
+        digest.update(f"{name}=={version}\0".encode())
     return digest.hexdigest()[:16]
 
 
@@ -197,6 +200,12 @@ class Hub:
         self.env = process_env(DATABASE_URL=database_url, REDIS_URL=redis.url, CELERY_VISIBILITY_TIMEOUT="10",
                                FLEET_SIMULATED_APPLY_SECONDS="0", LOG_LEVEL="WARNING")
         self.processes: list[subprocess.Popen] = []
+        self.sql_sessions = 0  # PostgreSQL sessions this test's sql() opened
+
+    def database_sessions(self) -> int:
+        """Sessions opened on the hub's database since it was made (pg_stat_database), this one's included."""
+        self.sql("SELECT pg_stat_force_next_flush()")
+        return self.sql("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")[0][0]
 
     def manage(self, *args: str, stdin: str | None = None) -> str:
         done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, input=stdin,
@@ -248,6 +257,7 @@ class Hub:
                 self.kill(proc)
 
     def sql(self, query: str, *params) -> list[tuple]:
+        self.sql_sessions += 1
         with psycopg.connect(self.database_url.replace("postgres://", "postgresql://")) as conn:
             return conn.execute(query, params).fetchall()
 

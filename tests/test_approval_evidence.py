@@ -25,6 +25,7 @@ from tests.fleet_builders import (
     stage,
     staged_fleet,
     strategy,
+    timed_wait,
     tutorial_waiting_at_canary,
 )
 
@@ -80,6 +81,30 @@ def test_a_before_stage_gate_shows_the_stage_before_it_and_lets_its_own_stage_th
     assert review.finished.name == "staging" and [c.name for c in review.finished.clusters] == ["member2"]
     assert (review.next_stage, review.next_clusters) == ("prod", 2)
     assert (review.release.index, review.release.previous) == ("1", "0")
+
+
+def test_the_review_lists_every_stage_approving_lets_through_and_where_the_run_stops_next(frozen_clock):
+    staged_fleet({"staging": ["member2"], "canary": ["member1"], "eu": ["member3"], "us": ["member4"],
+                  "prod": ["member5"]})
+    strategy("gated", stage("staging", after=[APPROVAL]), stage("canary", after=[timed_wait("1m")]), stage("eu"),
+             stage("us", after=[APPROVAL]), stage("prod"))
+    run(index="1", strategy_name="gated")
+    settle()
+    [request] = [r for r in selectors.approval_list() if r.stage == "staging"]
+    review = selectors.approval_review(approval_request(request.name))
+    assert (review.next_stage, review.next_clusters) == ("canary", 1)
+    assert [(s.name, s.clusters, s.waits) for s in review.later] == [("eu", ["member3"], ""), ("us", ["member4"], "")]
+    assert review.stops_at == "the Approval after stage us"
+
+
+def test_an_after_stage_gate_before_a_gated_stage_lets_nothing_through(frozen_clock):
+    staged_fleet({"staging": ["member2"], "prod": ["member1"]})
+    strategy("gated", stage("staging", after=[APPROVAL]), stage("prod", before=[APPROVAL]))
+    run(index="1", strategy_name="gated")
+    settle()
+    [request] = [r for r in selectors.approval_list() if r.stage == "staging"]
+    review = selectors.approval_review(approval_request(request.name))
+    assert (review.next_stage, review.later, review.stops_at) == ("", [], "the Approval before stage prod")
 
 
 def test_a_before_stage_gate_on_the_first_stage_has_no_finished_stage(frozen_clock):

@@ -220,3 +220,21 @@ def test_a_vote_below_quorum_is_announced_and_the_panel_names_the_approvers(gate
     clients["sam"].post(f"/approvals/{GATE}/approve/")
     panel = clients["vera"].get(DIALOG_URL).content.decode()
     assert "Already approved by rita, sam" in panel and "2 of 2 approvals: rita, sam" in panel
+
+
+
+def test_a_rejected_gate_of_a_stopped_run_cannot_be_approved_until_the_run_resumes(gated):
+    """Neither `fleet approve` nor a hand-made POST undoes a rejection behind
+    everyone's back: the run is resumed first, then the gate is approved."""
+    people = gated()
+    reject()
+    settle()
+    with pytest.raises(BadRequest, match="rejected by rita and its run example-run is stopped: resume"):
+        approval_request_approve(kind=kind("careq"), name=GATE, namespace="", actor="sam")
+    page = people["sam"].post(f"/approvals/{GATE}/approve/", {"comment": "ship it"}, follow=True).content.decode()
+    assert "rejected by rita" in page
+    assert approval_request(GATE).condition("Approved") is None
+    set_state("example-run", "Run")
+    settle()
+    approval_request_approve(kind=kind("careq"), name=GATE, namespace="", actor="sam")
+    assert approval_request(GATE).condition_status("Approved") == "True"

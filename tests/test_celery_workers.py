@@ -86,6 +86,12 @@ def test_two_workers_advance_25_runs_over_30_members_exactly_once(hub):
     assert_each_cluster_updated_once_per_run(hub, "many", 25)
     members = hub.sql("SELECT count(*) FROM rollouts_memberobject WHERE kind = 'ConfigMap'")[0][0]
     assert members == 25 * MEMBERS
+    # Workers keep their connections between tasks (hundreds of tasks ran):
+    # a session per worker process and a few more (beat, `fleet apply`,
+    # connections recycled at CONN_MAX_AGE), not one per task.
+    sessions = hub.database_sessions() - hub.sql_sessions
+    print(f"database sessions besides the test's own: {sessions}")
+    assert sessions <= 30, f"{sessions} database sessions: are workers opening one per task?"
 
 
 def test_a_worker_killed_mid_run_leaves_nothing_done_twice(hub):

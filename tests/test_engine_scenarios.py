@@ -960,7 +960,11 @@ def test_a_second_run_with_another_snapshot_preempts_the_first(slow_members):
     assert run_conditions("run-a") == RUN_FAILED
     failed = condition(stage_status("run-a", "prod")["clusters"][0], "Succeeded")
     assert (failed["status"], failed["reason"]) == ("False", "ClusterUpdatingFailed")
-    assert "concurrent updateRun" in failed["message"] and "member1" in failed["message"]
+    binding = m.ClusterResourceBinding.objects.get(target_cluster="member1").name
+    assert failed["message"] == (
+        f"the binding of the updating cluster `member1` in the stage `prod` is not up-to-date with the desired "
+        f"status, please check the status of binding `{binding}` and see if there is a concurrent updateRun "
+        "referencing the same placement and updating the same cluster")
     assert "failed to process the request due to a client error" in succeeded_message("run-a")
     assert stage_conditions("run-a", "prod") == {"Progressing": ("False", "StageUpdatingFailed"),
                                                  "Succeeded": ("False", "StageUpdatingFailed")}

@@ -69,6 +69,42 @@ def test_a_cluster_whose_member_fails_to_apply_is_failing_with_the_reason_and_si
     assert clusters()["member2"].state == "succeeded"
 
 
+def test_each_failed_apply_of_a_generation_counts_as_one_attempt(failing):
+    """The agent retries a failing binding on every pass: the count is shown
+    ("· 5 attempts") on the run, members and placement pages, without a
+    status write per retry."""
+    tried = clusters()["member1"].failure.attempts
+    assert tried >= 1
+    binding = m.ClusterResourceBinding.objects.get(target_cluster="member1")
+    members_sync()
+    members_sync()
+    assert clusters()["member1"].failure.attempts == tried + 2
+    assert clusters()["member1"].message.endswith(f" UTC · {tried + 2} attempts")
+    assert m.ClusterResourceBinding.objects.get(pk=binding.pk).resource_version == binding.resource_version
+    vera = signed_in("vera", VIEWERS)
+    for url in ("/members/", "/placements/example-placement/"):
+        assert f"· {tried + 2} attempts" in vera.get(url).content.decode(), url
+
+
+def test_attempts_count_again_from_one_for_a_new_generation(failing):
+    binding = m.ClusterResourceBinding.objects.get(target_cluster="member1")
+    assert binding.failed_generation == binding.generation and binding.failed_attempts >= 2
+    m.ClusterResourceBinding.objects.filter(pk=binding.pk).update(failed_generation=binding.generation - 1)
+    members_sync()
+    assert m.ClusterResourceBinding.objects.get(pk=binding.pk).failed_attempts == 1
+
+
+def test_the_run_badge_of_a_running_run_with_a_failing_cluster_is_failing(failing):
+    timeline = selectors.run_timeline(run_obj())
+    assert timeline.state == selectors.RunState.RUNNING
+    assert timeline.badge == ("failing", "running · 1 failing")
+    page = signed_in("vera", VIEWERS).get("/runs/example-run/").content.decode()
+    assert 'class="state state-failing" id="run-state">running · 1 failing<' in page
+    label_member("member1", **{SIMULATE_FAILURE: None})
+    settle()
+    assert selectors.run_timeline(run_obj()).badge[0] != "failing"
+
+
 def test_the_sentence_of_a_run_with_a_failing_cluster_names_it_and_the_reason_as_a_problem(failing):
     timeline = selectors.run_timeline(run_obj())
     assert timeline.sentence.startswith(f"Cluster member1 is failing: {REASON} in stage prod;")
@@ -142,6 +178,18 @@ def test_a_failed_run_needs_attention_for_the_configured_hours_and_until_deleted
     assert len(attention()) == 1
     delete("clusterstagedupdaterun", "example-run")
     assert attention() == []
+
+
+def test_a_run_records_when_it_finished_and_only_recent_failures_are_read(frozen_clock):
+    tutorial_fleet()
+    tutorial_strategy()
+    tutorial_run(index="9")
+    settle()
+    failed = run_obj()
+    assert not failed.active and failed.finished_at is not None and failed.finished_at <= clock.now()
+    set_state("example-run", "Stop")  # a spec change of a finished run changes nothing of it
+    settle()
+    assert run_obj().finished_at == failed.finished_at
 
 
 def test_a_stopped_run_needs_attention_until_resumed(frozen_clock):

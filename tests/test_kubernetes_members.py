@@ -231,3 +231,40 @@ A, N, F = Availability.AVAILABLE, Availability.NOT_YET, Availability.FAILED
 ])
 def test_availability_is_judged_like_kubefleets_member_agent(live, expected):
     assert judge(live)[0] == expected
+
+
+# ReportDiff --------------------------------------------------------------------------
+
+
+def report_diff(member, *manifests, full=False):
+    return KubernetesMember().report_diff(member, manifests=list(manifests), full=full)
+
+
+def test_report_diff_changes_nothing_and_reads_values_back_from_a_dry_run_apply(fake, member):
+    apply(member, NAMESPACE, config_map("value1"))
+    before = len(fake.requests_to("PATCH"))
+
+    [diffed] = report_diff(member, NAMESPACE, config_map("value2"))
+
+    assert diffed == {"group": "", "version": "v1", "kind": "ConfigMap", "namespace": "test-namespace",
+                      "name": "test-cm",
+                      "observedDiffs": [{"path": "/data/key", "valueInMember": "value1", "valueInHub": "value2"}]}
+    assert live_cm(fake)["data"] == {"key": "value1"}, "nothing changed on the member"
+    dry_runs = fake.requests_to("PATCH")[before:]
+    assert dry_runs and all(p.query.get("dryRun") == "All" for p in dry_runs)
+
+
+def test_report_diff_of_a_missing_object_and_of_full_comparison(fake, member):
+    assert report_diff(member, config_map("value1")) == [
+        {"group": "", "version": "v1", "kind": "ConfigMap", "namespace": "test-namespace", "name": "test-cm",
+         "observedDiffs": [{"path": "/", "valueInHub": "(the whole object)"}]}]
+    apply(member, NAMESPACE, config_map("value1"))
+    [diffed] = report_diff(member, config_map("value1"), full=True)  # our labels and annotations are extra
+    assert {d["path"] for d in diffed["observedDiffs"]} >= {f"/metadata/labels/{PLACEMENT_LABEL.replace('/', '~1')}"}
+    assert report_diff(member, config_map("value1")) == []
+
+
+def test_report_diff_on_an_unreachable_member_is_temporary(fake, member):
+    fake.stop()
+    with pytest.raises(k8s.TemporaryK8sError):
+        report_diff(member, config_map("value1"))

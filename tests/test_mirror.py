@@ -295,3 +295,28 @@ def test_a_mirrored_runs_changes_are_pushed_live_after_commit(fake, hub, monkeyp
     keys = {key for keys in pushed for key in keys}
     run = m.ClusterStagedUpdateRun.objects.get()
     assert {("run", run.KIND, run.pk), ("run-named", run.KIND, "", "example-run"), ("overview",)} <= keys
+
+
+def test_a_failure_in_a_mirrored_placements_status_pushes_its_runs(fake, hub, monkeypatch,
+                                                                   django_capture_on_commit_callbacks):
+    """A hub reports a failing cluster in its placement's status (the run's
+    own status does not change): the run's page is pushed at once."""
+    tutorial_hub(fake)
+    sync(hub)
+    pushed = []
+    monkeypatch.setattr(broadcast, "push", pushed.append)
+    fake.put(fleet_object("ClusterResourcePlacement", "example-placement", spec={
+        "resourceSelectors": [{"group": "", "kind": "Namespace", "version": "v1", "name": "test-namespace"}],
+        "policy": {"placementType": "PickAll"}, "strategy": {"type": "External"}}, status={"placementStatuses": [
+            {"clusterName": "member2", "conditions": [
+                {"type": "RolloutStarted", "status": "True", "reason": "RolloutStarted", "observedGeneration": 1},
+                {"type": "Applied", "status": "False", "reason": "ApplyFailed", "observedGeneration": 1,
+                 "message": "admission webhook denied the request"}]}]}))
+    with django_capture_on_commit_callbacks(execute=True):
+        sync(hub)
+    keys = {key for keys in pushed for key in keys}
+    assert ("runs-of", "ClusterStagedUpdateRun", "", "example-placement") in keys
+    pushed.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        sync(hub)  # nothing new on the hub: nothing pushed
+    assert not any(key[0] == "runs-of" for keys in pushed for key in keys)

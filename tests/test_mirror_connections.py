@@ -10,7 +10,7 @@ import threading
 import pytest
 from django.contrib.auth.models import User
 
-from rollouts import clock, tasks_k8s
+from rollouts import broadcast, clock, tasks_k8s
 from rollouts import models as m
 from rollouts.api.errors import Forbidden
 from rollouts.mirror import (
@@ -268,3 +268,22 @@ def test_fleet_kubeconfig_stores_a_member_credential_write_only(db, fake, fleet,
     assert "member1-kubeconfig" in listed.out and fake.token not in listed.out
     assert fleet("kubeconfig", "delete", "member1-kubeconfig").out == "kubeconfig member1-kubeconfig deleted\n"
     assert not MemberCredential.objects.exists()
+
+
+def test_a_hub_failing_and_recovering_pushes_the_overview(fake, hub, settings, monkeypatch,
+                                                         django_capture_on_commit_callbacks):
+    """"Needs attention" lists failing hubs: a sync's failure and the next
+    success each push the overview (broadcast.on_changes), after commit."""
+    pushed = []
+    monkeypatch.setattr(broadcast, "push", pushed.append)
+    key = settings.FLEET_CREDENTIALS_KEY
+    settings.FLEET_CREDENTIALS_KEY = "another key"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert hub_sync(connection_id=hub.pk, seconds=0.2).outcome == "failed"
+    assert pushed == [[("overview",)]]
+    settings.FLEET_CREDENTIALS_KEY = key
+    HubConnection.objects.filter(pk=hub.pk).update(backoff_until=None)
+    pushed.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert hub_sync(connection_id=hub.pk, seconds=0.2).outcome == "synced"
+    assert [("overview",)] in pushed

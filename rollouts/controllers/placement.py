@@ -23,13 +23,23 @@ _ROLLOUT_CHAIN = [
     ("Applied", "ApplySucceeded", "ApplyFailed"),
     ("Available", "ResourceAvailable", "ResourceNotAvailableYet"),
 ]
+# With applyStrategy ReportDiff nothing is applied: the clusters report their differences instead.
+_REPORT_DIFF_CHAIN = [*_ROLLOUT_CHAIN[:3], ("DiffReported", "DiffReportingCompleted", "DiffReportingPending")]
 
 
-def placements_reconcile() -> None:
-    """Schedule, snapshot and refresh the status of every placement."""
+def _chain(placement) -> list[tuple]:
+    strategy = ((placement.spec or {}).get("strategy") or {}).get("applyStrategy") or {}
+    return _REPORT_DIFF_CHAIN if strategy.get("type") == "ReportDiff" else _ROLLOUT_CHAIN
+
+
+def placements_reconcile(only: list | None = None) -> None:
+    """Schedule, snapshot and refresh the status of every placement, or of
+    the placements in `only` (ours, not a hub's: callers write local ones)."""
     members = list(local_only(m.MemberCluster.objects.all()))  # a hub's mirrored members are not ours
     for family in FAMILIES:
-        for placement in local_only(family.placement.objects.all()):
+        placements = (local_only(family.placement.objects.all()) if only is None
+                      else [p for p in only if isinstance(p, family.placement)])
+        for placement in placements:
             placement_reconcile(placement, family, members)
 
 
@@ -80,7 +90,7 @@ def _snapshot_index(spec: dict) -> str:
     return name[: -len("-snapshot")].rsplit("-", 1)[-1]
 
 
-def _cluster_status(row: dict, now) -> dict:
+def _cluster_status(row: dict, now, chain: list[tuple]) -> dict:
     """A cluster's entry in placementStatuses, from its binding's values()."""
     spec, generation = row["spec"] or {}, row["generation"]
     conditions = []
@@ -92,8 +102,11 @@ def _cluster_status(row: dict, now) -> dict:
                       message="In the process of deciding whether to roll out the latest resources or not",
                       observed_generation=generation, now=now)
     else:
-        conditions += [dict(own[t]) for t, _, _ in _ROLLOUT_CHAIN if t in own]
-    return {"clusterName": row["target_cluster"], "observedResourceIndex": _snapshot_index(spec), "conditions": conditions}
+        conditions += [dict(own[t]) for t, _, _ in chain if t in own]
+    entry = {"clusterName": row["target_cluster"], "observedResourceIndex": _snapshot_index(spec),
+             "conditions": conditions}
+    diffed = (row["status"] or {}).get("diffedPlacements")
+    return {**entry, "diffedPlacements": diffed} if diffed else entry
 
 
 def placement_status_refresh(placement, family, attempts: int = 5) -> None:
@@ -116,7 +129,8 @@ def _refresh(placement, family) -> None:
     policy = _latest_policy(placement, family)
     rows = (family.binding.objects.filter(owner=placement).exclude(spec__state="Unscheduled")
             .order_by("target_cluster").values("target_cluster", "generation", "spec", "status"))
-    per_cluster = [_cluster_status(row, now) for row in rows]
+    chain = _chain(placement)
+    per_cluster = [_cluster_status(row, now, chain) for row in rows]
     scheduled = find_condition((policy.status or {}).get("conditions") if policy else [], "Scheduled")
     set_condition(conditions, type=f"{prefix}Scheduled", status=(scheduled or {}).get("status", "Unknown"),
                   reason=(scheduled or {}).get("reason", "SchedulePending"), message=(scheduled or {}).get("message", ""),
@@ -133,14 +147,14 @@ def _refresh(placement, family) -> None:
         status.update(observedResourceIndex="", selectedResources=[])
     else:
         index = indices.pop()
-        _chain_conditions(conditions, prefix, per_cluster, placement.generation, now)
+        _chain_conditions(conditions, prefix, per_cluster, placement.generation, now, chain)
         status.update(observedResourceIndex=index, selectedResources=_selected_refs(placement, family, index))
     status["conditions"] = conditions
     if status != old:
         placement.status = status
         store.save(placement, spec_changed=False)
         metrics.placement_status_changed(
-            placement=placement, condition_types=[f"{prefix}{t}" for t in ("Scheduled", *(c for c, _, _ in _ROLLOUT_CHAIN))])
+            placement=placement, condition_types=[f"{prefix}{t}" for t in ("Scheduled", *(c for c, _, _ in chain))])
 
 
 def _latest_policy(placement, family):
@@ -151,14 +165,18 @@ def _latest_policy(placement, family):
 
 
 def _drop_chain(conditions: list, prefix: str) -> None:
-    types = {f"{prefix}{t}" for t, _, _ in _ROLLOUT_CHAIN}
+    types = {f"{prefix}{t}" for t, _, _ in _ROLLOUT_CHAIN + _REPORT_DIFF_CHAIN}
     conditions[:] = [c for c in conditions if c.get("type") not in types]
 
 
-def _chain_conditions(conditions: list, prefix: str, per_cluster: list, generation: int, now) -> None:
+def _chain_conditions(conditions: list, prefix: str, per_cluster: list, generation: int, now,
+                      chain: list[tuple]) -> None:
     """Each condition True only when every cluster has it True; the chain
-    stops at the first one that is not."""
-    for position, (ctype, ok_reason, wait_reason) in enumerate(_ROLLOUT_CHAIN):
+    stops at the first one that is not. A placement that changed its apply
+    strategy drops the other chain's last conditions."""
+    other = {f"{prefix}{t}" for t, _, _ in _ROLLOUT_CHAIN + _REPORT_DIFF_CHAIN} - {f"{prefix}{t}" for t, _, _ in chain}
+    conditions[:] = [c for c in conditions if c.get("type") not in other]
+    for position, (ctype, ok_reason, wait_reason) in enumerate(chain):
         states = [(find_condition(c["conditions"], ctype) or {}).get("status") for c in per_cluster]
         if all(s == "True" for s in states):
             status, reason = "True", ok_reason
@@ -170,7 +188,7 @@ def _chain_conditions(conditions: list, prefix: str, per_cluster: list, generati
         set_condition(conditions, type=f"{prefix}{ctype}", status=status, reason=reason, message=message,
                       observed_generation=generation, now=now)
         if status != "True":
-            later = {f"{prefix}{t}" for t, _, _ in _ROLLOUT_CHAIN[position + 1:]}
+            later = {f"{prefix}{t}" for t, _, _ in chain[position + 1:]}
             conditions[:] = [c for c in conditions if c.get("type") not in later]
             return
 

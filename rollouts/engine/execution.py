@@ -185,10 +185,11 @@ def _check_not_preempted(ctx: Pass, binding: BindingView, cluster: dict, stage: 
     in_sync, started = _in_sync(ctx, binding, cluster), _rollout_started(binding)
     if in_sync and started and binding.state == "Bound":
         return
+    # Current KubeFleet's wording (the pre-v0.1 one listed bindingSpecInSync & co.).
     message = (
-        f"the updating cluster `{cluster['clusterName']}` in the stage {stage['stageName']} does not match the "
-        f"cluster status: bindingSpecInSync: {in_sync}, bindingState: {binding.state}, "
-        f"bindingRolloutStarted: {started}, please check if there is concurrent updateRun"
+        f"the binding of the updating cluster `{cluster['clusterName']}` in the stage `{stage['stageName']}` is not "
+        f"up-to-date with the desired status, please check the status of binding `{binding.name}` and see if there "
+        f"is a concurrent updateRun referencing the same placement and updating the same cluster"
     )
     ctx.set(cluster, "Succeeded", "False", "ClusterUpdatingFailed", message)
     raise Abort(message, user=True)

@@ -132,7 +132,10 @@ def load_world(run, family: Family, now=None) -> tuple[World, dict]:
     placement = family.placement.objects.filter(namespace=run.namespace, name=spec.get("placementName", "")).first()
     policy_snapshots = list(family.policy_snapshot.objects.filter(owner=placement)) if placement else []
     bindings = list(family.binding.objects.filter(owner=placement).values(*_BINDING_FIELDS)) if placement else []
-    members = dict(m.MemberCluster.objects.values_list("name", "labels"))
+    # Only this placement's clusters: the stages, the gates and the policies
+    # look at no other member, and a hub holds ten times more than one placement.
+    members = dict(m.MemberCluster.objects.filter(name__in={b["target_cluster"] for b in bindings})
+                   .values_list("name", "labels")) if bindings else {}
     initialized = is_true(status.get("conditions"), "Initialized")
     strategy = snapshots = None
     protections = []
@@ -251,7 +254,7 @@ def _bind_all(actions: list[BindBinding], family: Family, rows: dict, run) -> No
             message=action.message, details={"scope": "binding", "cluster": binding.target_cluster,
                                              "type": "RolloutStarted", "status": "True",
                                              "resourceSnapshotName": binding.spec.get("resourceSnapshotName")}))
-    family.binding.objects.bulk_update(bindings, ["spec", "status", "generation", "resource_version"])
+    store.rows_update(family.binding, bindings, ["spec", "status", "generation", "resource_version"])
     m.Event.objects.bulk_create(events)
 
 
@@ -317,6 +320,7 @@ def _save(run, decision: Decision, world: World) -> bool:
         timeline.record_transitions(run, world.status or {}, decision.status, now=world.now)
         metrics.run_status_changed(run=run, before=world.status or {}, after=decision.status, now=world.now)
         run.status, run.active = decision.status, active
+        run.finished_at = None if active else (run.finished_at or world.now)
         changes.publish(changes.RunChanged.of(run, changes.Origin.ENGINE))
         changed = True
     if changed:

@@ -15,6 +15,18 @@ def is_simulated(member) -> bool:
     return not (member.annotations or {}).get(KUBECONFIG_ANNOTATION)
 
 
+class ReportDiffFailed(Exception):
+    """The member's objects could not be compared with the manifests."""
+
+
+def resource_identifier(manifest: dict) -> dict:
+    """KubeFleet's ResourceIdentifier of a manifest (group, version, kind, name, namespace)."""
+    group, _, version = (manifest.get("apiVersion") or "").rpartition("/")
+    meta = manifest.get("metadata") or {}
+    found = {"group": group, "version": version, "kind": manifest.get("kind") or "", "name": meta.get("name") or ""}
+    return {**found, "namespace": meta["namespace"]} if meta.get("namespace") else found
+
+
 class MemberConnector:
     """What Fleet UI needs from a member cluster. apply(), status() and
     remove() may raise rollouts.k8s.TemporaryK8sError when the member cannot
@@ -34,6 +46,15 @@ class MemberConnector:
         "Failed", message) of the objects on the member. Connectors whose
         applies are all-or-nothing keep this default: a failed apply failed."""
         return "Failed", ""
+
+    def report_diff(self, member, *, manifests: list[dict], full: bool) -> list[dict]:
+        """The ReportDiff apply strategy: change nothing on the member, and
+        return KubeFleet's `diffedPlacements` entries (group, version, kind,
+        namespace, name, observedDiffs; no times) for the objects that differ
+        from their manifest (rollouts.api.diff.observed_diffs), or are missing.
+        Raises TemporaryK8sError when the member cannot be reached now, and
+        ReportDiffFailed when it cannot be compared."""
+        raise NotImplementedError
 
     def remove(self, member, *, placement: str) -> None:
         """Remove everything the placement put on the member."""

@@ -17,7 +17,7 @@ from rollouts.controllers.family import FAMILIES
 from rollouts.controllers.placement import placement_status_refresh
 from rollouts.k8s_errors import TemporaryK8sError
 
-from . import connector_for
+from . import ReportDiffFailed, connector_for
 
 POLL_SECONDS = 5.0  # how soon to look again at a member that is not done or not reachable
 
@@ -37,6 +37,7 @@ def _needs_work(binding) -> bool:
 
 
 _PENDING_FIELDS = ("name", "namespace", "target_cluster", "generation", "resource_version", "applied_generation",
+                   "failed_generation", "failed_attempts",
                    "spec", "status", "owner__name", "owner__namespace")
 
 
@@ -110,6 +111,10 @@ def _sync_binding(binding, member, snapshot, now) -> float | None:
                            f"resource snapshot {binding.spec.get('resourceSnapshotName')} not found")])
         return None
     manifests = snapshot.spec.get("selectedResources") or []
+    strategy = binding.spec.get("applyStrategy") or {}
+    if strategy.get("type") == "ReportDiff":
+        return _report_diffs(binding, member, connector, manifests, now=now,
+                             full=strategy.get("comparisonOption") == "FullComparison")
     try:
         failure = connector.apply(member, placement=binding.owner.name, snapshot=snapshot.name, manifests=manifests)
         state, message = ("Available", "") if failure is None else connector.status(
@@ -124,15 +129,65 @@ def _sync_binding(binding, member, snapshot, now) -> float | None:
                           ("Available", "False", "ResourceNotAvailableYet", message)])
         return POLL_SECONDS
     if state != "Available":
-        if _report(binding, [("Applied", "False", "ApplyFailed", failure or message)]):
-            changes.publish(changes.ClusterFailing(binding.owner.KIND, binding.namespace, binding.owner.name))
+        _failed(binding, [("Applied", "False", "ApplyFailed", failure or message)])
         return None
     binding.applied_generation = binding.generation
-    _report(binding, [("Overridden", "True", "NoOverrideSpecified", "no override rules"),
-                      ("WorkSynchronized", "True", "AllWorkSynced", "all works are synchronized"),
+    _report(binding, [*_SYNCED,
                       ("Applied", "True", "AllWorkHaveBeenApplied", "all resources are applied"),
                       ("Available", "True", "AllWorkAreAvailable", "all resources are available")], force=True)
     return None
+
+
+_SYNCED = [("Overridden", "True", "NoOverrideSpecified", "no override rules"),
+           ("WorkSynchronized", "True", "AllWorkSynced", "all works are synchronized")]
+DIFFS_KEPT = 100  # objects with differences reported per cluster, as KubeFleet caps them
+
+
+def _report_diffs(binding, member, connector, manifests: list[dict], *, full: bool, now) -> float | None:
+    """The ReportDiff apply strategy: nothing is applied; the binding reports
+    DiffReported and KubeFleet's `diffedPlacements`, and the cluster succeeds
+    on that (§4.8 step 7), differences or not."""
+    try:
+        diffed = connector.report_diff(member, manifests=manifests, full=full)
+    except TemporaryK8sError as exc:
+        _report(binding, [("WorkSynchronized", "False", "WorkNotSynchronizedYet",
+                           f"the member cannot be reached now: {exc}")])
+        return POLL_SECONDS
+    except ReportDiffFailed as exc:
+        _failed(binding, [*_SYNCED, ("DiffReported", "False", "DiffReportingIncompleteOrFailed", str(exc))])
+        return None
+    first_seen = {_identity(d): d.get("firstDiffedObservedTime")
+                  for d in (binding.status or {}).get("diffedPlacements") or []}
+    stamp = clock.rfc3339(now)
+    entries = [{**d, "observationTime": stamp, "firstDiffedObservedTime": first_seen.get(_identity(d)) or stamp}
+               for d in diffed[:DIFFS_KEPT]]
+    status = {k: v for k, v in (binding.status or {}).items() if k != "diffedPlacements"}
+    binding.status = {**status, "diffedPlacements": entries} if entries else status
+    binding.applied_generation = binding.generation
+    message = (f"found differences in {len(diffed)} of {len(manifests)} objects" if diffed
+               else f"no differences in {len(manifests)} objects")
+    _report(binding, [*_SYNCED, ("DiffReported", "True", "DiffReportingCompleted", message)], force=True)
+    return None
+
+
+def _identity(diffed: dict) -> tuple:
+    return tuple(diffed.get(k, "") for k in ("group", "version", "kind", "namespace", "name"))
+
+
+def _failed(binding, conditions: list[tuple]) -> None:
+    """Report a failure; a new one (not the same again) pushes the pages."""
+    _count_failed_attempt(binding)
+    if _report(binding, conditions):
+        changes.publish(changes.ClusterFailing(binding.owner.KIND, binding.namespace, binding.owner.name))
+
+
+def _count_failed_attempt(binding) -> None:
+    """One more failed apply of this generation ("failing · 3 attempts"): a
+    column update, not a status write, so a retry that fails the same way
+    bumps no resourceVersion and pushes nothing."""
+    attempts = binding.failed_attempts + 1 if binding.failed_generation == binding.generation else 1
+    type(binding).objects.filter(pk=binding.pk).update(failed_generation=binding.generation, failed_attempts=attempts)
+    binding.failed_generation, binding.failed_attempts = binding.generation, attempts
 
 
 def _report(binding, conditions: list[tuple], *, force: bool = False) -> bool:

@@ -22,11 +22,12 @@ from enum import StrEnum
 
 from rollouts import clock, k8s
 from rollouts import models as m
+from rollouts.api.diff import observed_diffs
 from rollouts.api.errors import UnknownKind
 from rollouts.api.kinds import KindRegistry
 from rollouts.models.connections import MemberCredential, UnreadableCredential
 
-from . import KUBECONFIG_ANNOTATION, MemberConnector
+from . import KUBECONFIG_ANNOTATION, MemberConnector, ReportDiffFailed, resource_identifier
 
 log = logging.getLogger(__name__)
 
@@ -181,18 +182,30 @@ def placement_label(placement: str) -> str:
     return "h-" + hashlib.sha256(placement.encode()).hexdigest()[:40]
 
 
-def prepared(manifest: dict, *, placement: str, snapshot: str) -> dict:
-    """What is applied: the hub's object without server-set fields and status,
-    labelled with the placement and annotated with snapshot and hash."""
+def cleaned(manifest: dict) -> dict:
+    """The hub's object without its server-set fields, status and the
+    annotations only the hub's clients use: what a member is compared with."""
     obj = copy.deepcopy(manifest)
     obj.pop("status", None)
     meta = obj.setdefault("metadata", {})
     for key in _SERVER_FIELDS:
         meta.pop(key, None)
     annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in _HUB_ANNOTATIONS}
+    if annotations:
+        meta["annotations"] = annotations
+    else:
+        meta.pop("annotations", None)
+    return obj
+
+
+def prepared(manifest: dict, *, placement: str, snapshot: str) -> dict:
+    """What is applied: the cleaned hub object, labelled with the placement
+    and annotated with snapshot and hash."""
+    obj = cleaned(manifest)
+    meta = obj["metadata"]
     meta["labels"] = {**(meta.get("labels") or {}), PLACEMENT_LABEL: placement_label(placement)}
-    meta["annotations"] = {**annotations, PLACEMENT_ANNOTATION: placement, SNAPSHOT_ANNOTATION: snapshot,
-                           HASH_ANNOTATION: manifest_hash(manifest)}
+    meta["annotations"] = {**(meta.get("annotations") or {}), PLACEMENT_ANNOTATION: placement,
+                           SNAPSHOT_ANNOTATION: snapshot, HASH_ANNOTATION: manifest_hash(manifest)}
     return obj
 
 
@@ -293,6 +306,31 @@ class KubernetesMember(MemberConnector):
                 cluster=member.name, api_group=group, kind=kind, namespace=namespace, name=name,
                 defaults={"manifest": manifest, "placement": placement, "resource_snapshot": snapshot,
                           "applied_at": now})
+
+    # ReportDiff ---------------------------------------------------------------------
+
+    def report_diff(self, member, *, manifests: list[dict], full: bool) -> list[dict]:
+        """Compare each manifest with the live object, changing nothing. With
+        PartialComparison the manifest's values are read back from a dry-run
+        server-side apply, so the member's API server normalizes them as it
+        would store them; FullComparison compares the manifest as written with
+        everything the live object holds (but what the server adds)."""
+        try:
+            client = self.client_for(member)
+            found = []
+            for manifest in sorted((cleaned(x) for x in manifests), key=_order):
+                plural, namespaced = self.resource(manifest)
+                live = k8s.get_object_by_manifest(client, manifest, plural=plural, namespaced=namespaced)
+                normalized = None
+                if live is not None and not full:
+                    normalized = k8s.server_side_apply(client, manifest, plural=plural, namespaced=namespaced,
+                                                       force=True, dry_run=True)
+                diffs = observed_diffs(manifest, live, full=full, normalized=normalized)
+                if diffs:
+                    found.append({**resource_identifier(manifest), "observedDiffs": diffs})
+            return found
+        except (MemberUnreachable, k8s.PermanentK8sError, UnknownKind) as exc:
+            raise ReportDiffFailed(str(exc)) from None
 
     # Status -------------------------------------------------------------------------
 

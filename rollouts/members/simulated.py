@@ -9,9 +9,10 @@ from django.conf import settings
 
 from rollouts import clock
 from rollouts import models as m
+from rollouts.api.diff import observed_diffs
 from rollouts.controllers import labels as L
 
-from . import MemberConnector
+from . import MemberConnector, resource_identifier
 
 
 def _key(manifest: dict) -> tuple:
@@ -50,6 +51,18 @@ class SimulatedMember(MemberConnector):
             update_fields=["manifest", "placement", "resource_snapshot", "applied_at"],
         )
         return None
+
+    def report_diff(self, member, *, manifests: list[dict], full: bool) -> list[dict]:
+        """Compare with what the member holds, whichever placement put it there."""
+        wanted = {_key(x): x for x in manifests}
+        held = {(o.api_group, o.kind, o.namespace, o.name): o.manifest
+                for o in m.MemberObject.objects.filter(cluster=member.name, name__in={k[3] for k in wanted})}
+        found = []
+        for key, manifest in sorted(wanted.items()):
+            diffs = observed_diffs(manifest, held.get(key), full=full)
+            if diffs:
+                found.append({**resource_identifier(manifest), "observedDiffs": diffs})
+        return found
 
     def remove(self, member, *, placement: str) -> None:
         m.MemberObject.objects.filter(cluster=member.name, placement=placement).delete()

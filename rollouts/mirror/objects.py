@@ -25,6 +25,7 @@ from rollouts.controllers.family import APPROVAL_KINDS, PLACEMENT_KINDS, RUN_KIN
 from rollouts.engine.timeline import transition_events
 from rollouts.models.connections import HubConnection, MirroredObject
 from rollouts.selectors.common import kind_of
+from rollouts.selectors.failures import placement_status_failures
 from rollouts.services.events import record
 from rollouts.services.policies import strategy_policies_sync
 
@@ -105,7 +106,19 @@ def mirror_upsert(connection: HubConnection, hub_kind: HubKind, obj: dict, *, re
     if hub_kind.kind in STRATEGY_KINDS:
         _strategy_policies_sync(hub_kind, row, obj)
     _announce(row)
+    if hub_kind.kind in PLACEMENT_KINDS and _failures_changed(row, (before or {}).get("status")):
+        changes.publish(changes.ClusterFailing(row.KIND, row.namespace, row.name))
     return "created" if before is None else "updated"
+
+
+def _failures_changed(placement, before: dict | None) -> bool:
+    """Whether the hub's placement status reports other failing clusters (or
+    reasons) than before: the pages of its mirrored runs show them at once,
+    though the runs' own status may not change."""
+    def failing(status):
+        found = placement_status_failures(status, placement=placement.name, namespace=placement.namespace)
+        return {cluster: failure.text for cluster, failure in found.items()}
+    return failing(placement.status) != failing(before)
 
 
 def _strategy_policies_sync(hub_kind: HubKind, strategy, obj: dict | None) -> None:
@@ -134,6 +147,7 @@ def _fill(row, hub_kind: HubKind, obj: dict, connection: HubConnection, where: s
     row.status = obj.get("status") or {}
     if hub_kind.kind in RUN_KINDS:
         row.active = run_is_active(row.status)
+        row.finished_at = None if row.active else (row.finished_at or run_finished_time(row.status) or clock.now())
         row.wake_at = None  # the hub's controller drives mirrored runs, not our engine
     if hub_kind.model in _OWNER:
         row.owner, row.index = _owner_and_index(hub_kind, row, connection, where)
@@ -144,6 +158,17 @@ def run_is_active(status: dict) -> bool:
     conditions = status.get("conditions") or []
     initialized = find_condition(conditions, "Initialized") or {}
     return not (find_condition(conditions, "Succeeded") or initialized.get("status") == "False")
+
+
+def run_finished_time(status: dict):
+    """When a finished run's terminal condition (Succeeded, or Initialized=False) was set."""
+    conditions = status.get("conditions") or []
+    initialized = find_condition(conditions, "Initialized") or {}
+    terminal = find_condition(conditions, "Succeeded") or (initialized if initialized.get("status") == "False" else {})
+    try:
+        return clock.parse_rfc3339(terminal.get("lastTransitionTime"))
+    except (TypeError, ValueError, AttributeError):  # a hub's malformed time: the mirror's own clock
+        return None
 
 
 def _owner_and_index(hub_kind: HubKind, row, connection: HubConnection, where: str):

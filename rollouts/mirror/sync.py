@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 
-from rollouts import clock, k8s, metrics
+from rollouts import changes, clock, k8s, metrics
 from rollouts.controllers.family import PLACEMENT_KINDS
 from rollouts.models.connections import HubConnection, UnreadableCredential
 
@@ -140,9 +140,12 @@ def hub_sync(*, connection_id: int, seconds: float | None = None, stop: threadin
 
 
 def _release_synced(connection: HubConnection, session: "_Session") -> SyncResult:
-    HubConnection.objects.filter(pk=connection.pk).update(
-        lease_until=None, failures=0, backoff_until=None, last_error="", last_sync=clock.now(),
-        warnings=session.warnings[:MAX_WARNINGS])
+    with transaction.atomic():
+        HubConnection.objects.filter(pk=connection.pk).update(
+            lease_until=None, failures=0, backoff_until=None, last_error="", last_sync=clock.now(),
+            warnings=session.warnings[:MAX_WARNINGS])
+        if connection.failures:  # recovered: "Needs attention" drops it
+            changes.publish(changes.HubConnectionChanged(connection.name))
     return SyncResult("synced", changes=session.changes, next_in=0.0, warnings=session.warnings)
 
 
@@ -152,9 +155,11 @@ def _release_failed(connection: HubConnection, error: str, session) -> SyncResul
     delay = backoff_seconds(failures)
     log.warning("hub %s: sync failed (%s in a row), next try in %ss: %s", connection.name, failures, delay, error)
     metrics.hub_sync_failed(hub=connection.name)
-    HubConnection.objects.filter(pk=connection.pk).update(
-        lease_until=None, failures=F("failures") + 1, last_error=error, last_error_at=now,
-        backoff_until=now + timedelta(seconds=delay))
+    with transaction.atomic():
+        HubConnection.objects.filter(pk=connection.pk).update(
+            lease_until=None, failures=F("failures") + 1, last_error=error, last_error_at=now,
+            backoff_until=now + timedelta(seconds=delay))
+        changes.publish(changes.HubConnectionChanged(connection.name))
     return SyncResult("failed", changes=session.changes if session else 0, error=error, next_in=delay)
 
 

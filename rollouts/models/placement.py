@@ -47,6 +47,14 @@ class ResourcePlacement(FleetObject):
         constraints = _unique_name("rp")
 
 
+def _pending_apply_index(prefix: str) -> models.Index:
+    """The bindings the member agent has work on (bound, generation not yet
+    applied): a partial index holding only those, so its pass reads them
+    directly whatever the number of bindings that are done."""
+    return models.Index(fields=["id"], name=f"{prefix}_pending_apply",
+                        condition=models.Q(spec__state="Bound") & ~models.Q(applied_generation=models.F("generation")))
+
+
 class PlacementChild(FleetObject):
     """An object owned by a placement; deleting the placement deletes it."""
 
@@ -129,9 +137,14 @@ class ClusterResourceBinding(PlacementChild):
     # The generation the member agent last applied successfully, so its pass
     # reads only bindings with work to do (derivable from status, kept for the index).
     applied_generation = models.BigIntegerField(default=0, db_index=True)
+    # How many times the member agent tried the generation `failed_generation`
+    # and failed: "failing, 4 attempts". Hub bookkeeping, not API state.
+    failed_generation = models.BigIntegerField(default=0)
+    failed_attempts = models.PositiveIntegerField(default=0)
 
     class Meta(FleetObject.Meta):
         constraints = _unique_name("crb")
+        indexes = [_pending_apply_index("crb")]
 
 
 class ResourceBinding(PlacementChild):
@@ -144,6 +157,11 @@ class ResourceBinding(PlacementChild):
     # The generation the member agent last applied successfully, so its pass
     # reads only bindings with work to do (derivable from status, kept for the index).
     applied_generation = models.BigIntegerField(default=0, db_index=True)
+    # How many times the member agent tried the generation `failed_generation`
+    # and failed: "failing, 4 attempts". Hub bookkeeping, not API state.
+    failed_generation = models.BigIntegerField(default=0)
+    failed_attempts = models.PositiveIntegerField(default=0)
 
     class Meta(FleetObject.Meta):
         constraints = _unique_name("rb")
+        indexes = [_pending_apply_index("rb")]

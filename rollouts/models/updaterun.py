@@ -37,6 +37,9 @@ class UpdateRun(FleetObject):
     # poll of clusters in flight): the beat task advances runs that are due.
     # Engine bookkeeping, not API state: written without a resourceVersion bump.
     wake_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # When the run stopped being active (its terminal condition's time), so
+    # "failed in the last hours" reads recent runs only, whatever the history.
+    finished_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta(FleetObject.Meta):
         abstract = True

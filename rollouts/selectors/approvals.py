@@ -1,7 +1,7 @@
 """Reads for approval requests: the inbox, the list, who approved, and the
 review the Approve dialog shows (what the approval lets through)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import OuterRef, Subquery
@@ -143,6 +143,8 @@ class ApprovalReview:
     finished: StageView | None = None  # the stage that finished before this gate (None before the first)
     started_by: str = ""  # who created the run (its `created` Event), "" when unknown
     started_at: datetime | None = None
+    later: list = field(default_factory=list)  # StageAhead after next_stage, before the run stops again
+    stops_at: str = ""  # the Approval the run waits at next ("" when it then finishes)
     health: object = None  # selectors.health_gates.HealthView: the gate's last health check, None without one
 
     @property
@@ -191,7 +193,8 @@ def approval_review(request) -> ApprovalReview:
         "resourceSnapshotIndex") or "")
     gate = policies.gate_of(request)  # from the run's status: the taskType label can be edited
     task_type = {"before": "beforeStage", "after": "afterStage"}.get(gate.gate, row.task_type)
-    next_stage, clusters = _next_clusters(status, gate.stage or row.stage, task_type)
+    ahead, stops_at = stages_ahead(status, gate.stage or row.stage, task_type)
+    next_stage, clusters = _next_clusters(ahead)
     groups = cluster_groups(placement=(run.spec or {}).get("placementName", ""), namespace=run.namespace,
                             index=index, clusters=clusters) if run and clusters else []
     standing = policies.progress(gate)
@@ -199,6 +202,8 @@ def approval_review(request) -> ApprovalReview:
     rejection = _rejection(request) if approver is None else None
     row.rejected = rejection is not None and run is not None and run.active and (run.spec or {}).get("state") == "Stop"
     review = ApprovalReview(request, row, run, index, next_stage, groups, approver, gate, standing, rejection)
+    review.later = [s for s in ahead if s.name != next_stage and s.clusters]
+    review.stops_at = stops_at
     review.health = health_view_of(request)
     if run is not None:
         placement = (run.spec or {}).get("placementName", "")
@@ -238,16 +243,42 @@ def _rejection(request):
     return event if event and event.action == m.Event.Action.REJECTED else None
 
 
-def _next_clusters(status: dict, stage: str, task_type: str) -> tuple[str, list[str]]:
-    """A before-stage gate lets its own stage start; an after-stage gate the
-    first later stage that has clusters."""
+@dataclass(frozen=True)
+class StageAhead:
+    """A stage that approving this gate lets run, with its cluster count."""
+
+    name: str
+    clusters: list[str]
+    waits: str = ""  # a TimedWait after it: "waits 1m after it"
+
+
+def _tasks(entry: dict, key: str) -> list[str]:
+    return [t.get("type", "") for t in entry.get(key) or []]
+
+
+def stages_ahead(status: dict, stage: str, task_type: str) -> tuple[list[StageAhead], str]:
+    """What approving the gate (`task_type` of `stage`) lets run before the
+    run stops at another Approval: ([StageAhead], "the Approval after stage
+    prod") or ([…], "") when the run then finishes. TimedWaits delay, they do
+    not stop, so the stages behind them are let through too."""
     stages = status.get("stagesStatus") or []
     names = [s.get("stageName") for s in stages]
     if stage not in names:
-        return "", []
-    start = names.index(stage) + (0 if task_type == "beforeStage" else 1)
-    for entry in stages[start:]:
-        clusters = [c.get("clusterName") for c in entry.get("clusters") or []]
-        if clusters:
-            return entry.get("stageName", ""), clusters
-    return "", []
+        return [], ""
+    ahead, at = [], names.index(stage)
+    for offset, entry in enumerate(stages[at + (0 if task_type == "beforeStage" else 1):]):
+        name = entry.get("stageName", "")
+        own_gate = offset == 0 and task_type == "beforeStage"
+        if not own_gate and "Approval" in _tasks(entry, "beforeStageTaskStatus"):
+            return ahead, f"the Approval before stage {name}"
+        after = _tasks(entry, "afterStageTaskStatus")
+        ahead.append(StageAhead(name, [c.get("clusterName") for c in entry.get("clusters") or []],
+                                "a TimedWait after it" if "TimedWait" in after else ""))
+        if "Approval" in after:
+            return ahead, f"the Approval after stage {name}"
+    return ahead, ""
+
+
+def _next_clusters(ahead: list[StageAhead]) -> tuple[str, list[str]]:
+    """The first stage ahead that has clusters: its diff is shown in full."""
+    return next(((s.name, s.clusters) for s in ahead if s.clusters), ("", []))

@@ -78,17 +78,16 @@ def _run_label(namespace: str, name: str) -> str:
 
 def _failed_run_rows(now: datetime) -> list[AttentionRow]:
     """Finished runs that failed within the configured hours, in one query (a
-    UNION over the families reading only names and conditions)."""
+    UNION over the families, reading only runs finished since the cutoff)."""
     cutoff, rows = now - timedelta(hours=failed_run_hours()), []
-    queries = [f.run.objects.filter(active=False).values_list("name", "namespace", "spec__state", "status__conditions")
-               .order_by() for f in FAMILIES]
+    queries = [f.run.objects.filter(active=False, finished_at__gte=cutoff)
+               .values_list("name", "namespace", "spec__state", "status__conditions").order_by() for f in FAMILIES]
     for name, namespace, spec_state, conditions in queries[0].union(*queries[1:], all=True):
         if run_state(spec_state, conditions) != RunState.FAILED:
             continue
         reason, since = _run_problem(RunState.FAILED, conditions)
-        if since is None or since >= cutoff:
-            rows.append(AttentionRow(Problem.RUN_FAILED, _run_label(namespace, name), reason, since,
-                                     "run-detail", name, namespace))
+        rows.append(AttentionRow(Problem.RUN_FAILED, _run_label(namespace, name), reason, since,
+                                 "run-detail", name, namespace))
     return rows
 
 

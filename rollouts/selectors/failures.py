@@ -15,7 +15,7 @@ from rollouts.engine.execution import IN_PROGRESS_REASONS
 from .common import when
 
 # The binding conditions a member agent reports, in the order it reports them.
-_REPORTED = ("Overridden", "WorkSynchronized", "Applied", "Available")
+_REPORTED = ("Overridden", "WorkSynchronized", "Applied", "Available", "DiffReported")
 
 
 @dataclass(frozen=True)
@@ -29,29 +29,52 @@ class Failure:
     reason: str  # ApplyFailed…
     message: str
     since: datetime | None  # the condition's lastTransitionTime
+    attempts: int | None = None  # failed applies of this generation (None: not known, e.g. a mirrored hub's)
 
     @property
     def text(self) -> str:
         return f"{self.reason}: {self.message}" if self.message else self.reason
 
+    @property
+    def when_text(self) -> str:
+        """`since 10:02:03 UTC · 4 attempts`, or what of it is known."""
+        parts = [f"since {self.since:%H:%M:%S} UTC"] if self.since else []
+        if self.attempts:
+            parts.append(f"{self.attempts} attempt{'' if self.attempts == 1 else 's'}")
+        return " · ".join(parts)
 
-def binding_failure(*, cluster: str, placement: str, namespace: str, generation, conditions) -> Failure | None:
-    """The failure a binding reports on its current generation, or None."""
+
+def binding_failure(*, cluster: str, placement: str, namespace: str, generation, conditions,
+                    failed_generation=None, failed_attempts=0) -> Failure | None:
+    """The failure a binding reports on its current generation, or None; with
+    the agent's count of failed attempts when they are of this generation."""
     for cond in conditions or []:
         if (cond.get("type") in _REPORTED and cond.get("status") == "False"
                 and cond.get("observedGeneration") == generation
                 and cond.get("reason") not in IN_PROGRESS_REASONS):
+            attempts = failed_attempts if failed_generation == generation and failed_attempts else None
             return Failure(cluster, placement, namespace, cond["type"], cond.get("reason", ""),
-                           cond.get("message", ""), when(cond.get("lastTransitionTime")))
+                           cond.get("message", ""), when(cond.get("lastTransitionTime")), attempts)
     return None
 
 
 def failures_of(bindings) -> list[Failure]:
-    """The Failures of rows of (cluster, placement, namespace, generation,
-    status conditions)."""
-    found = (binding_failure(cluster=c, placement=p, namespace=ns, generation=g, conditions=conds)
-             for c, p, ns, g, conds in bindings)
+    """The Failures of rows of BINDING_FIELDS."""
+    found = (binding_failure(cluster=c, placement=p, namespace=ns, generation=g, conditions=conds,
+                             failed_generation=fg, failed_attempts=fa)
+             for c, p, ns, g, conds, fg, fa in bindings)
     return [f for f in found if f]
+
+
+def failed_attempts(family, *, placement: str, namespace: str, failures: dict[str, Failure]) -> dict[str, Failure]:
+    """`failures` (from a placement's status, which has no attempt counts)
+    with the attempts our own bindings counted: one query, none when nothing fails."""
+    if not failures:
+        return failures
+    counts = dict((c, fa) for c, g, fg, fa in family.binding.objects.filter(
+        owner__name=placement, namespace=namespace, target_cluster__in=list(failures)).values_list(
+        "target_cluster", "generation", "failed_generation", "failed_attempts") if fg == g and fa)
+    return {c: replace(f, attempts=counts[c]) if c in counts else f for c, f in failures.items()}
 
 
 def _status_failure(entry: dict, placement: str, namespace: str) -> Failure | None:
@@ -115,7 +138,8 @@ def placement_status_available(status: dict | None) -> set[str]:
     return found
 
 
-BINDING_FIELDS = ("target_cluster", "owner__name", "namespace", "generation", "status__conditions")
+BINDING_FIELDS = ("target_cluster", "owner__name", "namespace", "generation", "status__conditions",
+                  "failed_generation", "failed_attempts")
 
 
 def failing_clusters(families) -> list[Failure]:

@@ -20,11 +20,12 @@ def _bindings(family, **filters) -> list[dict]:
     failure (a selectors.failures.Failure when the member reports one)."""
     rows = family.binding.objects.filter(**filters).values_list(
         "owner__name", "namespace", "target_cluster", "spec__state", "spec__resourceSnapshotName",
-        "generation", "status__conditions")
+        "generation", "status__conditions", "failed_generation", "failed_attempts")
     return [{"placement": p, "namespace": ns, "target_cluster": c, "state": st or "", "resource_snapshot": snap or "",
-             "failure": binding_failure(cluster=c, placement=p, namespace=ns, generation=gen, conditions=conds)
+             "failure": binding_failure(cluster=c, placement=p, namespace=ns, generation=gen, conditions=conds,
+                                        failed_generation=fg, failed_attempts=fa)
              if st == "Bound" else None}
-            for p, ns, c, st, snap, gen, conds in rows]
+            for p, ns, c, st, snap, gen, conds, fg, fa in rows]
 
 
 @dataclass

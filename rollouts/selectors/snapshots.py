@@ -162,11 +162,13 @@ def cluster_groups(*, placement: str, namespace: str, index, clusters: list[str]
     if clusters is not None:
         bindings = bindings.filter(target_cluster__in=clusters)
     bound, failures = {}, {}
-    for cluster, snapshot, state, generation, conditions in bindings.values_list(
-            "target_cluster", "spec__resourceSnapshotName", "spec__state", "generation", "status__conditions"):
+    for cluster, snapshot, state, generation, conditions, failed_generation, attempts in bindings.values_list(
+            "target_cluster", "spec__resourceSnapshotName", "spec__state", "generation", "status__conditions",
+            "failed_generation", "failed_attempts"):
         bound[cluster] = snapshot
         failure = binding_failure(cluster=cluster, placement=placement, namespace=namespace, generation=generation,
-                                  conditions=conditions) if state == "Bound" else None
+                                  conditions=conditions, failed_generation=failed_generation,
+                                  failed_attempts=attempts) if state == "Bound" else None
         if failure:
             failures[cluster] = failure
     by_current: dict[str, list[str]] = {}

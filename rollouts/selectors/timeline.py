@@ -24,6 +24,7 @@ from .common import (
 )
 from .failures import (
     Failure,
+    failed_attempts,
     placement_status_available,
     placement_status_failures,
     placement_status_pending,
@@ -116,8 +117,22 @@ class Timeline:
     @property
     def problem(self) -> bool:
         """Whether the sentence reports a problem (failed, stuck, a failing cluster)."""
-        return self.state in (RunState.FAILED, RunState.STUCK) or any(
-            c.failure for s in self.stages for c in s.clusters)
+        return self.state in (RunState.FAILED, RunState.STUCK) or bool(self.failing)
+
+    @property
+    def failing(self) -> list[ClusterView]:
+        """The run's clusters whose member reports a failure now."""
+        return [c for s in self.stages for c in s.clusters if c.failure]
+
+    @property
+    def badge(self) -> tuple[str, str]:
+        """(css state, word) of the run's badge: a running or waiting run with
+        a failing cluster reads "running · 1 failing" in the failing colour,
+        so the badge never looks healthy while the sentence reports a problem."""
+        failing = len(self.failing)
+        if failing and self.state in (RunState.RUNNING, RunState.WAITING, RunState.STOPPING):
+            return "failing", f"{self.state.label} · {failing} failing"
+        return self.state.value, self.state.label
 
     @property
     def can_stop(self) -> bool:
@@ -172,9 +187,8 @@ def stage_state(entry: dict) -> str:
 
 
 def failure_text(failure: Failure) -> str:
-    """`ApplyFailed: message · since 10:02:03 UTC`."""
-    since = f" · since {failure.since:%H:%M:%S} UTC" if failure.since else ""
-    return f"{failure.text}{since}"
+    """`ApplyFailed: message · since 10:02:03 UTC · 3 attempts`."""
+    return f"{failure.text} · {failure.when_text}" if failure.when_text else failure.text
 
 
 def _cluster_view(entry: dict, failures: dict[str, Failure]) -> ClusterView:
@@ -330,7 +344,8 @@ def _failures(family, placement: str, namespace: str) -> dict[str, dict]:
     mirrored KubeFleet ones."""
     status = family.placement.objects.filter(name=placement, namespace=namespace).values_list(
         "status", flat=True).first()
-    return {"failing": placement_status_failures(status, placement=placement, namespace=namespace),
+    failing = placement_status_failures(status, placement=placement, namespace=namespace)
+    return {"failing": failed_attempts(family, placement=placement, namespace=namespace, failures=failing),
             "pending": placement_status_pending(status), "available": placement_status_available(status)}
 
 

@@ -36,6 +36,7 @@ def approval_request_approve(
     _require_approval_kind(kind, "approved")
     found = store.get(kind, name, namespace)
     gate = policies.gate_of(found)
+    _refuse_while_rejected(found, gate)
     if gate.policy is not None:
         return _approve_under_policy(gate, kind, actor=actor, message=message, client_address=client_address,
                                      via=via)
@@ -44,6 +45,23 @@ def approval_request_approve(
     extra = {"comment": message, "client_address": client_address, "via": via}
     return _set_approved(kind, name, namespace, actor=actor, message=message or f"approved by {actor}",
                          details={k: v for k, v in extra.items() if v or k == "comment"})
+
+
+def _refuse_while_rejected(request, gate) -> None:
+    """A gate rejected by someone stopped its run: approving it before the
+    run is resumed would undo the rejection behind everyone's back (the web
+    dialog offers no Approve then; `fleet approve` and a hand-made POST get
+    this refusal)."""
+    run = gate.run
+    if run is None or not run.active or (run.spec or {}).get("state") != "Stop":
+        return
+    latest = (m.Event.objects.filter(object_kind=request.KIND, object_namespace=request.namespace,
+                                     object_name=request.name,
+                                     action__in=[m.Event.Action.APPROVED, m.Event.Action.REJECTED])
+              .order_by("-id").values_list("action", "actor").first())
+    if latest and latest[0] == m.Event.Action.REJECTED:
+        raise BadRequest(f"{request.name} was rejected by {latest[1]} and its run {run.name} is stopped: "
+                         f"resume the run first (spec.state Run; it then waits at this gate again), then approve")
 
 
 def _require_approval_kind(kind: Kind, verb: str) -> None:

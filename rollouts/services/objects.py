@@ -14,6 +14,7 @@ from rollouts.api.errors import BadRequest, Invalid
 from rollouts.api.kinds import Kind, KindRegistry
 from rollouts.api.validation import validate, validate_status
 from rollouts.controllers import placement as placement_controller
+from rollouts.controllers.family import APPROVAL_KINDS, PLACEMENT_KINDS, RUN_KINDS, STRATEGY_KINDS
 from rollouts.engine import runner
 from rollouts.mirror.marks import require_local
 from rollouts.selectors.preflight import Plan, run_plan
@@ -76,8 +77,7 @@ def manifests_apply(*, docs: list[dict], actor: str, namespace: str | None = Non
                     _dry_run_plan(result)
                 transaction.set_rollback(True)
                 return results
-            if any(r.outcome != "unchanged" for r in results):
-                placement_controller.placements_reconcile()
+            _reconcile_after([(r.kind, r.obj) for r in results if r.outcome != "unchanged"])
             _publish_changes(results)
     except policy_scope.RunUnprotected as exc:
         if dry_run:
@@ -222,7 +222,7 @@ def _patch(*, kind: Kind, name: str, namespace: str, patch_type: str, patch, sub
         else:
             changed = _write_main(obj, kind, current, wanted, actor=actor)
         if changed:
-            placement_controller.placements_reconcile()
+            _reconcile_after([(kind, obj)])
             _publish_change(kind, obj)
     return obj, changed
 
@@ -293,7 +293,7 @@ def object_delete(*, kind: Kind, name: str, namespace: str, actor: str):
         if kind.model in _STRATEGY_MODELS:
             policies.strategy_policies_sync(strategy=obj, kind=kind, manifest=None)
         store.delete(obj)
-        placement_controller.placements_reconcile()
+        _reconcile_after([(kind, obj)], deleted=True)
     return obj
 
 
@@ -302,6 +302,27 @@ def _delete_namespace_contents(namespace: str) -> None:
     for model in m.FLEET_MODELS:
         if model.NAMESPACED:
             model.objects.filter(namespace=namespace).delete()
+
+
+# Kinds no placement reads: writing one reschedules and re-snapshots nothing,
+# so it costs the same on a hub of 10 placements as on one of 1,000.
+_NO_PLACEMENT_INPUT = {*RUN_KINDS, *STRATEGY_KINDS, *APPROVAL_KINDS}
+
+
+def _reconcile_after(written: list[tuple], *, deleted: bool = False) -> None:
+    """Bring placements up to date with what was written: none for runs,
+    strategies and approval requests; only the written placements for
+    placements (the others do not read each other); every placement for
+    members, hub resources, overrides and the rest."""
+    kinds = {kind.kind for kind, _ in written}
+    if kinds <= _NO_PLACEMENT_INPUT:
+        return
+    if kinds <= {*PLACEMENT_KINDS, *_NO_PLACEMENT_INPUT}:
+        if not deleted:  # a deleted placement takes its children with it; no other placement reads it
+            placement_controller.placements_reconcile(
+                only=[obj for kind, obj in written if kind.kind in PLACEMENT_KINDS])
+        return
+    placement_controller.placements_reconcile()
 
 
 def _publish_changes(results: list[ApplyResult]) -> None:

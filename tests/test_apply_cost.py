@@ -1,0 +1,63 @@
+"""Writing a run, an approval or a strategy costs the same whether the hub
+has 1 placement or 20: only writes a placement reads (members, resources,
+overrides) reconcile every placement, and a placement's own write only
+itself (issue 19)."""
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from rollouts.services.approvals import approval_request_approve
+from tests.fleet_builders import (
+    APPROVAL,
+    apply,
+    kind,
+    placement,
+    run,
+    settle,
+    stage,
+    staged_fleet,
+    strategy,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def hub_with(placements: int) -> None:
+    staged_fleet({"staging": ["member1"], "prod": ["member2"]})
+    for i in range(1, placements):
+        placement(f"other-{i}")
+    strategy("example-strategy", stage("staging", after=[APPROVAL]), stage("prod"))
+    settle()
+
+
+def queries(write) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        write()
+    return len(captured)
+
+
+def costs(placements: int) -> dict:
+    hub_with(placements)
+    found = {"run": queries(lambda: run(index="1")),
+             "strategy": queries(lambda: strategy("example-strategy", stage("staging", after=[APPROVAL]),
+                                                  stage("prod", max_concurrency=2)))}
+    settle()
+    found["approval"] = queries(lambda: approval_request_approve(
+        kind=kind("careq"), name="example-run-staging", namespace="", actor="rita"))
+    found["placement"] = queries(lambda: apply({
+        "apiVersion": "placement.kubernetes-fleet.io/v1beta1", "kind": "ClusterResourcePlacement",
+        "metadata": {"name": "other-new"},
+        "spec": {"resourceSelectors": [{"group": "", "kind": "Namespace", "name": "test-namespace",
+                                        "version": "v1"}], "policy": {"placementType": "PickAll"},
+                 "strategy": {"type": "External"}}}))
+    return found
+
+
+@pytest.mark.parametrize("write", ["run", "strategy", "approval", "placement"])
+def test_a_write_costs_the_same_queries_with_1_or_20_placements(write, frozen_clock):
+    small = costs(1)[write]
+    call_command("flush", interactive=False, verbosity=0)  # the second hub starts empty
+    large = costs(20)[write]
+    assert large == small, f"{write}: {small} queries with 1 placement, {large} with 20"
