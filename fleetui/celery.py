@@ -47,6 +47,8 @@ app.conf.beat_schedule = {
     "advance-due-runs": {"task": "rollouts.tasks.runs_advance_due", "schedule": 1.0},
     # Every active run, in case a wake-up was lost (Redis restart, killed worker).
     "advance-active-runs": {"task": "rollouts.tasks.runs_advance_active", "schedule": 15.0},
+    # Freezes that start or stop holding by the clock (a window opening), and mirrored hubs' runs they stop.
+    "sync-freezes": {"task": "rollouts.tasks.freezes_sync", "schedule": 5.0},
     # Member status sync: applies that are due on members.
     "sync-members": {"task": "rollouts.tasks.members_sync", "schedule": 5.0},
     # KubeFleet hub mirrors: restart any session chain a lost message broke.

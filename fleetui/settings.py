@@ -177,6 +177,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "rollouts.views.health.background_banner",
+                "rollouts.views.freezes.freeze_banner",
             ],
         },
     },
@@ -370,6 +371,8 @@ AUTHENTICATION_BACKENDS = [
 # the second number means that process is gone.
 FLEET_HEARTBEAT_SECONDS = env_float("FLEET_HEARTBEAT_SECONDS", 10.0)
 FLEET_HEARTBEAT_STALE_SECONDS = env_float("FLEET_HEARTBEAT_STALE_SECONDS", 60.0)
+# Freezes (docs/freezes.md): admins declare and end them; release managers too when this is on.
+FLEET_FREEZE_BY_RELEASE_MANAGERS = env_bool("FLEET_FREEZE_BY_RELEASE_MANAGERS", False)
 # The audit chain (docs/audit.md). Rows inserted longer ago than this and still
 # unsealed are not sealed automatically; `fleet audit verify` reports them.
 FLEET_AUDIT_SEAL_WITHIN_SECONDS = env_float("FLEET_AUDIT_SEAL_WITHIN_SECONDS", 60.0)

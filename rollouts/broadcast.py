@@ -58,6 +58,7 @@ from django.utils.module_loading import import_string
 
 from rollouts import changes, metrics, outages, roles
 from rollouts.controllers.family import FAMILIES
+from rollouts.selectors.freezes import banner_freezes
 from rollouts.selectors.pages import overview_context, run_timeline_context
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,8 @@ def on_changes(events: list) -> None:
             keys[("run-named", _RUN_KIND_OF_REQUEST[event.kind], event.namespace, event.run_name)] = None
         elif isinstance(event, changes.ClusterFailing):
             keys[("runs-of", _RUN_KIND_OF_PLACEMENT[event.placement_kind], event.namespace, event.name)] = None
+        elif isinstance(event, changes.FreezeChanged):  # the banner, on the overview
+            keys[("freeze-banner",)] = None
         elif not isinstance(event, changes.HubConnectionChanged):  # a hub failing or recovered: the overview
             continue
         keys[("overview",)] = None
@@ -217,6 +220,12 @@ def render_overview() -> str:
     return render_to_string("rollouts/overview.html#live", {**overview_context(), "oob": True})
 
 
+def render_freeze_banner() -> str:
+    """The freeze banner (empty when nothing holds), out of band: a freeze
+    declared, ended, or a window opening shows on the overview at once."""
+    return render_to_string("rollouts/_freeze_banner.html", {"freezes": banner_freezes(), "oob": True})
+
+
 # Pushing ------------------------------------------------------------------------------------
 
 
@@ -269,7 +278,7 @@ def _resolve(keys: list[tuple]) -> list[tuple]:
 
 
 def _groups(key: tuple) -> list[str]:
-    if key[0] == "overview":
+    if key[0] in ("overview", "freeze-banner"):
         return [OVERVIEW_GROUP]
     return [run_group(key[1], key[2], audience) for audience in AUDIENCES]
 
@@ -278,9 +287,9 @@ def _render(keys: list[tuple], listening: set[str]) -> list[tuple[str, str]]:
     """(group, html) for every group someone listens to."""
     messages = []
     for key in keys:
-        if key[0] == "overview":
+        if key[0] in ("overview", "freeze-banner"):
             if OVERVIEW_GROUP in listening:
-                messages.append((OVERVIEW_GROUP, render_overview()))
+                messages.append((OVERVIEW_GROUP, render_overview() if key[0] == "overview" else render_freeze_banner()))
             continue
         _, kind, pk = key
         audiences = [a for a in AUDIENCES if run_group(kind, pk, a) in listening]

@@ -18,6 +18,8 @@ from rollouts.controllers.family import FAMILIES
 from rollouts.engine import runner
 from rollouts.k8s_errors import TemporaryK8sError
 from rollouts.members import agent
+from rollouts.mirror import freezes as freeze_mirror
+from rollouts.services import freezes
 from rollouts.services.health import heartbeat_record
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,15 @@ def runs_advance_for_placement(placement_kind: str, namespace: str, name: str, w
     for run in family.run.objects.filter(active=True, namespace=namespace).only("pk", "spec"):
         if (run.spec or {}).get("placementName") == name:
             advance_once(family.run.KIND, run.pk, woken_at)
+
+
+@shared_task(**RETRY)
+def freezes_sync() -> None:
+    """Beat, every few seconds: publish the freezes that started or stopped
+    holding by the clock (FreezeChanged wakes every run), and stop or resume
+    the mirrored hubs' runs they cover."""
+    freezes.freezes_sync()
+    freeze_mirror.mirrored_runs_enforce()
 
 
 MEMBERS_BATCH = 50

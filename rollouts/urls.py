@@ -4,7 +4,7 @@ namespaced ones under ns/<namespace>/ with the same view."""
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import accounts, approvals, audit, fleet, overview, runs, sso
+from .views import accounts, approvals, audit, fleet, freezes, overview, runs, sso
 
 app_name = "rollouts"
 
@@ -28,6 +28,10 @@ urlpatterns = [
     *by_name("approvals/<str:name>/", approvals.approval_detail, "approval-detail"),
     *by_name("approvals/<str:name>/approve/", approvals.approval_approve, "approval-approve"),
     *by_name("approvals/<str:name>/reject/", approvals.approval_reject, "approval-reject"),
+    *by_name("approvals/<str:name>/break-glass/", freezes.approval_break_glass_view, "approval-break-glass"),
+    path("freezes/", freezes.freeze_list, name="freezes"),
+    path("freezes/create/", freezes.freeze_create, name="freeze-create"),
+    path("freezes/<slug:name>/end/", freezes.freeze_end, name="freeze-end"),
     path("placements/", fleet.placement_list, name="placements"),
     *by_name("placements/<str:name>/", fleet.placement_detail, "placement-detail"),
     *by_name("placements/<str:name>/rollout/", fleet.placement_rollout, "placement-rollout"),

@@ -274,10 +274,10 @@ def test_the_overview_costs_the_same_queries_for_1_or_6_failing_clusters(frozen_
     run()
     settle()
     vera = signed_in("vera", VIEWERS)
-    # The 12 of test_views_audit's overview budget, then "Needs attention":
+    # The 13 of test_views_audit's overview budget, then "Needs attention":
     # failed runs, failing bindings (one UNION each over the families),
-    # failing hub connections (no gate waits: no decision query): 15.
-    with django_assert_num_queries(15):
+    # failing hub connections (no gate waits: no decision query): 16.
+    with django_assert_num_queries(16):
         page = vera.get("/").content.decode()
     assert page.count(">cluster failing</span>") == size
 

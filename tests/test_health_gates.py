@@ -28,7 +28,7 @@ from rollouts.engine.loop import health_gates_tick
 from rollouts.mirror import hub_sync
 from rollouts.roles import RELEASE_MANAGERS, user_create
 from rollouts.selectors.health_gates import sparkline
-from rollouts.services import health_gates
+from rollouts.services import freezes, health_gates
 from tests.conftest import TUTORIAL_START
 from tests.fake_kube import (
     FLEET,
@@ -500,3 +500,18 @@ def test_the_client_follows_no_redirect_so_the_token_stays_home(recorder, monkey
 def test_the_client_never_reads_a_variable_not_made_for_it(monkeypatch):
     with pytest.raises(prometheus.PrometheusUnavailable, match="FLEET_PROMETHEUS_"):
         prometheus.query_range(url="http://127.0.0.1:9", token_env="SECRET_KEY", expr="x", start=1, end=2, step=1)
+
+
+def test_during_a_freeze_auto_approve_waits_without_a_denial_and_approves_once_it_ends(gated, prom):
+    gated(declaration("auto-approve", soak="0s", interval="30s"))
+    freezes.freeze_create(name="black-friday", reason="sales", actor="olivia")
+
+    row = check(prom)
+
+    assert row.verdict == "healthy" and row.outcome == ""
+    assert "a freeze holds the run" in m.HealthCheck.objects.get().message
+    assert not m.Event.objects.filter(action=m.Event.Action.DENIED).exists()
+    assert approval_request(GATE).condition_status("Approved") == ""
+    freezes.freeze_end(name="black-friday", actor="olivia")
+    clock.advance(30)
+    assert check(prom).outcome == "approved"

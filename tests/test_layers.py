@@ -16,6 +16,7 @@ LAYERS = [
     ("entry points", [
         "fleetui", "rollouts.views", "rollouts.cli", "rollouts.consumers", "rollouts.routing", "rollouts.tasks",
         "rollouts.tasks_k8s", "rollouts.tasks_health", "rollouts.admin", "rollouts.admin_base", "rollouts.admin_policies",
+        "rollouts.admin_freezes",
         "rollouts.mirror.admin", "rollouts.management", "rollouts.urls", "rollouts.apps", "rollouts.signals",
         "rollouts.templatetags", "rollouts.demo", "rollouts.demo_users", "rollouts.auth_backends",
         "rollouts.current_request", "rollouts.sessions",
@@ -33,7 +34,7 @@ LAYERS = [
     ]),
     ("models", [
         "rollouts", "rollouts.models", "rollouts.changes", "rollouts.clock", "rollouts.conditions",
-        "rollouts.k8s_errors", "rollouts.metrics", "rollouts.outages",
+        "rollouts.k8s_errors", "rollouts.metrics", "rollouts.outages", "rollouts.freeze_windows",
     ]),
 ]
 

@@ -135,8 +135,8 @@ def test_the_run_page_costs_the_same_queries_for_4_or_1000_clusters(django_asser
     # the run's latest Events, the user's and the group's permissions
     # (perms.*), the user's groups (header), whether it is mirrored from a
     # hub, the placement's status (which clusters are failing, for an active
-    # run): 13, for any size.
-    with django_assert_num_queries(13):
+    # run), the freezes holding now (the banner): 14, for any size.
+    with django_assert_num_queries(14):
         response = rita.get("/runs/big/")
     assert response.status_code == 200
     assert len(re.findall(r"<td>c\d+-\d+</td>", response.content.decode())) == clusters
@@ -146,11 +146,12 @@ def test_the_run_page_costs_the_same_queries_for_4_or_1000_clusters(django_asser
 def test_an_audit_page_costs_the_same_queries_for_10_or_500_rows(django_assert_num_queries, vera, rows):
     events(rows)
     # session, user, permissions (user, group), the CRD kinds for the kind
-    # filter, one page of rows (LIMIT 51, no COUNT), the user's groups: 7.
-    with django_assert_num_queries(7):
+    # filter, one page of rows (LIMIT 51, no COUNT), the user's groups, the
+    # freezes holding now (the banner): 8.
+    with django_assert_num_queries(8):
         vera.get("/audit/", {"actor": "olivia"})
     cursor = m.Event.objects.order_by("-id")[5].id
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         vera.get("/audit/", {"before": cursor})
 
 
@@ -160,11 +161,11 @@ def test_the_overview_costs_the_same_queries_for_1_or_12_active_runs(django_asse
         fake_run(f"run{i}", 8)
     # session, user, permissions (user, group), active runs (x2 families),
     # pending approvals (active runs + requests, x2 families), recent events,
-    # the user's groups, which runs are mirrored from a hub: 12; "Needs
-    # attention": failed runs and failing bindings (one UNION each over the
-    # families), the latest decision on the pending gates, failing hub
-    # connections: 16.
-    with django_assert_num_queries(16):
+    # the user's groups, which runs are mirrored from a hub, the freezes
+    # holding now (the banner): 13; "Needs attention": failed runs and
+    # failing bindings (one UNION each over the families), the latest
+    # decision on the pending gates, failing hub connections: 17.
+    with django_assert_num_queries(17):
         page = vera.get("/").content.decode()
     assert page.count("of 8 clusters") == runs
 

@@ -193,6 +193,26 @@ def rows_update(model, objs: list, attnames: list[str], *, versions: list[int] |
         return cursor.rowcount
 
 
+def rows_upsert(model, objs: list, *, unique: list[str], update: list[str]) -> None:
+    """Insert each object's row, or update `update` where a row with the same
+    `unique` fields exists (INSERT … ON CONFLICT DO UPDATE, the same words in
+    SQLite and PostgreSQL), in one executemany: bulk_create(update_conflicts=…)
+    compiles its SQL anew on every call, the member agent's hottest line."""
+    if not objs:
+        return
+    connection = connections[router.db_for_write(model)]
+    quote, meta = connection.ops.quote_name, model._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(quote(f.column) for f in fields)
+    updates = ", ".join(f"{quote(meta.get_field(n).column)} = excluded.{quote(meta.get_field(n).column)}"
+                        for n in update)
+    sql = (f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "
+           f"ON CONFLICT ({', '.join(quote(meta.get_field(n).column) for n in unique)}) DO UPDATE SET {updates}")
+    rows = [[f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields] for obj in objs]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
 def save(obj, *, spec_changed: bool | None = None):
     """Write an existing object with compare-and-set on its resourceVersion.
 

@@ -19,7 +19,11 @@ from rollouts.api.manifests import parse_patch
 from rollouts.controllers.family import APPROVAL_KINDS
 from rollouts.selectors.approvals import approval_approver, approval_policies_list
 from rollouts.services import policies
-from rollouts.services.approvals import approval_request_approve, approval_request_reject
+from rollouts.services.approvals import (
+    approval_break_glass,
+    approval_request_approve,
+    approval_request_reject,
+)
 from rollouts.services.objects import manifests_apply, object_delete, object_patch
 from rollouts.services.runs import run_kind
 
@@ -27,6 +31,7 @@ from . import inputs, listing, printers
 from .audit import audit_command
 from .credentials import credentials_command, hub_command, kubeconfig_command
 from .errors import CliError, format_error
+from .freezes import freeze_command
 from .health import health_command
 from .metadata import annotate_command, label_command
 
@@ -205,6 +210,9 @@ def _patch_text(ctx: Context) -> str:
 def approve(ctx: Context) -> None:
     """Approve an approval request, as `kubectl fleet approve` does."""
     kind, name = _approval_target(ctx)
+    if ctx.options.get("break_glass"):
+        _break_glass(ctx, kind, name)
+        return
     request, changed = approval_request_approve(
         kind=kind,
         name=name,
@@ -224,6 +232,18 @@ def approve(ctx: Context) -> None:
     approver = approval_approver(request)
     at = clock.rfc3339(approver.at) if approver and approver.at else "an unknown time"
     ctx.out.write(f"{subject} already approved by {approver.who if approver else 'someone'} at {at}")
+
+
+def _break_glass(ctx: Context, kind: Kind, name: str) -> None:
+    """`approve --break-glass`: the first person asks (with --reason), a second one confirms."""
+    request, outcome = approval_break_glass(kind=kind, name=name, namespace=ctx.namespace_for(kind) or "",
+                                            actor=ctx.actor, reason=ctx.options.get("reason") or "", via="cli")
+    subject = printers.object_name(kind, request)
+    if outcome == "requested":
+        ctx.out.write(f"{subject}: break-glass asked by {ctx.actor}; a second, different approver must confirm "
+                      f"it (fleet approve {name} --break-glass)")
+    else:
+        ctx.out.write(f"{subject} approved by break-glass")
 
 
 def reject(ctx: Context) -> None:
@@ -426,4 +446,5 @@ VERBS = {
     "kubeconfig": kubeconfig_command,
     "policies": policies_command,
     "credentials": credentials_command,
+    "freeze": freeze_command,
 }

@@ -32,6 +32,7 @@ Verbs:
   hub            add, list or delete KubeFleet hub connections (mirrored read-only)
   kubeconfig     add, list or delete member cluster kubeconfigs
   policies       list the approval policies (strategy gates, placements, clusters)
+  freeze         create, list or end freezes: no run starts a stage or cluster meanwhile
   credentials    rotate: re-encrypt stored kubeconfigs with the first FLEET_CREDENTIALS_KEY
 """
 
@@ -85,7 +86,7 @@ def add_verbs(parser) -> None:
     )
     common = _common_options()
     for add in (_apply, _get, _delete, _patch, _label, _annotate, _approve, _reject, _health, _wait, _api_resources, _demo, _engine, _serve, _audit, _hub, _kubeconfig,
-                _policies, _credentials):
+                _policies, _credentials, _freeze):
         add(verbs, common)
 
 
@@ -319,6 +320,10 @@ def _approve(verbs, common) -> None:
     p.add_argument("resources", nargs="+", metavar="REQUEST", help="NAME, careq/NAME or areq/NAME")
     _namespace(p, "approve the ApprovalRequest in this namespace")
     p.add_argument("--message", default="", help="the message of the Approved condition")
+    p.add_argument("--break-glass", action="store_true",
+                   help="during a freeze: ask for (with --reason) or, as a second person, confirm a break-glass "
+                        "approval (docs/freezes.md)")
+    p.add_argument("--reason", default="", help="why the gate cannot wait for the freeze to end (with --break-glass)")
 
 
 def _reject(verbs, common) -> None:
@@ -529,3 +534,40 @@ def _credentials(verbs, common) -> None:
         "unreadable with every key: enter it again.",
     )
     p.add_argument("action", choices=["rotate"], metavar="rotate", help="the credentials action (rotate)")
+
+
+def _freeze(verbs, common) -> None:
+    p = _verb(
+        verbs,
+        "freeze",
+        common,
+        "create, list or end freezes: no run starts a stage or cluster meanwhile",
+        "  fleet freeze create xmas --reason \"holidays\" --until 2027-01-04T06:00:00Z\n"
+        "  fleet freeze create incident-42 --reason \"payments outage\" -l env=prod\n"
+        "  fleet freeze create weekends --reason \"no weekend deploys\" \\\n"
+        "      --windows \"Fri 18:00-Mon 06:00\" --time-zone Europe/Berlin\n"
+        "  fleet freeze list --all\n  fleet freeze end incident-42\n",
+        "While a freeze holds, no run starts a new stage or cluster and no gate can be approved\n"
+        "(clusters in flight finish; new runs are created and wait); every page shows a banner.\n"
+        "A freeze holds from --from (default: now) until --until or for --for (default: until\n"
+        "`freeze end`); with --windows only inside those weekly windows, wall clock in\n"
+        "--time-zone. -l limits it to placements with matching labels. Mirrored hubs' matching\n"
+        "runs are stopped on the hub and resumed afterwards. A gate may still be opened by a\n"
+        "break-glass approval of two people (`fleet approve NAME --break-glass --reason ...`).\n"
+        "Docs: docs/freezes.md.",
+    )
+    p.add_argument("action", choices=["create", "list", "end"], metavar="create|list|end")
+    p.add_argument("name", nargs="?", metavar="NAME", help="the freeze: lowercase letters, digits and '-'")
+    p.add_argument("--reason", default="", help="why the line stops, shown on every page (create: required)")
+    p.add_argument("--from", dest="from_", metavar="TIME",
+                   help="when it starts holding: 2026-12-24T18:00:00Z or '2026-12-24 18:00' in --time-zone "
+                        "(default: now)")
+    p.add_argument("--until", metavar="TIME", help="when it stops holding by itself (default: when ended)")
+    p.add_argument("--for", dest="for_", metavar="DURATION", help="how long it holds from its start, e.g. 8h, 90m")
+    p.add_argument("--windows", default="", metavar="WINDOWS",
+                   help="recurring: weekly windows it holds in, e.g. 'Sat 00:00-Mon 06:00, Wed 12:00-Wed 13:00'")
+    p.add_argument("--time-zone", default="UTC", metavar="ZONE",
+                   help="IANA time zone of --windows and of times without an offset (default: UTC)")
+    p.add_argument("-l", "--selector", default="", metavar="SELECTOR",
+                   help="only placements whose labels match, e.g. env=prod (default: every placement)")
+    p.add_argument("--all", action="store_true", help="list: ended and expired freezes too")

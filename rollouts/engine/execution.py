@@ -6,6 +6,7 @@ They return the requeue delay in seconds (None: wait for a change)."""
 from rollouts.clock import parse_rfc3339, rfc3339
 from rollouts.conditions import find_condition
 
+from . import freezes
 from .context import Pass
 from .stages import Abort, Retry, max_concurrency, wait_seconds
 from .world import AcceptApproval, BindBinding, BindingView, CreateApprovalRequest, DeleteBinding
@@ -23,6 +24,9 @@ _REASONS = {
 
 def execute(ctx: Pass, position: int) -> float | None:
     if position >= len(ctx.stages):
+        deletion = ctx.status["deletionStageStatus"]
+        if deletion.get("clusters") and not deletion.get("startTime") and freezes.held(ctx, position):
+            return freezes.hold(ctx, deletion, STAGE_POLL)
         return _execute_deletion_stage(ctx)
     stage = ctx.stages[position]
     config = ctx.strategy_stages[position]
@@ -34,7 +38,10 @@ def execute(ctx: Pass, position: int) -> float | None:
             ctx.run_set("Progressing", "False", "UpdateRunWaiting",
                         f"the updateRun is waiting for before-stage tasks in stage {stage['stageName']} to complete")
             return STAGE_POLL
-    finished = _cluster_pass(ctx, stage, config)
+    held = freezes.held(ctx, position)
+    if held and not stage.get("startTime"):
+        return freezes.hold(ctx, stage, STAGE_POLL)
+    finished = _cluster_pass(ctx, stage, config, held=held)
     if finished:
         return _complete_stage(ctx, stage, config)
     return CLUSTER_POLL
@@ -134,18 +141,22 @@ def _start_cluster(ctx: Pass, binding: BindingView, cluster: dict, stage: dict) 
     ctx.set(stage, "Progressing", "True", "StageUpdatingStarted", "stage update has started")
 
 
-def _cluster_pass(ctx: Pass, stage: dict, config: dict) -> bool:
-    """Walk the stage's clusters in order, at most maxConcurrency in flight.
+def _cluster_pass(ctx: Pass, stage: dict, config: dict, *, held: bool = False) -> bool:
+    """Walk the stage's clusters in order, at most maxConcurrency in flight;
+    `held` (a freeze): clusters in flight go on, no other one starts.
     Returns whether every cluster has succeeded."""
     clusters = stage["clusters"]
     limit = max_concurrency(config.get("maxConcurrency"), len(clusters))
     bindings = _bindings(ctx)
-    finished, updating, stuck, errors = 0, 0, [], []
+    finished, updating, stuck, errors, waiting = 0, 0, [], [], 0
     for cluster in clusters:
         if updating >= limit:
             break
         if ctx.true(cluster, "Succeeded"):
             finished += 1
+            continue
+        if held and not ctx.true(cluster, "Started"):
+            waiting += 1
             continue
         updating += 1
         name = cluster["clusterName"]
@@ -169,6 +180,9 @@ def _cluster_pass(ctx: Pass, stage: dict, config: dict) -> bool:
         elif _stuck(ctx, cluster):
             stuck.append(name)
     _aggregate_progress(ctx, stage, stuck)
+    if waiting and not stuck:
+        ctx.run_set("Progressing", "False", freezes.FROZEN_REASON, ctx.world.frozen.sentence()
+                    + (f"; {updating} cluster(s) in flight finish" if updating else ""))
     if errors:
         raise Retry("; ".join(errors))
     return finished == len(clusters)

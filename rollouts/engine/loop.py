@@ -19,7 +19,10 @@ from django.db import close_old_connections
 from rollouts import clock, metrics
 from rollouts import models as m
 from rollouts.members.agent import members_sync
+from rollouts.mirror.freezes import mirrored_runs_enforce
+from rollouts.selectors.freezes import freezes_holding
 from rollouts.services import health_gates
+from rollouts.services.freezes import freezes_sync
 from rollouts.services.health import heartbeat_record
 
 from . import runner, wakeup
@@ -28,10 +31,13 @@ log = logging.getLogger(__name__)
 
 
 def engine_tick() -> float | None:
-    """One pass over everything. Returns seconds until something is due."""
-    deadlines = [members_sync()]
+    """One pass over everything. Returns seconds until something is due
+    (a freeze's window opening or closing included)."""
+    deadlines = [members_sync(), freezes_sync()]
+    freezes = freezes_holding()  # once per tick, for every run's world
+    mirrored_runs_enforce(freezes=freezes)  # a hub's runs are its controller's: a freeze stops them there
     for family, pk in runner.active_runs():
-        decision = runner.run_advance(family=family, pk=pk)
+        decision = runner.run_advance(family=family, pk=pk, freezes=freezes)
         if decision is not None:
             deadlines.append(decision.requeue_after)
     # Finished applies may let runs move on: sync members once more at once.

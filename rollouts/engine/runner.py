@@ -23,10 +23,12 @@ from rollouts.controllers.family import FAMILIES, Family, family_of
 from rollouts.controllers.placement import placement_status_refresh, with_rollout_started
 from rollouts.members import connector_for
 from rollouts.mirror.marks import local_only
+from rollouts.selectors import freezes as freeze_selectors
 from rollouts.services import policies, policy_scope
 from rollouts.services.events import ENGINE, record
 
 from . import timeline
+from .freezes import FreezeInfo, holding
 from .state_machine import decide
 from .world import (
     AcceptApproval,
@@ -60,19 +62,22 @@ def active_runs() -> list[tuple[Family, int]]:
             for pk in local_only(family.run.objects.filter(active=True)).values_list("pk", flat=True)]
 
 
-def run_advance(*, family: Family, pk: int, woken_at: float | None = None) -> Decision | None:
+def run_advance(*, family: Family, pk: int, woken_at: float | None = None,
+                freezes: list[FreezeInfo] | None = None) -> Decision | None:
     """Advance one run as far as it can go now: pass after pass while a pass
     changes something (a finished cluster lets the next start at once, a
     completed stage lets the next begin). Returns the last decision, or None
     when the run is gone or another writer got there first. `woken_at` (Unix
-    time) is when a writer asked for this advance, for the wake-up lag metric."""
+    time) is when a writer asked for this advance, for the wake-up lag metric.
+    `freezes`: the freezes holding now, read once by a tick for all its runs;
+    None: read here (one query)."""
     if woken_at is not None:
         metrics.engine_woken(seconds=time.time() - woken_at, path="celery")
     decision, placement = None, None
     try:
         for _ in range(MAX_IMMEDIATE_PASSES):
             started = time.perf_counter()
-            decision, changed, touched = _one_pass(family, pk)
+            decision, changed, touched = _one_pass(family, pk, freezes)
             metrics.engine_pass_finished(seconds=time.perf_counter() - started, changed=changed)
             placement = touched or placement
             if decision is None or not changed:
@@ -108,14 +113,14 @@ def due_runs() -> list[tuple[Family, int]]:
             for pk in local_only(family.run.objects.filter(active=True, wake_at__lte=now)).values_list("pk", flat=True)]
 
 
-def _one_pass(family: Family, pk: int) -> tuple[Decision | None, bool, object]:
+def _one_pass(family: Family, pk: int, freezes: list[FreezeInfo] | None = None) -> tuple[Decision | None, bool, object]:
     """One locked pass: (decision, whether it changed anything, the placement
     whose bindings it wrote or None)."""
     with transaction.atomic():
         run = family.run.objects.select_for_update().filter(pk=pk).first()
         if run is None:
             return None, False, None
-        world, rows = load_world(run, family)
+        world, rows = load_world(run, family, freezes=freezes)
         decision = decide(world)
         if decision.retry_error:
             log.info("run %s: %s", run.name, decision.retry_error)
@@ -124,11 +129,16 @@ def _one_pass(family: Family, pk: int) -> tuple[Decision | None, bool, object]:
     return decision, changed, (rows["placement"] if touched else None)
 
 
-def load_world(run, family: Family, now=None) -> tuple[World, dict]:
+def load_world(run, family: Family, now=None, freezes: list[FreezeInfo] | None = None) -> tuple[World, dict]:
     """The run's world (six queries at most, seven when initializing: the
     approval policies on its placement and clusters; plus two while a gate
-    with an approval policy waits with Approved=True) and the rows behind it."""
+    with an approval policy waits with Approved=True; one for the freezes
+    holding now unless `freezes` is given, plus one while a freeze holds the
+    run and it has gates: their break-glass approvals) and the rows behind it."""
     spec, status = run.spec or {}, run.status or {}
+    now = now or clock.now()
+    if freezes is None:
+        freezes = freeze_selectors.freezes_holding(now)
     placement = family.placement.objects.filter(namespace=run.namespace, name=spec.get("placementName", "")).first()
     policy_snapshots = list(family.policy_snapshot.objects.filter(owner=placement)) if placement else []
     bindings = list(family.binding.objects.filter(owner=placement).values(*_BINDING_FIELDS)) if placement else []
@@ -146,21 +156,25 @@ def load_world(run, family: Family, now=None) -> tuple[World, dict]:
     names = timeline.approval_request_names(status)
     approvals = list(family.approval_request.objects.filter(namespace=run.namespace, name__in=names)) if names else []
     unmet = _unmet_policies(run, family, approvals, members)
+    frozen = holding(freezes, placement.labels) if placement else None
+    broken = _break_glass_approved(family, run, approvals) if frozen else set()
     world = World(
         run_name=run.name,
         namespace=run.namespace,
         generation=run.generation,
         spec=spec,
         status=status,
-        now=now or clock.now(),
+        now=now,
         placement={"name": placement.name, "spec": placement.spec} if placement else None,
         policy_snapshots=[_policy_view(p) for p in policy_snapshots],
         bindings=[_binding_view(b) for b in bindings],
         member_labels=members,
         strategy=strategy.spec if strategy else None,
         resource_snapshots=[ResourceSnapshotView(s.name, s.labels, s.annotations) for s in snapshots or []],
-        approvals={a.name: _approval_view(a, policy_met=a.name not in unmet) for a in approvals},
+        approvals={a.name: _approval_view(a, policy_met=a.name not in unmet, break_glass=a.name in broken)
+                   for a in approvals},
         protections=protections,
+        frozen=frozen,
     )
     rows = {"placement": placement, "bindings": {b["name"]: b for b in bindings}, "approvals": {a.name: a for a in approvals}}
     return world, rows
@@ -189,10 +203,20 @@ def _binding_view(b: dict) -> BindingView:
     )
 
 
-def _approval_view(a, *, policy_met: bool = True) -> ApprovalView:
+def _approval_view(a, *, policy_met: bool = True, break_glass: bool = False) -> ApprovalView:
     spec = a.spec or {}
     return ApprovalView(a.name, spec.get("parentStageRollout", ""), spec.get("targetStage", ""), a.generation,
-                        tuple((a.status or {}).get("conditions") or []), policy_met)
+                        tuple((a.status or {}).get("conditions") or []), policy_met, break_glass)
+
+
+def _break_glass_approved(family: Family, run, approvals: list) -> set[str]:
+    """Names of the run's approved requests opened by a confirmed break-glass (one query)."""
+    approved = [a.name for a in approvals if a.condition_status("Approved") == "True"]
+    if not approved:
+        return set()
+    return set(m.BreakGlass.objects.filter(request_kind=family.approval_request.KIND, request_namespace=run.namespace,
+                                           request_name__in=approved).exclude(confirmed_at=None)
+               .values_list("request_name", flat=True))
 
 
 def _unmet_policies(run, family: Family, approvals: list, member_labels: dict) -> set[str]:

@@ -7,6 +7,8 @@ a transaction commits, what it changed decides what wakes up.
     BindingsApplied      a member finished applying: the placement's runs
     ClustersBound        clusters were bound: the member agent has work
     FleetChanged         placements, members, strategies: every active run
+    FreezeChanged        a freeze declared, edited, ended, a window opening or
+                         closing: every active run (waits, or resumes)
 
 The engine's own passes and a hub's changes wake nothing: the pass goes on by
 itself, and a mirrored run is driven by its hub.
@@ -103,7 +105,8 @@ def _tasks_for(event, woken_at: float) -> list[tuple]:
         return [(RUNS_ADVANCE_FOR_PLACEMENT, (event.placement_kind, event.namespace, event.name, woken_at), None)]
     if isinstance(event, changes.ClustersBound):
         return [(MEMBERS_SYNC, (), None)]
-    if isinstance(event, changes.FleetChanged):
+    if isinstance(event, (changes.FleetChanged, changes.FreezeChanged)):
+        # A freeze that starts holding must show on every run; one that stops resumes them all.
         return [(RUNS_ADVANCE_ACTIVE, (), None)]
     return []
 

@@ -5,6 +5,7 @@ can be tested without a database."""
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from .freezes import FreezeInfo
 from .protection import Protection
 
 
@@ -49,6 +50,7 @@ class ApprovalView:
     generation: int
     conditions: tuple = ()
     policy_met: bool = True
+    break_glass: bool = False  # approved during a freeze by two people: its stage may go on (docs/freezes.md)
 
 
 # A cluster updating longer than this makes the run UpdateRunStuck (§4.8).
@@ -74,6 +76,7 @@ class World:
     approvals: dict[str, ApprovalView] = field(default_factory=dict)
     protections: list[Protection] = field(default_factory=list)  # read while initializing only
     stuck_threshold_seconds: float = STUCK_THRESHOLD_SECONDS
+    frozen: FreezeInfo | None = None  # the freeze holding this run's placement now: no stage or cluster starts
 
 
 # Actions the runner carries out, in order, before it saves the run status.

@@ -9,6 +9,7 @@ from django.conf import settings
 
 from rollouts import clock
 from rollouts import models as m
+from rollouts.api import store
 from rollouts.api.diff import observed_diffs
 from rollouts.controllers import labels as L
 
@@ -35,21 +36,19 @@ class SimulatedMember(MemberConnector):
         if failure:
             return failure
         wanted = {_key(x): x for x in manifests}
-        held = {(o.api_group, o.kind, o.namespace, o.name): o
-                for o in m.MemberObject.objects.filter(cluster=member.name, placement=placement)}
-        stale = [o.pk for k, o in held.items() if k not in wanted]
-        m.MemberObject.objects.filter(pk__in=stale).delete()
+        held = m.MemberObject.objects.filter(cluster=member.name, placement=placement).values_list(
+            "pk", "api_group", "kind", "namespace", "name")  # the keys only: no manifest to decode
+        stale = [pk for pk, *key in held if tuple(key) not in wanted]
+        if stale:
+            m.MemberObject.objects.filter(pk__in=stale).delete()
         now = clock.now()
         rows = [
             m.MemberObject(cluster=member.name, api_group=k[0], kind=k[1], namespace=k[2], name=k[3],
                            manifest=x, placement=placement, resource_snapshot=snapshot, applied_at=now)
             for k, x in wanted.items()
         ]
-        m.MemberObject.objects.bulk_create(
-            rows, update_conflicts=True,
-            unique_fields=["cluster", "api_group", "kind", "namespace", "name"],
-            update_fields=["manifest", "placement", "resource_snapshot", "applied_at"],
-        )
+        store.rows_upsert(m.MemberObject, rows, unique=["cluster", "api_group", "kind", "namespace", "name"],
+                          update=["manifest", "placement", "resource_snapshot", "applied_at"])
         return None
 
     def report_diff(self, member, *, manifests: list[dict], full: bool) -> list[dict]:

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('rollouts', '0011_run_finished_binding_attempts'),
+        ('rollouts', '0012_freezes'),
     ]
 
     operations = [

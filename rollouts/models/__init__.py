@@ -1,5 +1,6 @@
 from .base import FleetObject
 from .connections import HubConnection, MemberCredential, MirroredObject
+from .freezes import BreakGlass, Freeze, FreezeStop
 from .health import Heartbeat
 from .healthgates import HealthCheck
 from .hub import AppendOnlyError, Event, HubResource, MemberObject
@@ -46,4 +47,4 @@ FLEET_MODELS = [
 __all__ = [m.__name__ for m in FLEET_MODELS] + ["FleetObject", "AppendOnlyError", "Event", "HubResource", "MemberObject", "FLEET_MODELS",
                                               "HubConnection", "MemberCredential", "MirroredObject",
                                               "ApprovalPolicy", "ApprovalVote", "Heartbeat", "HealthCheck",
-                                              "RateCounter"]
+                                              "RateCounter", "Freeze", "FreezeStop", "BreakGlass"]

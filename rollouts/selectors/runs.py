@@ -24,6 +24,7 @@ class RunState(models.TextChoices):
     INITIALIZED = "initialized", "initialized (idle)"
     RUNNING = "running", "running"
     WAITING = "waiting", "waiting"
+    FROZEN = "frozen", "frozen"  # a freeze holds it (docs/freezes.md)
     STOPPING = "stopping", "stopping"
     STOPPED = "stopped", "stopped"
     STUCK = "stuck", "stuck"
@@ -33,6 +34,7 @@ class RunState(models.TextChoices):
 
 _BY_PROGRESSING_REASON = {
     "UpdateRunWaiting": RunState.WAITING,
+    "UpdateRunFrozen": RunState.FROZEN,
     "UpdateRunStopping": RunState.STOPPING,
     "UpdateRunStopped": RunState.STOPPED,
     "UpdateRunStuck": RunState.STUCK,

@@ -429,6 +429,10 @@ def run_sentence(timeline: Timeline) -> str:
         return _stuck_sentence(timeline, current, updating, failing)
     if state == RunState.WAITING:
         return _waiting_sentence(current, following)
+    if state == RunState.FROZEN:  # the engine's message: "Frozen by NAME (freeze X): REASON, until TIME"
+        message = (conditions_by_type(timeline.run.status or {}).get("Progressing") or {}).get("message", "")
+        return (f"{message}. In stage {current.name} no cluster starts (those updating finish); the run goes on "
+                "within one engine pass when the freeze ends, or when a gate is opened by break-glass.")
     if failing:
         return (f"{_failing_text(failing)} in stage {current.name}; the run retries it and goes on when it "
                 "reports its resources applied and available.")

@@ -10,6 +10,8 @@ from rollouts.api.errors import BadRequest
 from rollouts.api.kinds import Kind
 from rollouts.conditions import set_condition
 from rollouts.controllers.family import APPROVAL_KINDS
+from rollouts.engine.freezes import FreezeInfo
+from rollouts.selectors import freezes as freeze_selectors
 
 from . import events, policies, runs
 from .policies import PolicyDenied
@@ -37,6 +39,7 @@ def approval_request_approve(
     found = store.get(kind, name, namespace)
     gate = policies.gate_of(found)
     _refuse_while_rejected(found, gate)
+    _refuse_if_frozen(found, kind, gate, actor=actor, client_address=client_address, via=via)
     if gate.policy is not None:
         return _approve_under_policy(gate, kind, actor=actor, message=message, client_address=client_address,
                                      via=via)
@@ -62,6 +65,97 @@ def _refuse_while_rejected(request, gate) -> None:
     if latest and latest[0] == m.Event.Action.REJECTED:
         raise BadRequest(f"{request.name} was rejected by {latest[1]} and its run {run.name} is stopped: "
                          f"resume the run first (spec.state Run; it then waits at this gate again), then approve")
+
+
+class Frozen(BadRequest):
+    """An approval refused because a freeze holds the gate's run (409)."""
+
+    code = 409
+    reason = "Frozen"
+
+    def __init__(self, name: str, freeze: FreezeInfo):
+        self.freeze = freeze
+        super().__init__(f"{name} cannot be approved during a freeze. {freeze.sentence()}. A break-glass approval "
+                         "needs a reason and a second person: ask for it in the approve dialog or with "
+                         "`fleet approve ... --break-glass --reason TEXT`, then a different approver confirms it")
+
+
+def _refuse_if_frozen(request, kind: Kind, gate, *, actor: str, client_address: str, via: str) -> None:
+    """Refuse (and audit as `denied`) an approval while a freeze holds the
+    run, unless a second person confirmed a break-glass for this gate."""
+    frozen = freeze_selectors.freeze_holding_run(gate.run)
+    if frozen is None or freeze_selectors.break_glass_confirmed(request):
+        return
+    refusal = Frozen(request.name, frozen)
+    policies.denial_record(kind_name=kind.kind, name=request.name, namespace=request.namespace, run=gate.run_name,
+                           actor=actor, reason=str(refusal), attempted="approve", client_address=client_address,
+                           via=via)
+    raise refusal
+
+
+def approval_break_glass(*, kind: Kind, name: str, namespace: str, actor: str, reason: str = "",
+                         client_address: str = "", via: str = "") -> tuple:
+    """Approve a gate during a freeze, by two people. Returns (request,
+    "requested" | "approved").
+
+    1. Refuse when no freeze holds the gate's run (approve normally).
+    2. Lock the request row; find its pending break-glass.
+    3. None pending: `reason` is required; record the request (BreakGlass
+       row, `BreakGlassRequested` Event on the run's timeline). The gate
+       stays closed.
+    4. Pending, asked by `actor`: refused, a second, different person must
+       confirm.
+    5. Pending, another person: confirm it (`BreakGlassConfirmed` Event) and
+       approve the gate as that person (policies apply as to any approval),
+       the message naming both and the reason. In one transaction: a refused
+       approval leaves the break-glass pending."""
+    _require_approval_kind(kind, "approved")
+    request = store.get(kind, name, namespace)
+    gate = policies.gate_of(request)
+    frozen = freeze_selectors.freeze_holding_run(gate.run)
+    if frozen is None:
+        raise BadRequest(f"no freeze holds {gate.run_name or name}: approve it the usual way, without break-glass")
+    with transaction.atomic():
+        store.get(kind, name, namespace, for_update=True)
+        pending = m.BreakGlass.objects.filter(request_kind=kind.kind, request_namespace=namespace, request_name=name,
+                                              confirmed_at=None).first()
+        if pending is None:
+            _break_glass_request(request, kind, gate, frozen, actor=actor, reason=reason, client_address=client_address,
+                                 via=via)
+            return request, "requested"
+        if pending.requested_by == actor:
+            raise BadRequest(f"break-glass needs a second person: {actor} asked for it already; a different "
+                             "approver must confirm it")
+        pending.confirmed_by, pending.confirmed_at = actor, clock.now()
+        pending.save(update_fields=["confirmed_by", "confirmed_at"])
+        details = {"freeze": frozen.name, "requestedBy": pending.requested_by, "confirmedBy": actor,
+                   "breakGlassReason": pending.reason, "client_address": client_address, "via": via}
+        events.record_object(request, kind, m.Event.Action.CONFIGURED, actor=actor, reason="BreakGlassConfirmed",
+                             message=f"break-glass during freeze {frozen.name}, asked by {pending.requested_by}: "
+                                     f"{pending.reason}", details={k: v for k, v in details.items() if v})
+        text = (f"break-glass approval during freeze {frozen.name} by {pending.requested_by} and {actor}: "
+                f"{pending.reason}")
+        request, _changed = approval_request_approve(kind=kind, name=name, namespace=namespace, actor=actor,
+                                                     message=text, client_address=client_address, via=via)
+    return request, "approved"
+
+
+def _break_glass_request(request, kind: Kind, gate, frozen: FreezeInfo, *, actor: str, reason: str,
+                         client_address: str, via: str) -> None:
+    reason = (reason or "").strip()
+    if not reason:
+        raise BadRequest("reason: a break-glass approval needs a reason (why this gate cannot wait for the freeze "
+                         "to end)")
+    if len(reason) > REASON_LIMIT:
+        raise BadRequest(f"reason: {len(reason)} characters long: at most {REASON_LIMIT}")
+    m.BreakGlass.objects.create(request_kind=kind.kind, request_namespace=request.namespace, request_name=request.name,
+                                run_name=gate.run_name, freeze_name=frozen.name, requested_by=actor, reason=reason,
+                                requested_at=clock.now())
+    details = {"freeze": frozen.name, "breakGlassReason": reason, "client_address": client_address, "via": via}
+    events.record_object(request, kind, m.Event.Action.CREATED, actor=actor, reason="BreakGlassRequested",
+                         message=f"break-glass asked during freeze {frozen.name}: {reason}; a second approver "
+                                 "must confirm", details={k: v for k, v in details.items() if v})
+    changes.publish(changes.ApprovalRequestChanged.of(request, changes.Origin.PERSON))
 
 
 def _require_approval_kind(kind: Kind, verb: str) -> None:

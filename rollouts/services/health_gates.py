@@ -25,6 +25,7 @@ from rollouts.api.kinds import FLEET_KINDS
 from rollouts.controllers.family import FAMILIES
 from rollouts.engine import health
 from rollouts.engine.stages import request_gates
+from rollouts.selectors.freezes import freeze_holding_run
 
 from . import approvals
 from .policies import PolicyDenied
@@ -253,6 +254,11 @@ def _finite(value):
 def _act(row: m.HealthCheck, target: _Target, judgement: health.Judgement) -> None:
     """Approve or reject as system:health-gate; record what came of it."""
     request, kind = target.request, _KINDS[target.request.KIND]
+    frozen = freeze_holding_run(target.run) if judgement.action == health.Action.APPROVE else None
+    if frozen is not None:  # no `denied` row per check: the gate is approved once the freeze ends
+        m.HealthCheck.objects.filter(pk=row.pk).update(
+            message=f"{judgement.message}; a freeze holds the run: approved when it ends ({frozen.sentence()})"[:4000])
+        return
     try:
         if judgement.action == health.Action.APPROVE:
             approvals.approval_request_approve(kind=kind, name=request.name, namespace=request.namespace,

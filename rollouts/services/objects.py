@@ -17,6 +17,7 @@ from rollouts.controllers import placement as placement_controller
 from rollouts.controllers.family import APPROVAL_KINDS, PLACEMENT_KINDS, RUN_KINDS, STRATEGY_KINDS
 from rollouts.engine import runner
 from rollouts.mirror.marks import require_local
+from rollouts.selectors import freezes as freeze_selectors
 from rollouts.selectors.preflight import Plan, run_plan
 
 from . import events, policies, policy_scope
@@ -259,7 +260,8 @@ def _write_status(obj, kind: Kind, current: dict, wanted: dict, *, actor: str) -
 
 def _refuse_approval_under_policy(request, status: dict, *, actor: str) -> None:
     """A status write may not change the Approved condition of a gate that
-    has an approval policy: only votes through approval_request_approve may."""
+    has an approval policy (only votes through approval_request_approve
+    may), nor while a freeze holds its run (only break-glass may)."""
 
     def approved(conditions) -> dict | None:
         return next((c for c in conditions or [] if isinstance(c, dict) and c.get("type") == "Approved"), None)
@@ -272,6 +274,12 @@ def _refuse_approval_under_policy(request, status: dict, *, actor: str) -> None:
             f"{actor} may not change the Approved condition of {request.name} with a status patch: the gate is "
             f"governed by {policies.describe(gate)}; approve it with `fleet approve {request.name}`",
             run=gate.run_name)
+    frozen = freeze_selectors.freeze_holding_run(gate.run)
+    if frozen is not None and not freeze_selectors.break_glass_confirmed(request):
+        raise policies.PolicyDenied(
+            f"{actor} may not change the Approved condition of {request.name} during a freeze. {frozen.sentence()}. "
+            f"A break-glass approval needs a reason and a second person: `fleet approve {request.name} "
+            "--break-glass --reason TEXT`", run=gate.run_name)
 
 
 def _sync_policies(kind: Kind, obj) -> None:

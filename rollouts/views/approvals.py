@@ -6,6 +6,7 @@ from django.views.decorators.http import require_POST
 
 from rollouts import roles, selectors
 from rollouts.api.errors import ApiError
+from rollouts.selectors import freezes as freeze_selectors
 from rollouts.selectors.common import kind_of
 from rollouts.services import policies
 from rollouts.services.approvals import approval_request_approve, approval_request_reject
@@ -32,10 +33,23 @@ def _request_or_404(name: str, namespace: str):
 def approval_detail(request, name: str, namespace: str = ""):
     """What approving lets through; from the run page (htmx) only the
     dialog's content, otherwise a page of its own."""
-    review = selectors.approval_review(_request_or_404(name, namespace))
+    request_obj = _request_or_404(name, namespace)
+    review = selectors.approval_review(request_obj)
     context = {"review": review, "in_dialog": bool(getattr(request, "htmx", False)),
-               "refusal": review.refusal_for(request.user)}
+               "refusal": review.refusal_for(request.user), **_freeze_context(request_obj, review)}
     return page(request, "rollouts/approval_detail.html", context, partial="review")
+
+
+def _freeze_context(request_obj, review) -> dict:
+    """`frozen`: the freeze holding the gate's run (the dialog then offers
+    break-glass instead of Approve); `break_glass`: the one asked, if any."""
+    if review.approver is not None or review.is_rejected:
+        return {}
+    frozen = freeze_selectors.freeze_holding_run(review.run)
+    if frozen is None:
+        return {}
+    found = freeze_selectors.break_glass_of(request_obj)
+    return {"frozen": frozen, "break_glass": found if found and not found.confirmed_at else None}
 
 
 def _approved_text(name: str, approver) -> str:
