@@ -66,10 +66,24 @@ run: install
 
 # What the tests drive that pip cannot install, from Debian: Chromium for the
 # browser tests (Playwright cannot download one here) and Prometheus, which
-# scrapes a running Fleet UI in tests/test_metrics_prometheus.py.
-test-tools:
+# scrapes a running Fleet UI in tests/test_metrics_prometheus.py. From the npm
+# registry: axe-core, the accessibility checker tests/browser/test_look.py
+# runs in every page (tests only; var/ is git-ignored), its package checked
+# against the hash pinned here.
+AXE_VERSION := 4.14.1
+AXE_SHA256 := e6b0ce02b84d892e2e33e403485e7f3d6c29e2be6df65daf44d89ba564139745
+AXE_DIR := var/axe-core-$(AXE_VERSION)
+
+test-tools: $(AXE_DIR)/axe.min.js
 	test -x /usr/bin/chromium -a -x /usr/bin/prometheus || \
 		(apt-get update && apt-get install -y chromium prometheus)
+
+$(AXE_DIR)/axe.min.js:
+	mkdir -p $(AXE_DIR)
+	cd $(AXE_DIR) && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && \
+		echo "$(AXE_SHA256)  axe-core-$(AXE_VERSION).tgz" | sha256sum -c --quiet && \
+		tar xzf axe-core-$(AXE_VERSION).tgz --strip-components=1 package/axe.min.js package/LICENSE && \
+		rm axe-core-$(AXE_VERSION).tgz
 
 # Two pytest-xdist workers (this machine and CI have two cores). Tests marked
 # slow, celery or browser start processes that need the CPU themselves: they

@@ -3,6 +3,7 @@
 Workers:  celery -A fleetui worker --concurrency 2
 Hubs:     celery -A fleetui worker -Q hubs --concurrency <number of hub connections>
 Health:   celery -A fleetui worker -Q health   (health gates: Prometheus queries)
+Notify:   celery -A fleetui worker -Q notifications --concurrency 4   (webhooks, Slack, Teams, email)
 Beat:     celery -A fleetui beat      (scheduler: fleetui.beat.DatabaseScheduler, from settings)
 
 Reaction time never depends on beat: every write enqueues the advance it
@@ -57,6 +58,8 @@ app.conf.beat_schedule = {
     "check-health-gates": {"task": "rollouts.tasks_health.health_gates_check_due",
                            "schedule": settings.FLEET_HEALTH_TICK_SECONDS,
                            "options": {"expires": max(5.0, 5 * settings.FLEET_HEALTH_TICK_SECONDS)}},
+    # Notifications due: retries after their backoff, hand-offs a lost message dropped.
+    "notifications-sweep": {"task": "rollouts.tasks.notifications_send_due", "schedule": 10.0},
     # Housekeeping: what deleted members left behind.
     "housekeeping": {"task": "rollouts.tasks.housekeeping", "schedule": 3600.0},
     # Signs of life for /readyz: beat records its own when it has published

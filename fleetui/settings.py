@@ -178,6 +178,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "rollouts.views.health.background_banner",
                 "rollouts.views.freezes.freeze_banner",
+                "rollouts.views.preferences.theme",
+                "rollouts.views.approvals.approvals_count",
             ],
         },
     },
@@ -245,7 +247,10 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # redis-py's default pool (100) fails handshakes in a connect storm (pitfalls.md).
-            "CONFIG": {"hosts": [{"address": REDIS_URL,
+            # redis-py 8 reads with a 5 s timeout by default, as long as channels-redis's idle
+            # blocking pop (BZPOPMIN, 5 s): an idle socket's receive raised TimeoutError and
+            # Daphne closed it (1011) every few seconds (channels_redis#422). Longer than the pop.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15,
                                   "max_connections": int(env_float("CHANNELS_REDIS_MAX_CONNECTIONS", 1000))}]},
         }
     }
@@ -306,7 +311,32 @@ CELERY_IMPORTS = ("rollouts.tasks_k8s", "rollouts.tasks_health")
 # they go before the sweeps' background advances, never starved behind them.
 CELERY_TASK_ROUTES = {"rollouts.tasks_k8s.hub_sync": {"queue": "hubs"},
                       "rollouts.tasks.members_sync": {"queue": "interactive"},
+                      # Notifications wait on receivers out of our hands: their own queue and
+                      # worker (`celery -A fleetui worker -Q notifications`, Procfile `notify`).
+                      "rollouts.tasks.notifications_record": {"queue": "notifications"},
+                      "rollouts.tasks.notifications_send": {"queue": "notifications"},
+                      "rollouts.tasks.notifications_send_due": {"queue": "notifications"},
                       "rollouts.tasks_health.health_gate_check": {"queue": "health"}}
+
+
+# Notifications (docs/notifications.md). FLEET_BASE_URL: where people reach
+# the dashboard, for the deep links in messages (no trailing slash needed).
+FLEET_BASE_URL = env_str("FLEET_BASE_URL", "http://127.0.0.1:8000")
+FLEET_NOTIFY_TIMEOUT_SECONDS = env_float("FLEET_NOTIFY_TIMEOUT_SECONDS", 5.0)  # connect, then read
+FLEET_NOTIFY_RETRY_HOURS = env_float("FLEET_NOTIFY_RETRY_HOURS", 24.0)  # temporary failures retried this long
+FLEET_NOTIFY_POLL_SECONDS = env_float("FLEET_NOTIFY_POLL_SECONDS", 2.0)  # embedded sender's look at the table
+FLEET_NOTIFY_SENDERS = int(env_float("FLEET_NOTIFY_SENDERS", 4))  # embedded mode: messages sent at once
+# Email: SMTP when EMAIL_HOST is set, else the console (the embedded mode's default).
+EMAIL_HOST = env_str("EMAIL_HOST")
+EMAIL_BACKEND = ("django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST
+                 else "django.core.mail.backends.console.EmailBackend")
+EMAIL_PORT = int(env_float("EMAIL_PORT", 25))
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = FLEET_NOTIFY_TIMEOUT_SECONDS
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Fleet UI <fleetui@localhost>")
 
 # Seconds between the dashboard's refreshes of live panels (until live updates push them).
 FLEET_DASHBOARD_POLL_SECONDS = env_float("FLEET_DASHBOARD_POLL_SECONDS", 5.0)

@@ -15,6 +15,7 @@ from django.contrib import admin
 # Approval policies (editable) and their votes (read-only); hub connections
 # and member credentials (write-only kubeconfig forms): registered on import.
 from rollouts import admin_freezes as _freezes_admin  # noqa: F401
+from rollouts import admin_notifications as _notifications_admin  # noqa: F401
 from rollouts import admin_policies as _policies_admin  # noqa: F401
 from rollouts import models as m
 from rollouts.admin_base import AppendOnlyAdmin

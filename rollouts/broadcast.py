@@ -9,6 +9,16 @@ rolled-back write sends nothing:
     ApprovalRequestChanged     the page of the request's run and the overview
     ClusterFailing             the pages of the placement's active runs and the overview
     HubConnectionChanged       the overview ("Needs attention" lists failing hubs)
+    RunChanged, ApprovalRequestChanged   every page: the nav's "Approvals (n)"
+
+The count of gates waiting for a person is in every page's nav and tab title.
+Every page's socket joins APPROVALS_GROUP (the overview and run pages' own
+sockets, and on the other pages a socket of its own, NAV_SOCKET_PATH), and
+gets the count as a tiny fragment after a run or a request changed: a run
+reaching its gate makes one wait, an approval, a rejection or a resume
+changes it. It is the same number for everyone (one render per batch), and
+it carries data-version (when it was counted) so a count counted earlier and
+delivered later does not overwrite a newer one (static/live.js).
 
 Each changed run is rendered once per audience that watches it, as the very
 partial its page's htmx refresh renders (`run_detail.html#timeline` from
@@ -58,12 +68,14 @@ from django.utils.module_loading import import_string
 
 from rollouts import changes, metrics, outages, roles
 from rollouts.controllers.family import FAMILIES
+from rollouts.selectors.approvals import approvals_waiting_count
 from rollouts.selectors.freezes import banner_freezes
 from rollouts.selectors.pages import overview_context, run_timeline_context
 
 log = logging.getLogger(__name__)
 
 OVERVIEW_GROUP = "fleet-overview"
+APPROVALS_GROUP = "fleet-approvals"  # every page's socket: the nav's count
 MESSAGE_TYPE = "live.html"  # handled by the consumers' live_html()
 REVOKE_TYPE = "access.revoked"  # consumers' access_revoked(): close now
 RECHECK_TYPE = "access.recheck"  # consumers' access_recheck(): check the session and role again
@@ -103,6 +115,7 @@ def run_socket_path(run) -> str:
 
 
 OVERVIEW_SOCKET_PATH = "/ws/overview/"
+NAV_SOCKET_PATH = "/ws/nav/"  # pages without a live partial of their own: only the nav's count
 
 
 def user_group(user_pk) -> str:
@@ -159,6 +172,8 @@ def on_changes(events: list) -> None:
         elif not isinstance(event, changes.HubConnectionChanged):  # a hub failing or recovered: the overview
             continue
         keys[("overview",)] = None
+        if isinstance(event, changes.RunChanged | changes.ApprovalRequestChanged):
+            keys[("approvals",)] = None  # a gate reached, decided or waiting again
     if keys and push(list(keys)):
         layer = "memory" if isinstance(get_channel_layer(), InMemoryChannelLayer) else "redis"
         metrics.live_push_sent(seconds=time.perf_counter() - started, layer=layer)
@@ -218,6 +233,19 @@ def render_run(kind: str, pk: int, audiences) -> dict[str, str]:
 
 def render_overview() -> str:
     return render_to_string("rollouts/overview.html#live", {**overview_context(), "oob": True})
+
+
+def count_version() -> int:
+    """When a count is counted (ms): a count's data-version."""
+    return time.time_ns() // 1_000_000
+
+
+def render_approvals_count(count: int | None = None) -> str:
+    """The nav's count of waiting gates, out of band (counted now unless given)."""
+    if count is None:
+        count = approvals_waiting_count()
+    return render_to_string("_approvals_count.html", {"approvals_count": count, "oob": True,
+                                                      "approvals_version": count_version()})
 
 
 def render_freeze_banner() -> str:
@@ -280,6 +308,8 @@ def _resolve(keys: list[tuple]) -> list[tuple]:
 def _groups(key: tuple) -> list[str]:
     if key[0] in ("overview", "freeze-banner"):
         return [OVERVIEW_GROUP]
+    if key[0] == "approvals":
+        return [APPROVALS_GROUP]
     return [run_group(key[1], key[2], audience) for audience in AUDIENCES]
 
 
@@ -290,6 +320,10 @@ def _render(keys: list[tuple], listening: set[str]) -> list[tuple[str, str]]:
         if key[0] in ("overview", "freeze-banner"):
             if OVERVIEW_GROUP in listening:
                 messages.append((OVERVIEW_GROUP, render_overview() if key[0] == "overview" else render_freeze_banner()))
+            continue
+        if key[0] == "approvals":
+            if APPROVALS_GROUP in listening:
+                messages.append((APPROVALS_GROUP, render_approvals_count()))
             continue
         _, kind, pk = key
         audiences = [a for a in AUDIENCES if run_group(kind, pk, a) in listening]

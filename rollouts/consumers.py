@@ -1,7 +1,9 @@
 """WebSocket consumers: they only listen. A page's socket joins the group of
 what the page shows, sends the current state of it first (so a page that
 reconnects after missing pushes is whole again), then forwards each push of
-rollouts.broadcast. What the browser sends is ignored.
+rollouts.broadcast. What the browser sends is ignored. Every socket also
+hears the nav's "Approvals (n)" (broadcast.APPROVALS_GROUP); pages with no
+live partial of their own open NavConsumer's socket for that alone.
 
 Signed-in people with the viewer role only: anyone else's socket is closed
 before it is accepted (the origin is checked in fleetui/origins.py). Access
@@ -76,7 +78,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         broadcast.note_server_loop()
         self.audience, self.checked_at = audience, time.monotonic()
         self.session_key = getattr(self.scope.get("session"), "session_key", None)
-        groups = [*groups, broadcast.user_group(user.pk)]
+        groups = list(dict.fromkeys([*groups, broadcast.APPROVALS_GROUP, broadcast.user_group(user.pk)]))
         if self.session_key:
             groups.append(broadcast.session_group(self.session_key))
         for group in groups:
@@ -86,9 +88,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.rejoining = asyncio.create_task(self.rejoin_now_and_then())
         # Rendered after joining: a change committed from here on is pushed
         # too, so nothing falls between this state and the next push.
-        current = await database_sync_to_async(self.render)(audience)
+        current = await database_sync_to_async(self.render_with_count)(audience)
         if current:
             await self.send(text_data=current)
+
+    def render_with_count(self, audience: str) -> str:
+        return self.render(audience) + broadcast.render_approvals_count()
 
     async def still_allowed(self, *, force: bool = False) -> bool:
         """Whether this socket may still hear what it joined; closes it if not.
@@ -168,3 +173,13 @@ class OverviewConsumer(LiveConsumer):
 
     def render(self, audience: str) -> str:
         return broadcast.render_overview()
+
+
+class NavConsumer(LiveConsumer):
+    """Any other page (/ws/nav/): only the nav's count of waiting gates."""
+
+    def subscribe(self, audience: str) -> list[str]:
+        return [broadcast.APPROVALS_GROUP]
+
+    def render(self, audience: str) -> str:
+        return ""

@@ -7,5 +7,6 @@ from . import consumers
 
 websocket_urlpatterns = [
     path("ws/overview/", consumers.OverviewConsumer.as_asgi()),
+    path("ws/nav/", consumers.NavConsumer.as_asgi()),
     path("ws/runs/<str:kind>/<int:pk>/", consumers.RunConsumer.as_asgi()),
 ]

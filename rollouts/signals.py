@@ -24,6 +24,7 @@ from rollouts import changes
 from rollouts import models as m
 from rollouts.current_request import request_actor
 from rollouts.roles import client_address
+from rollouts.selectors.preferences import THEME_SESSION_KEY, preference_theme
 from rollouts.services.events import record
 from rollouts.services.logins import USER_KIND, login_record
 from rollouts.sessions import session_touch
@@ -48,6 +49,7 @@ def _via(user) -> str:
 def _logged_in(sender, request, user, **kwargs):
     if request is not None and hasattr(request, "session"):
         session_touch(request.session)  # saved with the login's own session write
+        request.session[THEME_SESSION_KEY] = preference_theme(user)  # pages read it from here
     login_record(action=m.Event.Action.LOGIN, username=user.get_username(), client_address=_address(request),
                  via=_via(user))
 

@@ -13,13 +13,14 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 
 from rollouts import models as m
+from rollouts import notifier
 from rollouts.api.errors import Conflict
 from rollouts.controllers.family import FAMILIES
 from rollouts.engine import runner
 from rollouts.k8s_errors import TemporaryK8sError
 from rollouts.members import agent
 from rollouts.mirror import freezes as freeze_mirror
-from rollouts.services import freezes
+from rollouts.services import deliveries, freezes
 from rollouts.services.health import heartbeat_record
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,40 @@ def housekeeping() -> int:
     members = set(m.MemberCluster.objects.values_list("name", flat=True))
     deleted, _ = m.MemberObject.objects.exclude(cluster__in=members).delete()
     return deleted
+
+
+@shared_task(**RETRY)
+def notifications_record(events: list[dict]) -> int:
+    """The change events a commit handed over (notifier.encode): write the
+    deliveries they owe (idempotent, so a redelivered task owes nothing
+    twice), then send each as a task of its own. Queue `notifications`."""
+    ids = notifier.record(notifier.decode(events))
+    for delivery_id in ids:
+        notifications_send.delay([delivery_id])
+    return len(ids)
+
+
+@shared_task(**RETRY)
+def notifications_send(delivery_ids: list[int]) -> int:
+    """Send deliveries (queue `notifications`, its own worker). Several ids
+    fan out into one task each, so one slow receiver holds one worker slot,
+    not the others' messages. A repeat is harmless: each send claims its row
+    with compare-and-set. Failures are recorded on the row, never raised."""
+    if len(delivery_ids) > 1:
+        for delivery_id in delivery_ids:
+            notifications_send.delay([delivery_id])
+        return 0
+    return sum(deliveries.delivery_send(delivery_id=i) is not None for i in delivery_ids)
+
+
+@shared_task(**RETRY)
+def notifications_send_due() -> int:
+    """Beat's sweep: every delivery due now (retries after their backoff, and
+    hand-offs a lost message dropped), one task each."""
+    due = deliveries.deliveries_due(limit=500)
+    for delivery_id in due:
+        notifications_send.delay([delivery_id])
+    return len(due)
 
 
 HEARTBEAT = "rollouts.tasks.heartbeat"

@@ -4,7 +4,18 @@ namespaced ones under ns/<namespace>/ with the same view."""
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import accounts, approvals, audit, fleet, freezes, overview, runs, sso
+from .views import (
+    accounts,
+    approvals,
+    audit,
+    fleet,
+    freezes,
+    notifications,
+    overview,
+    preferences,
+    runs,
+    sso,
+)
 
 app_name = "rollouts"
 
@@ -20,6 +31,7 @@ urlpatterns = [
     path("accounts/oidc/authenticate/", sso.AuthenticateView.as_view(), name="oidc-authenticate"),
     path("accounts/oidc/callback/", sso.CallbackView.as_view(), name="oidc-callback"),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="rollouts:login"), name="logout"),
+    path("accounts/theme/", preferences.theme_set, name="theme"),
     path("runs/", runs.run_list, name="runs"),
     *by_name("runs/<str:name>/", runs.run_detail, "run-detail"),
     *by_name("runs/<str:name>/stop/", runs.run_stop, "run-stop"),
@@ -39,6 +51,12 @@ urlpatterns = [
     path("members/", fleet.member_list, name="members"),
     path("hubs/", fleet.hub_list, name="hubs"),
     path("audit/", audit.audit_log, name="audit"),
+    path("settings/notifications/", notifications.notification_settings, name="notifications"),
+    path("settings/notifications/<int:pk>/delete/", notifications.notification_delete, name="notification-delete"),
+    path("settings/notifications/<int:pk>/test/", notifications.notification_test, name="notification-test"),
+    path("notifications/deliveries/", notifications.delivery_log, name="deliveries"),
+    path("notifications/deliveries/<int:pk>/send-again/", notifications.delivery_send_again,
+         name="delivery-send-again"),
     path("audit/export.csv", audit.audit_export, {"fmt": "csv"}, name="audit-export-csv"),
     path("audit/export.json", audit.audit_export, {"fmt": "json"}, name="audit-export-json"),
 ]

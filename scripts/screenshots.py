@@ -3,7 +3,8 @@
 Builds the tutorial's fleet in a throw-away SQLite database (the clock frozen
 at the tutorial's time, so the pictures do not change from run to run),
 serves it on a free loopback port from a thread, and photographs each page
-with Debian's Chromium through Playwright, at desktop and at phone width.
+with Debian's Chromium through Playwright, at desktop and at phone width, and
+in the dark theme.
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots]
 """
@@ -103,8 +104,10 @@ def photograph(url: str, out: Path) -> list[Path]:
     shots = []
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        for suffix, viewport in (("", {"width": 1280, "height": 900}), ("-phone", {"width": 390, "height": 844})):
-            page = browser.new_context(base_url=url, viewport=viewport).new_page()
+        for suffix, viewport, scheme in (("", {"width": 1280, "height": 900}, "light"),
+                                         ("-phone", {"width": 390, "height": 844}, "light"),
+                                         ("-dark", {"width": 1280, "height": 900}, "dark")):
+            page = browser.new_context(base_url=url, viewport=viewport, color_scheme=scheme).new_page()
             page.goto("/accounts/login/")
             page.get_by_label("User name").fill("rita")
             page.get_by_label("Password").fill(PASSWORD)

@@ -11,6 +11,8 @@
 // 4. A notice the person just got ("… approved.") survives a push for a while,
 //    and an action's response lands on the page even if a push replaced its
 //    target meanwhile.
+// 5. The nav's count of gates waiting for a person ("Approvals (n)", pushed
+//    to every page) is repeated in the tab title as "(n) ".
 (function () {
   "use strict";
   var RESYNC_MS = 60000, NOTICE_MS = 15000;
@@ -113,4 +115,14 @@
     }
     keepNotices(current, incoming);
   });
+
+  function titleCount() {
+    var badge = document.getElementById("approvals-count");
+    if (!badge) return;
+    var n = parseInt(badge.getAttribute("data-count"), 10) || 0;
+    var title = document.title.replace(/^\(\d+\) /, "");
+    document.title = n > 0 ? "(" + n + ") " + title : title;
+  }
+  document.addEventListener("htmx:oobAfterSwap", titleCount);
+  document.addEventListener("htmx:wsAfterMessage", titleCount);
 })();

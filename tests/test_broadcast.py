@@ -67,7 +67,7 @@ def test_an_engine_transition_is_pushed_only_after_its_transaction_commits(
     assert ours(callbacks)
     for callback in ours(callbacks):
         callback()
-    assert pushed == [[("run", run.KIND, run.pk), ("overview",)]]
+    assert pushed == [[("run", run.KIND, run.pk), ("overview",), ("approvals",)]]
 
 
 @pytest.mark.django_db
@@ -78,7 +78,7 @@ def test_an_approval_is_pushed_after_commit_to_its_run_and_the_overview(
     with django_capture_on_commit_callbacks(execute=True):
         approve("example-run-canary")
         assert pushed == []
-    assert pushed == [[("run-named", "ClusterStagedUpdateRun", "", "example-run"), ("overview",)]]
+    assert pushed == [[("run-named", "ClusterStagedUpdateRun", "", "example-run"), ("overview",), ("approvals",)]]
 
 
 @pytest.mark.django_db
@@ -88,7 +88,7 @@ def test_many_changes_in_one_transaction_make_one_push(waiting_at_staging, pushe
         with transaction.atomic():
             for _ in range(5):
                 changes.publish(changes.RunChanged.of(run, changes.Origin.ENGINE))
-    assert pushed == [[("run", run.KIND, run.pk), ("overview",)]]
+    assert pushed == [[("run", run.KIND, run.pk), ("overview",), ("approvals",)]]
 
 
 @pytest.mark.django_db
@@ -167,6 +167,7 @@ def test_a_push_from_the_engine_thread_reaches_the_sockets_of_this_process(waiti
         pushes = []
         while not await communicator.receive_nothing(timeout=0.3):
             pushes.append(await communicator.receive_from())
+        pushes = [p for p in pushes if 'id="approvals-count"' not in p]  # the nav's count: test_approvals_count
         assert pushes and "waiting for approval of example-run-canary" in pushes[-1]
         await communicator.disconnect()
 
@@ -227,4 +228,6 @@ def test_a_finished_run_page_neither_listens_nor_polls(waiting_at_staging, engin
     settle()
     page = signed_in("vera", VIEWERS).get("/runs/example-run/").content.decode()
     assert "succeeded" in page
-    assert "ws-connect" not in page and "hx-trigger" not in page and "live-status" not in page
+    assert "hx-trigger" not in page and "live-status" not in page
+    # Only the nav's count of waiting gates still listens (test_approvals_count).
+    assert re.findall(r'ws-connect="([^"]+)"', page) == [broadcast.NAV_SOCKET_PATH]

@@ -109,7 +109,7 @@ def test_under_capture_on_commit_callbacks_the_batch_is_the_same(delivered, djan
     assert delivered == [[RUN, OTHER_RUN]]
 
 
-def test_the_app_subscribes_wakeup_then_push_then_audit_seal():
+def test_the_app_subscribes_wakeup_then_push_then_audit_seal_then_notifications():
     names = [f"{s.__module__}.{s.__qualname__}" for s in changes.subscribers()]
     assert names == ["rollouts.engine.wakeup.on_changes", "rollouts.broadcast.on_changes",
-                     "rollouts.services.audit.on_changes"]
+                     "rollouts.services.audit.on_changes", "rollouts.notifier.on_changes"]

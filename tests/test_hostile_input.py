@@ -32,9 +32,9 @@ from fleetui.asgi import application
 from rollouts import broadcast, changes
 from rollouts import models as m
 from rollouts.roles import RELEASE_MANAGERS, VIEWERS, user_create
-from rollouts.selectors.timeline import ClusterView
+from rollouts.selectors.timeline import ClusterView, StageView
 from rollouts.services import events
-from rollouts.templatetags.fleetui import cluster_rows
+from rollouts.templatetags.fleetui import cluster_map, cluster_rows
 from tests.fleet_builders import (
     GROUP,
     advance,
@@ -214,6 +214,15 @@ def test_the_cluster_rows_built_in_python_escape_every_cell():
         assert_renders_as_text(f"<table><tbody>{html}</tbody></table>", payload, "cluster_rows")
 
 
+def test_the_cluster_map_cells_built_in_python_escape_every_name_and_reason():
+    """cluster_map() writes a cell per cluster with format_html, names and reasons in its aria-label."""
+    for payload in PAYLOADS.values():
+        stage = StageView(payload, "updating", None, None, "", [ClusterView(payload, "failed", None, None, "", payload)])
+        html = cluster_map(stage, 1)
+        assert_renders_as_text(f"<div>{html}</div>", payload, "cluster_map", shown=False)
+        assert html.count("<span") == 1
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("payload", [PAYLOADS["script"], PAYLOADS["htmx-oob"], PAYLOADS["img-onerror"]])
 def test_the_admin_shows_hostile_text_as_text(frozen_clock, admin_client, payload):
@@ -247,10 +256,12 @@ def _record_and_push(payload: str) -> None:
 
 
 async def _pushes(communicator) -> list[str]:
+    """What the socket received until quiet, but the nav's count of waiting
+    gates: a number, never anyone's text (tests/test_approvals_count.py)."""
     received = []
     while not await communicator.receive_nothing(timeout=0.3):
         received.append(await communicator.receive_from(timeout=5))
-    return received
+    return [push for push in received if not push.startswith('<span id="approvals-count"')]
 
 
 async def _pushes_to_each(sockets) -> list[list[str]]:

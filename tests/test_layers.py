@@ -16,13 +16,13 @@ LAYERS = [
     ("entry points", [
         "fleetui", "rollouts.views", "rollouts.cli", "rollouts.consumers", "rollouts.routing", "rollouts.tasks",
         "rollouts.tasks_k8s", "rollouts.tasks_health", "rollouts.admin", "rollouts.admin_base", "rollouts.admin_policies",
-        "rollouts.admin_freezes",
+        "rollouts.admin_freezes", "rollouts.admin_notifications",
         "rollouts.mirror.admin", "rollouts.management", "rollouts.urls", "rollouts.apps", "rollouts.signals",
         "rollouts.templatetags", "rollouts.demo", "rollouts.demo_users", "rollouts.auth_backends",
         "rollouts.current_request", "rollouts.sessions",
     ]),
     ("reactions and loops", [
-        "rollouts.broadcast", "rollouts.engine.loop", "rollouts.engine.wakeup", "rollouts.mirror.sync",
+        "rollouts.broadcast", "rollouts.notifier", "rollouts.engine.loop", "rollouts.engine.wakeup", "rollouts.mirror.sync",
     ]),
     ("services and selectors", [
         "rollouts.services", "rollouts.selectors", "rollouts.engine.runner", "rollouts.engine.timeline",
@@ -43,7 +43,7 @@ LOCAL_IMPORTS_ALLOWED = {
     # Django: the app registry must be ready before the subscribers load models.
     ("rollouts.apps", "rollouts.broadcast"), ("rollouts.apps", "rollouts.changes"),
     ("rollouts.apps", "rollouts.signals"), ("rollouts.apps", "rollouts.engine.wakeup"),
-    ("rollouts.apps", "rollouts.services.audit"),
+    ("rollouts.apps", "rollouts.services.audit"), ("rollouts.apps", "rollouts.notifier"),
     # The official kubernetes client costs ~0.4 s to import: only where a real cluster is used.
     ("rollouts.members", "rollouts.members.kubernetes"),
     # Each connector implements the package's MemberConnector interface.

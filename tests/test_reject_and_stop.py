@@ -176,11 +176,13 @@ def test_the_stylesheet_colours_notices_and_states_semantically():
                     if selector in [s.strip() for s in r[0].split(",")])
         return rule[1]
 
-    assert "#82071e" in colour_of(".notice-rejected") and "#82071e" in colour_of(".notice-error")
-    assert "var(--bad)" in colour_of(".state-rejected")
-    assert "#0f5323" in colour_of(".notice-success")
-    assert "#0f5323" not in colour_of(".notice-warning") and "#0a3069" not in colour_of(".notice-warning")
-    assert "var(--warn)" in colour_of(".state-waiting")
+    # Red for rejection and errors, green for success, amber for waiting
+    # (the colours themselves, both themes: tests/test_theme_contrast.py).
+    assert "var(--note-bad)" in colour_of(".notice-rejected") and "var(--note-bad)" in colour_of(".notice-error")
+    assert "var(--state-rejected)" in colour_of(".state-rejected")
+    assert "var(--note-ok)" in colour_of(".notice-success")
+    assert "var(--note-ok)" not in colour_of(".notice-warning") and "var(--note-info)" not in colour_of(".notice-warning")
+    assert "var(--state-waiting)" in colour_of(".state-waiting")
 
 
 # Stop asks first, and says what a stopping run waits for ----------------------------------------

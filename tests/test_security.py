@@ -212,7 +212,7 @@ def test_no_view_is_csrf_exempt():
     assert exempt == []
 
 
-SAMPLE_ARGUMENTS = {"name": "example-run-canary", "namespace": "test-namespace"}
+SAMPLE_ARGUMENTS = {"name": "example-run-canary", "namespace": "test-namespace", "pk": "1"}
 SAMPLE_NAMES = {"run": "example-run", "approval": "example-run-canary", "placement": "example-placement"}
 
 

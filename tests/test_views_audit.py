@@ -135,11 +135,13 @@ def test_the_run_page_costs_the_same_queries_for_4_or_1000_clusters(django_asser
     # the run's latest Events, the user's and the group's permissions
     # (perms.*), the user's groups (header), whether it is mirrored from a
     # hub, the placement's status (which clusters are failing, for an active
-    # run), the freezes holding now (the banner): 14, for any size.
-    with django_assert_num_queries(14):
+    # run), the freezes holding now (the banner): 14; the nav's count of
+    # waiting gates (one per family): 16, for any size.
+    with django_assert_num_queries(16):
         response = rita.get("/runs/big/")
     assert response.status_code == 200
-    assert len(re.findall(r"<td>c\d+-\d+</td>", response.content.decode())) == clusters
+    # Every cluster shows, as a map cell (a big stage's table loads when opened).
+    assert len(re.findall(r'id="cell-\d+-c\d+-\d+" role="img"', response.content.decode())) == clusters
 
 
 @pytest.mark.parametrize("rows", [10, 500])
@@ -147,11 +149,12 @@ def test_an_audit_page_costs_the_same_queries_for_10_or_500_rows(django_assert_n
     events(rows)
     # session, user, permissions (user, group), the CRD kinds for the kind
     # filter, one page of rows (LIMIT 51, no COUNT), the user's groups, the
-    # freezes holding now (the banner): 8.
-    with django_assert_num_queries(8):
+    # freezes holding now (the banner): 8; the nav's count of waiting gates
+    # (one per family): 10.
+    with django_assert_num_queries(10):
         vera.get("/audit/", {"actor": "olivia"})
     cursor = m.Event.objects.order_by("-id")[5].id
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(10):
         vera.get("/audit/", {"before": cursor})
 
 

@@ -34,6 +34,7 @@ from .errors import CliError, format_error
 from .freezes import freeze_command
 from .health import health_command
 from .metadata import annotate_command, label_command
+from .notifications import notifications_command
 
 POLL_SECONDS = 0.2
 
@@ -447,4 +448,5 @@ VERBS = {
     "policies": policies_command,
     "credentials": credentials_command,
     "freeze": freeze_command,
+    "notifications": notifications_command,
 }

@@ -34,6 +34,7 @@ Verbs:
   policies       list the approval policies (strategy gates, placements, clusters)
   freeze         create, list or end freezes: no run starts a stage or cluster meanwhile
   credentials    rotate: re-encrypt stored kubeconfigs with the first FLEET_CREDENTIALS_KEY
+  notifications  create, list, delete or test team notification channels; the delivery log
 """
 
 MAIN_USAGE = "%(prog)s [--as USER] VERB [options]"
@@ -86,7 +87,7 @@ def add_verbs(parser) -> None:
     )
     common = _common_options()
     for add in (_apply, _get, _delete, _patch, _label, _annotate, _approve, _reject, _health, _wait, _api_resources, _demo, _engine, _serve, _audit, _hub, _kubeconfig,
-                _policies, _credentials, _freeze):
+                _policies, _credentials, _freeze, _notifications):
         add(verbs, common)
 
 
@@ -571,3 +572,33 @@ def _freeze(verbs, common) -> None:
     p.add_argument("-l", "--selector", default="", metavar="SELECTOR",
                    help="only placements whose labels match, e.g. env=prod (default: every placement)")
     p.add_argument("--all", action="store_true", help="list: ended and expired freezes too")
+
+
+def _notifications(verbs, common) -> None:
+    p = _verb(
+        verbs, "notifications", common,
+        "create, list, delete or test team notification channels; see and resend deliveries",
+        "  fleet notifications create releases --channel slack --target https://hooks.slack.com/services/…\n"
+        "  fleet notifications create ci --target https://ci.example.com/fleet --events gate-opened,run-failed\n"
+        "  fleet notifications create oncall --channel email --target oncall@example.com --selector env=prod\n"
+        "  fleet notifications list\n  fleet notifications test releases\n"
+        "  fleet notifications deliveries releases\n  fleet notifications resend 42\n"
+        "  fleet notifications delete releases\n",
+        "Team channels (shared, owned by nobody) told of gates opening (and who may approve),\n"
+        "approvals and rejections, failing clusters, runs stuck, failed, stopped or succeeded,\n"
+        "and freezes; people subscribe for themselves on their Notifications page. A webhook's\n"
+        "signing secret is printed once by create. Events: gate-opened, approved, rejected,\n"
+        "cluster-failing, run-stuck, run-failed, run-stopped, run-succeeded, freeze-started,\n"
+        "freeze-ended (default: all). `deliveries` shows the latest 50 (of NAME, or all);\n"
+        "`resend ID` sends one again. docs/notifications.md has the payloads and signatures.",
+    )
+    p.add_argument("action", choices=["create", "list", "delete", "test", "deliveries", "resend"],
+                   metavar="create|list|delete|test|deliveries|resend")
+    p.add_argument("name", nargs="?", metavar="NAME", help="the channel (resend: the delivery ID)")
+    p.add_argument("--channel", choices=["webhook", "slack", "teams", "email"], default="webhook",
+                   help="with create: how to send (default: webhook)")
+    p.add_argument("--target", metavar="URL|ADDRESS", help="with create: the incoming-webhook URL or email address")
+    p.add_argument("--placement", metavar="NAME", help="with create: only events of this placement")
+    p.add_argument("--selector", metavar="SELECTOR", help="with create: only placements whose labels match")
+    p.add_argument("--run", metavar="NAME", help="with create: only events of this run")
+    p.add_argument("--events", metavar="KIND,…", help="with create: only these event kinds (default: all)")

@@ -16,7 +16,7 @@ import time
 from django.conf import settings
 from django.db import close_old_connections
 
-from rollouts import clock, metrics
+from rollouts import clock, metrics, notifier
 from rollouts import models as m
 from rollouts.members.agent import members_sync
 from rollouts.mirror.freezes import mirrored_runs_enforce
@@ -93,6 +93,9 @@ def engine_main(options: dict | None = None, stop: threading.Event | None = None
             signal.signal(sig, lambda *_: (stop.set(), wakeup.notify()))
     listener = wakeup.Listener()
     beat = _Heartbeat()
+    # Embedded mode: notifications go out from a thread of their own, so a
+    # receiver that times out never delays a pass (Celery mode: their queue).
+    sender = None if options.get("once") or getattr(settings, "REDIS_URL", "") else notifier.sender_start(stop)
     if not options.get("once"):
         threading.Thread(target=_health_loop, args=(stop, settings.FLEET_HEALTH_TICK_SECONDS),
                          name="fleet-health-gates", daemon=True).start()
@@ -112,4 +115,8 @@ def engine_main(options: dict | None = None, stop: threading.Event | None = None
             listener.wait(max(0.0, min(interval, due if due is not None else interval)))
     finally:
         listener.close()
+        if sender is not None:
+            stop.set()  # the loop has ended: so does its sender
+            notifier.wake()
+            sender.join(timeout=settings.FLEET_NOTIFY_TIMEOUT_SECONDS * 2 + 1)
         log.info("engine stopped")

@@ -4,6 +4,7 @@ from .freezes import BreakGlass, Freeze, FreezeStop
 from .health import Heartbeat
 from .healthgates import HealthCheck
 from .hub import AppendOnlyError, Event, HubResource, MemberObject
+from .notifications import Delivery, Subscription
 from .placement import (
     ClusterResourceBinding,
     ClusterResourcePlacement,
@@ -16,6 +17,7 @@ from .placement import (
     SchedulingPolicySnapshot,
 )
 from .policies import ApprovalPolicy, ApprovalVote
+from .preferences import UserPreference
 from .ratelimits import RateCounter
 from .updaterun import (
     ApprovalRequest,
@@ -47,4 +49,5 @@ FLEET_MODELS = [
 __all__ = [m.__name__ for m in FLEET_MODELS] + ["FleetObject", "AppendOnlyError", "Event", "HubResource", "MemberObject", "FLEET_MODELS",
                                               "HubConnection", "MemberCredential", "MirroredObject",
                                               "ApprovalPolicy", "ApprovalVote", "Heartbeat", "HealthCheck",
-                                              "RateCounter", "Freeze", "FreezeStop", "BreakGlass"]
+                                              "RateCounter", "Freeze", "FreezeStop", "BreakGlass",
+                                              "Subscription", "Delivery", "UserPreference"]

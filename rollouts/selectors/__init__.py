@@ -11,6 +11,7 @@ from .approvals import (
     approval_list,
     approval_review,
     approvals_pending,
+    approvals_waiting_count,
 )
 from .audit import (
     EXPORT_COLUMNS,
@@ -27,7 +28,7 @@ from .timeline import Timeline, run_timeline
 
 __all__ = [
     "ApprovalReview", "ApprovalRow", "Approver", "approval_approver", "approval_get", "approval_list",
-    "approval_review", "approvals_pending", "EXPORT_COLUMNS", "AuditFilter", "AuditPage", "audit_export_rows",
+    "approval_review", "approvals_pending", "approvals_waiting_count", "EXPORT_COLUMNS", "AuditFilter", "AuditPage", "audit_export_rows",
     "audit_page", "event_kinds", "members_list", "placement_detail", "placements_list", "strategies_list",
     "RunRow", "RunState", "run_get", "run_list", "run_placements", "run_state", "runs_active", "ObjectDiff",
     "resources_diff", "snapshot_diff", "ClusterGroup", "cluster_groups", "Timeline", "run_timeline",

@@ -4,7 +4,8 @@ review the Approve dialog shows (what the approval lets through)."""
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Subquery
+from django.db.models.fields.json import KT, KeyTextTransform
 
 from rollouts import clock, roles
 from rollouts import models as m
@@ -82,6 +83,24 @@ def approvals_pending() -> list[ApprovalRow]:
             if key in active:
                 rows.append(approval_row(r, stopped=active[key] == "Stop"))
     return sorted((r for r in rows if not r.approved and not r.rejected), key=lambda r: (r.created, r.name))
+
+
+def approvals_waiting_count() -> int:
+    """How many gates wait for a person: len(approvals_pending()), in one
+    query per family (the requests of active runs, with their run's state and
+    latest decision): the nav's "Approvals (n)" on every page and its push.
+    The same number for everyone: a gate holds up the fleet, whoever may
+    approve it."""
+    count = 0
+    for family in FAMILIES:
+        run = family.run.objects.filter(active=True, namespace=OuterRef("namespace"),
+                                        name=KeyTextTransform("parentStageRollout", OuterRef("spec")))
+        requests = with_latest_decision(family.approval_request.objects.filter(Exists(run)),
+                                        family.approval_request.KIND)
+        for r in requests.annotate(run_state=Subquery(run.values(state=KT("spec__state"))[:1])).only("status"):
+            rejected = r.run_state == "Stop" and r.decision == m.Event.Action.REJECTED
+            count += r.condition_status("Approved") != "True" and not rejected
+    return count
 
 
 def approval_list() -> list[ApprovalRow]:

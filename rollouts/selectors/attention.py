@@ -38,6 +38,7 @@ class AttentionRow:
     link_view: str  # a fleet_url view name ("run-detail", "placement-detail") or a plain route ("hubs")
     link_name: str = ""
     link_namespace: str = ""
+    cluster: str = ""  # the failing cluster of a CLUSTER_FAILING row
 
     @property
     def age(self) -> str:
@@ -113,7 +114,7 @@ def _rejected_rows(approvals: list[ApprovalRow]) -> list[AttentionRow]:
 
 def _cluster_rows() -> list[AttentionRow]:
     return [AttentionRow(Problem.CLUSTER_FAILING, f"{f.cluster} ({_run_label(f.namespace, f.placement)})", f.text,
-                         f.since, "placement-detail", f.placement, f.namespace)
+                         f.since, "placement-detail", f.placement, f.namespace, f.cluster)
             for f in failing_clusters(FAMILIES)]
 
 

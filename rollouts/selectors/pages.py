@@ -4,10 +4,12 @@ used by the page's view, its htmx refresh and its live push
 
 from django.conf import settings
 
+from rollouts import clock
 from rollouts import models as m
 
 from .approvals import approvals_pending
 from .attention import needs_attention
+from .pipeline import failing_by_placement, status_pipeline, timeline_pipeline
 from .runs import runs_active
 from .timeline import run_timeline
 
@@ -25,9 +27,11 @@ def poll_seconds() -> int:
 
 
 def run_timeline_context(run, extra: dict | None = None) -> dict:
-    """What a run page's `timeline` partial shows."""
+    """What a run page's `timeline` partial shows: the Timeline and its
+    pipeline strip."""
     timeline = run_timeline(run)
-    return {"tl": timeline, "poll": poll_seconds() if run.active else 0, **(extra or {})}
+    return {"tl": timeline, "pipeline": timeline_pipeline(timeline), "poll": poll_seconds() if run.active else 0,
+            **(extra or {})}
 
 
 def overview_context() -> dict:
@@ -35,8 +39,12 @@ def overview_context() -> dict:
     pending approvals (per family), recent events, and "Needs attention"
     (selectors.attention.needs_attention: four fixed queries at most)."""
     runs, approvals = runs_active(), approvals_pending()
+    attention = needs_attention(active=runs, approvals=approvals)
+    failing, now = failing_by_placement(attention), clock.now()
+    for run in runs:  # each row's strip, from its status and the failures "Needs attention" read: no query
+        run.pipeline = status_pipeline(run.status, now, failing.get((run.namespace, run.placement), set()))
     return {
-        "attention": needs_attention(active=runs, approvals=approvals),
+        "attention": attention,
         "runs": runs,
         "approvals": approvals,
         "events": list(m.Event.objects.exclude(action__in=ACCOUNT_ACTIONS).exclude(object_kind__in=ACCOUNT_KINDS)

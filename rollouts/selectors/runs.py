@@ -93,6 +93,8 @@ class RunRow:
     active: bool
     hub: str = ""  # the KubeFleet hub it is mirrored from; "" for our own
     conditions: list = field(default_factory=list)  # the run's status conditions
+    status: dict = field(default_factory=dict, repr=False)  # the run's whole status (the overview's strip reads it)
+    pipeline: object = None  # the overview's pipeline strip (selectors.pipeline.Pipeline), when it shows one
 
     @property
     def age(self) -> str:
@@ -105,7 +107,7 @@ def run_row(run, hub: str = "") -> RunRow:
     return RunRow(run.name, run.namespace, spec.get("placementName", ""), spec.get("stagedRolloutStrategyName", ""),
                   str(status.get("resourceSnapshotIndexUsed") or spec.get("resourceSnapshotIndex") or ""),
                   run_state(spec.get("state"), status.get("conditions")), done, total, run.creation_timestamp,
-                  run.active, hub, list(status.get("conditions") or []))
+                  run.active, hub, list(status.get("conditions") or []), status)
 
 
 def run_rows(runs) -> list[RunRow]:

@@ -33,6 +33,7 @@ from .health_gates import health_views
 from .runs import RunState, cluster_state, progress, run_state
 
 RUN_EVENTS_SHOWN = 20
+TABLE_OPEN_UP_TO = 25  # clusters: a bigger stage shows its map, its table loaded when opened
 
 @dataclass
 class ClusterView:
@@ -91,6 +92,22 @@ class StageView:
     @property
     def done(self) -> int:
         return sum(c.state == "succeeded" for c in self.clusters)
+
+    @property
+    def collapsed(self) -> bool:
+        """Whether the run page shows the stage as its cluster map with its
+        table folded away: a finished or pending stage without a failing
+        cluster, or a big stage (`table_deferred`)."""
+        return self.table_deferred or (
+            self.state in ("succeeded", "skipped (no clusters)", "not started")
+            and not any(c.failure for c in self.clusters))
+
+    @property
+    def table_deferred(self) -> bool:
+        """A stage too big for its table to stay readable: the run page shows
+        its map (a run of 1,000 clusters fits on one screen) and loads its
+        table when someone opens it, so the page and its pushes stay small."""
+        return len(self.clusters) > TABLE_OPEN_UP_TO
 
 
 @dataclass
@@ -245,11 +262,13 @@ def _stage_view(entry: dict, config: dict, ctx: dict, *, is_deletion: bool = Fal
 
 def _task_view(task: dict, config: dict, when_: str, entry: dict, stage: StageView, ctx: dict) -> TaskView:
     if task.get("type") == "TimedWait":
-        return _timed_wait_view(task, config, entry, stage, ctx["now"])
+        return timed_wait_view(task, config, entry, stage.state, ctx["now"])
     return _approval_view(task, when_, ctx)
 
 
-def _timed_wait_view(task: dict, config: dict, entry: dict, stage: StageView, now: datetime) -> TaskView:
+def timed_wait_view(task: dict, config: dict, entry: dict, state: str, now: datetime) -> TaskView:
+    """A TimedWait task of a stage in `state`: not started, waiting
+    (seconds left, end) or elapsed (when)."""
     wait = config.get("waitTime", "")
     view = TaskView("TimedWait", "after", "not started", wait=wait)
     elapsed = conditions_by_type(task).get("WaitTimeElapsed")
@@ -257,7 +276,7 @@ def _timed_wait_view(task: dict, config: dict, entry: dict, stage: StageView, no
         view.state, view.ends_at = "elapsed", when(elapsed.get("lastTransitionTime"))
         return view
     progressing = conditions_by_type(entry).get("Progressing") or {}
-    if stage.state == "waiting" and progressing.get("lastTransitionTime"):
+    if state == "waiting" and progressing.get("lastTransitionTime"):
         since = when(progressing["lastTransitionTime"])
         seconds = wait_seconds(wait) if wait else 0
         view.remaining = max(0, int(seconds - (now - since).total_seconds()))

@@ -11,6 +11,7 @@ from django.utils.html import format_html, format_html_join
 
 from rollouts import clock
 from rollouts.selectors.common import duration_text
+from rollouts.selectors.pipeline import stage_cells
 
 register = template.Library()
 
@@ -51,7 +52,7 @@ def css_token(value: str) -> str:
     return str(value).split(" ")[0].strip("()").lower()
 
 
-_CLUSTER_ROW = ('<tr><td>{}</td><td>{}</td><td><span class="state state-{}">{}</span>{}</td>'
+_CLUSTER_ROW = ('<tr id="cluster-{}" class="row-{}"><td>{}</td><td>{}</td><td><span class="state state-{}">{}</span>{}</td>'
                 "<td>{}</td><td>{}</td><td>{}</td></tr>\n")
 
 
@@ -65,7 +66,24 @@ def cluster_rows(clusters) -> str:
     a 1,000-cluster run renders in milliseconds rather than a template loop's
     hundred. Every value goes through format_html, escaped as {{ }} would be."""
     return format_html_join("", _CLUSTER_ROW, (
-        (i, c.name, c.state, c.state,
+        (c.name, "failing" if c.failure or c.state == "failed" else c.state, i, c.name, c.state, c.state,
          format_html(' <span class="message">{}</span>', c.message) if c.message else "",
          _time_cell(c.started, c.started_text), _time_cell(c.ended, c.ended_text), c.duration)
         for i, c in enumerate(clusters, 1)))
+
+
+_CELL = '<span class="cell cell-{}" id="{}" role="img" tabindex="-1" aria-label="{}"></span>'
+_FIRST_CELL = '<span class="cell cell-{}" id="{}" role="img" tabindex="0" aria-label="{}"></span>'
+
+
+@register.simple_tag
+def cluster_map(stage, key) -> str:
+    """The map cells of a stage (a `StageView`), the stage being number `key`
+    on its page (or "deletion"): built in Python like `cluster_rows`, one
+    short element per cluster (state class, stable id, accessible name,
+    which the stylesheet also shows as the cell's tooltip). The first cell
+    is the map's one Tab stop; static/fleetui.js moves it with the arrow keys."""
+    cells = [(c.state.value, c.id, c.label) for c in stage_cells(stage, key)]
+    if not cells:
+        return ""
+    return format_html(_FIRST_CELL, *cells[0]) + format_html_join("", _CELL, cells[1:])

@@ -2,9 +2,10 @@
 
 from django.http import Http404
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_POST
 
-from rollouts import roles, selectors
+from rollouts import broadcast, roles, selectors
 from rollouts.api.errors import ApiError
 from rollouts.selectors import freezes as freeze_selectors
 from rollouts.selectors.common import kind_of
@@ -15,6 +16,20 @@ from .helpers import notify_or_redirect, page
 from .runs import render_timeline, run_url
 
 COMMENT_LIMIT = 1000
+
+
+def approvals_count(request) -> dict:
+    """Context processor: the nav's "Approvals (n)" and the tab title's
+    "(n)", for people who may view the fleet: `approvals_count` (counted only
+    if the page shows it: two queries), when it was counted, and
+    `approvals_socket`, the socket a page without its own opens to hear the
+    count change ("" when pushes cannot reach this server)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not user.has_perm(roles.VIEW):
+        return {}
+    return {"approvals_count": SimpleLazyObject(selectors.approvals_waiting_count),
+            "approvals_version": broadcast.count_version(),
+            "approvals_socket": broadcast.NAV_SOCKET_PATH if broadcast.pushes_reach_browsers() else ""}
 
 
 @roles.requires(roles.VIEW)

@@ -1,6 +1,7 @@
 """The runs list, the run timeline, and Stop / Resume."""
 
 from django.http import Http404
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -43,10 +44,22 @@ def run_detail(request, name: str, namespace: str = ""):
     """The timeline; an htmx refresh gets only its `timeline` partial. An
     active run's page also listens for live pushes of that partial."""
     run = _run_or_404(name, namespace)
+    table = request.GET.get("table", "")
+    context = run_timeline_context(run, {"open_table": int(table) if table.isdigit() else None})
+    if context["open_table"] and getattr(request, "htmx", False):
+        return _stage_table(request, context)
     live = live_context(broadcast.run_socket_path(run)) if run.active else None
     hub = mirror.mirror_sources([run]).get((run.KIND, run.namespace, run.name), "")
-    return page(request, "rollouts/run_detail.html", {**run_timeline_context(run), "live": live, "hub": hub},
-                partial="timeline")
+    return page(request, "rollouts/run_detail.html", {**context, "live": live, "hub": hub}, partial="timeline")
+
+
+def _stage_table(request, context: dict):
+    """The cluster table of stage `?table=N` (1-based), which a big stage
+    loads when someone opens it; without script `?table=N` opens it in the page."""
+    stages = context["tl"].stages
+    if context["open_table"] > len(stages):
+        raise Http404(f"no stage {context['open_table']} in this run")
+    return render(request, "rollouts/run_detail.html#cluster-table", {"stage": stages[context["open_table"] - 1]})
 
 
 def render_timeline(request, name: str, namespace: str):

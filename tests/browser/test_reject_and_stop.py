@@ -20,7 +20,8 @@ from .conftest import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-RED = "rgb(207, 34, 46)"  # --bad in static/fleetui.css
+RED = "rgb(207, 34, 46)"  # --bad in static/fleetui.css (light theme)
+REJECTED_RED = "rgb(130, 7, 30)"  # --state-rejected (light theme): a darker red, on its own pink
 
 
 def open_dialog(page, link: str):
@@ -49,7 +50,7 @@ def test_a_release_manager_rejects_a_gate_and_it_reads_rejected_in_red_with_the_
     page.reload()
     gate = page.locator(".task").filter(has_text="example-run-canary")
     expect(gate.locator(".state")).to_have_text("rejected")
-    expect(gate.locator(".state")).to_have_css("color", RED)
+    expect(gate.locator(".state")).to_have_css("color", REJECTED_RED)
     expect(gate.locator(".rejected")).to_have_text("Rejected by rita: error rate up on member3")
     expect(gate.locator(".rejected")).to_have_css("color", RED)
     expect(page.get_by_role("link", name="Approve…")).to_have_count(0)
@@ -81,7 +82,7 @@ def test_stop_asks_first_cancel_keeps_the_run_going_and_confirm_stops_it(page, f
     assert run_obj().spec["state"] == "Stop"
     settle()
     page.reload()
-    expect(page.locator("#run-state")).to_have_text("stopping")
+    expect(page.locator("#run-state")).to_have_text("stopping · 1 failing")
     expect(page.locator("#run-sentence")).to_contain_text(
         "The run is stopping: waiting for member2 (updating since")
     expect(page.locator("#run-sentence")).to_contain_text("nothing new starts")
