@@ -2,6 +2,7 @@
 
 Workers:  celery -A fleetui worker --concurrency 2
 Hubs:     celery -A fleetui worker -Q hubs --concurrency <number of hub connections>
+Health:   celery -A fleetui worker -Q health   (health gates: Prometheus queries)
 Notify:   celery -A fleetui worker -Q notifications --concurrency 4   (webhooks, Slack, Teams, email)
 Beat:     celery -A fleetui beat      (scheduler: fleetui.beat.DatabaseScheduler, from settings)
 
@@ -53,6 +54,10 @@ app.conf.beat_schedule = {
     "sync-members": {"task": "rollouts.tasks.members_sync", "schedule": 5.0},
     # KubeFleet hub mirrors: restart any session chain a lost message broke.
     "sync-hubs": {"task": "rollouts.tasks_k8s.hub_connections_sync", "schedule": 30.0},
+    # Health gates due a check: the lister sends each check to the `health` queue.
+    "check-health-gates": {"task": "rollouts.tasks_health.health_gates_check_due",
+                           "schedule": settings.FLEET_HEALTH_TICK_SECONDS,
+                           "options": {"expires": max(5.0, 5 * settings.FLEET_HEALTH_TICK_SECONDS)}},
     # Notifications due: retries after their backoff, hand-offs a lost message dropped.
     "notifications-sweep": {"task": "rollouts.tasks.notifications_send_due", "schedule": 10.0},
     # Housekeeping: what deleted members left behind.

@@ -304,7 +304,9 @@ if REDIS_URL:
         CELERY_BROKER_USE_SSL = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
 # Hub sync sessions watch a KubeFleet hub for a while: their own queue and
 # worker (`celery -A fleetui worker -Q hubs`) so they never hold an engine slot.
-CELERY_IMPORTS = ("rollouts.tasks_k8s",)
+# Health gates ask Prometheus (up to 5 s a query): their own queue and worker
+# (`celery -A fleetui worker -Q health`), never an engine slot (docs/health-gates.md).
+CELERY_IMPORTS = ("rollouts.tasks_k8s", "rollouts.tasks_health")
 # Member syncs unblock runs (a cluster's apply finishing lets its run go on):
 # they go before the sweeps' background advances, never starved behind them.
 CELERY_TASK_ROUTES = {"rollouts.tasks_k8s.hub_sync": {"queue": "hubs"},
@@ -313,7 +315,9 @@ CELERY_TASK_ROUTES = {"rollouts.tasks_k8s.hub_sync": {"queue": "hubs"},
                       # worker (`celery -A fleetui worker -Q notifications`, Procfile `notify`).
                       "rollouts.tasks.notifications_record": {"queue": "notifications"},
                       "rollouts.tasks.notifications_send": {"queue": "notifications"},
-                      "rollouts.tasks.notifications_send_due": {"queue": "notifications"}}
+                      "rollouts.tasks.notifications_send_due": {"queue": "notifications"},
+                      "rollouts.tasks_health.health_gate_check": {"queue": "health"}}
+
 
 # Notifications (docs/notifications.md). FLEET_BASE_URL: where people reach
 # the dashboard, for the deep links in messages (no trailing slash needed).
@@ -342,6 +346,8 @@ FLEET_OVERVIEW_FAILED_RUN_HOURS = env_float("FLEET_OVERVIEW_FAILED_RUN_HOURS", 2
 FLEET_SIMULATED_APPLY_SECONDS = env_float("FLEET_SIMULATED_APPLY_SECONDS", 0.0)
 # Seconds between safety-net passes of the in-process engine loop.
 FLEET_ENGINE_INTERVAL_SECONDS = env_float("FLEET_ENGINE_INTERVAL_SECONDS", 1.0)
+# Seconds between looks for health gates due a check (beat, or the embedded engine's health thread).
+FLEET_HEALTH_TICK_SECONDS = env_float("FLEET_HEALTH_TICK_SECONDS", 1.0)
 # Where writers wake a `fleet engine` in another process (default var/engine.sock).
 FLEET_ENGINE_SOCKET = env_str("FLEET_ENGINE_SOCKET")
 # Login rate limit: after this many failed logins for one user name, or from one

@@ -34,9 +34,9 @@ pytestmark = pytest.mark.django_db
 # The dialog of a gate with a next stage: session and user, the request, the
 # run, the policies in scope, the latest decision, the next clusters'
 # bindings and snapshots, the release diff, the placement's status, the
-# `created` Event, the freezes holding now (break-glass instead of Approve)…
-# the same for 3 clusters as for 30.
-QUERIES = 15
+# `created` Event, the gate's health check, the freezes holding now
+# (break-glass instead of Approve)… the same for 3 clusters as for 30.
+QUERIES = 16
 
 
 @pytest.fixture

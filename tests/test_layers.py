@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS = [
     ("entry points", [
         "fleetui", "rollouts.views", "rollouts.cli", "rollouts.consumers", "rollouts.routing", "rollouts.tasks",
-        "rollouts.tasks_k8s", "rollouts.admin", "rollouts.admin_base", "rollouts.admin_policies", "rollouts.admin_freezes",
-        "rollouts.admin_notifications",
+        "rollouts.tasks_k8s", "rollouts.tasks_health", "rollouts.admin", "rollouts.admin_base", "rollouts.admin_policies",
+        "rollouts.admin_freezes", "rollouts.admin_notifications",
         "rollouts.mirror.admin", "rollouts.management", "rollouts.urls", "rollouts.apps", "rollouts.signals",
         "rollouts.templatetags", "rollouts.demo", "rollouts.demo_users", "rollouts.auth_backends",
         "rollouts.current_request", "rollouts.sessions",
@@ -30,7 +30,7 @@ LAYERS = [
     ]),
     ("engine, controllers, api", [
         "rollouts.engine", "rollouts.controllers", "rollouts.api", "rollouts.members", "rollouts.mirror.kinds",
-        "rollouts.mirror.marks", "rollouts.k8s", "rollouts.kubeconfig", "rollouts.sso",
+        "rollouts.mirror.marks", "rollouts.k8s", "rollouts.kubeconfig", "rollouts.sso", "rollouts.prometheus",
     ]),
     ("models", [
         "rollouts", "rollouts.models", "rollouts.changes", "rollouts.clock", "rollouts.conditions",

@@ -131,14 +131,14 @@ def test_the_run_page_costs_the_same_queries_for_4_or_1000_clusters(django_asser
     fake_run("big", clusters)
     rita = signed_in("rita", RELEASE_MANAGERS)
     # session, user, the run, its approval requests, approval Events naming
-    # approvers, the approval policies of its strategy, the run's latest
-    # Events, the user's and the group's permissions (perms.*), the user's
-    # groups (header), whether it is mirrored from a hub, the placement's
-    # status (which clusters are failing, for an active run), the freezes
-    # holding now (the banner): 13; the nav's count of waiting gates (one
-    # per family): 15; its placement's past runs (the ETA, for an active
-    # run): 16, for any size.
-    with django_assert_num_queries(16):
+    # approvers, the approval policies of its strategy, their health checks,
+    # the run's latest Events, the user's and the group's permissions
+    # (perms.*), the user's groups (header), whether it is mirrored from a
+    # hub, the placement's status (which clusters are failing, for an active
+    # run), the freezes holding now (the banner): 14; the nav's count of
+    # waiting gates (one per family): 16; its placement's past runs (the ETA,
+    # for an active run): 17, for any size.
+    with django_assert_num_queries(17):
         response = rita.get("/runs/big/")
     assert response.status_code == 200
     # Every cluster shows, as a map cell (a big stage's table loads when opened).

@@ -51,11 +51,11 @@ def problems(manifest: dict) -> list[tuple[str, str]]:
     if raw is None:
         return []
     path = f"metadata.annotations[{ANNOTATION}]"
-    document, error = _load(raw)
+    document, error = load_annotation(raw)
     if error:
         return [(path, error)]
     causes: list[tuple[str, str]] = []
-    _check_document(document, path, _stage_tasks(manifest), causes)
+    _check_document(document, path, stage_approval_gates(manifest), causes)
     return causes
 
 
@@ -63,7 +63,7 @@ def parse(manifest: dict) -> list[GatePolicy]:
     """The gate policies of a valid strategy manifest ([] without the
     annotation). Call problems() first: malformed parts are skipped here."""
     raw = annotation_of(manifest)
-    document, error = _load(raw) if raw is not None else ({}, None)
+    document, error = load_annotation(raw) if raw is not None else ({}, None)
     if error or not isinstance(document, dict) or not isinstance(document.get("stages"), dict):
         return []
     out = []
@@ -75,7 +75,8 @@ def parse(manifest: dict) -> list[GatePolicy]:
     return out
 
 
-def _load(raw) -> tuple[object, str | None]:
+def load_annotation(raw) -> tuple[object, str | None]:
+    """(document, None) for a YAML or JSON annotation value, (None, error) otherwise."""
     if not isinstance(raw, str):
         return None, "Invalid value: must be a string holding YAML or JSON"
     try:
@@ -85,7 +86,7 @@ def _load(raw) -> tuple[object, str | None]:
         return None, f"Invalid value: not YAML or JSON ({first})"
 
 
-def _stage_tasks(manifest: dict) -> dict[str, set[str]]:
+def stage_approval_gates(manifest: dict) -> dict[str, set[str]]:
     """{stage name: the gates that have an Approval task}, from spec.stages."""
     spec = manifest.get("spec") if isinstance(manifest.get("spec"), dict) else {}
     stages = spec.get("stages") if isinstance(spec.get("stages"), list) else []

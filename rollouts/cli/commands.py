@@ -32,6 +32,7 @@ from .audit import audit_command
 from .credentials import credentials_command, hub_command, kubeconfig_command
 from .errors import CliError, format_error
 from .freezes import freeze_command
+from .health import health_command
 from .history import history_command
 from .metadata import annotate_command, label_command
 from .notifications import notifications_command
@@ -436,6 +437,7 @@ VERBS = {
     "annotate": annotate_command,
     "approve": approve,
     "reject": reject,
+    "health": health_command,
     "wait": wait,
     "demo": demo,
     "engine": engine,

@@ -21,6 +21,7 @@ Verbs:
   annotate       add, change or remove annotations, as kubectl annotate
   approve        approve a ClusterApprovalRequest or ApprovalRequest
   reject         reject a stage gate with a reason: its run stops
+  health         show (or --check now) a gate's health gate: Prometheus queries and results
   wait           wait for a condition or for deletion
   api-resources  list the kinds the hub serves and their short names
   demo           load the tutorial's demo fleet
@@ -86,8 +87,8 @@ def add_verbs(parser) -> None:
         dest="verb", metavar="VERB", help=argparse.SUPPRESS, prog=parser.prog, parser_class=VerbParser
     )
     common = _common_options()
-    for add in (_apply, _get, _delete, _patch, _label, _annotate, _approve, _reject, _wait, _api_resources, _demo, _engine, _serve, _audit, _hub, _kubeconfig,
-                _policies, _history, _credentials, _freeze, _notifications):
+    for add in (_apply, _get, _delete, _patch, _label, _annotate, _approve, _reject, _health, _wait, _api_resources, _demo,
+                _engine, _serve, _audit, _hub, _kubeconfig, _policies, _history, _credentials, _freeze, _notifications):
         add(verbs, common)
 
 
@@ -343,6 +344,26 @@ def _reject(verbs, common) -> None:
     p.add_argument("resources", nargs="+", metavar="REQUEST", help="NAME, careq/NAME or areq/NAME")
     _namespace(p, "reject the ApprovalRequest in this namespace")
     p.add_argument("--reason", required=True, help="why the run must stop (required)")
+
+
+def _health(verbs, common) -> None:
+    p = _verb(
+        verbs,
+        "health",
+        common,
+        "show a gate's health gate: each Prometheus query, its value and result",
+        "  fleet health example-run-canary\n"
+        "  fleet health example-run-canary --check\n",
+        "Show the last check of the gate's health gate (the strategy's fleetui.io/health-gate\n"
+        "annotation, docs/health-gates.md): its verdict (soaking, healthy, failing, unknown), its\n"
+        "mode, and per query the worst value now, the healthy side of the threshold,\n"
+        "pass/fail/unknown and the link to Prometheus' graph. --check checks it now when it is\n"
+        "due (and acts as its mode says, as system:health-gate). A bare NAME is a\n"
+        "ClusterApprovalRequest, or an ApprovalRequest when -n is given.",
+    )
+    p.add_argument("request", metavar="REQUEST", help="the approval request's name")
+    _namespace(p, "the ApprovalRequest's namespace")
+    p.add_argument("--check", action="store_true", help="check the gate now (when due) before showing it")
 
 
 def _wait(verbs, common) -> None:

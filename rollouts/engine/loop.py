@@ -3,7 +3,10 @@
 Each tick applies what is due on members and advances every active run.
 It sleeps until the sooner of the safety-net interval and the next deadline
 (a TimedWait ending, an apply finishing), and wakes at once when a writer
-notifies it (wakeup.py). SIGTERM and SIGINT stop it between ticks."""
+notifies it (wakeup.py). SIGTERM and SIGINT stop it between ticks.
+
+Beside it, a thread checks the health gates that are due (health_gates_tick):
+the embedded mode's `health` queue."""
 
 import logging
 import signal
@@ -18,6 +21,7 @@ from rollouts import models as m
 from rollouts.members.agent import members_sync
 from rollouts.mirror.freezes import mirrored_runs_enforce
 from rollouts.selectors.freezes import freezes_holding
+from rollouts.services import health_gates
 from rollouts.services.freezes import freezes_sync
 from rollouts.services.health import heartbeat_record
 
@@ -57,6 +61,28 @@ class _Heartbeat:
             self.last = now
 
 
+def health_gates_tick() -> int:
+    """Check every health gate that is due (the embedded mode's stand-in for
+    the `health` queue); returns how many were checked."""
+    due = health_gates.health_gates_due()
+    for gate in due:
+        health_gates.health_gate_check(kind=gate.kind, namespace=gate.namespace, name=gate.name)
+    return len(due)
+
+
+def _health_loop(stop: threading.Event, tick: float) -> None:
+    """The health thread: Prometheus answers in up to seconds, so the checks
+    run beside the engine's passes, never inside one."""
+    while not stop.is_set():
+        close_old_connections()
+        try:
+            health_gates_tick()
+        except Exception:  # keep the thread alive; the next tick retries
+            log.exception("health gate check failed")
+        stop.wait(tick)
+    close_old_connections()
+
+
 def engine_main(options: dict | None = None, stop: threading.Event | None = None) -> None:
     """Run the loop until stopped (or one tick with --once)."""
     options = options or {}
@@ -70,6 +96,9 @@ def engine_main(options: dict | None = None, stop: threading.Event | None = None
     # Embedded mode: notifications go out from a thread of their own, so a
     # receiver that times out never delays a pass (Celery mode: their queue).
     sender = None if options.get("once") or getattr(settings, "REDIS_URL", "") else notifier.sender_start(stop)
+    if not options.get("once"):
+        threading.Thread(target=_health_loop, args=(stop, settings.FLEET_HEALTH_TICK_SECONDS),
+                         name="fleet-health-gates", daemon=True).start()
     try:
         while not stop.is_set():
             close_old_connections()

@@ -2,6 +2,7 @@ from .base import FleetObject
 from .connections import HubConnection, MemberCredential, MirroredObject
 from .freezes import BreakGlass, Freeze, FreezeStop
 from .health import Heartbeat
+from .healthgates import HealthCheck
 from .hub import AppendOnlyError, Event, HubResource, MemberObject
 from .notifications import Delivery, Subscription
 from .placement import (
@@ -47,6 +48,6 @@ FLEET_MODELS = [
 
 __all__ = [m.__name__ for m in FLEET_MODELS] + ["FleetObject", "AppendOnlyError", "Event", "HubResource", "MemberObject", "FLEET_MODELS",
                                               "HubConnection", "MemberCredential", "MirroredObject",
-                                              "ApprovalPolicy", "ApprovalVote", "Heartbeat",
+                                              "ApprovalPolicy", "ApprovalVote", "Heartbeat", "HealthCheck",
                                               "RateCounter", "Freeze", "FreezeStop", "BreakGlass",
                                               "Subscription", "Delivery", "UserPreference"]

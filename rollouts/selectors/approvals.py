@@ -14,6 +14,7 @@ from rollouts.controllers.family import FAMILIES
 from rollouts.services import policies
 
 from .common import duration_text, family_for, when
+from .health_gates import health_view_of
 from .snapshots import ClusterGroup, ReleaseDiff, cluster_groups, release_diff
 from .timeline import StageView, stage_clusters
 
@@ -163,6 +164,7 @@ class ApprovalReview:
     started_at: datetime | None = None
     later: list = field(default_factory=list)  # StageAhead after next_stage, before the run stops again
     stops_at: str = ""  # the Approval the run waits at next ("" when it then finishes)
+    health: object = None  # selectors.health_gates.HealthView: the gate's last health check, None without one
 
     @property
     def next_clusters(self) -> int:
@@ -200,7 +202,7 @@ def approval_review(request) -> ApprovalReview:
     run's snapshot index and what it changes against the placement's previous
     snapshot, the stage that finished before the gate (its clusters, how long
     each took, failures, availability now), who started the run and when,
-    the policy's standing, and the clusters that update next (per snapshot
+    the policy's standing, the gate's last health check, and the clusters that update next (per snapshot
     they run now, the object diff to the run's snapshot). A fixed number of
     queries, whatever the number of clusters."""
     row = approval_row(request)
@@ -221,6 +223,7 @@ def approval_review(request) -> ApprovalReview:
     review = ApprovalReview(request, row, run, index, next_stage, groups, approver, gate, standing, rejection)
     review.later = [s for s in ahead if s.name != next_stage and s.clusters]
     review.stops_at = stops_at
+    review.health = health_view_of(request)
     if run is not None:
         placement = (run.spec or {}).get("placementName", "")
         review.release = release_diff(placement=placement, namespace=run.namespace, index=index)

@@ -29,6 +29,7 @@ from .failures import (
     placement_status_failures,
     placement_status_pending,
 )
+from .health_gates import health_views
 from .runs import RunState, cluster_state, progress, run_state
 
 RUN_EVENTS_SHOWN = 20
@@ -70,6 +71,7 @@ class TaskView:
     can_approve: bool = False
     policy: str = ""  # the approval policy's standing: "1 of 2 approvals, waiting for someone from sre"
     rejected: str = ""  # "rejected by rita: error rate up", until the gate is approved
+    health: object = None  # selectors.health_gates.HealthView: the gate's last health check, None without one
     wait: str = ""
     remaining: int | None = None  # seconds left of a running TimedWait
     ends_at: datetime | None = None
@@ -291,6 +293,7 @@ def _approval_view(task: dict, when_: str, ctx: dict) -> TaskView:
     task_approved = conditions_by_type(task).get("ApprovalRequestApproved", {}).get("status") == "True"
     standing = ctx["policies"].get(name)
     view.policy = standing.text if standing else ""
+    view.health = ctx["health"].get(name)
     if standing and not standing.met and not task_approved and approved.get("status") == "True":
         approved = {}  # Approved=True the policy's votes do not back: the engine ignores it, so do we
     decision = ctx["decisions"].get(name)
@@ -330,6 +333,7 @@ def run_timeline(run) -> Timeline:
            "stopped": run.active and spec.get("state") == "Stop",
            "decisions": gate_decisions(family.approval_request.KIND, run.namespace, list(requests)),
            "policies": policies.progress_for_run(run, requests) if requests else {},
+           "health": health_views(family.approval_request.KIND, run.namespace, list(requests)),
            "failures": _failures(family, spec.get("placementName", ""), run.namespace) if run.active
            else {"failing": {}, "pending": {}}}
     state = run_state(spec.get("state"), status.get("conditions"))

@@ -18,7 +18,7 @@ No database access: callers may validate before they open a transaction.
 
 import json
 
-from .. import approval_policy
+from .. import approval_policy, health_gate
 from ..errors import Invalid
 from ..kinds import Kind
 from .formats import dns_label_problem, subdomain_problem
@@ -117,9 +117,11 @@ def _check_transition(new, old, causes: Causes) -> None:
 
 def _check_strategy(manifest: dict, old: dict | None, causes: Causes) -> None:
     """§2.2: the strategy may change at any time; only its schema and CEL rules
-    apply. Plus Fleet UI's approval-policy annotation (api.approval_policy)."""
+    apply. Plus Fleet UI's approval-policy and health-gate annotations
+    (api.approval_policy, api.health_gate)."""
     _check_spec(manifest, STRATEGY_SPEC, causes)
     causes.extend(approval_policy.problems(manifest))
+    causes.extend(health_gate.problems(manifest))
 
 
 def _check_approval(manifest: dict, old: dict | None, causes: Causes) -> None:
