@@ -7,6 +7,7 @@ prove the wiring commit through django_capture_on_commit_callbacks.
 """
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
@@ -19,6 +20,7 @@ from rollouts.roles import ADMINS, RELEASE_MANAGERS, VIEWERS, user_create
 from rollouts.selectors.notices import run_outcome
 from rollouts.services import deliveries, notify_formats
 from rollouts.services.approvals import approval_request_approve, approval_request_reject
+from rollouts.services.freezes import freeze_create
 from rollouts.services.notifications import (
     subscription_create,
     subscription_delete,
@@ -208,6 +210,19 @@ def test_a_freeze_starting_and_ending_reaches_every_subscription_that_asks(froze
 
     assert [(d.subscription.name, d.kind) for d in owed()] == [
         ("only-prod", Kind.FREEZE_STARTED), ("only-prod", Kind.FREEZE_ENDED)]
+
+
+def test_a_freeze_notice_says_who_froze_why_and_until_when(frozen_clock, people):
+    team("all")
+    until = clock.now() + timedelta(hours=8)
+    freeze_create(name="incident-42", reason="payments outage", actor="ada", ends_at=until)
+    react(changes.FreezeChanged("incident-42", True))
+    [delivery] = owed(kind=Kind.FREEZE_STARTED)
+    facts = delivery.payload["freeze"]
+    assert (facts["name"], facts["active"], facts["declaredBy"], facts["reason"], facts["until"]) == (
+        "incident-42", True, "ada", "payments outage", clock.rfc3339(until))
+    assert delivery.payload["summary"] == "Freeze incident-42 by ada started: payments outage"
+    assert delivery.payload["links"]["freezes"].endswith("/freezes/")
 
 
 # Who is told ------------------------------------------------------------------------

@@ -308,15 +308,24 @@ def _failing_notice(binding, failure, family, run) -> Notice:
 
 
 def _freeze_notice(event) -> Notice:
-    """A freeze started or ended. The event names the freeze only; the key
-    is the freeze, its new state and the minute, so a burst of publications
-    of one change (an edit, two processes) is told once."""
+    """A freeze started or ended, with who declared it, why and until when
+    (one query). The key is the freeze, its new state and the minute, so a
+    burst of publications of one change (an edit, two processes) is told once."""
     kind = Kind.FREEZE_STARTED if event.active else Kind.FREEZE_ENDED
     now = clock.now()
+    row = m.Freeze.objects.filter(name=event.name).values(
+        "declared_by", "reason", "ends_at", "windows", "time_zone", "selector", "ended_by").first() or {}
+    facts = {"name": event.name, "active": event.active, "declaredBy": row.get("declared_by", ""),
+             "reason": row.get("reason", ""), "until": clock.rfc3339(row.get("ends_at")) if row.get("ends_at") else "",
+             "windows": row.get("windows", ""), "timeZone": row.get("time_zone", ""),
+             "selector": row.get("selector", ""), "endedBy": row.get("ended_by", "")}
+    who = f" by {facts['declaredBy']}" if facts["declaredBy"] else ""
+    why = f": {facts['reason']}" if facts["reason"] else ""
     return Notice(kind=kind, key=f"{kind}:{event.name}:{now:%Y-%m-%dT%H:%M}", occurred_at=clock.rfc3339(now),
-                  payload={"freeze": {"name": event.name, "active": event.active},
-                           "summary": f"Freeze {event.name} {'started' if event.active else 'ended'}",
-                           "links": {"overview": absolute_url("overview", "")}})
+                  payload={"freeze": facts,
+                           "summary": f"Freeze {event.name}{who} {'started' if event.active else 'ended'}{why}",
+                           "links": {"overview": absolute_url("overview", ""),
+                                     "freezes": f"{settings.FLEET_BASE_URL.rstrip('/')}{reverse('rollouts:freezes')}"}})
 
 
 def _add_placement_labels(notices: list[Notice]) -> None:
