@@ -1,7 +1,7 @@
 """Writing a run, an approval or a strategy costs the same whether the hub
-has 1 placement or 20: only writes a placement reads (members, resources,
-overrides) reconcile every placement, and a placement's own write only
-itself (issue 19)."""
+has 1 placement or 20: only writes every placement reads (members,
+overrides) reconcile every placement, a placement's own write only itself,
+and a hub resource the placements that may select it (issue 19)."""
 
 import pytest
 from django.core.management import call_command
@@ -52,10 +52,14 @@ def costs(placements: int) -> dict:
         "spec": {"resourceSelectors": [{"group": "", "kind": "Namespace", "name": "test-namespace",
                                         "version": "v1"}], "policy": {"placementType": "PickAll"},
                  "strategy": {"type": "External"}}}))
+    found["resources"] = queries(lambda: apply([
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-b"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "team-b"},
+         "data": {"k": "v"}}]))
     return found
 
 
-@pytest.mark.parametrize("write", ["run", "strategy", "approval", "placement"])
+@pytest.mark.parametrize("write", ["run", "strategy", "approval", "placement", "resources"])
 def test_a_write_costs_the_same_queries_with_1_or_20_placements(write, frozen_clock):
     small = costs(1)[write]
     call_command("flush", interactive=False, verbosity=0)  # the second hub starts empty

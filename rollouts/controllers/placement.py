@@ -13,7 +13,7 @@ from rollouts.mirror.marks import local_only
 from . import labels as L
 from .family import FAMILIES
 from .scheduler import schedule
-from .snapshots import snapshot_resources
+from .snapshots import may_select, snapshot_resources
 
 # Placement-level conditions after Scheduled, in the order KubeFleet computes them.
 _ROLLOUT_CHAIN = [
@@ -41,6 +41,19 @@ def placements_reconcile(only: list | None = None) -> None:
                       else [p for p in only if isinstance(p, family.placement)])
         for placement in placements:
             placement_reconcile(placement, family, members)
+
+
+def placements_reconcile_for(resources: list, *, done: list = ()) -> None:
+    """Reconcile the placements whose selection a change to these hub
+    resources can change (controllers.snapshots.may_select), not all of
+    them, and not those in `done`: a new namespace and its placement cost
+    the same on a hub of 10 placements as on one of 1,000."""
+    skip = {(type(p), p.pk) for p in done}
+    affected = [placement for family in FAMILIES for placement in local_only(family.placement.objects.all())
+                if (type(placement), placement.pk) not in skip
+                and any(may_select(placement, resource) for resource in resources)]
+    if affected:
+        placements_reconcile(only=affected)
 
 
 def placement_reconcile(placement, family, members: list) -> None:

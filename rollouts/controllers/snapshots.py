@@ -81,6 +81,23 @@ def _matches(selector: dict, obj, ns, selector_matches) -> bool:
     return True
 
 
+def may_select(placement, resource) -> bool:
+    """Whether a change to `resource` (a HubResource, written or deleted) can
+    change what `placement` selects: a selector of its group, kind and name
+    (labels are not looked at: a label change can add it or drop it), or,
+    for an object inside a namespace, a selector of that Namespace."""
+    ns = placement.namespace if placement.NAMESPACED else ""
+    for selector in (placement.spec or {}).get("resourceSelectors") or []:
+        group, kind, name = selector.get("group") or "", selector.get("kind"), selector.get("name")
+        if (group, kind) == (resource.api_group, resource.kind) and resource.namespace == ns and (
+                not name or name == resource.name):
+            return True
+        if (group, kind) == ("", "Namespace") and resource.namespace and not ns and (
+                not name or name == resource.namespace):
+            return True
+    return False
+
+
 def resource_hash(selected: list[dict]) -> str:
     canonical = json.dumps(selected, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -320,17 +320,20 @@ _NO_PLACEMENT_INPUT = {*RUN_KINDS, *STRATEGY_KINDS, *APPROVAL_KINDS}
 def _reconcile_after(written: list[tuple], *, deleted: bool = False) -> None:
     """Bring placements up to date with what was written: none for runs,
     strategies and approval requests; only the written placements for
-    placements (the others do not read each other); every placement for
-    members, hub resources, overrides and the rest."""
-    kinds = {kind.kind for kind, _ in written}
-    if kinds <= _NO_PLACEMENT_INPUT:
+    placements (the others do not read each other); for hub resources, the
+    placements that may select them; every placement for members, overrides
+    and the rest."""
+    placements = [obj for kind, obj in written if kind.kind in PLACEMENT_KINDS]
+    resources = [obj for _, obj in written if isinstance(obj, m.HubResource)]
+    rest = [kind for kind, obj in written
+            if kind.kind not in _NO_PLACEMENT_INPUT | set(PLACEMENT_KINDS) and not isinstance(obj, m.HubResource)]
+    if rest:  # members, overrides…: any placement may schedule or snapshot differently
+        placement_controller.placements_reconcile()
         return
-    if kinds <= {*PLACEMENT_KINDS, *_NO_PLACEMENT_INPUT}:
-        if not deleted:  # a deleted placement takes its children with it; no other placement reads it
-            placement_controller.placements_reconcile(
-                only=[obj for kind, obj in written if kind.kind in PLACEMENT_KINDS])
-        return
-    placement_controller.placements_reconcile()
+    if placements and not deleted:  # a deleted placement takes its children with it; no other placement reads it
+        placement_controller.placements_reconcile(only=placements)
+    if resources:  # the other placements that may select them
+        placement_controller.placements_reconcile_for(resources, done=[] if deleted else placements)
 
 
 def _publish_changes(results: list[ApplyResult]) -> None:
