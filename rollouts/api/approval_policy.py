@@ -37,26 +37,38 @@ class GatePolicy:
     four_eyes: bool = False
 
 
-def annotation_of(manifest: dict):
-    """The annotation's raw value, or None when the manifest has none."""
+def annotation_value(manifest: dict, name: str):
+    """The raw value of annotation `name`, or None when the manifest has none."""
     meta = manifest.get("metadata") if isinstance(manifest, dict) else None
     annotations = meta.get("annotations") if isinstance(meta, dict) else None
-    return annotations.get(ANNOTATION) if isinstance(annotations, dict) else None
+    return annotations.get(name) if isinstance(annotations, dict) else None
 
 
-def problems(manifest: dict) -> list[tuple[str, str]]:
-    """(field path, message) for everything wrong with the annotation of a
-    strategy manifest; [] when it is fine or absent."""
-    raw = annotation_of(manifest)
+def annotation_problems(manifest: dict, name: str, check) -> list[tuple[str, str]]:
+    """(field path, message) for everything wrong with a strategy manifest's
+    YAML annotation `name` ([] when fine or absent): loaded, then handed to
+    check(document, path, the strategy's stage gates, causes)."""
+    raw = annotation_value(manifest, name)
     if raw is None:
         return []
-    path = f"metadata.annotations[{ANNOTATION}]"
+    path = f"metadata.annotations[{name}]"
     document, error = load_annotation(raw)
     if error:
         return [(path, error)]
     causes: list[tuple[str, str]] = []
-    _check_document(document, path, stage_approval_gates(manifest), causes)
+    check(document, path, stage_approval_gates(manifest), causes)
     return causes
+
+
+def annotation_of(manifest: dict):
+    """The approval policy annotation's raw value, or None when the manifest has none."""
+    return annotation_value(manifest, ANNOTATION)
+
+
+def problems(manifest: dict) -> list[tuple[str, str]]:
+    """(field path, message) for everything wrong with the approval policy
+    annotation of a strategy manifest; [] when it is fine or absent."""
+    return annotation_problems(manifest, ANNOTATION, _check_document)
 
 
 def parse(manifest: dict) -> list[GatePolicy]:

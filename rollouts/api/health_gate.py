@@ -37,7 +37,12 @@ import urllib.parse
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .approval_policy import GATES, load_annotation, stage_approval_gates
+from .approval_policy import (
+    GATES,
+    annotation_problems,
+    annotation_value,
+    load_annotation,
+)
 from .durations import parse_duration
 
 ANNOTATION = "fleetui.io/health-gate"
@@ -92,25 +97,14 @@ class HealthGate:
 
 
 def annotation_of(manifest: dict):
-    """The annotation's raw value, or None when the manifest has none."""
-    meta = manifest.get("metadata") if isinstance(manifest, dict) else None
-    annotations = meta.get("annotations") if isinstance(meta, dict) else None
-    return annotations.get(ANNOTATION) if isinstance(annotations, dict) else None
+    """The health gate annotation's raw value, or None when the manifest has none."""
+    return annotation_value(manifest, ANNOTATION)
 
 
 def problems(manifest: dict) -> list[tuple[str, str]]:
-    """(field path, message) for everything wrong with the annotation of a
-    strategy manifest; [] when it is fine or absent."""
-    raw = annotation_of(manifest)
-    if raw is None:
-        return []
-    path = f"metadata.annotations[{ANNOTATION}]"
-    document, error = load_annotation(raw)
-    if error:
-        return [(path, error)]
-    causes: list[tuple[str, str]] = []
-    _check_document(document, path, stage_approval_gates(manifest), causes)
-    return causes
+    """(field path, message) for everything wrong with the health gate
+    annotation of a strategy manifest; [] when it is fine or absent."""
+    return annotation_problems(manifest, ANNOTATION, _check_document)
 
 
 def parse(manifest: dict) -> list[HealthGate]:
