@@ -356,3 +356,11 @@ def test_a_stuck_run_without_a_failure_says_what_the_member_still_works_on(froze
         "The run is stuck: cluster member1 in stage prod has been updating for over 5 minutes (member1 reports "
         "Applied: ApplyPending: applying the resources); it goes on when the cluster reports its resources "
         "applied and available.")
+
+
+def test_a_failing_cluster_is_logged_when_it_starts_failing_not_on_every_pass(failing, caplog):
+    caplog.set_level("INFO", logger="rollouts.engine.runner")
+    caplog.clear()
+    for _ in range(3):
+        tick()
+    assert not [r for r in caplog.records if "has failed" in r.getMessage()], "logged again on each pass"

@@ -113,6 +113,24 @@ def due_runs() -> list[tuple[Family, int]]:
             for pk in local_only(family.run.objects.filter(active=True, wake_at__lte=now)).values_list("pk", flat=True)]
 
 
+_retry_logged: dict[tuple, str] = {}  # (run kind, pk) -> the retryable error this process logged last
+
+
+def _log_retry(run, error: str) -> None:
+    """Log a retryable error (a failing cluster…) when it appears or
+    changes, not on every pass that meets it again (every tick while a
+    cluster keeps failing)."""
+    key = (run.KIND, run.pk)
+    if not error:
+        _retry_logged.pop(key, None)
+        return
+    if _retry_logged.get(key) != error:
+        if len(_retry_logged) > 10_000:  # bounded: runs that finished while failing leave entries
+            _retry_logged.clear()
+        _retry_logged[key] = error
+        log.info("run %s: %s", run.name, error)
+
+
 def _one_pass(family: Family, pk: int, freezes: list[FreezeInfo] | None = None) -> tuple[Decision | None, bool, object]:
     """One locked pass: (decision, whether it changed anything, the placement
     whose bindings it wrote or None)."""
@@ -122,8 +140,7 @@ def _one_pass(family: Family, pk: int, freezes: list[FreezeInfo] | None = None) 
             return None, False, None
         world, rows = load_world(run, family, freezes=freezes)
         decision = decide(world)
-        if decision.retry_error:
-            log.info("run %s: %s", run.name, decision.retry_error)
+        _log_retry(run, decision.retry_error)
         touched = _carry_out(decision.actions, run, family, rows)
         changed = _save(run, decision, world) or bool(decision.actions)
     return decision, changed, (rows["placement"] if touched else None)
