@@ -34,8 +34,9 @@ _FAMILY_BY_PLACEMENT_KIND = {family.placement.KIND: family for family in FAMILIE
 # An advance waiting in the queue covers every later reason to advance that
 # run (a pass reads the run's whole world): the sweeps and a placement's
 # applies queue at most one per run, marked in Redis until a worker takes it.
-# A lost task frees its run after QUEUED_SECONDS, and the next sweep queues it.
-QUEUED_SECONDS = 60
+# A lost task (a killed worker's reserved one) frees its run after
+# QUEUED_SECONDS, the safety-net sweep's interval, and the next sweep queues it.
+QUEUED_SECONDS = 15
 _queued_marks = None  # redis client on the broker's Redis, made on first use
 
 
