@@ -53,7 +53,7 @@ app.conf.beat_schedule = {
     # Member status sync: applies that are due on members.
     "sync-members": {"task": "rollouts.tasks.members_sync", "schedule": 5.0},
     # KubeFleet hub mirrors: restart any session chain a lost message broke.
-    "sync-hubs": {"task": "rollouts.tasks_k8s.hub_connections_sync", "schedule": 30.0},
+    "sync-hubs": {"task": "rollouts.tasks_k8s.hub_connections_sync", "schedule": settings.FLEET_HUB_SYNC_SECONDS},
     # Health gates due a check: the lister sends each check to the `health` queue.
     "check-health-gates": {"task": "rollouts.tasks_health.health_gates_check_due",
                            "schedule": settings.FLEET_HEALTH_TICK_SECONDS,

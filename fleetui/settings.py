@@ -348,6 +348,8 @@ FLEET_SIMULATED_APPLY_SECONDS = env_float("FLEET_SIMULATED_APPLY_SECONDS", 0.0)
 FLEET_ENGINE_INTERVAL_SECONDS = env_float("FLEET_ENGINE_INTERVAL_SECONDS", 1.0)
 # Seconds between looks for health gates due a check (beat, or the embedded engine's health thread).
 FLEET_HEALTH_TICK_SECONDS = env_float("FLEET_HEALTH_TICK_SECONDS", 1.0)
+# Seconds between beat's restarts of mirrored hubs' session chains a lost message broke.
+FLEET_HUB_SYNC_SECONDS = env_float("FLEET_HUB_SYNC_SECONDS", 30.0)
 # Where writers wake a `fleet engine` in another process (default var/engine.sock).
 FLEET_ENGINE_SOCKET = env_str("FLEET_ENGINE_SOCKET")
 # Login rate limit: after this many failed logins for one user name, or from one

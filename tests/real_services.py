@@ -216,10 +216,10 @@ class Hub:
     def shell(self, code: str) -> str:
         return self.manage("shell", "-c", code)
 
-    def start(self, *celery_args: str, name: str) -> subprocess.Popen:
+    def start(self, *celery_args: str, name: str, **env: str) -> subprocess.Popen:
         log = open(self.tmp / f"{name}.log", "w")  # noqa: SIM115 (closed with the process)
         proc = subprocess.Popen([sys.executable, "-m", "celery", "-A", "fleetui", *celery_args], cwd=ROOT,
-                                env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.processes.append(proc)
         return proc
 
@@ -240,8 +240,9 @@ class Hub:
         assert proc.poll() is None, f"daphne exited: {(self.tmp / 'daphne.err').read_text()[-2000:]}"
         return proc
 
-    def beat(self) -> subprocess.Popen:
-        return self.start("beat", "--loglevel", "WARNING", "-s", str(self.tmp / "beat-schedule"), name="beat")
+    def beat(self, **env: str) -> subprocess.Popen:
+        """Celery beat, with `env` added to the hub's (e.g. a shorter schedule)."""
+        return self.start("beat", "--loglevel", "WARNING", "-s", str(self.tmp / "beat-schedule"), name="beat", **env)
 
     @staticmethod
     def kill(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:

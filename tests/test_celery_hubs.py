@@ -34,7 +34,7 @@ def test_beat_and_a_hubs_worker_keep_a_kubefleet_hub_mirrored_and_approvals_reac
     services.worker("engine")  # the default queues: beat's hub_connections_sync lands there
     services.start("worker", "-Q", "hubs", "--concurrency", "1", "-n", "hubs@%h", "--without-gossip",
                    "--without-mingle", "--loglevel", "WARNING", name="hubs")
-    services.beat()
+    services.beat(FLEET_HUB_SYNC_SECONDS="2")  # beat's first sync-hubs comes one interval after it starts
     wait_for(lambda: count(services, "clusterstagedupdaterun", "example-run") == 1, timeout=120,
              what="beat to start a hub session that mirrors the run")
 
