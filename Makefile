@@ -88,10 +88,12 @@ $(AXE_DIR)/axe.min.js:
 # Two pytest-xdist workers (this machine and CI have two cores). Tests marked
 # slow, celery or browser start processes that need the CPU themselves: they
 # run one after another in one xdist group (tests/conftest.py) while the other
-# worker takes the in-process tests. The 25 slowest tests are listed at the end.
+# worker takes the in-process tests. Tests marked soak mostly wait on a clock
+# (the README tour's 1m TimedWait): they go first, beside the in-process tests,
+# not in that group. The 25 slowest tests are listed at the end.
 PYTEST_WORKERS ?= 2
 PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
-FAST := not slow and not celery and not browser
+FAST := not slow and not celery and not browser and not soak
 
 # Everything, as CI runs it (.ci/run).
 test: install test-tools

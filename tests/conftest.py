@@ -17,6 +17,7 @@ from hypothesis import settings as hypothesis_settings
 from rollouts import clock
 from tests.xdist_groups import (  # noqa: F401 (hooks: pytest finds them here)
     pytest_collection_modifyitems,
+    pytest_configure,
     pytest_configure_node,
     pytest_unconfigure,
     pytest_xdist_make_scheduler,

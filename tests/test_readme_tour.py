@@ -80,7 +80,7 @@ def test_serving_on_every_address_allows_this_machines_name():
     assert hosts[:3] == ["localhost", "127.0.0.1", "[::1]"] and module.socket.gethostname() in hosts
 
 
-@pytest.mark.slow
+@pytest.mark.soak  # 60 s of it is the tour's TimedWait: it waits beside the in-process tests
 def test_the_readme_tour_runs_as_pasted_against_a_fresh_demo_hub(tmp_path):
     """Every command of the tour exits 0, in order, with `fleet engine` running
     (as `make run`'s server runs it) — about 90 s: the tour keeps its 1m soak."""

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.slow  # starts a pytest with two workers
 
 CONFTEST = """
 from tests.xdist_groups import (  # noqa: F401
-    pytest_collection_modifyitems, pytest_configure_node, pytest_unconfigure, pytest_xdist_make_scheduler)
+    pytest_collection_modifyitems, pytest_configure, pytest_configure_node, pytest_unconfigure,
+    pytest_xdist_make_scheduler)
 """
 # Each marked test takes a moment, so that without the group the idle
 # worker would be handed some of them.
@@ -57,3 +58,21 @@ def test_tests_marked_slow_celery_or_browser_run_on_one_worker_while_the_rest_sh
     marked = {worker for test, worker in workers.items() if "test_marked" in test}
     assert len(marked) == 1, f"marked tests ran on {sorted(marked)}"
     assert set(workers.values()) == {"gw0", "gw1"}, "the other worker took the in-process tests"
+
+
+def test_soak_tests_come_first_and_outside_the_serial_group(tmp_path):
+    (tmp_path / "conftest.py").write_text(CONFTEST)
+    (tmp_path / "test_a.py").write_text(MODULE.format(marker="slow"))
+    (tmp_path / "test_z.py").write_text("import pytest\n\n@pytest.mark.soak\ndef test_waits():\n    pass\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:django", "-p", "no:cacheprovider",
+                           "--collect-only", "-q", str(tmp_path)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    ids = [line for line in done.stdout.splitlines() if "::" in line]
+    assert ids[0].endswith("test_z.py::test_waits"), ids[:3]
+    assert len(ids) == 14
+
+    workers = run_like_make_test(tmp_path)
+    marked = {worker for test, worker in workers.items() if "test_marked" in test}
+    assert len(marked) == 1 and len(workers) == 14

@@ -5,7 +5,9 @@ themselves (Celery workers, PostgreSQL writers, Chromium, `fleet engine`).
 They all join one xdist group, so they run one after another on one worker
 while the other worker takes the in-process tests: they never compete with
 each other for this machine's two cores, and a new test with one of those
-markers needs nothing else. (Two groups, Celery apart from the rest, were
+markers needs nothing else. Tests marked soak (they mostly wait on a clock)
+are not in that group and are moved to the front of the run, so their wait
+overlaps the in-process tests. (Two groups, Celery apart from the rest, were
 no faster: the Celery load tests and the tests that spawn `manage.py`
 processes slowed each other down, `fleet engine`'s tutorial test from 24 s
 to 82 s; BENCHMARKS.md.)
@@ -48,6 +50,20 @@ def pytest_collection_modifyitems(config, items):
     if GROUPS_DIR in workerinput:
         path = Path(workerinput[GROUPS_DIR]) / f"{workerinput['workerid']}.json"
         path.write_text(json.dumps(groups), encoding="utf-8")
+
+
+class SoakFirst:
+    """Tests marked soak mostly sleep: first in the run, their wait overlaps
+    the in-process tests instead of adding to the end of it. Last of the
+    collection hooks, after pytest-django's sort by database use."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items):
+        items.sort(key=lambda item: item.get_closest_marker("soak") is None)
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(SoakFirst(), "fleetui-soak-first")
 
 
 def _group_name(mark) -> str:
