@@ -202,7 +202,7 @@ def rows_upsert(model, objs: list, *, unique: list[str], update: list[str]) -> N
         return
     connection = connections[router.db_for_write(model)]
     quote, meta = connection.ops.quote_name, model._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    fields = [f for f in meta.concrete_fields if not (f.primary_key or f.generated)]
     columns = ", ".join(quote(f.column) for f in fields)
     updates = ", ".join(f"{quote(meta.get_field(n).column)} = excluded.{quote(meta.get_field(n).column)}"
                         for n in update)
@@ -226,7 +226,8 @@ def save(obj, *, spec_changed: bool | None = None):
     if spec_changed:
         obj.generation += 1
     deferred = obj.get_deferred_fields()  # rows loaded with only(): write what was loaded
-    fields = [f.attname for f in model._meta.concrete_fields if not f.primary_key and f.attname not in deferred]
+    fields = [f.attname for f in model._meta.concrete_fields
+              if not (f.primary_key or f.generated) and f.attname not in deferred]
     updated = rows_update(model, [obj], fields, versions=[old_rv])
     if updated != 1:
         obj.resource_version = old_rv

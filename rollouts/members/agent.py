@@ -5,7 +5,6 @@ the binding, as KubeFleet's member agent does through Work objects."""
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import F
 
 from rollouts import changes, clock
 from rollouts import models as m
@@ -65,7 +64,7 @@ def _sync_family(family, now, limit: int | None) -> tuple[float | None, bool]:
     with transaction.atomic():
         # Workers share the pending bindings instead of racing for them: each
         # locks a batch and skips what another holds (PostgreSQL).
-        query = (family.binding.objects.filter(spec__state="Bound").exclude(applied_generation=F("generation"))
+        query = (family.binding.objects.filter(apply_pending=True)
                  .select_related("owner").only(*_PENDING_FIELDS).select_for_update(skip_locked=True, of=("self",))
                  .order_by("pk"))
         rows = list(query[:limit] if limit else query)

@@ -47,12 +47,26 @@ class ResourcePlacement(FleetObject):
         constraints = _unique_name("rp")
 
 
-def _pending_apply_index(prefix: str) -> models.Index:
-    """The bindings the member agent has work on (bound, generation not yet
-    applied): a partial index holding only those, so its pass reads them
-    directly whatever the number of bindings that are done."""
-    return models.Index(fields=["id"], name=f"{prefix}_pending_apply",
-                        condition=models.Q(spec__state="Bound") & ~models.Q(applied_generation=models.F("generation")))
+def _apply_pending() -> models.GeneratedField:
+    """Whether the member agent has work on a binding (bound, its generation
+    not yet applied), kept by the database itself in an indexed column, so
+    the agent's pass reads those bindings directly however many are done.
+    A column, not a partial index on the JSON: SQLite uses a partial index
+    only when the query repeats its predicate literally, and Django sends
+    the JSON path as a bound parameter."""
+    return models.GeneratedField(
+        expression=models.Case(
+            models.When(models.Q(spec__state="Bound") & ~models.Q(applied_generation=models.F("generation")),
+                        then=models.Value(True)),
+            default=models.Value(False)),
+        output_field=models.BooleanField(), db_persist=True)
+
+
+def _apply_pending_index(prefix: str) -> models.Index:
+    """Only the bindings with work, in id order. Partial on the bare column:
+    `filter(apply_pending=True)` compiles to that very predicate, which both
+    databases match (a plain index on a boolean SQLite would not use)."""
+    return models.Index(fields=["id"], name=f"{prefix}_apply_pending", condition=models.Q(apply_pending=True))
 
 
 class PlacementChild(FleetObject):
@@ -135,16 +149,17 @@ class ClusterResourceBinding(PlacementChild):
     owner = models.ForeignKey(ClusterResourcePlacement, on_delete=models.CASCADE, related_name="bindings")
     target_cluster = models.CharField(max_length=253, db_index=True)
     # The generation the member agent last applied successfully, so its pass
-    # reads only bindings with work to do (derivable from status, kept for the index).
-    applied_generation = models.BigIntegerField(default=0, db_index=True)
+    # reads only bindings with work to do (derivable from status, kept for apply_pending).
+    applied_generation = models.BigIntegerField(default=0)
     # How many times the member agent tried the generation `failed_generation`
     # and failed: "failing, 4 attempts". Hub bookkeeping, not API state.
     failed_generation = models.BigIntegerField(default=0)
     failed_attempts = models.PositiveIntegerField(default=0)
+    apply_pending = _apply_pending()
 
     class Meta(FleetObject.Meta):
         constraints = _unique_name("crb")
-        indexes = [_pending_apply_index("crb")]
+        indexes = [_apply_pending_index("crb")]
 
 
 class ResourceBinding(PlacementChild):
@@ -155,13 +170,14 @@ class ResourceBinding(PlacementChild):
     owner = models.ForeignKey(ResourcePlacement, on_delete=models.CASCADE, related_name="bindings")
     target_cluster = models.CharField(max_length=253, db_index=True)
     # The generation the member agent last applied successfully, so its pass
-    # reads only bindings with work to do (derivable from status, kept for the index).
-    applied_generation = models.BigIntegerField(default=0, db_index=True)
+    # reads only bindings with work to do (derivable from status, kept for apply_pending).
+    applied_generation = models.BigIntegerField(default=0)
     # How many times the member agent tried the generation `failed_generation`
     # and failed: "failing, 4 attempts". Hub bookkeeping, not API state.
     failed_generation = models.BigIntegerField(default=0)
     failed_attempts = models.PositiveIntegerField(default=0)
+    apply_pending = _apply_pending()
 
     class Meta(FleetObject.Meta):
         constraints = _unique_name("rb")
-        indexes = [_pending_apply_index("rb")]
+        indexes = [_apply_pending_index("rb")]

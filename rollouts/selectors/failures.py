@@ -8,8 +8,6 @@ members page, the placement page, the roll-back preview and the overview's
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from django.db.models import F
-
 from rollouts.engine.execution import IN_PROGRESS_REASONS
 
 from .common import when
@@ -146,7 +144,7 @@ def failing_clusters(families) -> list[Failure]:
     """Every failing binding of the fleet, oldest failure first, in one query
     (a UNION over the families): only bound bindings whose member has not
     applied their generation can be failing."""
-    queries = [family.binding.objects.filter(spec__state="Bound").exclude(applied_generation=F("generation"))
+    queries = [family.binding.objects.filter(apply_pending=True)
                .values_list(*BINDING_FIELDS).order_by() for family in families]
     rows = queries[0].union(*queries[1:], all=True) if queries else []
     return sorted(failures_of(rows), key=lambda f: (f.since is None, f.since or 0, f.cluster))
