@@ -36,8 +36,9 @@ def engine_tick() -> float | None:
     deadlines = [members_sync(), freezes_sync()]
     freezes = freezes_holding()  # once per tick, for every run's world
     mirrored_runs_enforce(freezes=freezes)  # a hub's runs are its controller's: a freeze stops them there
+    labels = runner.MemberLabels(whole_fleet=True)  # read once, on the first run's pass, for every run
     for family, pk in runner.active_runs():
-        decision = runner.run_advance(family=family, pk=pk, freezes=freezes)
+        decision = runner.run_advance(family=family, pk=pk, freezes=freezes, labels=labels)
         if decision is not None:
             deadlines.append(decision.requeue_after)
     # Finished applies may let runs move on: sync members once more at once.

@@ -6,11 +6,13 @@ run_advance() is the single "advance this run" entry point; it is
 idempotent: calling it again right away changes nothing.
 """
 
+import json
 import logging
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from rollouts import changes, clock, metrics
@@ -62,22 +64,45 @@ def active_runs() -> list[tuple[Family, int]]:
             for pk in local_only(family.run.objects.filter(active=True)).values_list("pk", flat=True)]
 
 
+class MemberLabels:
+    """Member clusters' labels, read once and shared by the passes of one
+    advance, or of every run of an engine tick (`whole_fleet`: one query for
+    all members, however many runs the tick advances)."""
+
+    def __init__(self, *, whole_fleet: bool = False):
+        self._labels: dict[str, dict | None] = {}
+        self._whole_fleet, self._loaded = whole_fleet, False
+
+    def of(self, names: set[str]) -> dict[str, dict]:
+        """{name: labels} of those of `names` that are members."""
+        if self._whole_fleet and not self._loaded:
+            self._labels = dict(m.MemberCluster.objects.order_by().values_list("name", "labels"))
+            self._loaded = True
+        missing = [n for n in names if n not in self._labels]
+        if missing and not self._whole_fleet:
+            found = dict(m.MemberCluster.objects.filter(name__in=missing).order_by().values_list("name", "labels"))
+            self._labels.update({n: found.get(n) for n in missing})
+        return {n: self._labels[n] for n in names if self._labels.get(n) is not None}
+
+
 def run_advance(*, family: Family, pk: int, woken_at: float | None = None,
-                freezes: list[FreezeInfo] | None = None) -> Decision | None:
+                freezes: list[FreezeInfo] | None = None, labels: MemberLabels | None = None) -> Decision | None:
     """Advance one run as far as it can go now: pass after pass while a pass
     changes something (a finished cluster lets the next start at once, a
     completed stage lets the next begin). Returns the last decision, or None
     when the run is gone or another writer got there first. `woken_at` (Unix
     time) is when a writer asked for this advance, for the wake-up lag metric.
     `freezes`: the freezes holding now, read once by a tick for all its runs;
-    None: read here (one query)."""
+    None: read here (one query). `labels`: the tick's member labels; None:
+    read here, once for all the passes."""
+    labels = labels or MemberLabels()
     if woken_at is not None:
         metrics.engine_woken(seconds=time.time() - woken_at, path="celery")
     decision, placement = None, None
     try:
         for _ in range(MAX_IMMEDIATE_PASSES):
             started = time.perf_counter()
-            decision, changed, touched = _one_pass(family, pk, freezes)
+            decision, changed, touched = _one_pass(family, pk, freezes, labels)
             metrics.engine_pass_finished(seconds=time.perf_counter() - started, changed=changed)
             placement = touched or placement
             if decision is None or not changed:
@@ -131,14 +156,15 @@ def _log_retry(run, error: str) -> None:
         log.info("run %s: %s", run.name, error)
 
 
-def _one_pass(family: Family, pk: int, freezes: list[FreezeInfo] | None = None) -> tuple[Decision | None, bool, object]:
+def _one_pass(family: Family, pk: int, freezes: list[FreezeInfo] | None = None,
+              labels: MemberLabels | None = None) -> tuple[Decision | None, bool, object]:
     """One locked pass: (decision, whether it changed anything, the placement
     whose bindings it wrote or None)."""
     with transaction.atomic():
         run = family.run.objects.select_for_update().filter(pk=pk).first()
         if run is None:
             return None, False, None
-        world, rows = load_world(run, family, freezes=freezes)
+        world, rows = load_world(run, family, freezes=freezes, labels=labels)
         decision = decide(world)
         _log_retry(run, decision.retry_error)
         touched = _carry_out(decision.actions, run, family, rows)
@@ -146,7 +172,8 @@ def _one_pass(family: Family, pk: int, freezes: list[FreezeInfo] | None = None) 
     return decision, changed, (rows["placement"] if touched else None)
 
 
-def load_world(run, family: Family, now=None, freezes: list[FreezeInfo] | None = None) -> tuple[World, dict]:
+def load_world(run, family: Family, now=None, freezes: list[FreezeInfo] | None = None,
+               labels: MemberLabels | None = None) -> tuple[World, dict]:
     """The run's world (six queries at most, seven when initializing: the
     approval policies on its placement and clusters; plus two while a gate
     with an approval policy waits with Approved=True; one for the freezes
@@ -158,11 +185,10 @@ def load_world(run, family: Family, now=None, freezes: list[FreezeInfo] | None =
         freezes = freeze_selectors.freezes_holding(now)
     placement = family.placement.objects.filter(namespace=run.namespace, name=spec.get("placementName", "")).first()
     policy_snapshots = list(family.policy_snapshot.objects.filter(owner=placement)) if placement else []
-    bindings = list(family.binding.objects.filter(owner=placement).values(*_BINDING_FIELDS)) if placement else []
+    bindings = _bindings_of(family, placement) if placement else []
     # Only this placement's clusters: the stages, the gates and the policies
     # look at no other member, and a hub holds ten times more than one placement.
-    members = dict(m.MemberCluster.objects.filter(name__in={b["target_cluster"] for b in bindings})
-                   .values_list("name", "labels")) if bindings else {}
+    members = (labels or MemberLabels()).of({b["target_cluster"] for b in bindings}) if bindings else {}
     initialized = is_true(status.get("conditions"), "Initialized")
     strategy = snapshots = None
     protections = []
@@ -184,7 +210,7 @@ def load_world(run, family: Family, now=None, freezes: list[FreezeInfo] | None =
         now=now,
         placement={"name": placement.name, "spec": placement.spec} if placement else None,
         policy_snapshots=[_policy_view(p) for p in policy_snapshots],
-        bindings=[_binding_view(b) for b in bindings],
+        bindings=[b["view"] for b in bindings],
         member_labels=members,
         strategy=strategy.spec if strategy else None,
         resource_snapshots=[ResourceSnapshotView(s.name, s.labels, s.annotations) for s in snapshots or []],
@@ -201,22 +227,57 @@ def _policy_view(p) -> PolicySnapshotView:
     return PolicySnapshotView(p.name, p.labels, p.annotations, p.generation, tuple((p.status or {}).get("conditions") or []))
 
 
-_BINDING_FIELDS = ("pk", "name", "target_cluster", "generation", "resource_version", "spec", "status")
+# (table, pk) -> (uid, resourceVersion, BindingView): a binding's spec and
+# status are decoded when its resourceVersion changed, not on every pass (a
+# pass of a 100-cluster run decoded 200 JSON documents; most had not changed).
+# The uid tells a new row from an old one whose id a rolled-back insert freed.
+_binding_views: dict[tuple[str, int], tuple[str, int, BindingView, dict, dict]] = {}
+_BINDING_VIEWS_KEPT = 200_000
 
 
-def _binding_view(b: dict) -> BindingView:
-    spec = b["spec"] or {}
+def _bindings_of(family: Family, placement) -> list[dict]:
+    """The placement's bindings as {pk, name, target_cluster, generation,
+    resource_version, view, spec, status}, in one query written out once (the
+    ORM compiled it anew each pass). spec and status are shared: never changed
+    in place."""
+    table = family.binding._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, uid, name, target_cluster, generation, resource_version, spec, status "  # noqa: S608
+                       f"FROM {connection.ops.quote_name(table)} WHERE owner_id = %s", [placement.pk])
+        rows = cursor.fetchall()
+    if len(_binding_views) > _BINDING_VIEWS_KEPT:
+        _binding_views.clear()
+    out = []
+    for pk, uid, name, cluster, generation, version, spec, status in rows:
+        cached = _binding_views.get((table, pk))
+        if cached is None or cached[:2] != (uid, version):
+            spec, status = _json(spec) or {}, _json(status) or {}
+            cached = (uid, version, _binding_view(name, cluster, generation, spec, status), spec, status)
+            _binding_views[(table, pk)] = cached
+        out.append({"pk": pk, "name": name, "target_cluster": cluster, "generation": generation,
+                    "resource_version": version, "view": cached[2], "spec": cached[3], "status": cached[4]})
+    return out
+
+
+def _json(value):
+    """A JSON column as the cursor returns it: text on both databases (Django
+    registers no JSON decoder on the connection)."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _binding_view(name: str, cluster: str, generation: int, spec: dict | None, status: dict | None) -> BindingView:
+    spec = spec or {}
     return BindingView(
-        name=b["name"],
-        cluster=b["target_cluster"],
+        name=name,
+        cluster=cluster,
         state=spec.get("state", ""),
         policy_snapshot=spec.get("schedulingPolicySnapshotName", ""),
         resource_snapshot=spec.get("resourceSnapshotName", ""),
         apply_strategy=spec.get("applyStrategy"),
         cluster_resource_override_snapshots=spec.get("clusterResourceOverrideSnapshots"),
         resource_override_snapshots=spec.get("resourceOverrideSnapshots"),
-        generation=b["generation"],
-        conditions=tuple((b["status"] or {}).get("conditions") or []),
+        generation=generation,
+        conditions=tuple((status or {}).get("conditions") or []),
     )
 
 
@@ -274,28 +335,31 @@ def _carry_out(actions: list, run, family: Family, rows: dict) -> bool:
 
 
 def _bind_all(actions: list[BindBinding], family: Family, rows: dict, run) -> None:
-    """Bind every cluster this pass starts in three queries whatever their
-    number: lock the rows and check nobody wrote them since we read them
-    (compare-and-set), write them in one bulk update, append their events."""
-    seen = [rows["bindings"][a.name] for a in actions]
-    locked = family.binding.objects.select_for_update().in_bulk([row["pk"] for row in seen])
-    if any(row["pk"] not in locked or locked[row["pk"]].resource_version != row["resource_version"] for row in seen):
-        raise Conflict(family.binding.PLURAL, run.name)
-    bindings = [locked[row["pk"]] for row in seen]
-    events = []
-    for binding, action in zip(bindings, actions, strict=True):
+    """Bind every cluster this pass starts in two statements whatever their
+    number: one update of them all, each only where its resourceVersion is
+    still the one this pass read (compare-and-set: any other writer since
+    fails the pass, which rolls back), then their events."""
+    seen = sorted(((rows["bindings"][a.name], a) for a in actions), key=lambda pair: pair[0]["pk"])
+    bindings, events = [], []
+    for row, action in seen:  # in id order, as the member agent writes them: no deadlock between the two
+        binding = SimpleNamespace(pk=row["pk"], name=row["name"], namespace=run.namespace, spec=row["spec"],
+                                  status=row["status"], generation=row["generation"],
+                                  resource_version=row["resource_version"] + 1)
         if action.spec is not None:
             binding.spec = {**binding.spec, **action.spec}
             binding.generation += 1
         binding.status = with_rollout_started(binding, message=action.message)
-        binding.resource_version += 1
+        bindings.append(binding)
         events.append(m.Event(
-            time=clock.now(), actor=ENGINE, action=m.Event.Action.CONDITION, object_kind=binding.KIND,
+            time=clock.now(), actor=ENGINE, action=m.Event.Action.CONDITION, object_kind=family.binding.KIND,
             object_name=binding.name, object_namespace=binding.namespace, run=run.name, reason="RolloutStarted",
-            message=action.message, details={"scope": "binding", "cluster": binding.target_cluster,
+            message=action.message, details={"scope": "binding", "cluster": row["target_cluster"],
                                              "type": "RolloutStarted", "status": "True",
                                              "resourceSnapshotName": binding.spec.get("resourceSnapshotName")}))
-    store.rows_update(family.binding, bindings, ["spec", "status", "generation", "resource_version"])
+    written = store.rows_update(family.binding, bindings, ["spec", "status", "generation", "resource_version"],
+                                versions=[row["resource_version"] for row, _ in seen])
+    if written != len(bindings):
+        raise Conflict(family.binding.PLURAL, run.name)
     m.Event.objects.bulk_create(events)
 
 
