@@ -236,6 +236,24 @@ def save(obj, *, spec_changed: bool | None = None):
     return obj
 
 
+def save_many(model, objs: list, attnames: list[str]) -> None:
+    """Write `attnames` of many objects of one model in one statement, each
+    with compare-and-set on its resourceVersion, which is bumped (as save()
+    does; generation is the caller's). Raises Conflict, with every row left
+    as it was once the caller's transaction rolls back, when another writer
+    got to any of them first."""
+    if not objs:
+        return
+    olds = [obj.resource_version for obj in objs]
+    for obj in objs:
+        obj.resource_version += 1
+    written = rows_update(model, objs, [*attnames, "resource_version"], versions=olds)
+    if written != len(objs):
+        for obj, old in zip(objs, olds, strict=True):
+            obj.resource_version = old
+        raise Conflict(f"{model.PLURAL}.{model.API_GROUP}", objs[0].name)
+
+
 def resource_name(obj) -> str:
     """`plural.group` of an object, as the API server names it in messages."""
     if isinstance(obj, m.HubResource):

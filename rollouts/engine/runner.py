@@ -344,7 +344,7 @@ def _bind_all(actions: list[BindBinding], family: Family, rows: dict, run) -> No
     for row, action in seen:  # in id order, as the member agent writes them: no deadlock between the two
         binding = SimpleNamespace(pk=row["pk"], name=row["name"], namespace=run.namespace, spec=row["spec"],
                                   status=row["status"], generation=row["generation"],
-                                  resource_version=row["resource_version"] + 1)
+                                  resource_version=row["resource_version"])
         if action.spec is not None:
             binding.spec = {**binding.spec, **action.spec}
             binding.generation += 1
@@ -356,10 +356,7 @@ def _bind_all(actions: list[BindBinding], family: Family, rows: dict, run) -> No
             message=action.message, details={"scope": "binding", "cluster": row["target_cluster"],
                                              "type": "RolloutStarted", "status": "True",
                                              "resourceSnapshotName": binding.spec.get("resourceSnapshotName")}))
-    written = store.rows_update(family.binding, bindings, ["spec", "status", "generation", "resource_version"],
-                                versions=[row["resource_version"] for row, _ in seen])
-    if written != len(bindings):
-        raise Conflict(family.binding.PLURAL, run.name)
+    store.save_many(family.binding, bindings, ["spec", "status", "generation"])
     m.Event.objects.bulk_create(events)
 
 

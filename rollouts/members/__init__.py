@@ -41,6 +41,13 @@ class MemberConnector:
         Returns None when applied and available, or a failure message."""
         raise NotImplementedError
 
+    def apply_many(self, applies: list[tuple]) -> list[str | None]:
+        """apply() for each (member, placement, snapshot, manifests), in order.
+        Connectors that can do them together (the simulated one: three
+        statements for a whole sync) override this."""
+        return [self.apply(member, placement=placement, snapshot=snapshot, manifests=manifests)
+                for member, placement, snapshot, manifests in applies]
+
     def status(self, member, *, placement: str, manifests: list[dict]) -> tuple[str, str]:
         """After apply() returned a message: ("Available" | "NotAvailableYet" |
         "Failed", message) of the objects on the member. Connectors whose

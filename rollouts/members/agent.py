@@ -16,7 +16,7 @@ from rollouts.controllers.family import FAMILIES
 from rollouts.controllers.placement import placement_status_refresh
 from rollouts.k8s_errors import TemporaryK8sError
 
-from . import ReportDiffFailed, connector_for
+from . import MemberConnector, ReportDiffFailed, connector_for
 
 POLL_SECONDS = 5.0  # how soon to look again at a member that is not done or not reachable
 
@@ -75,18 +75,22 @@ def _sync_family(family, now, limit: int | None) -> tuple[float | None, bool]:
                    .only("name", "labels", "annotations")}
         snapshots = {s.name: s for s in family.resource_snapshot.objects.filter(
             name__in={b.spec.get("resourceSnapshotName") for b in pending})}
-        touched = set()
+        touched, reports = set(), _Reports()
+        applied = _apply_together(pending, members, snapshots, now)
         for binding in pending:
             member = members.get(binding.target_cluster)
             if member is None:
                 continue
-            try:
-                wait = _sync_binding(binding, member, snapshots.get(binding.spec.get("resourceSnapshotName")), now)
-            except Conflict:
-                continue  # the engine rebound it meanwhile: the next pass sees the new spec
+            wait = _sync_binding(binding, member, snapshots.get(binding.spec.get("resourceSnapshotName")), now,
+                                 reports, applied)
             touched.add(binding.owner_id)
             if wait is not None:
                 next_due = wait if next_due is None else min(next_due, wait)
+        try:
+            reports.save(family.binding)
+        except Conflict:  # the engine rebound one meanwhile: undo this sync, the next one sees the new spec
+            transaction.set_rollback(True)
+            return next_due, False
         for placement in family.placement.objects.filter(pk__in=touched):
             placement_status_refresh(placement, family)
             changes.publish(changes.BindingsApplied(placement.KIND, placement.namespace, placement.name))
@@ -96,42 +100,83 @@ def _sync_family(family, now, limit: int | None) -> tuple[float | None, bool]:
     return next_due, bool(limit) and len(rows) == limit and progressed
 
 
-def _sync_binding(binding, member, snapshot, now) -> float | None:
-    connector = connector_for(member)
+def _apply_together(pending: list, members: dict, snapshots: dict, now) -> dict[int, str | None]:
+    """Apply, in one call per connector that can, every binding whose apply
+    is due now: {binding pk: failure or None}. The rest apply one by one."""
+    batches: dict[type, list] = {}
+    for binding in pending:
+        member, snapshot = members.get(binding.target_cluster), snapshots.get(binding.spec.get("resourceSnapshotName"))
+        if member is None or snapshot is None or (binding.spec.get("applyStrategy") or {}).get("type") == "ReportDiff":
+            continue
+        connector = connector_for(member)
+        if type(connector).apply_many is MemberConnector.apply_many or now < _apply_due(binding, connector):
+            continue
+        batches.setdefault(type(connector), []).append((binding, member, snapshot))
+    applied = {}
+    for connector_type, batch in batches.items():
+        failures = connector_type().apply_many([(member, binding.owner.name, snapshot.name,
+                                                 snapshot.spec.get("selectedResources") or [])
+                                                for binding, member, snapshot in batch])
+        applied.update({binding.pk: failure for (binding, _, _), failure in zip(batch, failures, strict=True)})
+    return applied
+
+
+def _apply_due(binding, connector):
+    """When the binding's apply finishes: its RolloutStarted plus the connector's apply time."""
     started = parse_rfc3339(_current(binding, "RolloutStarted")["lastTransitionTime"])
-    due = started + timedelta(seconds=connector.apply_seconds())
+    return started + timedelta(seconds=connector.apply_seconds())
+
+
+class _Reports:
+    """The bindings one sync reported on, written at its end in one statement."""
+
+    def __init__(self):
+        self.bindings: dict[int, object] = {}
+
+    def add(self, binding) -> None:
+        self.bindings[binding.pk] = binding
+
+    def save(self, model) -> None:
+        """In id order, as the engine binds them: the two never deadlock."""
+        store.save_many(model, [self.bindings[pk] for pk in sorted(self.bindings)], ["status", "applied_generation"])
+
+
+def _sync_binding(binding, member, snapshot, now, reports: _Reports, applied: dict) -> float | None:
+    connector = connector_for(member)
+    due = _apply_due(binding, connector)
     if now < due:
-        _report(binding, [("Overridden", "True", "NoOverrideSpecified", "no override rules"),
+        _report(reports, binding, [("Overridden", "True", "NoOverrideSpecified", "no override rules"),
                           ("WorkSynchronized", "True", "AllWorkSynced", "all works are synchronized"),
                           ("Applied", "False", "ApplyPending", "applying the resources")])
         return (due - now).total_seconds()
     if snapshot is None:
-        _report(binding, [("Applied", "False", "ApplyFailed",
+        _report(reports, binding, [("Applied", "False", "ApplyFailed",
                            f"resource snapshot {binding.spec.get('resourceSnapshotName')} not found")])
         return None
     manifests = snapshot.spec.get("selectedResources") or []
     strategy = binding.spec.get("applyStrategy") or {}
     if strategy.get("type") == "ReportDiff":
-        return _report_diffs(binding, member, connector, manifests, now=now,
+        return _report_diffs(reports, binding, member, connector, manifests, now=now,
                              full=strategy.get("comparisonOption") == "FullComparison")
     try:
-        failure = connector.apply(member, placement=binding.owner.name, snapshot=snapshot.name, manifests=manifests)
+        failure = (applied[binding.pk] if binding.pk in applied else
+                   connector.apply(member, placement=binding.owner.name, snapshot=snapshot.name, manifests=manifests))
         state, message = ("Available", "") if failure is None else connector.status(
             member, placement=binding.owner.name, manifests=manifests)
     except TemporaryK8sError as exc:
-        _report(binding, [("Applied", "False", "ApplyPending", f"the member cannot be reached now: {exc}")])
+        _report(reports, binding, [("Applied", "False", "ApplyPending", f"the member cannot be reached now: {exc}")])
         return POLL_SECONDS
     if state == "NotAvailableYet":
-        _report(binding, [("Overridden", "True", "NoOverrideSpecified", "no override rules"),
+        _report(reports, binding, [("Overridden", "True", "NoOverrideSpecified", "no override rules"),
                           ("WorkSynchronized", "True", "AllWorkSynced", "all works are synchronized"),
                           ("Applied", "True", "AllWorkHaveBeenApplied", "all resources are applied"),
                           ("Available", "False", "ResourceNotAvailableYet", message)])
         return POLL_SECONDS
     if state != "Available":
-        _failed(binding, [("Applied", "False", "ApplyFailed", failure or message)])
+        _failed(reports, binding, [("Applied", "False", "ApplyFailed", failure or message)])
         return None
     binding.applied_generation = binding.generation
-    _report(binding, [*_SYNCED,
+    _report(reports, binding, [*_SYNCED,
                       ("Applied", "True", "AllWorkHaveBeenApplied", "all resources are applied"),
                       ("Available", "True", "AllWorkAreAvailable", "all resources are available")], force=True)
     return None
@@ -142,18 +187,19 @@ _SYNCED = [("Overridden", "True", "NoOverrideSpecified", "no override rules"),
 DIFFS_KEPT = 100  # objects with differences reported per cluster, as KubeFleet caps them
 
 
-def _report_diffs(binding, member, connector, manifests: list[dict], *, full: bool, now) -> float | None:
+def _report_diffs(reports: _Reports, binding, member, connector, manifests: list[dict], *, full: bool,
+                  now) -> float | None:
     """The ReportDiff apply strategy: nothing is applied; the binding reports
     DiffReported and KubeFleet's `diffedPlacements`, and the cluster succeeds
     on that (§4.8 step 7), differences or not."""
     try:
         diffed = connector.report_diff(member, manifests=manifests, full=full)
     except TemporaryK8sError as exc:
-        _report(binding, [("WorkSynchronized", "False", "WorkNotSynchronizedYet",
+        _report(reports, binding, [("WorkSynchronized", "False", "WorkNotSynchronizedYet",
                            f"the member cannot be reached now: {exc}")])
         return POLL_SECONDS
     except ReportDiffFailed as exc:
-        _failed(binding, [*_SYNCED, ("DiffReported", "False", "DiffReportingIncompleteOrFailed", str(exc))])
+        _failed(reports, binding, [*_SYNCED, ("DiffReported", "False", "DiffReportingIncompleteOrFailed", str(exc))])
         return None
     first_seen = {_identity(d): d.get("firstDiffedObservedTime")
                   for d in (binding.status or {}).get("diffedPlacements") or []}
@@ -165,7 +211,7 @@ def _report_diffs(binding, member, connector, manifests: list[dict], *, full: bo
     binding.applied_generation = binding.generation
     message = (f"found differences in {len(diffed)} of {len(manifests)} objects" if diffed
                else f"no differences in {len(manifests)} objects")
-    _report(binding, [*_SYNCED, ("DiffReported", "True", "DiffReportingCompleted", message)], force=True)
+    _report(reports, binding, [*_SYNCED, ("DiffReported", "True", "DiffReportingCompleted", message)], force=True)
     return None
 
 
@@ -173,10 +219,10 @@ def _identity(diffed: dict) -> tuple:
     return tuple(diffed.get(k, "") for k in ("group", "version", "kind", "namespace", "name"))
 
 
-def _failed(binding, conditions: list[tuple]) -> None:
+def _failed(reports: _Reports, binding, conditions: list[tuple]) -> None:
     """Report a failure; a new one (not the same again) pushes the pages."""
     _count_failed_attempt(binding)
-    if _report(binding, conditions):
+    if _report(reports, binding, conditions):
         changes.publish(changes.ClusterFailing(binding.owner.KIND, binding.namespace, binding.owner.name))
 
 
@@ -189,8 +235,9 @@ def _count_failed_attempt(binding) -> None:
     binding.failed_generation, binding.failed_attempts = binding.generation, attempts
 
 
-def _report(binding, conditions: list[tuple], *, force: bool = False) -> bool:
-    """Set the conditions on the binding; save it (returning True) when they changed."""
+def _report(reports: _Reports, binding, conditions: list[tuple], *, force: bool = False) -> bool:
+    """Set the conditions on the binding; have it saved with the sync's
+    reports (returning True) when they changed."""
     current = [dict(c) for c in (binding.status or {}).get("conditions") or []]
     now = clock.now()
     for type, status, reason, message in conditions:
@@ -198,6 +245,6 @@ def _report(binding, conditions: list[tuple], *, force: bool = False) -> bool:
                       observed_generation=binding.generation, now=now)
     if force or current != (binding.status or {}).get("conditions"):
         binding.status = {**(binding.status or {}), "conditions": current}
-        store.save(binding, spec_changed=False)
+        reports.add(binding)
         return True
     return False

@@ -32,24 +32,30 @@ class SimulatedMember(MemberConnector):
         return None
 
     def apply(self, member, *, placement: str, snapshot: str, manifests: list[dict]) -> str | None:
-        failure = self.failure(member)
-        if failure:
-            return failure
-        wanted = {_key(x): x for x in manifests}
-        held = m.MemberObject.objects.filter(cluster=member.name, placement=placement).values_list(
-            "pk", "api_group", "kind", "namespace", "name")  # the keys only: no manifest to decode
-        stale = [pk for pk, *key in held if tuple(key) not in wanted]
-        if stale:
-            m.MemberObject.objects.filter(pk__in=stale).delete()
-        now = clock.now()
-        rows = [
-            m.MemberObject(cluster=member.name, api_group=k[0], kind=k[1], namespace=k[2], name=k[3],
-                           manifest=x, placement=placement, resource_snapshot=snapshot, applied_at=now)
-            for k, x in wanted.items()
-        ]
-        store.rows_upsert(m.MemberObject, rows, unique=["cluster", "api_group", "kind", "namespace", "name"],
-                          update=["manifest", "placement", "resource_snapshot", "applied_at"])
-        return None
+        return self.apply_many([(member, placement, snapshot, manifests)])[0]
+
+    def apply_many(self, applies: list[tuple]) -> list[str | None]:
+        """Each member holds exactly its placement's objects afterwards: one
+        read of the keys held, one delete of the stale ones, one upsert."""
+        failures = [self.failure(member) for member, *_ in applies]
+        todo = [a for a, failure in zip(applies, failures, strict=True) if failure is None]
+        if todo:
+            wanted = {(member.name, placement): {_key(x): x for x in manifests}
+                      for member, placement, _, manifests in todo}
+            held = m.MemberObject.objects.filter(
+                cluster__in={c for c, _ in wanted}, placement__in={p for _, p in wanted}).order_by().values_list(
+                "pk", "cluster", "placement", "api_group", "kind", "namespace", "name")  # keys only: nothing to decode
+            stale = [pk for pk, cluster, placement, *key in held
+                     if (cluster, placement) in wanted and tuple(key) not in wanted[cluster, placement]]
+            if stale:
+                m.MemberObject.objects.filter(pk__in=stale).delete()
+            now = clock.now()
+            rows = [m.MemberObject(cluster=member.name, api_group=k[0], kind=k[1], namespace=k[2], name=k[3],
+                                   manifest=x, placement=placement, resource_snapshot=snapshot, applied_at=now)
+                    for member, placement, snapshot, _ in todo for k, x in wanted[member.name, placement].items()]
+            store.rows_upsert(m.MemberObject, rows, unique=["cluster", "api_group", "kind", "namespace", "name"],
+                              update=["manifest", "placement", "resource_snapshot", "applied_at"])
+        return failures
 
     def report_diff(self, member, *, manifests: list[dict], full: bool) -> list[dict]:
         """Compare with what the member holds, whichever placement put it there."""
