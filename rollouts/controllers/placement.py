@@ -11,6 +11,7 @@ from rollouts.conditions import find_condition, set_condition
 from rollouts.mirror.marks import local_only
 
 from . import labels as L
+from .bindings import placement_bindings
 from .family import FAMILIES
 from .scheduler import schedule
 from .snapshots import may_select, snapshot_resources
@@ -140,8 +141,8 @@ def _refresh(placement, family) -> None:
     old = placement.status or {}
     conditions = [dict(c) for c in old.get("conditions") or []]
     policy = _latest_policy(placement, family)
-    rows = (family.binding.objects.filter(owner=placement).exclude(spec__state="Unscheduled")
-            .order_by("target_cluster").values("target_cluster", "generation", "spec", "status"))
+    rows = sorted((b for b in placement_bindings(family, placement) if b["spec"].get("state") != "Unscheduled"),
+                  key=lambda b: b["target_cluster"])
     chain = _chain(placement)
     per_cluster = [_cluster_status(row, now, chain) for row in rows]
     scheduled = find_condition((policy.status or {}).get("conditions") if policy else [], "Scheduled")

@@ -6,13 +6,12 @@ run_advance() is the single "advance this run" entry point; it is
 idempotent: calling it again right away changes nothing.
 """
 
-import json
 import logging
 import time
 from datetime import timedelta
 from types import SimpleNamespace
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from rollouts import changes, clock, metrics
@@ -21,6 +20,7 @@ from rollouts.api import store
 from rollouts.api.errors import Conflict
 from rollouts.conditions import find_condition, is_true, set_condition
 from rollouts.controllers import labels as L
+from rollouts.controllers.bindings import placement_bindings
 from rollouts.controllers.family import FAMILIES, Family, family_of
 from rollouts.controllers.placement import placement_status_refresh, with_rollout_started
 from rollouts.members import connector_for
@@ -185,7 +185,7 @@ def load_world(run, family: Family, now=None, freezes: list[FreezeInfo] | None =
         freezes = freeze_selectors.freezes_holding(now)
     placement = family.placement.objects.filter(namespace=run.namespace, name=spec.get("placementName", "")).first()
     policy_snapshots = list(family.policy_snapshot.objects.filter(owner=placement)) if placement else []
-    bindings = _bindings_of(family, placement) if placement else []
+    bindings = placement_bindings(family, placement) if placement else []
     # Only this placement's clusters: the stages, the gates and the policies
     # look at no other member, and a hub holds ten times more than one placement.
     members = (labels or MemberLabels()).of({b["target_cluster"] for b in bindings}) if bindings else {}
@@ -210,7 +210,7 @@ def load_world(run, family: Family, now=None, freezes: list[FreezeInfo] | None =
         now=now,
         placement={"name": placement.name, "spec": placement.spec} if placement else None,
         policy_snapshots=[_policy_view(p) for p in policy_snapshots],
-        bindings=[b["view"] for b in bindings],
+        bindings=[_binding_view(b) for b in bindings],
         member_labels=members,
         strategy=strategy.spec if strategy else None,
         resource_snapshots=[ResourceSnapshotView(s.name, s.labels, s.annotations) for s in snapshots or []],
@@ -227,58 +227,24 @@ def _policy_view(p) -> PolicySnapshotView:
     return PolicySnapshotView(p.name, p.labels, p.annotations, p.generation, tuple((p.status or {}).get("conditions") or []))
 
 
-# (table, pk) -> (uid, resourceVersion, BindingView): a binding's spec and
-# status are decoded when its resourceVersion changed, not on every pass (a
-# pass of a 100-cluster run decoded 200 JSON documents; most had not changed).
-# The uid tells a new row from an old one whose id a rolled-back insert freed.
-_binding_views: dict[tuple[str, int], tuple[str, int, BindingView, dict, dict]] = {}
-_BINDING_VIEWS_KEPT = 200_000
-
-
-def _bindings_of(family: Family, placement) -> list[dict]:
-    """The placement's bindings as {pk, name, target_cluster, generation,
-    resource_version, view, spec, status}, in one query written out once (the
-    ORM compiled it anew each pass). spec and status are shared: never changed
-    in place."""
-    table = family.binding._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, uid, name, target_cluster, generation, resource_version, spec, status "  # noqa: S608
-                       f"FROM {connection.ops.quote_name(table)} WHERE owner_id = %s", [placement.pk])
-        rows = cursor.fetchall()
-    if len(_binding_views) > _BINDING_VIEWS_KEPT:
-        _binding_views.clear()
-    out = []
-    for pk, uid, name, cluster, generation, version, spec, status in rows:
-        cached = _binding_views.get((table, pk))
-        if cached is None or cached[:2] != (uid, version):
-            spec, status = _json(spec) or {}, _json(status) or {}
-            cached = (uid, version, _binding_view(name, cluster, generation, spec, status), spec, status)
-            _binding_views[(table, pk)] = cached
-        out.append({"pk": pk, "name": name, "target_cluster": cluster, "generation": generation,
-                    "resource_version": version, "view": cached[2], "spec": cached[3], "status": cached[4]})
-    return out
-
-
-def _json(value):
-    """A JSON column as the cursor returns it: text on both databases (Django
-    registers no JSON decoder on the connection)."""
-    return json.loads(value) if isinstance(value, str | bytes) else value
-
-
-def _binding_view(name: str, cluster: str, generation: int, spec: dict | None, status: dict | None) -> BindingView:
-    spec = spec or {}
-    return BindingView(
-        name=name,
-        cluster=cluster,
-        state=spec.get("state", ""),
-        policy_snapshot=spec.get("schedulingPolicySnapshotName", ""),
-        resource_snapshot=spec.get("resourceSnapshotName", ""),
-        apply_strategy=spec.get("applyStrategy"),
-        cluster_resource_override_snapshots=spec.get("clusterResourceOverrideSnapshots"),
-        resource_override_snapshots=spec.get("resourceOverrideSnapshots"),
-        generation=generation,
-        conditions=tuple((status or {}).get("conditions") or []),
-    )
+def _binding_view(row: dict) -> BindingView:
+    """The state machine's view of a binding, made once per resourceVersion."""
+    view = row["cache"].get("view")
+    if view is None:
+        spec = row["spec"]
+        view = row["cache"]["view"] = BindingView(
+            name=row["name"],
+            cluster=row["target_cluster"],
+            state=spec.get("state", ""),
+            policy_snapshot=spec.get("schedulingPolicySnapshotName", ""),
+            resource_snapshot=spec.get("resourceSnapshotName", ""),
+            apply_strategy=spec.get("applyStrategy"),
+            cluster_resource_override_snapshots=spec.get("clusterResourceOverrideSnapshots"),
+            resource_override_snapshots=spec.get("resourceOverrideSnapshots"),
+            generation=row["generation"],
+            conditions=tuple(row["status"].get("conditions") or []),
+        )
+    return view
 
 
 def _approval_view(a, *, policy_met: bool = True, break_glass: bool = False) -> ApprovalView:
