@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--concurrent", type=int, default=10)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--sort", default="cumulative", choices=["cumulative", "tottime"])
+    parser.add_argument("--callees", help="also print what this function (a name, e.g. load_world) called")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="fleetui-profile-"))
@@ -73,7 +74,10 @@ def main() -> None:
                                                        applied_generation__gt=1).count()
     print(f"{args.concurrent} runs of {per} clusters: {wall:.2f} s in one process, {passes['n']} run passes, "
           f"{applied} clusters updated ({applied / wall:.0f}/s)")
-    pstats.Stats(profile).sort_stats(args.sort).print_stats(args.top)
+    stats = pstats.Stats(profile).sort_stats(args.sort)
+    stats.print_stats(args.top)
+    if args.callees:
+        stats.print_callees(args.callees)
 
 
 if __name__ == "__main__":

@@ -323,7 +323,7 @@ def _bind_all(actions: list[BindBinding], family: Family, rows: dict, run) -> No
                                              "type": "RolloutStarted", "status": "True",
                                              "resourceSnapshotName": binding.spec.get("resourceSnapshotName")}))
     store.save_many(family.binding, bindings, ["spec", "status", "generation"])
-    m.Event.objects.bulk_create(events)
+    m.Event.objects.append_many(events)
 
 
 def _create_approval_request(run, family: Family, action: CreateApprovalRequest) -> None:

@@ -63,5 +63,5 @@ def transition_events(run, before: dict, after: dict, *, actor: str, when, detai
 def record_transitions(run, before: dict, after: dict, *, now) -> int:
     """One Event per condition whose status or reason changed in this pass."""
     rows = transition_events(run, before, after, actor=ENGINE, when=lambda cond, changed: now)
-    m.Event.objects.bulk_create(rows)
+    m.Event.objects.append_many(rows)
     return len(rows)

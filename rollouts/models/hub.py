@@ -1,6 +1,6 @@
 """Hub resources of any kind, what simulated members hold, and the event log."""
 
-from django.db import models
+from django.db import connections, models, router
 from django.db.models.functions import Now
 
 from rollouts import changes
@@ -76,6 +76,24 @@ class EventQuerySet(models.QuerySet):
         if created:
             schedule_seal(self.db)
         return created
+
+    def append_many(self, objs: list) -> None:
+        """Append events in one INSERT run for every row (executemany): what
+        bulk_create does without setting their ids, at a fraction of its
+        cost (it compiles each row's values through the expression machinery:
+        6,300 engine events took 6.9 s of a 38 s profile). `recorded` is the
+        database's clock, as with bulk_create."""
+        if not objs:
+            return
+        connection = connections[router.db_for_write(self.model)]
+        quote, meta = connection.ops.quote_name, self.model._meta
+        fields = [f for f in meta.concrete_fields if not f.primary_key and f.db_default is models.NOT_PROVIDED]
+        sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+               f"VALUES ({', '.join(['%s'] * len(fields))})")
+        rows = [[f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields] for obj in objs]
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
+        schedule_seal(connection.alias)
 
     def update(self, **kwargs):
         raise AppendOnlyError("audit events cannot be updated")
