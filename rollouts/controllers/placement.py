@@ -172,7 +172,7 @@ def _refresh(placement, family) -> None:
 
 
 def _latest_policy(placement, family):
-    for snap in family.policy_snapshot.objects.filter(owner=placement).order_by("-index"):
+    for snap in family.policy_snapshot.objects.filter(owner=placement).only("labels", "status").order_by("-index"):
         if snap.labels.get(L.IS_LATEST) == "true":
             return snap
     return None

@@ -183,7 +183,10 @@ def load_world(run, family: Family, now=None, freezes: list[FreezeInfo] | None =
     now = now or clock.now()
     if freezes is None:
         freezes = freeze_selectors.freezes_holding(now)
-    placement = family.placement.objects.filter(namespace=run.namespace, name=spec.get("placementName", "")).first()
+    # Not its status: a hundred clusters' entries the pass never reads (the
+    # refresh after the advance loads it once).
+    placement = (family.placement.objects.filter(namespace=run.namespace, name=spec.get("placementName", ""))
+                 .defer("status").order_by().first())
     policy_snapshots = list(family.policy_snapshot.objects.filter(owner=placement)) if placement else []
     bindings = placement_bindings(family, placement) if placement else []
     # Only this placement's clusters: the stages, the gates and the policies
