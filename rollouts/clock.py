@@ -34,10 +34,21 @@ def advance(seconds: float) -> datetime:
     return _frozen[-1]
 
 
+# (moment, text) formatted last: a pass stamps hundreds of conditions with one
+# `now`. A tuple replaced whole, so a thread reads a matching pair.
+_last_formatted: tuple = (None, None)
+
+
 def rfc3339(moment: datetime | None) -> str | None:
+    global _last_formatted
     if moment is None:
         return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    last = _last_formatted
+    if last[0] is moment:
+        return last[1]
+    text = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _last_formatted = (moment, text)
+    return text
 
 
 def parse_rfc3339(text: str | None) -> datetime | None:

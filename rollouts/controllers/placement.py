@@ -3,6 +3,8 @@ placement's status (staged-update-semantics.md §6). Level-triggered and
 synchronous: services call placements_reconcile() after any change that can
 move a placement, inside their transaction."""
 
+from django.db import transaction
+
 from rollouts import clock, metrics
 from rollouts import models as m
 from rollouts.api import store
@@ -121,6 +123,29 @@ def _cluster_status(row: dict, now, chain: list[tuple]) -> dict:
              "conditions": conditions}
     diffed = (row["status"] or {}).get("diffedPlacements")
     return {**entry, "diffedPlacements": diffed} if diffed else entry
+
+
+class PlacementRefreshes:
+    """Placements whose bindings changed during an engine tick, refreshed
+    once at its end instead of after every pass and member sync that
+    touched them (three times a tick, each reading every binding)."""
+
+    def __init__(self):
+        self._pending: dict[tuple, object] = {}  # (placement model, pk) -> family
+
+    def add(self, placement, family) -> None:
+        self._pending[family.placement, placement.pk] = family
+
+    def run(self) -> None:
+        """Refresh each placement once, read afresh (one query a family)."""
+        by_family: dict = {}
+        for (_, pk), family in self._pending.items():
+            by_family.setdefault(family, []).append(pk)
+        self._pending.clear()
+        for family, pks in by_family.items():
+            for placement in family.placement.objects.filter(pk__in=pks):
+                with transaction.atomic():
+                    placement_status_refresh(placement, family)
 
 
 def placement_status_refresh(placement, family, attempts: int = 5) -> None:

@@ -18,6 +18,7 @@ from django.db import close_old_connections
 
 from rollouts import clock, metrics, notifier
 from rollouts import models as m
+from rollouts.controllers.placement import PlacementRefreshes
 from rollouts.members.agent import members_sync
 from rollouts.mirror.freezes import mirrored_runs_enforce
 from rollouts.selectors.freezes import freezes_holding
@@ -33,16 +34,18 @@ log = logging.getLogger(__name__)
 def engine_tick() -> float | None:
     """One pass over everything. Returns seconds until something is due
     (a freeze's window opening or closing included)."""
-    deadlines = [members_sync(), freezes_sync()]
+    refreshes = PlacementRefreshes()  # each placement whose bindings changed, once, at the end
+    deadlines = [members_sync(refreshes), freezes_sync()]
     freezes = freezes_holding()  # once per tick, for every run's world
     mirrored_runs_enforce(freezes=freezes)  # a hub's runs are its controller's: a freeze stops them there
     labels = runner.MemberLabels(whole_fleet=True)  # read once, on the first run's pass, for every run
     for family, pk in runner.active_runs():
-        decision = runner.run_advance(family=family, pk=pk, freezes=freezes, labels=labels)
+        decision = runner.run_advance(family=family, pk=pk, freezes=freezes, labels=labels, refreshes=refreshes)
         if decision is not None:
             deadlines.append(decision.requeue_after)
     # Finished applies may let runs move on: sync members once more at once.
-    deadlines.append(members_sync())
+    deadlines.append(members_sync(refreshes))
+    refreshes.run()
     pending = [d for d in deadlines if d is not None]
     return min(pending) if pending else None
 

@@ -22,7 +22,11 @@ from rollouts.conditions import find_condition, is_true, set_condition
 from rollouts.controllers import labels as L
 from rollouts.controllers.bindings import placement_bindings
 from rollouts.controllers.family import FAMILIES, Family, family_of
-from rollouts.controllers.placement import placement_status_refresh, with_rollout_started
+from rollouts.controllers.placement import (
+    PlacementRefreshes,
+    placement_status_refresh,
+    with_rollout_started,
+)
 from rollouts.members import connector_for
 from rollouts.mirror.marks import local_only
 from rollouts.selectors import freezes as freeze_selectors
@@ -86,7 +90,8 @@ class MemberLabels:
 
 
 def run_advance(*, family: Family, pk: int, woken_at: float | None = None,
-                freezes: list[FreezeInfo] | None = None, labels: MemberLabels | None = None) -> Decision | None:
+                freezes: list[FreezeInfo] | None = None, labels: MemberLabels | None = None,
+                refreshes: PlacementRefreshes | None = None) -> Decision | None:
     """Advance one run as far as it can go now: pass after pass while a pass
     changes something (a finished cluster lets the next start at once, a
     completed stage lets the next begin). Returns the last decision, or None
@@ -94,7 +99,8 @@ def run_advance(*, family: Family, pk: int, woken_at: float | None = None,
     time) is when a writer asked for this advance, for the wake-up lag metric.
     `freezes`: the freezes holding now, read once by a tick for all its runs;
     None: read here (one query). `labels`: the tick's member labels; None:
-    read here, once for all the passes."""
+    read here, once for all the passes. `refreshes`: the tick's, to refresh
+    the placement once at its end; None: refreshed here after the passes."""
     labels = labels or MemberLabels()
     if woken_at is not None:
         metrics.engine_woken(seconds=time.time() - woken_at, path="celery")
@@ -110,7 +116,10 @@ def run_advance(*, family: Family, pk: int, woken_at: float | None = None,
     except Conflict:
         log.info("run %s changed under us; the next pass picks it up", pk)
         decision = None
-    if placement is not None:  # once per advance, not per pass: it reads every binding
+    if placement is not None and refreshes is not None:
+        refreshes.add(placement, family)
+        changes.publish(changes.ClustersBound())
+    elif placement is not None:  # once per advance, not per pass: it reads every binding
         with transaction.atomic():
             placement_status_refresh(placement, family)
             changes.publish(changes.ClustersBound())

@@ -13,7 +13,7 @@ from rollouts.api.errors import Conflict
 from rollouts.clock import parse_rfc3339
 from rollouts.conditions import find_condition, set_condition
 from rollouts.controllers.family import FAMILIES
-from rollouts.controllers.placement import placement_status_refresh
+from rollouts.controllers.placement import PlacementRefreshes, placement_status_refresh
 from rollouts.k8s_errors import TemporaryK8sError
 
 from . import MemberConnector, ReportDiffFailed, connector_for
@@ -40,26 +40,28 @@ _PENDING_FIELDS = ("name", "namespace", "target_cluster", "generation", "resourc
                    "spec", "status", "owner__name", "owner__namespace")
 
 
-def members_sync() -> float | None:
+def members_sync(refreshes: PlacementRefreshes | None = None) -> float | None:
     """Apply what is due on every member. Returns seconds until the next
-    apply finishes (None when nothing is pending)."""
-    next_due, _ = members_sync_some(limit=None)
+    apply finishes (None when nothing is pending). `refreshes`: an engine
+    tick's, to refresh the placements touched once at its end."""
+    next_due, _ = members_sync_some(limit=None, refreshes=refreshes)
     return next_due
 
 
-def members_sync_some(*, limit: int | None) -> tuple[float | None, bool]:
+def members_sync_some(*, limit: int | None,
+                      refreshes: PlacementRefreshes | None = None) -> tuple[float | None, bool]:
     """Apply what is due on at most `limit` bindings a family. Returns (seconds
     until the next apply finishes, whether more bindings were left waiting)."""
     now, next_due, more = clock.now(), None, False
     for family in FAMILIES:
-        due, full = _sync_family(family, now, limit)
+        due, full = _sync_family(family, now, limit, refreshes)
         more |= full
         if due is not None:
             next_due = due if next_due is None else min(next_due, due)
     return next_due, more
 
 
-def _sync_family(family, now, limit: int | None) -> tuple[float | None, bool]:
+def _sync_family(family, now, limit: int | None, refreshes: PlacementRefreshes | None) -> tuple[float | None, bool]:
     next_due = None
     with transaction.atomic():
         # Workers share the pending bindings instead of racing for them: each
@@ -75,7 +77,7 @@ def _sync_family(family, now, limit: int | None) -> tuple[float | None, bool]:
                    .only("name", "labels", "annotations")}
         snapshots = {s.name: s for s in family.resource_snapshot.objects.filter(
             name__in={b.spec.get("resourceSnapshotName") for b in pending})}
-        touched, reports = set(), _Reports()
+        reports = _Reports()
         applied = _apply_together(pending, members, snapshots, now)
         for binding in pending:
             member = members.get(binding.target_cluster)
@@ -83,7 +85,6 @@ def _sync_family(family, now, limit: int | None) -> tuple[float | None, bool]:
                 continue
             wait = _sync_binding(binding, member, snapshots.get(binding.spec.get("resourceSnapshotName")), now,
                                  reports, applied)
-            touched.add(binding.owner_id)
             if wait is not None:
                 next_due = wait if next_due is None else min(next_due, wait)
         try:
@@ -91,8 +92,12 @@ def _sync_family(family, now, limit: int | None) -> tuple[float | None, bool]:
         except Conflict:  # the engine rebound one meanwhile: undo this sync, the next one sees the new spec
             transaction.set_rollback(True)
             return next_due, False
-        for placement in family.placement.objects.filter(pk__in=touched):
-            placement_status_refresh(placement, family)
+        touched = {b.owner_id: b.owner for b in reports.bindings.values()}
+        for placement in (touched.values() if refreshes else family.placement.objects.filter(pk__in=touched)):
+            if refreshes:
+                refreshes.add(placement, family)
+            else:
+                placement_status_refresh(placement, family)
             changes.publish(changes.BindingsApplied(placement.KIND, placement.namespace, placement.name))
     # More may wait behind a full batch; a batch of failing members made no
     # progress, and going round again at once would only spin.
