@@ -282,13 +282,14 @@ def _bind_all(actions: list[BindBinding], family: Family, rows: dict, run) -> No
     if any(row["pk"] not in locked or locked[row["pk"]].resource_version != row["resource_version"] for row in seen):
         raise Conflict(family.binding.PLURAL, run.name)
     bindings = [locked[row["pk"]] for row in seen]
+    versions = store.next_versions(family.binding, len(bindings))
     events = []
-    for binding, action in zip(bindings, actions, strict=True):
+    for binding, action, version in zip(bindings, actions, versions, strict=True):
         if action.spec is not None:
             binding.spec = {**binding.spec, **action.spec}
             binding.generation += 1
         binding.status = with_rollout_started(binding, message=action.message)
-        binding.resource_version += 1
+        binding.resource_version = version
         events.append(m.Event(
             time=clock.now(), actor=ENGINE, action=m.Event.Action.CONDITION, object_kind=binding.KIND,
             object_name=binding.name, object_namespace=binding.namespace, run=run.name, reason="RolloutStarted",
