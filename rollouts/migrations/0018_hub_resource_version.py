@@ -36,9 +36,10 @@ def start_counter(apps, schema_editor):
             highest = max(highest, cursor.fetchone()[0] or 0)
         if connection.vendor == "postgresql":
             cursor.execute(PG_CREATE)
-            # On an empty hub the first value handed out is 1 (is_called false).
-            cursor.execute("SELECT setval('rollouts_hub_rv', %s, %s)", [max(highest, 1), highest > 0])
-    apps.get_model("rollouts", "HubRevision").objects.update_or_create(pk=1, defaults={"value": highest})
+            # is_called: last_value counts as handed out, so the horizon starts
+            # at 1 or above ("0" is a watch's "from the current state").
+            cursor.execute("SELECT setval('rollouts_hub_rv', %s, true)", [max(highest, 1)])
+    apps.get_model("rollouts", "HubRevision").objects.update_or_create(pk=1, defaults={"value": max(highest, 1)})
 
 
 def drop_counter(apps, schema_editor):
