@@ -8,6 +8,7 @@ FLEET_KUBEAPI_WATCH_PREVIEW for these tests)."""
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -155,3 +156,25 @@ def test_concurrent_writers_on_postgresql_are_seen_once_each_in_revision_order(s
     assert not errors and sorted(names(changes)) == sorted(wanted), "every write seen exactly once"
     versions = [int(e["object"]["metadata"]["resourceVersion"]) for e in changes]
     assert versions == sorted(versions), "in revision order"
+
+
+def test_an_idle_watch_holds_no_database_session_between_polls(server):
+    import psycopg  # noqa: PLC0415
+
+    env, port = server
+    since = api_of(port).list_cluster_custom_object(GROUP, VERSION, PLURAL)["metadata"]["resourceVersion"]
+    url = env["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
+    with psycopg.connect(url, autocommit=True) as conn:
+        def others() -> int:
+            return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                                " AND pid <> pg_backend_pid()").fetchone()[0]
+        before = others()  # the list request's persistent connection (CONN_MAX_AGE), if any
+        thread, events, errors = watch_in_background(port, since, lambda found: True)
+        time.sleep(0.5)
+        samples = []
+        for _ in range(20):
+            samples.append(others())
+            time.sleep(0.05)
+    shell(env, SETUP + "strategy('wake')")  # ends the watch
+    thread.join(timeout=30)
+    assert not errors and min(samples) <= before, f"sessions while the watch idled: {samples}, before: {before}"
