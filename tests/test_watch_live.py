@@ -178,3 +178,51 @@ def test_an_idle_watch_holds_no_database_session_between_polls(server):
     shell(env, SETUP + "strategy('wake')")  # ends the watch
     thread.join(timeout=30)
     assert not errors and min(samples) <= before, f"sessions while the watch idled: {samples}, before: {before}"
+
+
+SEED = """
+from rollouts import clock
+from tests.conftest import TUTORIAL_START
+from tests.fleet_builders import tutorial_waiting_at_canary
+with clock.frozen(TUTORIAL_START):
+    tutorial_waiting_at_canary()
+"""
+
+APPROVE = """
+from rollouts.api import store
+from rollouts.api.kinds import KindRegistry
+request = store.get(KindRegistry().resolve("careq"), "example-run-canary")
+request.status = {"conditions": [{"type": "Approved", "status": "True", "reason": "ByHand", "message": "ok",
+                                  "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}]}
+store.save(request, spec_changed=False)
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fleet_uis_hub_mirror_follows_another_fleet_ui_by_list_and_watch(server):
+    import yaml  # noqa: PLC0415
+
+    from rollouts import models as m  # noqa: PLC0415
+    from rollouts.mirror import hub_sync  # noqa: PLC0415
+    from rollouts.mirror.actions import credential_save  # noqa: PLC0415
+    from rollouts.models.connections import HubConnection  # noqa: PLC0415
+
+    env, port = server
+    shell(env, SEED)
+    kubeconfig = yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "other",
+        "clusters": [{"name": "other", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+        "users": [{"name": "u", "user": {"token": "unused-by-the-preview-route"}}],
+        "contexts": [{"name": "other", "context": {"cluster": "other", "user": "u"}}]})
+    connection = credential_save(HubConnection(name="other-fleet-ui"), kubeconfig=kubeconfig, context="other",
+                                 actor="ada")
+    assert hub_sync(connection_id=connection.pk, seconds=1.0).outcome == "synced"
+    run = m.ClusterStagedUpdateRun.objects.get(name="example-run")
+    assert run.active and m.ClusterApprovalRequest.objects.filter(name="example-run-canary").exists()
+    assert m.MemberCluster.objects.count() == 3
+
+    # The second session resumes each kind's watch from the revision it saved.
+    shell(env, APPROVE)
+    assert hub_sync(connection_id=connection.pk, seconds=1.5).outcome == "synced"
+    request = m.ClusterApprovalRequest.objects.get(name="example-run-canary")
+    assert request.condition_status("Approved") == "True"
