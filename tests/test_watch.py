@@ -10,7 +10,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.http import QueryDict
 
-from rollouts import clock
+from rollouts import clock, tasks
 from rollouts import models as m
 from rollouts.api import store
 from rollouts.api.kinds import KindRegistry
@@ -201,3 +201,14 @@ def test_bad_parameters_answer_400_naming_them(rf, params, message):
     body = json.loads(response.content)
     assert (response.status_code, body["kind"], body["code"]) == (400, "Status", 400)
     assert message in body["message"]
+
+
+def test_the_periodic_compaction_forgets_old_tombstones_and_moves_the_410_point():
+    strategy("old")
+    strategy("recent")
+    object_delete(kind=csus(), name="old", namespace="", actor="tester")
+    m.Tombstone.objects.update(deleted_at=clock.now() - timedelta(hours=1))
+    object_delete(kind=csus(), name="recent", namespace="", actor="tester")
+    old, recent = m.Tombstone.objects.order_by("resource_version")
+    assert tasks.change_log_compact() == old.resource_version
+    assert list(m.Tombstone.objects.values_list("name", flat=True)) == ["recent"]
