@@ -212,3 +212,20 @@ def test_the_periodic_compaction_forgets_old_tombstones_and_moves_the_410_point(
     old, recent = m.Tombstone.objects.order_by("resource_version")
     assert tasks.change_log_compact() == old.resource_version
     assert list(m.Tombstone.objects.values_list("name", flat=True)) == ["recent"]
+
+
+def test_a_renderer_shapes_each_event_object_and_not_the_bookmarks():
+    strategy("one")
+    query = QueryDict(mutable=True)
+    query.update({"timeoutSeconds": "5", "allowWatchBookmarks": "true"})
+    request = watch.parse_watch(csus(), None, query)
+    stream = watch._lines(watch.replace(request, render=lambda obj: {"row": obj["metadata"]["name"]}))
+    first, bookmark = read(stream, 2)
+    assert first == {"type": "ADDED", "object": {"row": "one"}}
+    assert bookmark["type"] == "BOOKMARK" and bookmark["object"]["metadata"]["resourceVersion"]
+    async def next_change():
+        await sync_to_async(strategy, thread_sensitive=False)("one", "b")
+        while (event := json.loads(await anext(stream)))["type"] == "BOOKMARK":
+            pass
+        return event
+    assert run(next_change()) == {"type": "MODIFIED", "object": {"row": "one"}}

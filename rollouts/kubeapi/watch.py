@@ -23,7 +23,8 @@ thread nor a connection.
 import asyncio
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from asgiref.sync import sync_to_async
 from django.db import connection, connections
@@ -51,6 +52,7 @@ class WatchRequest:
     start: int | None  # None: send the current state first
     bookmarks: bool
     timeout: float
+    render: Callable[[dict], dict] | None = None  # e.g. a Table row for `kubectl get -w`
 
 
 def list_resource_version() -> str:
@@ -59,11 +61,14 @@ def list_resource_version() -> str:
     return str(changelog.hub_revision())
 
 
-def watch_response(request, kind: Kind, namespace: str | None, params) -> HttpResponse:
+def watch_response(request, kind: Kind, namespace: str | None, params, *,
+                   render: Callable[[dict], dict] | None = None) -> HttpResponse:
     """The streaming response of a watch of `kind` (in `namespace`, None for
-    all). Bad parameters answer 400 with a Status naming the parameter."""
+    all). Bad parameters answer 400 with a Status naming the parameter.
+    `render`, when given, turns each event's object into what the client
+    asked for (a pure function: it runs in the reading thread)."""
     try:
-        watch = parse_watch(kind, namespace, params)
+        watch = replace(parse_watch(kind, namespace, params), render=render)
     except ApiError as error:
         return status_response(error.code, error.reason, str(error))
     _release_connection()
@@ -141,7 +146,7 @@ async def _lines(watch: WatchRequest):
         message = f"too old resource version: {watch.start} ({compacted})"
         yield _line("ERROR", status_body(410, "Expired", message))
         return
-    sent = {change.object["metadata"]["uid"]: change.resource_version for change in state}
+    sent = {change.uid: change.resource_version for change in state}
     known = set(sent) if watch.start is None else None
     for change in state:
         yield _line(change.type, change.object)
@@ -150,9 +155,8 @@ async def _lines(watch: WatchRequest):
         await asyncio.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
         horizon, changes = await _read(_poll, watch, position)
         for change in changes:
-            uid = change.object["metadata"]["uid"]
-            if sent.pop(uid, None) != change.resource_version:  # not already in the state sent
-                yield _line(_event_type(change, uid, known), change.object)
+            if sent.pop(change.uid, None) != change.resource_version:  # not already in the state sent
+                yield _line(_event_type(change, change.uid, known), change.object)
         position = max(position, horizon)
         if watch.bookmarks and time.monotonic() - bookmarked >= BOOKMARK_SECONDS:
             bookmarked = time.monotonic()
@@ -196,7 +200,7 @@ def _start(watch: WatchRequest) -> tuple[int, list[Change], int]:
     if watch.start is not None:
         return watch.start, [], compacted
     position = changelog.hub_revision()  # before the rows: the state holds every write up to it
-    return position, changelog.current_state(watch.kind, watch.wanted), compacted
+    return position, _rendered(watch, changelog.current_state(watch.kind, watch.wanted)), compacted
 
 
 def _poll(watch: WatchRequest, position: int) -> tuple[int, list[Change]]:
@@ -204,4 +208,10 @@ def _poll(watch: WatchRequest, position: int) -> tuple[int, list[Change]]:
     horizon = changelog.hub_revision()
     if horizon <= position:
         return horizon, []
-    return horizon, changelog.changes_between(watch.kind, watch.wanted, position, horizon)
+    return horizon, _rendered(watch, changelog.changes_between(watch.kind, watch.wanted, position, horizon))
+
+
+def _rendered(watch: WatchRequest, changes: list[Change]) -> list[Change]:
+    if watch.render is None:
+        return changes
+    return [replace(change, object=watch.render(change.object)) for change in changes]

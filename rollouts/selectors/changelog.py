@@ -40,11 +40,17 @@ class Filter:
 
 @dataclass(frozen=True)
 class Change:
-    """One watch event: its type, the object's revision, the object."""
+    """One watch event: its type, the object's revision, the object (as
+    served, or as a renderer made it: a Table row for kubectl) and its uid."""
 
     type: str
     resource_version: int
     object: dict
+    uid: str = ""
+
+    @classmethod
+    def of(cls, type_: str, manifest: dict) -> "Change":
+        return cls(type_, int(manifest["metadata"]["resourceVersion"]), manifest, manifest["metadata"]["uid"])
 
 
 def hub_revision() -> int:
@@ -61,7 +67,7 @@ def compacted_revision(*, compact: bool = False) -> int:
 def current_state(kind: Kind, wanted: Filter) -> list[Change]:
     """Every object of the kind that passes the filter, as ADDED events."""
     found = [store.to_manifest(obj, kind) for obj in store.query(kind, wanted.namespace).order_by("namespace", "name")]
-    return [Change(ADDED, int(man["metadata"]["resourceVersion"]), man) for man in found if wanted.matches(man)]
+    return [Change.of(ADDED, man) for man in found if wanted.matches(man)]
 
 
 def changes_between(kind: Kind, wanted: Filter, after: int, upto: int) -> list[Change]:
@@ -71,9 +77,8 @@ def changes_between(kind: Kind, wanted: Filter, after: int, upto: int) -> list[C
     if upto <= after:
         return []
     rows = store.query(kind, wanted.namespace).filter(resource_version__gt=after, resource_version__lte=upto)
-    found = [Change(MODIFIED, obj.resource_version, store.to_manifest(obj, kind)) for obj in rows]
-    found += [Change(DELETED, stone.resource_version, _last_body(stone, kind))
-              for stone in _tombstones(kind, wanted.namespace, after, upto)]
+    found = [Change.of(MODIFIED, store.to_manifest(obj, kind)) for obj in rows]
+    found += [Change.of(DELETED, _last_body(stone, kind)) for stone in _tombstones(kind, wanted.namespace, after, upto)]
     return sorted((c for c in found if wanted.matches(c.object)), key=lambda c: c.resource_version)
 
 
