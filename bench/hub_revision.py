@@ -11,7 +11,8 @@ COMMIT, with the new resourceVersion taken
   locked    PostgreSQL only, the design not taken: a one-row counter
             UPDATE … RETURNING whose row lock is held until commit
 
-and the watcher's idle poll: the horizon query (revisions.horizon).
+and the watcher's idle poll: the horizon query (revisions.horizon); then
+four concurrent durable writers on PostgreSQL, hub counter against locked.
 
 SQLite: a WAL file database; PostgreSQL: a fresh database; each durable
 (fsync at commit, as in production) and "nosync" (no wait for the disk, which
@@ -29,6 +30,7 @@ import sqlite3
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -55,8 +57,12 @@ def main() -> None:
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
         try:
+            url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
             for durable in (True, False):
-                _report(f"PostgreSQL{'' if durable else ' nosync'}", _postgres(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", n, durable))
+                _report(f"PostgreSQL{'' if durable else ' nosync'}", _postgres(url, n, durable))
+            rates = _concurrent(url, n // 2)
+            print("  PostgreSQL, 4 concurrent durable writers: "
+                  + ", ".join(f"{mode} {rate:.0f} writes/s" for mode, rate in rates.items()))
         finally:
             admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
@@ -134,6 +140,35 @@ def _postgres(url: str, n: int, durable: bool) -> dict:
                 "UPDATE counter SET value = value + 1 WHERE id = 1 RETURNING value").fetchone()[0] + 2 * 10**6)),
             "horizon": _timed(n, lambda i: db.execute(PG_HORIZON).fetchone()),
         }
+
+
+def _concurrent(url: str, n: int, threads: int = 4) -> dict:
+    """Writes per second of `threads` writers, each on its own row, durable:
+    the hub counter against the locked counter row (which serialises every
+    commit of the hub behind the one before)."""
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("DROP TABLE IF EXISTS obj, counter")
+        db.execute("CREATE TABLE obj (id int PRIMARY KEY, rv bigint, spec jsonb)")
+        db.execute("CREATE TABLE counter (id int PRIMARY KEY, value bigint)")
+        db.execute("INSERT INTO counter VALUES (1, 0)")
+        db.execute("INSERT INTO obj SELECT g, 0, %s FROM generate_series(1, %s) g", [SPEC, threads])
+    draws = {"hub": "SELECT rollouts_next_rv()", "locked": "UPDATE counter SET value = value + 1 WHERE id = 1 RETURNING value"}
+    found = {}
+    for mode, draw in draws.items():
+        def writer(row: int, draw=draw):
+            with psycopg.connect(url, autocommit=True) as db:
+                for _ in range(n):
+                    with db.transaction():
+                        new = db.execute(draw).fetchone()[0]
+                        db.execute("UPDATE obj SET spec = %s, rv = %s WHERE id = %s", [SPEC, new, row])
+        workers = [threading.Thread(target=writer, args=(row,)) for row in range(1, threads + 1)]
+        start = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        found[mode] = threads * n / (time.perf_counter() - start)
+    return found
 
 
 if __name__ == "__main__":
