@@ -41,9 +41,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PG_ADMIN = os.environ.get("FLEET_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SPEC = json.dumps({"stages": [{"name": "staging", "labelSelector": {"matchLabels": {"env": "staging"}}}]})
-PG_HORIZON = """SELECT LEAST(s.handed, COALESCE((SELECT min(((l.classid::bigint << 32) | l.objid::bigint) - (21078::bigint << 48))
-  FROM pg_locks l WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND (l.classid::bigint >> 16) = 21078) - 1, s.handed))
-  FROM (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END AS handed FROM rollouts_hub_rv) s"""
+
+
+def _horizon_sql() -> str:
+    """The horizon query as the app runs it (needs Django's app registry)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fleetui.settings")
+    os.environ.setdefault("DEBUG", "true")
+    os.environ.setdefault("DATABASE_URL", f"sqlite:///{Path(tempfile.mkdtemp()) / 'unused.sqlite3'}")
+    import django  # noqa: PLC0415 - after the environment above
+
+    django.setup()
+    return importlib.import_module("rollouts.models.revisions").PG_HORIZON
+
+
+PG_HORIZON = _horizon_sql()
 
 
 def main() -> None:

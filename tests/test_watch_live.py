@@ -226,3 +226,24 @@ def test_fleet_uis_hub_mirror_follows_another_fleet_ui_by_list_and_watch(server)
     assert hub_sync(connection_id=connection.pk, seconds=1.5).outcome == "synced"
     request = m.ClusterApprovalRequest.objects.get(name="example-run-canary")
     assert request.condition_status("Approved") == "True"
+
+
+def test_the_postgresql_horizon_stays_below_a_revision_drawn_by_a_transaction_still_open(server):
+    import psycopg  # noqa: PLC0415
+
+    from rollouts.models.revisions import PG_HORIZON  # noqa: PLC0415
+
+    env, _ = server
+    url = env["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
+    with psycopg.connect(url) as slow, psycopg.connect(url) as quick, psycopg.connect(url, autocommit=True) as watcher:
+        def horizon() -> int:
+            return watcher.execute(PG_HORIZON).fetchone()[0]
+        drawn = slow.execute("SELECT rollouts_next_rv()").fetchone()[0]  # drawn, not committed
+        later = quick.execute("SELECT rollouts_next_rv()").fetchone()[0]
+        quick.commit()
+        assert later > drawn and horizon() < drawn, "a later commit must not move the horizon past an open draw"
+        slow.commit()
+        assert horizon() >= later
+        slow.execute("SELECT rollouts_next_rv()")
+        slow.rollback()  # a rolled-back draw leaves a gap, and holds nothing back
+        assert horizon() >= later

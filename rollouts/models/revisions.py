@@ -41,6 +41,14 @@ PG_LOCK_TAG = 0x5256  # "RV"
 PG_SEQUENCE = "rollouts_hub_rv"
 PG_FUNCTION = "rollouts_next_rv"  # created by migration 0018_hub_resource_version
 TOMBSTONE_RETENTION = timedelta(minutes=15)
+# min(the last value handed out, the smallest value still pinned by a running
+# writer - 1): the PostgreSQL horizon (module docstring).
+PG_HORIZON = f"""
+SELECT LEAST(s.handed, COALESCE((
+    SELECT min(((l.classid::bigint << 32) | l.objid::bigint) - ({PG_LOCK_TAG}::bigint << 48)) FROM pg_locks l
+    WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND (l.classid::bigint >> 16) = {PG_LOCK_TAG}) - 1, s.handed))
+FROM (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END AS handed FROM {PG_SEQUENCE}) s
+"""
 
 
 class HubRevision(models.Model):
@@ -111,14 +119,7 @@ def horizon(using: str = "default") -> int:
     connection = connections[using]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(
-                f"SELECT LEAST(s.handed, COALESCE(("
-                f" SELECT min(((l.classid::bigint << 32) | l.objid::bigint) - (%s::bigint << 48))"
-                f" FROM pg_locks l WHERE l.locktype = 'advisory' AND l.objsubid = 1"
-                f" AND (l.classid::bigint >> 16) = %s) - 1, s.handed))"
-                f" FROM (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END AS handed"
-                f" FROM {PG_SEQUENCE}) s",
-                [PG_LOCK_TAG, PG_LOCK_TAG])
+            cursor.execute(PG_HORIZON)
         else:
             cursor.execute(f"SELECT value FROM {connection.ops.quote_name(HubRevision._meta.db_table)} WHERE id = 1")
         row = cursor.fetchone()
