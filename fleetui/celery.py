@@ -60,6 +60,8 @@ app.conf.beat_schedule = {
                            "options": {"expires": max(5.0, 5 * settings.FLEET_HEALTH_TICK_SECONDS)}},
     # Notifications due: retries after their backoff, hand-offs a lost message dropped.
     "notifications-sweep": {"task": "rollouts.tasks.notifications_send_due", "schedule": 10.0},
+    # The watch's change log: tombstones older than its retention (docs/kube-api.md).
+    "compact-change-log": {"task": "rollouts.tasks.change_log_compact", "schedule": 60.0},
     # Housekeeping: what deleted members left behind.
     "housekeeping": {"task": "rollouts.tasks.housekeeping", "schedule": 3600.0},
     # Signs of life for /readyz: beat records its own when it has published

@@ -1,8 +1,10 @@
+from django.conf import settings
 from django.contrib import admin
 from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
 
+from rollouts.kubeapi import watch_preview
 from rollouts.views.metrics import metrics_view
 
 
@@ -18,3 +20,5 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("", include("rollouts.urls")),
 ]
+if settings.FLEET_KUBEAPI_WATCH_PREVIEW:
+    urlpatterns = watch_preview.urlpatterns + urlpatterns

@@ -12,14 +12,15 @@ from celery import shared_task, signals
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 
+from rollouts import clock, notifier
 from rollouts import models as m
-from rollouts import notifier
 from rollouts.api.errors import Conflict
 from rollouts.controllers.family import FAMILIES
 from rollouts.engine import runner
 from rollouts.k8s_errors import TemporaryK8sError
 from rollouts.members import agent
 from rollouts.mirror import freezes as freeze_mirror
+from rollouts.models import revisions
 from rollouts.services import deliveries, freezes
 from rollouts.services.health import heartbeat_record
 
@@ -124,6 +125,13 @@ def housekeeping() -> int:
     members = set(m.MemberCluster.objects.values_list("name", flat=True))
     deleted, _ = m.MemberObject.objects.exclude(cluster__in=members).delete()
     return deleted
+
+
+@shared_task(**RETRY)
+def change_log_compact() -> int:
+    """Forget the tombstones of deletions older than the change log keeps
+    (a watch from before them answers 410 Gone); returns the compaction point."""
+    return revisions.tombstones_compact(now=clock.now())
 
 
 @shared_task(**RETRY)

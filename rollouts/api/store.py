@@ -13,6 +13,7 @@ from django.db import connections, router, transaction
 
 from rollouts import clock
 from rollouts import models as m
+from rollouts.models.revisions import next_versions
 
 from .errors import AlreadyExists, BadRequest, Conflict, NotFound
 from .kinds import CORE_KINDS, Kind
@@ -127,9 +128,8 @@ def create(obj, kind: Kind):
     if query(kind, obj.namespace if kind.namespaced else "").filter(name=obj.name).exists():
         raise AlreadyExists(kind.resource, obj.name)
     obj.generation = 1
-    obj.resource_version = 1
     with transaction.atomic():
-        obj.save(force_insert=True)
+        obj.save(force_insert=True)  # FleetObject.save takes the hub's next resourceVersion
     return obj
 
 
@@ -216,21 +216,23 @@ def rows_upsert(model, objs: list, *, unique: list[str], update: list[str]) -> N
 def save(obj, *, spec_changed: bool | None = None):
     """Write an existing object with compare-and-set on its resourceVersion.
 
-    Bumps resourceVersion, and generation when the spec changed. Raises
-    Conflict when another writer got there first (zero rows updated)."""
+    Gives it the hub's next resourceVersion, and bumps generation when the
+    spec changed. Raises Conflict when another writer got there first (zero
+    rows updated)."""
     if spec_changed is None:
         spec_changed = getattr(obj, "_spec_changed", False)
     model = type(obj)
-    old_rv = obj.resource_version
-    obj.resource_version = old_rv + 1
+    old_rv, old_generation = obj.resource_version, obj.generation
     if spec_changed:
         obj.generation += 1
     deferred = obj.get_deferred_fields()  # rows loaded with only(): write what was loaded
     fields = [f.attname for f in model._meta.concrete_fields
               if not (f.primary_key or f.generated) and f.attname not in deferred]
-    updated = rows_update(model, [obj], fields, versions=[old_rv])
+    with transaction.atomic(using=router.db_for_write(model), savepoint=False):
+        (obj.resource_version,) = next_versions(model)
+        updated = rows_update(model, [obj], fields, versions=[old_rv])
     if updated != 1:
-        obj.resource_version = old_rv
+        obj.resource_version, obj.generation = old_rv, old_generation
         raise Conflict(resource_name(obj), obj.name)
     obj._spec_changed = False
     return obj
@@ -238,15 +240,16 @@ def save(obj, *, spec_changed: bool | None = None):
 
 def save_many(model, objs: list, attnames: list[str]) -> None:
     """Write `attnames` of many objects of one model in one statement, each
-    with compare-and-set on its resourceVersion, which is bumped (as save()
-    does; generation is the caller's). Raises Conflict, with every row left
-    as it was once the caller's transaction rolls back, when another writer
-    got to any of them first."""
+    with compare-and-set on its resourceVersion and the hub's next ones (as
+    save() does; generation is the caller's). Call inside the writing
+    transaction. Raises Conflict, with every row left as it was once the
+    caller's transaction rolls back, when another writer got to any of them
+    first."""
     if not objs:
         return
     olds = [obj.resource_version for obj in objs]
-    for obj in objs:
-        obj.resource_version += 1
+    for obj, version in zip(objs, next_versions(model, len(objs)), strict=True):
+        obj.resource_version = version
     written = rows_update(model, objs, [*attnames, "resource_version"], versions=olds)
     if written != len(objs):
         for obj, old in zip(objs, olds, strict=True):

@@ -134,11 +134,10 @@ def _strategy_policies_sync(hub_kind: HubKind, strategy, obj: dict | None) -> No
 
 def _fill(row, hub_kind: HubKind, obj: dict, connection: HubConnection, where: str) -> None:
     meta = obj.get("metadata") or {}
-    version = str(meta.get("resourceVersion") or "")
     row.uid = _uuid(meta.get("uid")) or row.uid
     row.generation = int(meta.get("generation") or 1)
-    number = parse_unsigned(version)
-    row.resource_version = number if number is not None else (row.resource_version or 0) + 1
+    # row.resource_version: our hub's own revision, taken by save(); the
+    # other hub's version is the mark's hub_resource_version.
     row.creation_timestamp = _time(meta.get("creationTimestamp")) or row.creation_timestamp or clock.now()
     row.labels = meta.get("labels") or {}
     row.annotations = meta.get("annotations") or {}

@@ -1,4 +1,6 @@
-from .base import FleetObject
+from django.db.models.signals import post_delete
+
+from .base import FleetObject, fleet_models
 from .connections import HubConnection, MemberCredential, MirroredObject
 from .freezes import BreakGlass, Freeze, FreezeStop
 from .health import Heartbeat
@@ -19,6 +21,7 @@ from .placement import (
 from .policies import ApprovalPolicy, ApprovalVote
 from .preferences import UserPreference
 from .ratelimits import RateCounter
+from .revisions import HubRevision, Tombstone, tombstone_record
 from .updaterun import (
     ApprovalRequest,
     ClusterApprovalRequest,
@@ -50,4 +53,10 @@ __all__ = [m.__name__ for m in FLEET_MODELS] + ["FleetObject", "AppendOnlyError"
                                               "HubConnection", "MemberCredential", "MirroredObject",
                                               "ApprovalPolicy", "ApprovalVote", "Heartbeat", "HealthCheck",
                                               "RateCounter", "Freeze", "FreezeStop", "BreakGlass",
-                                              "Subscription", "Delivery", "UserPreference"]
+                                              "Subscription", "Delivery", "UserPreference", "HubRevision", "Tombstone"]
+
+# Every deletion of a Fleet object, whatever the path (store.delete, an FK
+# cascade, a queryset delete, the admin), leaves a tombstone for watchers
+# (rollouts/models/revisions.py).
+for _model in fleet_models():
+    post_delete.connect(tombstone_record, sender=_model, dispatch_uid=f"tombstone:{_model._meta.label}")

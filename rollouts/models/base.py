@@ -6,15 +6,20 @@ out unchanged) and their metadata in columns, so we can filter and lock rows.
 
 import uuid
 
-from django.db import models
+from django.db import models, router, transaction
+
+from . import revisions
 
 
 class FleetObject(models.Model):
     """A Kubernetes object: metadata columns plus raw `spec` and `status`.
 
     generation: bumped only when `spec` changes (as the API server does).
-    resource_version: bumped on every write; a write that carries a stale
-        value is refused with a conflict (optimistic concurrency).
+    resource_version: the hub revision of the row's last write: every write
+        takes the next value of one hub-wide counter (models/revisions.py),
+        so a watch can ask for everything after a revision; a write that
+        carries a stale value is refused with a conflict (optimistic
+        concurrency).
     owner: for placement children (snapshots, bindings), the owning placement;
         deleting it cascades, as Kubernetes' garbage collector does.
     """
@@ -23,7 +28,7 @@ class FleetObject(models.Model):
     name = models.CharField(max_length=253)
     uid = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
     generation = models.BigIntegerField(default=1)
-    resource_version = models.BigIntegerField(default=1)
+    resource_version = models.BigIntegerField(default=1, db_index=True)
     creation_timestamp = models.DateTimeField()
     labels = models.JSONField(default=dict, blank=True)
     annotations = models.JSONField(default=dict, blank=True)
@@ -46,6 +51,16 @@ class FleetObject(models.Model):
     def __str__(self):
         return f"{self.namespace}/{self.name}" if self.namespace else self.name
 
+    def save(self, *args, **kwargs):
+        """Write the row with the hub's next resourceVersion (in one
+        transaction with the write, which the horizon needs)."""
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "resource_version"}
+        with transaction.atomic(using=router.db_for_write(type(self)), savepoint=False):
+            (self.resource_version,) = revisions.next_versions(type(self))
+            super().save(*args, **kwargs)
+
     @classmethod
     def api_version(cls) -> str:
         return f"{cls.API_GROUP}/{cls.API_VERSION}" if cls.API_GROUP else cls.API_VERSION
@@ -64,3 +79,14 @@ class FleetObject(models.Model):
         """"True", "False", "Unknown", or "" when the condition is absent."""
         cond = self.condition(type_)
         return cond.get("status", "") if cond else ""
+
+
+def fleet_models() -> list:
+    """Every concrete FleetObject model (HubResource included)."""
+    found, todo = [], list(FleetObject.__subclasses__())
+    while todo:
+        model = todo.pop()
+        todo.extend(model.__subclasses__())
+        if not model._meta.abstract and not model._meta.proxy:
+            found.append(model)
+    return found

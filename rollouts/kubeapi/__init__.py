@@ -1,0 +1,1 @@
+"""The hub's Kubernetes-compatible HTTP API (issue 20)."""
