@@ -19,7 +19,7 @@ LAYERS = [
         "rollouts.admin_freezes", "rollouts.admin_notifications",
         "rollouts.mirror.admin", "rollouts.management", "rollouts.urls", "rollouts.apps", "rollouts.signals",
         "rollouts.templatetags", "rollouts.demo", "rollouts.demo_users", "rollouts.auth_backends",
-        "rollouts.current_request", "rollouts.sessions",
+        "rollouts.current_request", "rollouts.sessions", "rollouts.kubeapi",
     ]),
     ("reactions and loops", [
         "rollouts.broadcast", "rollouts.notifier", "rollouts.engine.loop", "rollouts.engine.wakeup", "rollouts.mirror.sync",

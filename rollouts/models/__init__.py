@@ -19,6 +19,7 @@ from .placement import (
 from .policies import ApprovalPolicy, ApprovalVote
 from .preferences import UserPreference
 from .ratelimits import RateCounter
+from .tokens import ApiToken
 from .updaterun import (
     ApprovalRequest,
     ClusterApprovalRequest,
@@ -50,4 +51,4 @@ __all__ = [m.__name__ for m in FLEET_MODELS] + ["FleetObject", "AppendOnlyError"
                                               "HubConnection", "MemberCredential", "MirroredObject",
                                               "ApprovalPolicy", "ApprovalVote", "Heartbeat", "HealthCheck",
                                               "RateCounter", "Freeze", "FreezeStop", "BreakGlass",
-                                              "Subscription", "Delivery", "UserPreference"]
+                                              "Subscription", "Delivery", "UserPreference", "ApiToken"]
