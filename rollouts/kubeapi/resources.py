@@ -19,7 +19,7 @@ from rollouts.roles import client_address
 from rollouts.services.approvals import approval_request_approve
 from rollouts.services.objects import manifests_apply, merge_patch, object_delete, object_patch
 
-from . import tables, watch
+from . import fields, tables, watch
 from .auth import VIA
 from .paths import Target
 
@@ -49,6 +49,13 @@ def _body(request) -> dict:
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object")
     return body
+
+
+def _warned(response: JsonResponse, warnings: list[str]) -> JsonResponse:
+    """kubectl prints each `Warning: 299` header as `Warning: …`."""
+    if warnings:
+        response.headers["Warning"] = ", ".join(f'299 - "{w.replace(chr(34), chr(39))}"' for w in warnings)
+    return response
 
 
 def _dry_run(request) -> bool:
@@ -151,9 +158,10 @@ def create(request, target: Target, actor: str) -> JsonResponse:
     name = (body.get("metadata") or {}).get("name")
     if isinstance(name, str) and name and store.find(target.kind, name, target.namespace or ""):
         raise AlreadyExists(target.kind.resource, name)
+    warnings = fields.check(target.kind, target.version, body, fields.mode_of(request.GET))
     results = _write(request, lambda: manifests_apply(docs=[body], actor=actor, namespace=target.namespace or None,
                                                       client_address=client_address(request), via=VIA))
-    return JsonResponse(_manifest(target, results[0].obj), status=201)
+    return _warned(JsonResponse(_manifest(target, results[0].obj), status=201), warnings)
 
 
 def _check_type(body: dict, target: Target) -> None:
@@ -179,9 +187,10 @@ def update(request, target: Target, actor: str) -> JsonResponse:
             ops.append({"op": "replace", "path": "/metadata/resourceVersion", "value": str(version)})
         return _patch(request, target, actor, "json", ops)
     store.get(target.kind, target.name, target.namespace or "")  # PUT does not create: NotFound
+    warnings = fields.check(target.kind, target.version, body, fields.mode_of(request.GET))
     results = _write(request, lambda: manifests_apply(docs=[body], actor=actor, namespace=target.namespace or None,
                                                       client_address=client_address(request), via=VIA))
-    return JsonResponse(_manifest(target, results[0].obj))
+    return _warned(JsonResponse(_manifest(target, results[0].obj)), warnings)
 
 
 def patch(request, target: Target, actor: str) -> JsonResponse:
@@ -206,7 +215,8 @@ def patch(request, target: Target, actor: str) -> JsonResponse:
         body = json.loads(request.body or b"null")
     except ValueError as exc:
         raise BadRequest(f"the patch is not valid JSON: {exc}") from None
-    return _patch(request, target, actor, "merge" if media == MERGE else "json", body)
+    warnings = fields.check(target.kind, target.version, body, fields.mode_of(request.GET)) if media == MERGE else []
+    return _warned(_patch(request, target, actor, "merge" if media == MERGE else "json", body), warnings)
 
 
 # Built-in API groups whose kinds take strategic merge patches (as the API server's own types do).
