@@ -36,6 +36,7 @@ from .health import health_command
 from .history import history_command
 from .metadata import annotate_command, label_command
 from .notifications import notifications_command
+from .tokens import tokens_command
 
 POLL_SECONDS = 0.2
 
@@ -451,4 +452,5 @@ VERBS = {
     "credentials": credentials_command,
     "freeze": freeze_command,
     "notifications": notifications_command,
+    "tokens": tokens_command,
 }

@@ -35,6 +35,7 @@ Verbs:
   history        a placement's runs: snapshot, outcome, duration, approvers, rollbacks
   freeze         create, list or end freezes: no run starts a stage or cluster meanwhile
   credentials    rotate: re-encrypt stored kubeconfigs with the first FLEET_CREDENTIALS_KEY
+  tokens         create, list or revoke a person's API tokens for kubectl (docs/kube-api.md)
   notifications  create, list, delete or test team notification channels; the delivery log
 """
 
@@ -88,7 +89,8 @@ def add_verbs(parser) -> None:
     )
     common = _common_options()
     for add in (_apply, _get, _delete, _patch, _label, _annotate, _approve, _reject, _health, _wait, _api_resources, _demo,
-                _engine, _serve, _audit, _hub, _kubeconfig, _policies, _history, _credentials, _freeze, _notifications):
+                _engine, _serve, _audit, _hub, _kubeconfig, _policies, _history, _credentials, _freeze, _notifications,
+                _tokens):
         add(verbs, common)
 
 
@@ -553,6 +555,25 @@ def _credentials(verbs, common) -> None:
         "unreadable with every key: enter it again.",
     )
     p.add_argument("action", choices=["rotate"], metavar="rotate", help="the credentials action (rotate)")
+
+
+def _tokens(verbs, common) -> None:
+    p = _verb(
+        verbs, "tokens", common,
+        "create, list or revoke a person's API tokens for kubectl",
+        "  fleet tokens create laptop --user alice --kubeconfig alice.kubeconfig\n"
+        "  fleet tokens list --user alice\n  fleet tokens revoke laptop --user alice\n",
+        "A token lets kubectl (or any Kubernetes client) act as its user on the hub's\n"
+        "Kubernetes API, with that user's role (docs/kube-api.md). It is shown once (or\n"
+        "written into --kubeconfig FILE) and stored only as a hash; revoke it when lost.\n"
+        "kubectl sends tokens only over https: --server must be an https URL (default:\n"
+        "FLEET_API_URL, else FLEET_BASE_URL).",
+    )
+    p.add_argument("action", choices=["create", "list", "revoke"], metavar="create|list|revoke")
+    p.add_argument("name", nargs="?", default="", metavar="NAME", help="the token's name (create, revoke)")
+    p.add_argument("--user", default="", help="whose tokens (default: --as, else your OS user name)")
+    p.add_argument("--kubeconfig", metavar="FILE", help="create: write a kubeconfig with the token to FILE")
+    p.add_argument("--server", default="", help="create: the https URL kubectl connects to")
 
 
 def _freeze(verbs, common) -> None:
