@@ -7,6 +7,7 @@ only some of its objects prints those errors itself and exits 1.
 """
 
 import getpass
+import os
 import time
 from dataclasses import dataclass
 
@@ -392,7 +393,10 @@ def serve(ctx: Context) -> None:
     engine_thread.start()
     hubs_thread = _hubs_thread_start(stop)
     try:
-        call_command("runserver", ctx.options["addrport"], use_reloader=False)
+        if ctx.options.get("tls_cert") or ctx.options.get("tls_key"):
+            _serve_tls(ctx.options["addrport"], ctx.options.get("tls_cert"), ctx.options.get("tls_key"))
+        else:
+            call_command("runserver", ctx.options["addrport"], use_reloader=False)
     finally:
         stop.set()
         from rollouts.engine import wakeup
@@ -400,6 +404,28 @@ def serve(ctx: Context) -> None:
         wakeup.notify()
         engine_thread.join(timeout=10)
         hubs_thread.join(timeout=10)
+
+
+def _serve_tls(addrport: str, cert: str | None, key: str | None) -> None:
+    """Daphne on an HTTPS endpoint: kubectl sends its token only over TLS
+    (docs/kube-api.md). Twisted endpoint strings escape ':' and '='."""
+    from daphne.cli import CommandLineInterface as DaphneCli  # Twisted's TLS: only this verb pays its import
+
+    if not (cert and key):
+        raise CliError("give both --tls-cert and --tls-key")
+    for path in (cert, key):
+        if not os.path.isfile(path):
+            raise CliError(f"cannot read {path}: no such file")
+    host, _, port = addrport.rpartition(":")
+    if not port.isdigit():
+        raise CliError(f"ADDR:PORT: {addrport!r} names no port")
+
+    def escaped(text: str) -> str:
+        return text.replace("\\", "\\\\").replace(":", "\\:").replace("=", "\\=")
+
+    endpoint = (f"ssl:{port}:interface={escaped((host or '127.0.0.1').strip('[]'))}:"
+                f"privateKey={escaped(os.path.abspath(key))}:certKey={escaped(os.path.abspath(cert))}")
+    DaphneCli().run(["-e", endpoint, "fleetui.asgi:application"])
 
 
 def api_resources(ctx: Context) -> None:

@@ -452,12 +452,16 @@ def _serve(verbs, common) -> None:
         "serve",
         common,
         "serve the web UI with the engine loop in the same process",
-        "  fleet serve\n  fleet serve 0.0.0.0:8000\n",
+        "  fleet serve\n  fleet serve 0.0.0.0:8000\n"
+        "  fleet serve 127.0.0.1:8443 --tls-cert var/tls/cert.pem --tls-key var/tls/key.pem\n",
         "The embedded mode: the ASGI server (Django's runserver on daphne, no autoreload),\n"
         "the rollout engine loop and the KubeFleet hub syncs in one process, nothing else\n"
         "needed. Stop it with Ctrl-C.",
     )
     p.add_argument("addrport", nargs="?", default="127.0.0.1:8000", metavar="ADDR:PORT")
+    p.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM), e.g. a self-signed "
+                   "one: kubectl sends API tokens only over HTTPS (docs/kube-api.md)")
+    p.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
 
 
 def _audit(verbs, common) -> None:
