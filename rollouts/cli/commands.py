@@ -409,7 +409,9 @@ def serve(ctx: Context) -> None:
 def _serve_tls(addrport: str, cert: str | None, key: str | None) -> None:
     """Daphne on an HTTPS endpoint: kubectl sends its token only over TLS
     (docs/kube-api.md). Twisted endpoint strings escape ':' and '='."""
-    from daphne.cli import CommandLineInterface as DaphneCli  # Twisted's TLS: only this verb pays its import
+    from daphne.cli import (
+        CommandLineInterface as DaphneCli,  # Twisted's TLS: only this verb pays its import
+    )
 
     if not (cert and key):
         raise CliError("give both --tls-cert and --tls-key")
