@@ -284,3 +284,42 @@ def test_under_a_quorum_policy_the_status_patch_is_one_vote(kube, frozen_clock, 
     assert response.status_code == 200
     assert approval_request(GATE).condition("Approved") is None  # one vote of two
     assert m.ApprovalVote.objects.filter(actor="alice", via="kube-api").count() == 1
+
+
+# Kinds from applied CRDs, and bounded cost --------------------------------------------------------
+
+WIDGET_CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+              "metadata": {"name": "widgets.example.com"},
+              "spec": {"group": "example.com", "scope": "Namespaced",
+                       "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "shortNames": ["wd"]},
+                       "versions": [{"name": "v1", "served": True, "storage": True,
+                                     "schema": {"openAPIV3Schema": {"type": "object",
+                                                                    "x-kubernetes-preserve-unknown-fields": True}},
+                                     "additionalPrinterColumns": [{"name": "Size", "type": "string",
+                                                                   "jsonPath": ".spec.size"}]}]}}
+
+
+def test_a_kind_from_an_applied_crd_is_discovered_served_and_tabled_with_its_columns(kube):
+    assert kube("ada", "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", WIDGET_CRD).status_code == 201
+    resources = kube("vic", "GET", "/apis/example.com/v1").json()["resources"]
+    assert [(r["name"], r["shortNames"]) for r in resources] == [("widgets", ["wd"])]
+    widgets = "/apis/example.com/v1/namespaces/default/widgets"
+    widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": "big"}}
+    assert kube("ada", "POST", widgets, widget).status_code == 201
+    table = kube("vic", "GET", widgets, HTTP_ACCEPT=TABLE).json()
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "SIZE", "Age"]
+    assert table["rows"][0]["cells"][:2] == ["w1", "big"]
+
+
+def test_a_listed_table_costs_the_same_queries_for_3_or_30_placements(kube, django_assert_max_num_queries):
+    def create(names):
+        for name in names:
+            kube("ada", "POST", CRPS, {**CRP, "metadata": {"name": name}})
+
+    create([f"p{i}" for i in range(3)])
+    kube("vic", "GET", CRPS, HTTP_ACCEPT=TABLE)  # the token's last_used is written once a minute
+    for more in (0, 27):
+        create([f"q{i}" for i in range(more)])
+        # The token and its user, the user's permissions (2), the CRDs (KindRegistry), the placements.
+        with django_assert_max_num_queries(5):
+            assert len(kube("vic", "GET", CRPS, HTTP_ACCEPT=TABLE).json()["rows"]) == 3 + more
