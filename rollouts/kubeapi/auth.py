@@ -33,7 +33,6 @@ def authenticate(request):
         if user is None:
             raise Unauthorized("Unauthorized")
         request.user = user
-        request.kube_token = True
         return user
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated and request.method in ("GET", "HEAD"):
