@@ -323,3 +323,10 @@ def test_a_listed_table_costs_the_same_queries_for_3_or_30_placements(kube, djan
         # The token and its user, the user's permissions (2), the CRDs (KindRegistry), the placements.
         with django_assert_max_num_queries(5):
             assert len(kube("vic", "GET", CRPS, HTTP_ACCEPT=TABLE).json()["rows"]) == 3 + more
+
+
+def test_only_the_status_subresource_of_kinds_that_have_one_is_served(kube):
+    kube("ada", "POST", CRPS, CRP)
+    assert kube("vic", "GET", f"{CRPS}/web/status").status_code == 200
+    assert status_of(kube("vic", "GET", f"{CRPS}/web/scale"))[:2] == (404, "NotFound")
+    assert status_of(kube("vic", "GET", "/api/v1/namespaces/default/configmaps/x/status"))[:2] == (404, "NotFound")

@@ -63,7 +63,7 @@ def resource_list(kinds: list[Kind], group: str, version: str) -> dict | None:
     resources = []
     for kind in sorted(served, key=lambda k: k.plural):
         resources.append(_resource(kind, version))
-        if _has_status(kind, version):
+        if has_status(kind, version):
             resources.append({"name": f"{kind.plural}/status", "singularName": "", "namespaced": kind.namespaced,
                               "kind": kind.kind, "verbs": ["get", "patch", "update"]})
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}".lstrip("/"),
@@ -80,6 +80,6 @@ def _resource(kind: Kind, version: str) -> dict:
     return entry
 
 
-def _has_status(kind: Kind, version: str) -> bool:
+def has_status(kind: Kind, version: str) -> bool:
     """Fleet kinds whose CRD declares the status subresource."""
     return kind.is_fleet and crds.has_status(kind.group, kind.kind, version)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from rollouts.api.errors import NotFound
 from rollouts.api.kinds import Kind
 
-from .discovery import serves
+from .discovery import has_status, serves
 
 
 @dataclass(frozen=True)
@@ -54,4 +54,6 @@ def resolve(kinds: list[Kind], group: str, version: str, parts: list[str], path:
         raise PathNotFound(path)
     if kind.namespaced and namespace is None and rest:
         raise PathNotFound(path)  # a namespaced object is always addressed in its namespace
+    if len(rest) == 2 and not (rest[1] == "status" and has_status(kind, version)):
+        raise PathNotFound(path)  # the one subresource served
     return Target(group, version, kind, namespace if kind.namespaced else "", *rest)
