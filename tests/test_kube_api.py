@@ -330,3 +330,18 @@ def test_only_the_status_subresource_of_kinds_that_have_one_is_served(kube):
     assert kube("vic", "GET", f"{CRPS}/web/status").status_code == 200
     assert status_of(kube("vic", "GET", f"{CRPS}/web/scale"))[:2] == (404, "NotFound")
     assert status_of(kube("vic", "GET", "/api/v1/namespaces/default/configmaps/x/status"))[:2] == (404, "NotFound")
+
+
+def test_aggregated_discovery_answers_in_one_document_when_asked_for(kube):
+    accept = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+              "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json")
+    response = kube("vic", "GET", "/apis", HTTP_ACCEPT=accept)
+    assert response["Content-Type"] == "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    group = next(i for i in response.json()["items"] if i["metadata"]["name"] == "placement.kubernetes-fleet.io")
+    resources = {r["resource"]: r for r in group["versions"][0]["resources"]}
+    assert group["versions"][0]["version"] == "v1beta1"
+    crp = resources["clusterresourceplacements"]
+    assert (crp["scope"], crp["shortNames"], crp["subresources"][0]["subresource"]) == ("Cluster", ["crp"], "status")
+    core = kube("vic", "GET", "/api", HTTP_ACCEPT=accept).json()["items"]
+    assert [i["metadata"]["name"] for i in core] == [""]
+    assert kube("vic", "GET", "/apis")["Content-Type"] == "application/json"  # the legacy form otherwise

@@ -1,9 +1,9 @@
 """Discovery documents: /version, /api, /apis and each group-version's
 APIResourceList, built from the kinds the hub serves (KindRegistry).
 
-Only the legacy (unaggregated) JSON form is served: kubectl asks for the
-aggregated apidiscovery.k8s.io/v2 form first and falls back to this one when
-the answer's Content-Type is plain application/json."""
+Both forms are served: the aggregated apidiscovery.k8s.io/v2 document at /api
+and /apis when the Accept header asks for it (kubectl asks for it first), and
+the legacy form (one APIResourceList per group-version) otherwise."""
 
 
 from rollouts.api.kinds import Kind
@@ -83,3 +83,43 @@ def _resource(kind: Kind, version: str) -> dict:
 def has_status(kind: Kind, version: str) -> bool:
     """Fleet kinds whose CRD declares the status subresource."""
     return kind.is_fleet and crds.has_status(kind.group, kind.kind, version)
+
+
+# Aggregated discovery (apidiscovery.k8s.io/v2): /api and /apis answer every
+# group-version's resources in one document when the client asks for it, so a
+# kubectl with a cold cache makes 2 discovery requests instead of one per group-version.
+AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+
+def wants_aggregated(accept: str) -> bool:
+    """Whether the Accept header names aggregated discovery v2 among its choices."""
+    return any(part.replace(" ", "").startswith(AGGREGATED) for part in accept.split(","))
+
+
+def aggregated(kinds: list[Kind], *, core: bool) -> dict:
+    """The APIGroupDiscoveryList of the core group (/api) or the named groups (/apis)."""
+    groups: dict[str, dict[str, list[dict]]] = {}
+    for kind in kinds:
+        if (kind.group == "") != core:
+            continue
+        for version in served_versions(kind):
+            groups.setdefault(kind.group, {}).setdefault(version, []).append(_aggregated_resource(kind, version))
+    items = [{"metadata": {"name": group}, "versions": [
+        {"version": version, "resources": sorted(resources, key=lambda r: r["resource"]), "freshness": "Current"}
+        for version, resources in versions.items()]} for group, versions in sorted(groups.items())]
+    return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {},
+            "items": items}
+
+
+def _aggregated_resource(kind: Kind, version: str) -> dict:
+    response_kind = {"group": kind.group, "version": version, "kind": kind.kind}
+    entry = {"resource": kind.plural, "responseKind": response_kind, "scope": "Namespaced" if kind.namespaced
+             else "Cluster", "singularResource": kind.singular, "verbs": _READ[:2] + _WRITE + ["watch"]}
+    if kind.short_names:
+        entry["shortNames"] = list(kind.short_names)
+    if categories := crds.categories(kind.group, kind.kind):
+        entry["categories"] = categories
+    if has_status(kind, version):
+        entry["subresources"] = [{"subresource": "status", "responseKind": response_kind,
+                                  "verbs": ["get", "patch", "update"]}]
+    return entry

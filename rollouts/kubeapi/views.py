@@ -53,14 +53,23 @@ def version(request):
 
 @kube_view
 def api_root(request):
-    """/api: the legacy core group's versions."""
+    """/api: the legacy core group's versions (or, asked for, its aggregated discovery)."""
+    if discovery.wants_aggregated(request.headers.get("Accept", "")):
+        return _aggregated(discovery.aggregated(KindRegistry().kinds, core=True))
     return JsonResponse(discovery.api_versions(request.get_host()))
 
 
 @kube_view
 def apis_root(request):
-    """/apis: every named group."""
+    """/apis: every named group (or, asked for, their aggregated discovery)."""
+    if discovery.wants_aggregated(request.headers.get("Accept", "")):
+        return _aggregated(discovery.aggregated(KindRegistry().kinds, core=False))
     return JsonResponse(discovery.api_group_list(KindRegistry().kinds))
+
+
+def _aggregated(body: dict) -> JsonResponse:
+    """The Content-Type names the aggregated form: kubectl reads it only then."""
+    return JsonResponse(body, content_type=discovery.AGGREGATED)
 
 
 @kube_view
