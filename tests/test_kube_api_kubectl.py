@@ -185,3 +185,20 @@ def test_kubectl_without_a_valid_token_is_asked_to_log_in(kubectl):
     kubectl.configs["nobody"].write_text(kubectl.configs["vic"].read_text().replace("fleet_", "fleet_x"))
     done = kubectl("nobody", "get", "crp", check=False)
     assert (done.returncode, done.stderr) == (1, "error: You must be logged in to the server (Unauthorized)\n")
+
+
+def test_the_official_kubernetes_python_client_reads_and_is_refused_like_an_api_server(kubectl):
+    from kubernetes import client, config  # the official client: 0.4 s to import, only here
+
+    config.load_kube_config(config_file=str(kubectl.configs["vic"]))
+    custom = client.CustomObjectsApi()
+    listed = custom.list_cluster_custom_object("cluster.kubernetes-fleet.io", "v1beta1", "memberclusters")
+    assert "resourceVersion" in listed["metadata"]
+    with pytest.raises(client.ApiException) as refused:
+        custom.create_cluster_custom_object("cluster.kubernetes-fleet.io", "v1beta1", "memberclusters", {
+            "apiVersion": "cluster.kubernetes-fleet.io/v1beta1", "kind": "MemberCluster",
+            "metadata": {"name": "member9"}, "spec": {"identity": {"kind": "User", "name": "m9"}}})
+    assert refused.value.status == 403 and json.loads(refused.value.body)["reason"] == "Forbidden"
+    with pytest.raises(client.ApiException) as missing:
+        client.CoreV1Api().read_namespace("nope")
+    assert missing.value.status == 404
