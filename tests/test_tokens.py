@@ -82,3 +82,9 @@ def test_fleet_tokens_creates_lists_and_revokes(fleet, tmp_path):
     assert fleet("tokens", "revoke", "laptop", "--user", "vic").out == "token laptop revoked\n"
     assert token_user(secret) is None
     assert fleet("tokens", "revoke", "nope", "--user", "vic").err == 'Error from server (NotFound): tokens "nope" not found\n'
+
+
+def test_fleet_serve_refuses_half_a_tls_configuration_before_starting(fleet, tmp_path):
+    assert fleet("serve", "--tls-cert", str(tmp_path / "cert.pem")).err == "error: give both --tls-cert and --tls-key\n"
+    missing = fleet("serve", "--tls-cert", str(tmp_path / "c.pem"), "--tls-key", str(tmp_path / "k.pem"))
+    assert missing.err == f"error: cannot read {tmp_path / 'c.pem'}: no such file\n"

@@ -381,20 +381,24 @@ def _hubs_thread_start(stop):
 
 
 def serve(ctx: Context) -> None:
-    """The embedded mode: the engine loop and the hub syncs in threads beside the web server."""
+    """The embedded mode: the engine loop and the hub syncs in threads beside
+    the web server (HTTPS with --tls-cert/--tls-key)."""
     import threading
 
     from django.core.management import call_command
 
     from rollouts.engine.loop import engine_main
 
+    tls = _tls_endpoint(ctx.options["addrport"], ctx.options.get("tls_cert"), ctx.options.get("tls_key"))
     stop = threading.Event()
     engine_thread = threading.Thread(target=engine_main, kwargs={"stop": stop}, name="fleet-engine", daemon=True)
     engine_thread.start()
     hubs_thread = _hubs_thread_start(stop)
     try:
-        if ctx.options.get("tls_cert") or ctx.options.get("tls_key"):
-            _serve_tls(ctx.options["addrport"], ctx.options.get("tls_cert"), ctx.options.get("tls_key"))
+        if tls:
+            from daphne.cli import CommandLineInterface  # Twisted's TLS: only this verb pays its import
+
+            CommandLineInterface().run(["-e", tls, "fleetui.asgi:application"])
         else:
             call_command("runserver", ctx.options["addrport"], use_reloader=False)
     finally:
@@ -406,13 +410,12 @@ def serve(ctx: Context) -> None:
         hubs_thread.join(timeout=10)
 
 
-def _serve_tls(addrport: str, cert: str | None, key: str | None) -> None:
-    """Daphne on an HTTPS endpoint: kubectl sends its token only over TLS
-    (docs/kube-api.md). Twisted endpoint strings escape ':' and '='."""
-    from daphne.cli import (
-        CommandLineInterface as DaphneCli,  # Twisted's TLS: only this verb pays its import
-    )
-
+def _tls_endpoint(addrport: str, cert: str | None, key: str | None) -> str:
+    """Daphne's HTTPS endpoint for --tls-cert/--tls-key ('' for neither):
+    kubectl sends its token only over TLS (docs/kube-api.md). Twisted
+    endpoint strings escape ':' and '='."""
+    if not (cert or key):
+        return ""
     if not (cert and key):
         raise CliError("give both --tls-cert and --tls-key")
     for path in (cert, key):
@@ -425,9 +428,8 @@ def _serve_tls(addrport: str, cert: str | None, key: str | None) -> None:
     def escaped(text: str) -> str:
         return text.replace("\\", "\\\\").replace(":", "\\:").replace("=", "\\=")
 
-    endpoint = (f"ssl:{port}:interface={escaped((host or '127.0.0.1').strip('[]'))}:"
-                f"privateKey={escaped(os.path.abspath(key))}:certKey={escaped(os.path.abspath(cert))}")
-    DaphneCli().run(["-e", endpoint, "fleetui.asgi:application"])
+    return (f"ssl:{port}:interface={escaped((host or '127.0.0.1').strip('[]'))}:"
+            f"privateKey={escaped(os.path.abspath(key))}:certKey={escaped(os.path.abspath(cert))}")
 
 
 def api_resources(ctx: Context) -> None:
