@@ -396,7 +396,9 @@ def serve(ctx: Context) -> None:
     hubs_thread = _hubs_thread_start(stop)
     try:
         if tls:
-            from daphne.cli import CommandLineInterface  # Twisted's TLS: only this verb pays its import
+            from daphne.cli import (
+                CommandLineInterface,  # Twisted's TLS: only this verb pays its import
+            )
 
             CommandLineInterface().run(["-e", tls, "fleetui.asgi:application"])
         else:
