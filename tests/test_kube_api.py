@@ -222,7 +222,7 @@ def test_merge_and_json_patches_apply_and_strategic_merge_is_415_for_custom_reso
                           content_type="application/apply-patch+yaml"))[:2] == (415, "UnsupportedMediaType")
 
 
-def test_a_core_kind_takes_a_strategic_merge_patch_without_directives(kube):
+def test_a_core_kind_takes_a_strategic_merge_patch(kube):
     kube("ada", "POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                                "metadata": {"name": "test-namespace"}})
     kube("ada", "POST", CMS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "test-cm"},
@@ -230,9 +230,11 @@ def test_a_core_kind_takes_a_strategic_merge_patch_without_directives(kube):
     smp = "application/strategic-merge-patch+json"
     assert kube("ada", "PATCH", f"{CMS}/test-cm", {"data": {"key": "value2"}}, content_type=smp).json()["data"] == {
         "key": "value2"}
-    code, _, message = status_of(kube("ada", "PATCH", f"{CMS}/test-cm", {"data": {"$patch": "replace"}},
+    assert kube("ada", "PATCH", f"{CMS}/test-cm", {"data": {"$patch": "replace", "other": "x"}},
+                content_type=smp).json()["data"] == {"other": "x"}
+    code, _, message = status_of(kube("ada", "PATCH", f"{CMS}/test-cm", {"data": {"$patch": "explode"}},
                                       content_type=smp))
-    assert code == 415 and "$patch" in message
+    assert code == 415 and "explode" in message
 
 
 def test_dry_run_stores_and_audits_nothing(kube):

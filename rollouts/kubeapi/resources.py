@@ -195,8 +195,8 @@ def update(request, target: Target, actor: str) -> JsonResponse:
 
 def patch(request, target: Target, actor: str) -> JsonResponse:
     """PATCH by its Content-Type: merge and JSON patches; a strategic merge
-    patch only for core kinds (as a merge patch, without its directives);
-    server-side apply is not served (415)."""
+    patch only for the built-in kinds (rollouts.api.strategic); server-side
+    apply is not served (415)."""
     media = request.content_type
     if media == APPLY:
         raise UnsupportedMediaType("server-side apply (application/apply-patch+yaml) is not supported by Fleet UI: "
@@ -205,9 +205,7 @@ def patch(request, target: Target, actor: str) -> JsonResponse:
         if target.kind.is_fleet or target.kind.group not in _CORE_GROUPS:
             raise UnsupportedMediaType(f"the body of the request was in an unknown format - accepted media types "
                                        f"include: {JSON_PATCH}, {MERGE}, {APPLY}")
-        body = _body(request)
-        _refuse_directives(body, "")
-        return _patch(request, target, actor, "merge", body)
+        return _patch(request, target, actor, "strategic", _body(request))
     if media not in (MERGE, JSON_PATCH):
         raise UnsupportedMediaType(f"the body of the request was in an unknown format - accepted media types "
                                    f"include: {JSON_PATCH}, {MERGE}, {STRATEGIC}")
@@ -222,22 +220,6 @@ def patch(request, target: Target, actor: str) -> JsonResponse:
 # Built-in API groups whose kinds take strategic merge patches (as the API server's own types do).
 _CORE_GROUPS = {"", "apps", "batch", "networking.k8s.io", "policy", "autoscaling", "rbac.authorization.k8s.io",
                 "storage.k8s.io", "scheduling.k8s.io", "apiextensions.k8s.io"}
-
-
-def _refuse_directives(value, path: str) -> None:
-    """A strategic merge patch is served as a merge patch: its `$patch`,
-    `$retainKeys`, `$setElementOrder` and `$deleteFromPrimitiveList`
-    directives (lists merged by key) would be misread, so they are refused."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key.startswith("$"):
-                raise UnsupportedMediaType(
-                    f"strategic merge patch directive {key!r} at {path or '.'} is not supported by Fleet UI: "
-                    "send a merge patch (kubectl patch --type=merge) or replace the object (kubectl replace)")
-            _refuse_directives(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for item in value:
-            _refuse_directives(item, f"{path}[]")
 
 
 def _patch(request, target: Target, actor: str, patch_type: str, body) -> JsonResponse:

@@ -12,6 +12,7 @@ from rollouts import models as m
 from rollouts.api import store
 from rollouts.api.errors import BadRequest, Invalid
 from rollouts.api.kinds import Kind, KindRegistry
+from rollouts.api.strategic import strategic_merge
 from rollouts.api.validation import validate, validate_status
 from rollouts.controllers import placement as placement_controller
 from rollouts.controllers.family import APPROVAL_KINDS, PLACEMENT_KINDS, RUN_KINDS, STRATEGY_KINDS
@@ -184,6 +185,10 @@ def _patched(current: dict, patch_type: str, patch) -> dict:
             return jsonpatch.JsonPatch(patch).apply(current)
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError, ValueError) as exc:
             raise BadRequest(f"the json patch cannot be applied: {exc}") from None
+    if patch_type == "strategic":  # the built-in kinds only: the caller checks
+        if not isinstance(patch, dict):
+            raise BadRequest("a strategic merge patch must be an object")
+        return strategic_merge(current, patch)
     raise BadRequest(f'unsupported patch type "{patch_type}": use merge or json')
 
 
