@@ -202,3 +202,40 @@ def test_the_official_kubernetes_python_client_reads_and_is_refused_like_an_api_
     with pytest.raises(client.ApiException) as missing:
         client.CoreV1Api().read_namespace("nope")
     assert missing.value.status == 404
+
+
+DEPLOYMENT = """\
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: app
+        image: nginx:1
+        env: [{name: A, value: "1"}, {name: B, value: "2"}]
+      - name: sidecar
+        image: busybox:1
+"""
+
+
+def test_kubectl_apply_edits_and_sets_images_of_a_deployment_by_strategic_merge(kubectl):
+    first = kubectl.file("shop.yaml", DEPLOYMENT)
+    assert kubectl("ada", "apply", "-f", first).stdout == "namespace/shop created\ndeployment.apps/web created\n"
+    edited = kubectl.file("shop-v2.yaml", DEPLOYMENT.replace("nginx:1", "nginx:2").replace(', {name: B, value: "2"}', ""))
+    assert kubectl("ada", "apply", "-f", edited).stdout == "namespace/shop unchanged\ndeployment.apps/web configured\n"
+    kubectl("ada", "set", "image", "deployment/web", "-n", "shop", "sidecar=busybox:2")
+    containers = json.loads(kubectl("vic", "get", "deploy", "web", "-n", "shop", "-o",
+                                    "jsonpath={.spec.template.spec.containers}").stdout)
+    assert [(c["name"], c["image"], c.get("env")) for c in containers] == [
+        ("app", "nginx:2", [{"name": "A", "value": "1"}]), ("sidecar", "busybox:2", None)]
