@@ -322,6 +322,14 @@ CELERY_TASK_ROUTES = {"rollouts.tasks_k8s.hub_sync": {"queue": "hubs"},
 # Notifications (docs/notifications.md). FLEET_BASE_URL: where people reach
 # the dashboard, for the deep links in messages (no trailing slash needed).
 FLEET_BASE_URL = env_str("FLEET_BASE_URL", "http://127.0.0.1:8000")
+
+# The Kubernetes-compatible API (docs/kube-api.md): the https URL written into
+# downloaded kubeconfigs (default: the address a request came in on), the CA
+# certificate to embed (the embedded mode's self-signed one), and whether to
+# write insecure-skip-tls-verify instead (only for a documented self-signed setup).
+FLEET_API_URL = env_str("FLEET_API_URL", "")
+FLEET_API_CA_FILE = env_str("FLEET_API_CA_FILE", "")
+FLEET_API_INSECURE_SKIP_TLS_VERIFY = env_bool("FLEET_API_INSECURE_SKIP_TLS_VERIFY", False)
 FLEET_NOTIFY_TIMEOUT_SECONDS = env_float("FLEET_NOTIFY_TIMEOUT_SECONDS", 5.0)  # connect, then read
 FLEET_NOTIFY_RETRY_HOURS = env_float("FLEET_NOTIFY_RETRY_HOURS", 24.0)  # temporary failures retried this long
 FLEET_NOTIFY_POLL_SECONDS = env_float("FLEET_NOTIFY_POLL_SECONDS", 2.0)  # embedded sender's look at the table

@@ -16,6 +16,7 @@ from .views import (
     preferences,
     runs,
     sso,
+    tokens,
 )
 
 app_name = "rollouts"
@@ -57,6 +58,8 @@ urlpatterns = [
     path("settings/notifications/", notifications.notification_settings, name="notifications"),
     path("settings/notifications/<int:pk>/delete/", notifications.notification_delete, name="notification-delete"),
     path("settings/notifications/<int:pk>/test/", notifications.notification_test, name="notification-test"),
+    path("settings/tokens/", tokens.token_settings, name="tokens"),
+    path("settings/tokens/<int:pk>/revoke/", tokens.token_revoke_view, name="token-revoke"),
     path("notifications/deliveries/", notifications.delivery_log, name="deliveries"),
     path("notifications/deliveries/<int:pk>/send-again/", notifications.delivery_send_again,
          name="delivery-send-again"),

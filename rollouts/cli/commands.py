@@ -7,6 +7,7 @@ only some of its objects prints those errors itself and exits 1.
 """
 
 import getpass
+import os
 import time
 from dataclasses import dataclass
 
@@ -36,6 +37,7 @@ from .health import health_command
 from .history import history_command
 from .metadata import annotate_command, label_command
 from .notifications import notifications_command
+from .tokens import tokens_command
 
 POLL_SECONDS = 0.2
 
@@ -379,19 +381,28 @@ def _hubs_thread_start(stop):
 
 
 def serve(ctx: Context) -> None:
-    """The embedded mode: the engine loop and the hub syncs in threads beside the web server."""
+    """The embedded mode: the engine loop and the hub syncs in threads beside
+    the web server (HTTPS with --tls-cert/--tls-key)."""
     import threading
 
     from django.core.management import call_command
 
     from rollouts.engine.loop import engine_main
 
+    tls = _tls_endpoint(ctx.options["addrport"], ctx.options.get("tls_cert"), ctx.options.get("tls_key"))
     stop = threading.Event()
     engine_thread = threading.Thread(target=engine_main, kwargs={"stop": stop}, name="fleet-engine", daemon=True)
     engine_thread.start()
     hubs_thread = _hubs_thread_start(stop)
     try:
-        call_command("runserver", ctx.options["addrport"], use_reloader=False)
+        if tls:
+            from daphne.cli import (
+                CommandLineInterface,  # Twisted's TLS: only this verb pays its import
+            )
+
+            CommandLineInterface().run(["-e", tls, "fleetui.asgi:application"])
+        else:
+            call_command("runserver", ctx.options["addrport"], use_reloader=False)
     finally:
         stop.set()
         from rollouts.engine import wakeup
@@ -399,6 +410,28 @@ def serve(ctx: Context) -> None:
         wakeup.notify()
         engine_thread.join(timeout=10)
         hubs_thread.join(timeout=10)
+
+
+def _tls_endpoint(addrport: str, cert: str | None, key: str | None) -> str:
+    """Daphne's HTTPS endpoint for --tls-cert/--tls-key ('' for neither):
+    kubectl sends its token only over TLS (docs/kube-api.md). Twisted
+    endpoint strings escape ':' and '='."""
+    if not (cert or key):
+        return ""
+    if not (cert and key):
+        raise CliError("give both --tls-cert and --tls-key")
+    for path in (cert, key):
+        if not os.path.isfile(path):
+            raise CliError(f"cannot read {path}: no such file")
+    host, _, port = addrport.rpartition(":")
+    if not port.isdigit():
+        raise CliError(f"ADDR:PORT: {addrport!r} names no port")
+
+    def escaped(text: str) -> str:
+        return text.replace("\\", "\\\\").replace(":", "\\:").replace("=", "\\=")
+
+    return (f"ssl:{port}:interface={escaped((host or '127.0.0.1').strip('[]'))}:"
+            f"privateKey={escaped(os.path.abspath(key))}:certKey={escaped(os.path.abspath(cert))}")
 
 
 def api_resources(ctx: Context) -> None:
@@ -451,4 +484,5 @@ VERBS = {
     "credentials": credentials_command,
     "freeze": freeze_command,
     "notifications": notifications_command,
+    "tokens": tokens_command,
 }

@@ -35,6 +35,7 @@ Verbs:
   history        a placement's runs: snapshot, outcome, duration, approvers, rollbacks
   freeze         create, list or end freezes: no run starts a stage or cluster meanwhile
   credentials    rotate: re-encrypt stored kubeconfigs with the first FLEET_CREDENTIALS_KEY
+  tokens         create, list or revoke a person's API tokens for kubectl (docs/kube-api.md)
   notifications  create, list, delete or test team notification channels; the delivery log
 """
 
@@ -88,7 +89,8 @@ def add_verbs(parser) -> None:
     )
     common = _common_options()
     for add in (_apply, _get, _delete, _patch, _label, _annotate, _approve, _reject, _health, _wait, _api_resources, _demo,
-                _engine, _serve, _audit, _hub, _kubeconfig, _policies, _history, _credentials, _freeze, _notifications):
+                _engine, _serve, _audit, _hub, _kubeconfig, _policies, _history, _credentials, _freeze, _notifications,
+                _tokens):
         add(verbs, common)
 
 
@@ -450,12 +452,16 @@ def _serve(verbs, common) -> None:
         "serve",
         common,
         "serve the web UI with the engine loop in the same process",
-        "  fleet serve\n  fleet serve 0.0.0.0:8000\n",
+        "  fleet serve\n  fleet serve 0.0.0.0:8000\n"
+        "  fleet serve 127.0.0.1:8443 --tls-cert var/tls/cert.pem --tls-key var/tls/key.pem\n",
         "The embedded mode: the ASGI server (Django's runserver on daphne, no autoreload),\n"
         "the rollout engine loop and the KubeFleet hub syncs in one process, nothing else\n"
         "needed. Stop it with Ctrl-C.",
     )
     p.add_argument("addrport", nargs="?", default="127.0.0.1:8000", metavar="ADDR:PORT")
+    p.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM), e.g. a self-signed "
+                   "one: kubectl sends API tokens only over HTTPS (docs/kube-api.md)")
+    p.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
 
 
 def _audit(verbs, common) -> None:
@@ -553,6 +559,25 @@ def _credentials(verbs, common) -> None:
         "unreadable with every key: enter it again.",
     )
     p.add_argument("action", choices=["rotate"], metavar="rotate", help="the credentials action (rotate)")
+
+
+def _tokens(verbs, common) -> None:
+    p = _verb(
+        verbs, "tokens", common,
+        "create, list or revoke a person's API tokens for kubectl",
+        "  fleet tokens create laptop --user alice --kubeconfig alice.kubeconfig\n"
+        "  fleet tokens list --user alice\n  fleet tokens revoke laptop --user alice\n",
+        "A token lets kubectl (or any Kubernetes client) act as its user on the hub's\n"
+        "Kubernetes API, with that user's role (docs/kube-api.md). It is shown once (or\n"
+        "written into --kubeconfig FILE) and stored only as a hash; revoke it when lost.\n"
+        "kubectl sends tokens only over https: --server must be an https URL (default:\n"
+        "FLEET_API_URL, else FLEET_BASE_URL).",
+    )
+    p.add_argument("action", choices=["create", "list", "revoke"], metavar="create|list|revoke")
+    p.add_argument("name", nargs="?", default="", metavar="NAME", help="the token's name (create, revoke)")
+    p.add_argument("--user", default="", help="whose tokens (default: --as, else your OS user name)")
+    p.add_argument("--kubeconfig", metavar="FILE", help="create: write a kubeconfig with the token to FILE")
+    p.add_argument("--server", default="", help="create: the https URL kubectl connects to")
 
 
 def _freeze(verbs, common) -> None:

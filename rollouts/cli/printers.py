@@ -115,9 +115,17 @@ def _labels_text(obj) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted((obj.labels or {}).items())) or "<none>"
 
 
+def printer_columns(kind: Kind) -> tuple[list, list]:
+    """(columns before AGE, columns after AGE) of `kind`, each (header,
+    wide-only, value of an object): what `fleet get` and the Kubernetes API's
+    Table output (rollouts.kubeapi.tables) print."""
+    return list(_COLUMNS.get(kind.kind, list)()), list(_AFTER_AGE.get(kind.kind, []))
+
+
 def table(kind: Kind, objs: list, *, wide: bool = False, show_labels: bool = False, all_namespaces: bool = False) -> str:
-    columns = [c for c in _COLUMNS.get(kind.kind, list)() if wide or not c[1]]
-    after = [c for c in _AFTER_AGE.get(kind.kind, []) if wide or not c[1]]
+    before, after = printer_columns(kind)
+    columns = [c for c in before if wide or not c[1]]
+    after = [c for c in after if wide or not c[1]]
     header = (["NAMESPACE"] if all_namespaces else []) + ["NAME"] + [c[0] for c in columns] + ["AGE"] + [c[0] for c in after]
     if show_labels:
         header.append("LABELS")

@@ -50,7 +50,7 @@ def drop_counter(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('rollouts', '0016_binding_apply_pending'),
+        ('rollouts', '0017_api_tokens'),
     ]
 
     operations = [

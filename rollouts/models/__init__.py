@@ -22,6 +22,7 @@ from .policies import ApprovalPolicy, ApprovalVote
 from .preferences import UserPreference
 from .ratelimits import RateCounter
 from .revisions import HubRevision, Tombstone, tombstone_record
+from .tokens import ApiToken
 from .updaterun import (
     ApprovalRequest,
     ClusterApprovalRequest,
@@ -53,7 +54,7 @@ __all__ = [m.__name__ for m in FLEET_MODELS] + ["FleetObject", "AppendOnlyError"
                                               "HubConnection", "MemberCredential", "MirroredObject",
                                               "ApprovalPolicy", "ApprovalVote", "Heartbeat", "HealthCheck",
                                               "RateCounter", "Freeze", "FreezeStop", "BreakGlass",
-                                              "Subscription", "Delivery", "UserPreference", "HubRevision", "Tombstone"]
+                                              "Subscription", "Delivery", "UserPreference", "HubRevision", "Tombstone", "ApiToken"]
 
 # Every deletion of a Fleet object, whatever the path (store.delete, an FK
 # cascade, a queryset delete, the admin), leaves a tombstone for watchers

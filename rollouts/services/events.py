@@ -110,8 +110,14 @@ def _diff(before, after) -> dict:
             if not (a in (None, MISSING) and b in (None, MISSING))}
 
 
-def record_change(obj, kind: Kind, before: dict, *, actor: str, action: str) -> m.Event:
-    """A spec/metadata change; a run's `spec.state` change is its own action."""
+def via_details(via: str) -> dict:
+    """The `via` an audit row names (kube-api, cli, web…), when one was given."""
+    return {"via": via} if via else {}
+
+
+def record_change(obj, kind: Kind, before: dict, *, actor: str, action: str, via: str = "") -> m.Event:
+    """A spec/metadata change; a run's `spec.state` change is its own action.
+    `via` names the door it came through (details.via), when given."""
     after = store.to_manifest(obj, kind)
     changes = {
         path: pair
@@ -120,7 +126,7 @@ def record_change(obj, kind: Kind, before: dict, *, actor: str, action: str) -> 
     }
     if kind.kind in RUN_KINDS and "spec.state" in changes:
         action = m.Event.Action.STATE_CHANGED
-    return record_object(obj, kind, action, actor=actor, details={"changes": changes})
+    return record_object(obj, kind, action, actor=actor, details={"changes": changes, **via_details(via)})
 
 
 def record_status_change(obj, kind: Kind, before: dict, *, actor: str, details: dict | None = None) -> m.Event:

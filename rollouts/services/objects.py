@@ -12,6 +12,7 @@ from rollouts import models as m
 from rollouts.api import store
 from rollouts.api.errors import BadRequest, Invalid
 from rollouts.api.kinds import Kind, KindRegistry
+from rollouts.api.strategic import strategic_merge
 from rollouts.api.validation import validate, validate_status
 from rollouts.controllers import placement as placement_controller
 from rollouts.controllers.family import APPROVAL_KINDS, PLACEMENT_KINDS, RUN_KINDS, STRATEGY_KINDS
@@ -70,7 +71,7 @@ def manifests_apply(*, docs: list[dict], actor: str, namespace: str | None = Non
             results = []
             for doc in docs:
                 kind = registry.for_manifest(doc["apiVersion"], doc["kind"])
-                results.append(_apply_one(kind, doc, actor=actor, default_namespace=namespace))
+                results.append(_apply_one(kind, doc, actor=actor, default_namespace=namespace, via=via))
                 if kind.kind == "CustomResourceDefinition":
                     registry = KindRegistry()
             if dry_run:
@@ -115,7 +116,7 @@ def _namespace_for(kind: Kind, doc: dict, default: str | None) -> str:
     return given or default or "default"
 
 
-def _apply_one(kind: Kind, doc: dict, *, actor: str, default_namespace: str | None) -> ApplyResult:
+def _apply_one(kind: Kind, doc: dict, *, actor: str, default_namespace: str | None, via: str = "") -> ApplyResult:
     namespace = _namespace_for(kind, doc, default_namespace)
     doc = copy.deepcopy(doc)
     doc.setdefault("metadata", {})
@@ -128,7 +129,7 @@ def _apply_one(kind: Kind, doc: dict, *, actor: str, default_namespace: str | No
             policy_scope.run_protection_check(kind=kind, name=name, namespace=namespace, spec=doc.get("spec") or {})
         obj = store.new_object(kind, doc, namespace=namespace, owner=_owner_for(kind, doc, namespace))
         store.create(obj, kind)
-        events.record_object(obj, kind, m.Event.Action.CREATED, actor=actor)
+        events.record_object(obj, kind, m.Event.Action.CREATED, actor=actor, details=events.via_details(via))
         _sync_policies(kind, obj)
         return ApplyResult(kind, obj, "created")
     require_local(existing)
@@ -138,7 +139,7 @@ def _apply_one(kind: Kind, doc: dict, *, actor: str, default_namespace: str | No
     if not store.replace_from_manifest(existing, kind, doc):
         return ApplyResult(kind, existing, "unchanged")
     store.save(existing)
-    events.record_change(existing, kind, before, actor=actor, action=m.Event.Action.CONFIGURED)
+    events.record_change(existing, kind, before, actor=actor, action=m.Event.Action.CONFIGURED, via=via)
     _sync_policies(kind, existing)
     return ApplyResult(kind, existing, "configured")
 
@@ -184,6 +185,10 @@ def _patched(current: dict, patch_type: str, patch) -> dict:
             return jsonpatch.JsonPatch(patch).apply(current)
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError, ValueError) as exc:
             raise BadRequest(f"the json patch cannot be applied: {exc}") from None
+    if patch_type == "strategic":  # the built-in kinds only: the caller checks
+        if not isinstance(patch, dict):
+            raise BadRequest("a strategic merge patch must be an object")
+        return strategic_merge(current, patch)
     raise BadRequest(f'unsupported patch type "{patch_type}": use merge or json')
 
 
@@ -202,14 +207,15 @@ def object_patch(
         raise BadRequest(f'unsupported subresource "{subresource}"')
     try:
         return _patch(kind=kind, name=name, namespace=namespace, patch_type=patch_type, patch=patch,
-                      subresource=subresource, actor=actor)
+                      subresource=subresource, actor=actor, via=via)
     except policies.PolicyDenied as exc:
         policies.denial_record(kind_name=kind.kind, name=name, namespace=namespace, run=exc.run, actor=actor,
                                reason=str(exc), attempted="patch status", via=via, client_address=client_address)
         raise
 
 
-def _patch(*, kind: Kind, name: str, namespace: str, patch_type: str, patch, subresource: str | None, actor: str):
+def _patch(*, kind: Kind, name: str, namespace: str, patch_type: str, patch, subresource: str | None, actor: str,
+           via: str = ""):
     with transaction.atomic():
         obj = store.get(kind, name, namespace, for_update=True)
         require_local(obj)
@@ -219,16 +225,16 @@ def _patch(*, kind: Kind, name: str, namespace: str, patch_type: str, patch, sub
             raise BadRequest("the patched object is not an object")
         store.check_resource_version(obj, kind, wanted)
         if subresource == "status":
-            changed = _write_status(obj, kind, current, wanted, actor=actor)
+            changed = _write_status(obj, kind, current, wanted, actor=actor, via=via)
         else:
-            changed = _write_main(obj, kind, current, wanted, actor=actor)
+            changed = _write_main(obj, kind, current, wanted, actor=actor, via=via)
         if changed:
             _reconcile_after([(kind, obj)])
             _publish_change(kind, obj)
     return obj, changed
 
 
-def _write_main(obj, kind: Kind, current: dict, wanted: dict, *, actor: str) -> bool:
+def _write_main(obj, kind: Kind, current: dict, wanted: dict, *, actor: str, via: str = "") -> bool:
     for key in ("apiVersion", "kind"):
         wanted[key] = current[key]
     wanted.setdefault("metadata", {})["name"] = obj.name
@@ -236,12 +242,12 @@ def _write_main(obj, kind: Kind, current: dict, wanted: dict, *, actor: str) -> 
     if not store.replace_from_manifest(obj, kind, wanted):
         return False
     store.save(obj)
-    events.record_change(obj, kind, current, actor=actor, action=m.Event.Action.PATCHED)
+    events.record_change(obj, kind, current, actor=actor, action=m.Event.Action.PATCHED, via=via)
     _sync_policies(kind, obj)
     return True
 
 
-def _write_status(obj, kind: Kind, current: dict, wanted: dict, *, actor: str) -> bool:
+def _write_status(obj, kind: Kind, current: dict, wanted: dict, *, actor: str, via: str = "") -> bool:
     if kind.model is m.HubResource or kind.model in (m.ClusterStagedUpdateStrategy, m.StagedUpdateStrategy):
         raise BadRequest(f"{kind.resource} has no status subresource")
     status = wanted.get("status") or {}
@@ -254,7 +260,7 @@ def _write_status(obj, kind: Kind, current: dict, wanted: dict, *, actor: str) -
         _refuse_approval_under_policy(obj, status, actor=actor)
     obj.status = status
     store.save(obj, spec_changed=False)
-    events.record_status_change(obj, kind, current.get("status") or {}, actor=actor)
+    events.record_status_change(obj, kind, current.get("status") or {}, actor=actor, details=events.via_details(via))
     return True
 
 
@@ -287,13 +293,17 @@ def _sync_policies(kind: Kind, obj) -> None:
         policies.strategy_policies_sync(strategy=obj, kind=kind, manifest=store.to_manifest(obj, kind))
 
 
-def object_delete(*, kind: Kind, name: str, namespace: str, actor: str):
+def object_delete(*, kind: Kind, name: str, namespace: str, actor: str, via: str = "", preconditions=None):
     """Delete an object with what Kubernetes' finalizers and garbage collector
-    would do: a Namespace takes its contents, a run its approval requests."""
+    would do: a Namespace takes its contents, a run its approval requests.
+    `preconditions` (a callable given the locked object) may refuse by
+    raising; `via` is recorded in the audit row."""
     with transaction.atomic():
         obj = store.get(kind, name, namespace, for_update=True)
         require_local(obj)
-        events.record_object(obj, kind, m.Event.Action.DELETED, actor=actor)
+        if preconditions is not None:
+            preconditions(obj)
+        events.record_object(obj, kind, m.Event.Action.DELETED, actor=actor, details=events.via_details(via))
         if kind.kind == "Namespace":
             _delete_namespace_contents(obj.name)
         if kind.model in (m.ClusterStagedUpdateRun, m.StagedUpdateRun):
