@@ -241,3 +241,26 @@ def test_a_list_map_and_a_set_refuse_duplicates():
 
 def test_a_null_field_counts_as_absent():
     validate(KINDS["ClusterResourcePlacement"], placement(policy=None, strategy=None))
+
+
+def test_an_omitted_strategy_type_after_external_is_reported_once():
+    old = placement(strategy={"type": "External"})
+    causes = causes_of(placement(strategy={"applyStrategy": {"type": "ClientSideApply"}}), old)
+    assert causes == [
+        ("spec.strategy.type", 'Invalid value: "string": cannot change rollout strategy type from \'External\' to other types')
+    ]
+
+
+def test_a_cel_rule_skips_a_part_that_failed_the_schema():
+    strategy = {
+        "apiVersion": f"{PLACEMENT_GROUP}/v1beta1",
+        "kind": "ClusterStagedUpdateStrategy",
+        "metadata": {"name": "s"},
+        "spec": {"stages": [{"name": "a", "afterStageTasks": [{"type": "TimedWait", "waitTime": 5}]}]},
+    }
+    assert causes_of(strategy) == [
+        (
+            "spec.stages[0].afterStageTasks[0].waitTime",
+            'Invalid value: "integer": spec.stages[0].afterStageTasks[0].waitTime in body must be of type string',
+        )
+    ]

@@ -150,9 +150,10 @@ _NEEDED_BY_TYPE = {"PickFixed": "clusterNames"}
 def _check_placement(manifest: dict, old: dict | None, causes: Causes) -> None:
     spec = _spec_of(manifest)
     policy, strategy = spec.get("policy"), spec.get("strategy")
-    if isinstance(policy, dict) and (needed := _NEEDED_BY_TYPE.get(policy.get("placementType"))):
+    placement_type = policy.get("placementType") if isinstance(policy, dict) else None
+    if isinstance(placement_type, str) and (needed := _NEEDED_BY_TYPE.get(placement_type)):
         if policy.get(needed) in (None, []):
-            message = f"Required value: {needed} is required for policy type {policy['placementType']}"
+            message = f"Required value: {needed} is required for policy type {placement_type}"
             causes.append((f"spec.policy.{needed}", message))
     if isinstance(strategy, dict) and strategy.get("type") == "External":
         if strategy.get("rollingUpdate") is not None:  # KubeFleet's placement webhook
@@ -227,10 +228,9 @@ def _check_kind(kind: Kind, manifest: dict, old: dict | None, causes: Causes) ->
     without any (instances of CRDs applied to the hub)."""
     if kind.is_fleet:
         bad = _check_crd(kind, manifest, old, causes)
-        if not _under("spec", bad):
-            _check_label_selectors(manifest.get("spec"), bad, causes)
-            if check := _FLEET_CHECKS.get(kind.kind):
-                check(manifest, old, causes)
+        _check_label_selectors(manifest.get("spec"), bad, causes)
+        if check := _FLEET_CHECKS.get(kind.kind):
+            check(manifest, old, causes)
     elif kind.group == "" and (check := _CORE_CHECKS.get(kind.kind)):
         check(manifest, old, causes)
 
@@ -284,14 +284,15 @@ def _one_line(text: str) -> str:
 
 
 def _fail_if_any(kind: Kind, manifest, causes: Causes) -> None:
-    """Raise Invalid with every cause, each forced onto one line (the CLI prints one line)."""
+    """Raise Invalid with every cause once (a CEL rule and the check that
+    covers what kubectl may omit can both see one change), each forced onto
+    one line (the CLI prints one line)."""
     if not causes:
         return
     name = name_of(manifest)
     shown = json.dumps(name)[1:-1] if isinstance(name, str) else ""
-    raise Invalid(
-        kind.kind, shown, [(_one_line(path), _one_line(message)) for path, message in causes]
-    )
+    lines = [(_one_line(path), _one_line(message)) for path, message in causes]
+    raise Invalid(kind.kind, shown, list(dict.fromkeys(lines)))
 
 
 def validate(kind: Kind, manifest: dict, old: dict | None = None) -> None:

@@ -155,7 +155,8 @@ def _policy_allows(kind: str, forbidden: tuple[str, ...], needed: tuple[str, ...
 
 
 def _type_kept(policy, old) -> bool:
-    return policy.get("placementType") == old.get("placementType")
+    # The stored object never met this schema check: it may be malformed.
+    return not isinstance(old, dict) or policy.get("placementType") == old.get("placementType")
 
 
 def _exists_has_no_value(tolerations, _old) -> bool:

@@ -21,10 +21,8 @@ manifest is not changed (Fleet UI stores what was applied).
 """
 
 import copy
+import functools
 import json
-
-from jsonschema import Draft4Validator, validators
-from jsonschema.exceptions import ValidationError
 
 from .nodes import Causes, child, invalid, show
 
@@ -72,21 +70,31 @@ def _convert(node: dict) -> dict:
     return out
 
 
-def _list_map_keys(validator, keys, instance, schema):
-    """x-kubernetes-list-type: map: one item per combination of its keys."""
-    if not validator.is_type(instance, "array"):
-        return
+def _duplicate_keys(instance: list, keys: list[str]):
+    """(index, shown key) of each item of a list map whose keys an earlier item has."""
     seen = set()
     for index, item in enumerate(instance):
         if not isinstance(item, dict):
             continue
         key = json.dumps({name: item.get(name) for name in keys}, sort_keys=True)
         if key in seen:
-            yield ValidationError(f"Duplicate value: {key}", path=[index], validator_value=keys)
+            yield index, key
         seen.add(key)
 
 
-_Validator = validators.extend(Draft4Validator, {"x-list-map-keys": _list_map_keys})
+@functools.cache
+def _validator_class():
+    """Draft 4 plus x-list-map-keys. jsonschema is imported here, on the first
+    validation: it costs about 0.1 s, which `manage.py` need not pay to start."""
+    from jsonschema import Draft4Validator, validators
+    from jsonschema.exceptions import ValidationError
+
+    def list_map_keys(validator, keys, instance, schema):
+        if validator.is_type(instance, "array"):
+            for index, key in _duplicate_keys(instance, keys):
+                yield ValidationError(f"Duplicate value: {key}", path=[index], validator_value=keys)
+
+    return validators.extend(Draft4Validator, {"x-list-map-keys": list_map_keys})
 
 
 _COMPILED: dict[int, tuple] = {}
@@ -98,7 +106,7 @@ def compile(schema: dict):
     found = _COMPILED.get(id(schema))
     if found is None or found[0] is not schema:
         converted = _convert(schema)
-        found = _COMPILED[id(schema)] = (schema, _Validator(converted), converted)
+        found = _COMPILED[id(schema)] = (schema, _validator_class()(converted), converted)
     return found[1], found[2]
 
 
@@ -164,39 +172,50 @@ def _expected(kind) -> str:
     return kind
 
 
-def _messages(error: ValidationError, path: str, schema: dict) -> Causes:
+def _unknown_fields(error, path: str) -> Causes:
+    known = set(error.schema.get("properties") or {})
+    return [(child(path, n), f'unknown field "{child(path, n)}"') for n in error.instance if n not in known]
+
+
+def _required(error, path: str) -> Causes:
+    return [(child(path, name), "Required value") for name in error.validator_value if name not in error.instance]
+
+
+def _bound(text: str):
+    def message(error, path: str) -> Causes:
+        return [(path, invalid(error.instance, f"{path} in body should {text} {error.validator_value}"))]
+
+    return message
+
+
+# jsonschema keyword -> the API server's causes for (error, path).
+_WORDING = {
+    "type": lambda e, p: [
+        (p, f'Invalid value: "{_json_type(e.instance)}": {p} in body must be of type {_expected(e.validator_value)}')
+    ],
+    "enum": lambda e, p: [
+        (p, f"Unsupported value: {show(e.instance)}: supported values: {', '.join(json.dumps(v) for v in e.validator_value)}")
+    ],
+    "required": _required,
+    "additionalProperties": _unknown_fields,
+    "pattern": lambda e, p: [(p, invalid(e.instance, f"{p} in body should match '{e.validator_value}'"))],
+    "minimum": _bound("be greater than or equal to"),
+    "maximum": _bound("be less than or equal to"),
+    "maxLength": lambda e, p: [(p, f"Too long: may not be more than {e.validator_value} characters")],
+    "minLength": lambda e, p: [(p, invalid(e.instance, f"{p} in body should be at least {e.validator_value} chars long"))],
+    "maxItems": lambda e, p: [(p, f"Too many: {len(e.instance)}: must have at most {e.validator_value} items")],
+    "minItems": lambda e, p: [
+        (p, invalid(len(e.instance), f"{p} in body should have at least {e.validator_value} items"))
+    ],
+    "uniqueItems": lambda e, p: [(p, "Duplicate value: the list holds an item twice")],
+    "x-list-map-keys": lambda e, p: [(p, e.message)],
+}
+
+
+def _messages(error, path: str) -> Causes:
     """The causes one jsonschema error stands for."""
-    check, value, limit = error.validator, error.instance, error.validator_value
-    if check == "type":
-        expected = _expected(limit)
-        return [(path, f'Invalid value: "{_json_type(value)}": {path} in body must be of type {expected}')]
-    if check == "enum":
-        supported = ", ".join(json.dumps(v) for v in limit)
-        return [(path, f"Unsupported value: {show(value)}: supported values: {supported}")]
-    if check == "required":
-        return [(child(path, name), "Required value") for name in limit if name not in value]
-    if check == "additionalProperties":
-        known = set(error.schema.get("properties") or {})
-        return [(child(path, n), f'unknown field "{child(path, n)}"') for n in value if n not in known]
-    if check == "pattern":
-        return [(path, invalid(value, f"{path} in body should match '{limit}'"))]
-    if check == "minimum":
-        return [(path, invalid(value, f"{path} in body should be greater than or equal to {limit}"))]
-    if check == "maximum":
-        return [(path, invalid(value, f"{path} in body should be less than or equal to {limit}"))]
-    if check == "maxLength":
-        return [(path, f"Too long: may not be more than {limit} characters")]
-    if check == "minLength":
-        return [(path, invalid(value, f"{path} in body should be at least {limit} chars long"))]
-    if check == "maxItems":
-        return [(path, f"Too many: {len(value)}: must have at most {limit} items")]
-    if check == "minItems":
-        return [(path, invalid(len(value), f"{path} in body should have at least {limit} items"))]
-    if check == "uniqueItems":
-        return [(path, "Duplicate value: the list holds an item twice")]
-    if check == "x-list-map-keys":
-        return [(path, error.message)]
-    return [(path, invalid(value, error.message))]
+    wording = _WORDING.get(error.validator)
+    return wording(error, path) if wording else [(path, invalid(error.instance, error.message))]
 
 
 def check(schema: dict, instance, causes: Causes) -> list[str]:
@@ -213,7 +232,7 @@ def check(schema: dict, instance, causes: Causes) -> list[str]:
         if error.validator != "type" and steps in typed:
             continue  # a wrong type says it all; its enum or pattern would only repeat it
         path = path_text(converted, steps)
-        for cause in _messages(error, path, converted):
+        for cause in _messages(error, path):
             if cause not in causes:
                 causes.append(cause)
                 bad.append(cause[0])
