@@ -10,8 +10,8 @@ import copy
 import pytest
 
 from rollouts.api import crds
-from rollouts.api.errors import Invalid
-from rollouts.api.kinds import FLEET_KINDS
+from rollouts.api.errors import Invalid, UnknownKind
+from rollouts.api.kinds import FLEET_KINDS, KindRegistry
 from rollouts.api.validation import cel, openapi, validate
 
 KINDS = {kind.kind: kind for kind in FLEET_KINDS}
@@ -264,3 +264,12 @@ def test_a_cel_rule_skips_a_part_that_failed_the_schema():
             'Invalid value: "integer": spec.stages[0].afterStageTasks[0].waitTime in body must be of type string',
         )
     ]
+
+
+@pytest.mark.django_db
+def test_a_manifest_may_name_only_a_version_the_crd_serves():
+    registry = KindRegistry()
+    assert registry.for_manifest(f"{PLACEMENT_GROUP}/v1", "ClusterResourceSnapshot").kind == "ClusterResourceSnapshot"
+    assert registry.for_manifest(f"{PLACEMENT_GROUP}/v1beta1", "ResourceSnapshot").kind == "ResourceSnapshot"
+    with pytest.raises(UnknownKind, match='no matches for kind "ResourceSnapshot" in version'):
+        registry.for_manifest(f"{PLACEMENT_GROUP}/v1", "ResourceSnapshot")
