@@ -6,6 +6,8 @@ No database: the loader and validation are pure.
 """
 
 import copy
+import subprocess
+import sys
 
 import pytest
 
@@ -13,6 +15,8 @@ from rollouts.api import crds
 from rollouts.api.errors import Invalid, UnknownKind
 from rollouts.api.kinds import FLEET_KINDS, KindRegistry
 from rollouts.api.validation import cel, openapi, validate
+
+from .real_services import ROOT, process_env
 
 KINDS = {kind.kind: kind for kind in FLEET_KINDS}
 PLACEMENT_GROUP = "placement.kubernetes-fleet.io"
@@ -273,3 +277,21 @@ def test_a_manifest_may_name_only_a_version_the_crd_serves():
     assert registry.for_manifest(f"{PLACEMENT_GROUP}/v1beta1", "ResourceSnapshot").kind == "ResourceSnapshot"
     with pytest.raises(UnknownKind, match='no matches for kind "ResourceSnapshot" in version'):
         registry.for_manifest(f"{PLACEMENT_GROUP}/v1", "ResourceSnapshot")
+
+
+STARTUP_PROBE = """
+import sys
+import django
+django.setup()
+import rollouts.cli.commands, rollouts.services.objects, rollouts.api.validation
+from rollouts.api import crds
+print(crds._by_group_kind.cache_info().currsize, "jsonschema" in sys.modules)
+"""
+
+
+@pytest.mark.slow
+def test_starting_a_command_neither_reads_the_crds_nor_imports_jsonschema():
+    done = subprocess.run([sys.executable, "-c", STARTUP_PROBE], env=process_env(), capture_output=True,
+                          text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "False"]
