@@ -295,3 +295,16 @@ def test_starting_a_command_neither_reads_the_crds_nor_imports_jsonschema():
                           text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["0", "False"]
+
+
+def test_a_selector_inside_a_snapshotted_resource_is_not_ours_to_check():
+    snapshot = {
+        "apiVersion": f"{PLACEMENT_GROUP}/v1beta1",
+        "kind": "ClusterResourceSnapshot",
+        "metadata": {"name": "web-0-snapshot"},
+        "spec": {"selectedResources": [
+            {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+             "spec": {"labelSelector": {"matchExpressions": [{"key": "a", "operator": "Like"}]}}},
+        ]},
+    }
+    validate(KINDS["ClusterResourceSnapshot"], snapshot)

@@ -128,6 +128,14 @@ def _label_selectors(value, path: str):
             yield from _label_selectors(item, f"{path}[{index}]")
 
 
+# The kinds whose own fields hold label selectors (a resource snapshot's
+# selectedResources may hold anything, selectors of other APIs included).
+_SELECTING_KINDS = {
+    "ClusterStagedUpdateStrategy", "StagedUpdateStrategy", "ClusterResourcePlacement",
+    "ResourcePlacement", "ClusterSchedulingPolicySnapshot", "SchedulingPolicySnapshot",
+}  # fmt: skip
+
+
 def _check_label_selectors(spec, bad: list[str], causes: Causes) -> None:
     """Label keys, values and operators as the API server's label selector
     parsing checks them (KubeFleet rejects a bad one at initialization)."""
@@ -228,7 +236,8 @@ def _check_kind(kind: Kind, manifest: dict, old: dict | None, causes: Causes) ->
     without any (instances of CRDs applied to the hub)."""
     if kind.is_fleet:
         bad = _check_crd(kind, manifest, old, causes)
-        _check_label_selectors(manifest.get("spec"), bad, causes)
+        if kind.kind in _SELECTING_KINDS:
+            _check_label_selectors(manifest.get("spec"), bad, causes)
         if check := _FLEET_CHECKS.get(kind.kind):
             check(manifest, old, causes)
     elif kind.group == "" and (check := _CORE_CHECKS.get(kind.kind)):
