@@ -1,11 +1,14 @@
 """`fleet get` tables come from the CRDs' additionalPrinterColumns (issue 20),
 with the seed tutorial's legacy columns where compatibility.md keeps them."""
 
+from datetime import UTC, datetime
+
 import pytest
 
+from rollouts import models as m
 from rollouts.api import jsonpath
+from rollouts.api.columns import columns_for, printed
 from rollouts.api.kinds import FLEET_KINDS
-from rollouts.cli.printers import columns_for
 
 KINDS = {kind.kind: kind for kind in FLEET_KINDS}
 RUN = {
@@ -70,3 +73,17 @@ def test_a_binding_and_a_snapshot_show_the_crds_columns():
     assert headers("ClusterResourceBinding", wide=False) == ["WORKSYNCHRONIZED", "RESOURCESAPPLIED", "AGE"]
     assert headers("ClusterResourceSnapshot", wide=False) == ["GEN", "AGE"]
     assert headers("ClusterStagedUpdateStrategy", wide=True) == ["AGE"]
+
+
+def test_cells_are_raw_values_as_a_table_holds_them():
+    request = m.ClusterApprovalRequest(
+        name="example-run-canary",
+        creation_timestamp=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        generation=1,
+        spec={"parentStageRollout": "example-run", "targetStage": "canary"},
+        status={"conditions": [{"type": "Approved", "status": "True"}, {"type": "ApprovalAccepted", "status": "True"}]},
+    )
+    manifest = printed(request)
+    cells = {c.name: c.value(request, manifest) for c in columns_for(KINDS["ClusterApprovalRequest"])}
+    assert cells == {"Update-Run": "example-run", "Stage": "canary", "Approved": "True",
+                     "ApprovalAccepted": "True", "Age": "2026-01-02T03:04:05Z"}
