@@ -167,7 +167,9 @@ def test_a_table_has_the_fleet_get_columns_with_wide_ones_at_priority_1(kube, fr
     table = kube("vic", "GET", CRPS, HTTP_ACCEPT=TABLE).json()
     assert table["kind"] == "Table"
     shown = [c["name"] for c in table["columnDefinitions"] if c["priority"] == 0]
-    assert shown == ["Name", "GEN", "SCHEDULED", "SCHEDULED-GEN", "AVAILABLE", "AVAILABLE-GEN", "Age"]
+    # The CRD's column names, as the API server sends them (kubectl upper-cases them).
+    assert [n.upper() for n in shown] == ["NAME", "GEN", "SCHEDULED", "SCHEDULED-GEN", "AVAILABLE", "AVAILABLE-GEN",
+                                          "AGE"]
     row = table["rows"][0]
     assert row["object"]["metadata"]["name"] == "web"
     cells = [c for c, d in zip(row["cells"], table["columnDefinitions"], strict=True) if d["priority"] == 0]
@@ -309,7 +311,7 @@ def test_a_kind_from_an_applied_crd_is_discovered_served_and_tabled_with_its_col
     widget = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1"}, "spec": {"size": "big"}}
     assert kube("ada", "POST", widgets, widget).status_code == 201
     table = kube("vic", "GET", widgets, HTTP_ACCEPT=TABLE).json()
-    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "SIZE", "Age"]
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Size", "Age"]  # the CRD's names, as the API server sends them
     assert table["rows"][0]["cells"][:2] == ["w1", "big"]
 
 

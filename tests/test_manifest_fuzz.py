@@ -240,9 +240,11 @@ VALID_SPECS = {
     "ClusterStagedUpdateRun": {"placementName": "p", "resourceSnapshotIndex": "1",
                                "stagedRolloutStrategyName": "s", "state": "Run"},
     "ClusterApprovalRequest": {"parentStageRollout": "example-run", "targetStage": "canary"},
-    "ClusterResourceBinding": {"targetCluster": "member1", "state": "Bound", "clusterResourceOverrideSnapshots": ["o"]},
+    "ClusterResourceBinding": {"targetCluster": "member1", "state": "Bound", "clusterResourceOverrideSnapshots": ["o"],
+                               "resourceSnapshotName": "s", "schedulingPolicySnapshotName": "p",
+                               "clusterDecision": {"clusterName": "member1", "selected": True, "reason": "r"}},
     "ClusterResourceSnapshot": {"selectedResources": [{"apiVersion": "v1", "kind": "Namespace"}]},
-    "MemberCluster": {"identity": {"kind": "ServiceAccount"}, "heartbeatPeriodSeconds": 60},
+    "MemberCluster": {"identity": {"kind": "ServiceAccount", "name": "agent"}, "heartbeatPeriodSeconds": 60},
 }
 # fmt: on
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from rollouts import models as m
 
+from . import crds
 from .errors import UnknownKind
 
 
@@ -109,6 +110,16 @@ def _kind_from_crd(crd: m.HubResource) -> Kind | None:
     )
 
 
+def _served(kind: Kind) -> tuple[str, ...]:
+    """The versions a manifest of `kind` may name. A fleet kind: those its CRD
+    serves among the ones Fleet UI stores (v1beta1) or converts (v1); some
+    KubeFleet kinds (ResourceSnapshot, ResourceBinding…) serve v1beta1 only."""
+    crd = crds.crd_for(kind.group, kind.kind) if kind.is_fleet else None
+    if crd is not None:
+        return tuple(v for v in kind.served_versions if v in crd.served_versions)
+    return kind.served_versions or _EXTRA_VERSIONS.get(kind.kind, (kind.version,))
+
+
 class KindRegistry:
     """Everything the hub serves right now: fleet, core and CRD kinds.
 
@@ -134,8 +145,7 @@ class KindRegistry:
         group, _, version = api_version.rpartition("/")
         for kind in self.kinds:
             if kind.group == group and kind.kind == kind_name:
-                served = kind.served_versions or _EXTRA_VERSIONS.get(kind.kind, (kind.version,))
-                if version in served:
+                if version in _served(kind):
                     return kind
         raise UnknownKind(
             f'no matches for kind "{kind_name}" in version "{api_version}" '

@@ -14,10 +14,11 @@ from django.http import JsonResponse
 from rollouts.api import store
 from rollouts.api.errors import AlreadyExists, ApiError, BadRequest, Conflict, NotFound
 from rollouts.api.labels import parse_selector
+from rollouts.api.last_applied import merge_patch
 from rollouts.controllers.family import APPROVAL_KINDS
 from rollouts.roles import client_address
 from rollouts.services.approvals import approval_request_approve
-from rollouts.services.objects import manifests_apply, merge_patch, object_delete, object_patch
+from rollouts.services.objects import manifests_apply, object_delete, object_patch
 
 from . import fields, tables, watch
 from .auth import VIA

@@ -1,12 +1,14 @@
 """`Table` output (Accept: application/json;as=Table;v=v1;g=meta.k8s.io):
-the rows kubectl prints for `kubectl get`, with the columns `fleet get`
-prints (rollouts.cli.printers), so both show the seed tutorial's tables."""
+the rows kubectl prints for `kubectl get`, with the columns and cells `fleet
+get` prints (rollouts.api.columns, rollouts.cli.printers), so both show the
+seed tutorial's tables. Date cells are ages, as the API server's table
+convertor sends them."""
 
 import re
 
 from rollouts import clock
 from rollouts import models as m
-from rollouts.api import store
+from rollouts.api import columns, store
 from rollouts.api.kinds import Kind
 from rollouts.cli import printers
 
@@ -24,17 +26,16 @@ def _column(name: str, priority: int, *, fmt: str = "", type_: str = "string") -
 def table(kind: Kind, objs: list, resource_version: str, *, include_object: str = "Metadata") -> dict:
     """The Table of `objs`. Wide-only columns have priority 1 (`-o wide`);
     each row carries the object's metadata for --show-labels and -A."""
-    before, after = printers.printer_columns(kind)
-    if not (before or after) and not kind.is_fleet:
-        before = applied_crd_columns(kind)
-    columns = ([_column("Name", 0, fmt="name")] + [_column(h, int(w)) for h, w, _ in before]
-               + [_column("Age", 0, type_="date")] + [_column(h, int(w)) for h, w, _ in after])
+    shown = columns.columns_for(kind)
+    if not kind.is_fleet and all(c.json_path == columns.CREATED for c in shown):
+        shown = applied_crd_columns(kind) + shown
+    definitions = [_column("Name", 0, fmt="name")] + [
+        _column(c.name, min(c.priority, 1), type_=c.type) for c in shown]
     now = clock.precise_now()
-    rows = [{"cells": [obj.name] + [fn(obj) for _, _, fn in before] + [printers.age(obj.creation_timestamp, now)]
-             + [fn(obj) for _, _, fn in after], "object": _row_object(kind, obj, include_object)}
-            for obj in objs]
+    rows = [{"cells": [obj.name] + [printers.cell(c, obj, columns.printed(obj), now) for c in shown],
+             "object": _row_object(kind, obj, include_object)} for obj in objs]
     return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": resource_version},
-            "columnDefinitions": columns, "rows": rows}
+            "columnDefinitions": definitions, "rows": rows}
 
 
 def _row_object(kind: Kind, obj, include_object: str) -> dict | None:
@@ -50,21 +51,21 @@ def _row_object(kind: Kind, obj, include_object: str) -> dict | None:
 _STEP = re.compile(r'\.([A-Za-z0-9_-]+)|\[(\d+)\]|\[\?\(@\.([A-Za-z0-9_-]+)==["\']([^"\']*)["\']\)\]')
 
 
-def applied_crd_columns(kind: Kind) -> list:
+def applied_crd_columns(kind: Kind) -> list[columns.Column]:
     """The additionalPrinterColumns of the CRD applied to the hub for `kind`
-    (Age excepted: every table has it), as printers' (header, wide-only,
-    value) columns; [] when it declares none."""
+    (Age excepted: every table has it); [] when it declares none."""
     crd = m.HubResource.objects.filter(api_group="apiextensions.k8s.io", kind="CustomResourceDefinition",
                                        name=f"{kind.plural}.{kind.group}").first()
     versions = ((crd.content if crd else {}).get("spec") or {}).get("versions") or []
     entry = next((v for v in versions if isinstance(v, dict) and v.get("name") == kind.version), {})
-    return [(str(c.get("name", "")).upper(), bool(c.get("priority")), _cell(str(c.get("jsonPath", ""))))
+    return [columns.Column(str(c.get("name", "")), str(c.get("type") or "string"), int(bool(c.get("priority"))), "",
+                           _cell(str(c.get("jsonPath", ""))))
             for c in entry.get("additionalPrinterColumns") or []
-            if isinstance(c, dict) and c.get("jsonPath") != ".metadata.creationTimestamp"]
+            if isinstance(c, dict) and c.get("jsonPath") != columns.CREATED]
 
 
 def _cell(path: str):
-    def value(obj) -> str:
+    def value(obj, _manifest) -> str:
         found = json_path({**(obj.content or {}), "metadata": {"name": obj.name, "labels": obj.labels,
                                                                "annotations": obj.annotations}}, path)
         return "" if found is None else str(found)

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from rollouts import changes
 from rollouts import models as m
-from rollouts.api import store
+from rollouts.api import last_applied, store
 from rollouts.api.errors import BadRequest, Invalid
 from rollouts.api.kinds import Kind, KindRegistry
 from rollouts.api.strategic import strategic_merge
@@ -124,6 +124,7 @@ def _apply_one(kind: Kind, doc: dict, *, actor: str, default_namespace: str | No
     existing = store.find(kind, name, namespace) if isinstance(name, str) and name else None
     if existing is None:
         validate(kind, doc)
+        _remember_applied(doc)
         store.require_namespace(kind, namespace)
         if kind.model in _RUN_MODELS:
             policy_scope.run_protection_check(kind=kind, name=name, namespace=namespace, spec=doc.get("spec") or {})
@@ -134,14 +135,27 @@ def _apply_one(kind: Kind, doc: dict, *, actor: str, default_namespace: str | No
         return ApplyResult(kind, obj, "created")
     require_local(existing)
     store.check_resource_version(existing, kind, doc)
-    validate(kind, doc, old=store.to_manifest(existing, kind))
     before = store.to_manifest(existing, kind)
-    if not store.replace_from_manifest(existing, kind, doc):
+    merged = last_applied.three_way_merge(doc, before)
+    validate(kind, merged, old=before)
+    # Only the annotation differs (the same file again, or `get -o yaml`
+    # applied back): nothing to store, as the tutorial expects `unchanged`.
+    if last_applied.without_last_applied(merged) == last_applied.without_last_applied(before):
         return ApplyResult(kind, existing, "unchanged")
+    store.replace_from_manifest(existing, kind, merged)
     store.save(existing)
     events.record_change(existing, kind, before, actor=actor, action=m.Event.Action.CONFIGURED, via=via)
     _sync_policies(kind, existing)
     return ApplyResult(kind, existing, "configured")
+
+
+def _remember_applied(doc: dict) -> None:
+    """Record what was applied in kubectl's last-applied annotation (the next
+    apply's three-way merge reads it)."""
+    annotations = doc["metadata"].get("annotations")
+    annotations = dict(annotations) if isinstance(annotations, dict) else {}
+    annotations[last_applied.LAST_APPLIED] = last_applied.applied_configuration(doc)
+    doc["metadata"]["annotations"] = annotations
 
 
 def _owner_for(kind: Kind, doc: dict, namespace: str):
@@ -160,24 +174,11 @@ def _owner_for(kind: Kind, doc: dict, namespace: str):
     return owner
 
 
-def merge_patch(target, patch):
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
-
-
 def _patched(current: dict, patch_type: str, patch) -> dict:
     if patch_type == "merge":
         if not isinstance(patch, dict):
             raise BadRequest("a merge patch must be an object")
-        return merge_patch(current, patch)
+        return last_applied.merge_patch(current, patch)
     if patch_type == "json":
         if not isinstance(patch, list):
             raise BadRequest("a json patch must be a list of operations")

@@ -1,16 +1,21 @@
-"""Validation of manifests: the OpenAPI schema and CEL rules of the CRDs
-(staged-update-semantics.md §2–3), with messages that name the field path.
+"""Validation of manifests: the vendored CRDs' OpenAPI schema and CEL rules
+(api/crds), plus the webhook and Fleet UI checks the CRDs do not express,
+with messages that name the field path as the API server's do.
 
 validate(kind, manifest, old) raises errors.Invalid; old is the stored
 object's manifest on update, None on create. validate_status(kind, manifest)
 checks a write to the status subresource.
 
 It works the way the API server validates a custom resource:
-1. the schema (types, required fields, enums, patterns, sizes), declared
-   below as small schema nodes that read like the CRD;
-2. the CEL rules and webhook checks, as functions over an object whose own
-   fields already passed the schema, so they never meet a wrong type;
-3. the update rules (immutable fields, state transitions), comparing with old.
+1. the object is prepared as the API server does: nulls pruned, the schema's
+   defaults applied (to a copy: Fleet UI stores what was applied);
+2. the CRD's OpenAPI schema (types, required fields, enums, patterns, sizes,
+   unknown fields refused as kubectl's default --validate=strict does),
+   checked with jsonschema (validation.openapi);
+3. the CRD's CEL rules, in Python (validation.cel), on update with the old
+   object for the transition rules; a rule skips a part that failed step 2;
+4. the checks KubeFleet makes in its webhook or controller and Fleet UI's own
+   (label selectors, approval policies, health gates, snapshots never edited).
 Every problem is collected, so one apply reports them all. Both functions are
 total: any JSON-like input gives None or Invalid, never another exception.
 No database access: callers may validate before they open a transaction.
@@ -18,31 +23,67 @@ No database access: callers may validate before they open a transaction.
 
 import json
 
-from .. import approval_policy, health_gate
+from .. import approval_policy, crds, health_gate
 from ..errors import Invalid
 from ..kinds import Kind
+from . import cel, openapi
 from .formats import dns_label_problem, subdomain_problem
-from .nodes import Causes, Obj, invalid, name_of, rule_failed
-from .schemas import (
-    APPROVAL_SPEC,
-    BINDING_SPEC,
-    CONFIG_MAP,
-    DENIED_TRANSITIONS,
-    MEMBER_CLUSTER_SPEC,
-    METADATA,
-    PLACEMENT_SPEC,
-    PLACEMENT_TYPES,
-    POLICY_SNAPSHOT_SPEC,
-    RESOURCE_SNAPSHOT_SPEC,
-    RUN_IMMUTABLE,
-    RUN_SPEC,
-    RUN_STATES,
-    SECRET,
-    STATUS,
-    STRATEGY_SPEC,
-)
+from .nodes import Causes, child, invalid, name_of, rule_failed
+from .schemas import CONFIG_MAP, LABEL_SELECTOR, METADATA, SECRET, STATUS
 
-# --- per-kind checks ---------------------------------------------------------------
+# --- the CRD: schema and CEL rules ------------------------------------------------------
+
+_RUN_KINDS = ("ClusterStagedUpdateRun", "StagedUpdateRun")
+# Fleet UI runs a run without spec.state at once (compatibility.md): the CRD's
+# default (Initialize) would make every such run wait.
+_NOT_DEFAULTED = {kind: frozenset({"spec.state"}) for kind in _RUN_KINDS}
+
+
+# Fleet UI's simulated members have no identity (no agent logs in as anyone),
+# so a MemberCluster may omit what KubeFleet requires of a real one.
+_NOT_REQUIRED = {"MemberCluster": {"spec", "spec.identity"}}
+
+
+def _version_of(manifest: dict) -> str | None:
+    api_version = manifest.get("apiVersion")
+    return api_version.rpartition("/")[2] if isinstance(api_version, str) else None
+
+
+def _normalized(kind: Kind, manifest: dict) -> dict:
+    """What KubeFleet's Go types make of a run's spec: an empty state is no
+    state, and resourceSnapshotIndex (no omitempty) is always there, "" when unset."""
+    spec = manifest.get("spec")
+    if kind.kind not in _RUN_KINDS or not isinstance(spec, dict):
+        return manifest
+    spec = {k: v for k, v in spec.items() if not (k == "state" and v == "")}
+    if spec.get("resourceSnapshotIndex") is None:
+        spec["resourceSnapshotIndex"] = ""
+    return {**manifest, "spec": spec}
+
+
+def _prepared(kind: Kind, schema: dict, manifest: dict) -> dict:
+    body = {k: v for k, v in _normalized(kind, manifest).items() if k != "status"}
+    return openapi.prepare(body, schema, _NOT_DEFAULTED.get(kind.kind, frozenset()))
+
+
+def _check_crd(kind: Kind, manifest: dict, old: dict | None, causes: Causes) -> list[str]:
+    """Steps 1–3 for a kind with a vendored CRD; the paths with schema problems."""
+    crd = crds.crd_for(kind.group, kind.kind)
+    if crd is None:
+        return []
+    version = crd.version(_version_of(manifest))
+    obj = _prepared(kind, version.schema, manifest)
+    before = _prepared(kind, version.schema, old) if old is not None else None
+    # metadata has its own, stricter checks (below); the CRD only says "object".
+    found: Causes = []
+    bad = openapi.check(version.schema, {k: v for k, v in obj.items() if k != "metadata"}, found)
+    optional = _NOT_REQUIRED.get(kind.kind, set())
+    causes.extend(c for c in found if not (c[0] in optional and c[1] == "Required value"))
+    cel.evaluate(version.cel_rules, obj, before, bad, causes)
+    return bad
+
+
+# --- step 4: what the CRDs do not say -----------------------------------------------------
 
 
 def _spec_of(manifest) -> dict:
@@ -69,123 +110,104 @@ def _defaulted(spec: dict, section: str, name: str, default: str):
     return default if value is None or value == "" else value
 
 
-def _check_spec(manifest: dict, schema: Obj, causes: Causes, *, required: bool = True) -> None:
-    spec = manifest.get("spec")
-    if spec is None:
-        if required:
-            causes.append(("spec", "Required value"))
-        return
-    schema.check(spec, "spec", causes)
+def _under(path: str, bad: list[str]) -> bool:
+    return any(b == path or b.startswith((f"{path}.", f"{path}[")) for b in bad)
 
 
-def _check_run(manifest: dict, old: dict | None, causes: Causes) -> None:
-    """§2.1: a name under 64 characters, the spec schema, and on update three
-    immutable fields and the state transition rules."""
-    name = name_of(manifest)
-    if isinstance(name, str) and len(name) > 63:
-        causes.append(("metadata.name", rule_failed(name, "metadata.name max length is 63")))
-    _check_spec(manifest, RUN_SPEC, causes)
-    if old is not None:
-        _check_run_update(_spec_of(manifest), _spec_of(old), causes)
+def _label_selectors(value, path: str):
+    """(selector, path) for every `labelSelector` object under value."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            where = child(path, name)
+            if name == "labelSelector" and isinstance(item, dict):
+                yield item, where
+            else:
+                yield from _label_selectors(item, where)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _label_selectors(item, f"{path}[{index}]")
 
 
-def _check_run_update(spec: dict, old_spec: dict, causes: Causes) -> None:
-    for name, default in RUN_IMMUTABLE.items():
-        new = default if spec.get(name) is None else spec[name]
-        before = default if old_spec.get(name) is None else old_spec[name]
-        if isinstance(new, str) and new != before:
-            causes.append((f"spec.{name}", rule_failed(new, f"{name} is immutable")))
-    _check_transition(spec.get("state"), old_spec.get("state"), causes)
+# The kinds whose own fields hold label selectors (a resource snapshot's
+# selectedResources may hold anything, selectors of other APIs included).
+_SELECTING_KINDS = {
+    "ClusterStagedUpdateStrategy", "StagedUpdateStrategy", "ClusterResourcePlacement",
+    "ResourcePlacement", "ClusterSchedulingPolicySnapshot", "SchedulingPolicySnapshot",
+}  # fmt: skip
 
 
-def _effective_state(state) -> str | None:
-    # Fleet UI starts a run that has no spec.state at once (the legacy
-    # behaviour the seed tutorial relies on, compatibility.md), so for the
-    # transition rules no state means Run: absent→Stop is fine, absent→Initialize is not.
-    if state is None or state == "":
-        return "Run"
-    return state if state in RUN_STATES else None
-
-
-def _check_transition(new, old, causes: Causes) -> None:
-    before, after = _effective_state(old), _effective_state(new)
-    if (before, after) in DENIED_TRANSITIONS:
-        note = " (a run without spec.state runs from creation)" if old is None or old == "" else ""
-        message = f"invalid state transition: cannot transition from {before} to {after}{note}"
-        causes.append(("spec.state", rule_failed(new, message)))
+def _check_label_selectors(spec, bad: list[str], causes: Causes) -> None:
+    """Label keys, values and operators as the API server's label selector
+    parsing checks them (KubeFleet rejects a bad one at initialization)."""
+    for selector, path in _label_selectors(spec, "spec"):
+        if not _under(path, bad):
+            LABEL_SELECTOR.check(selector, path, causes)
 
 
 def _check_strategy(manifest: dict, old: dict | None, causes: Causes) -> None:
-    """§2.2: the strategy may change at any time; only its schema and CEL rules
-    apply. Plus Fleet UI's approval-policy and health-gate annotations
+    """Fleet UI's approval-policy and health-gate annotations
     (api.approval_policy, api.health_gate)."""
-    _check_spec(manifest, STRATEGY_SPEC, causes)
     causes.extend(approval_policy.problems(manifest))
     causes.extend(health_gate.problems(manifest))
 
 
-def _check_approval(manifest: dict, old: dict | None, causes: Causes) -> None:
-    """§2.3: two required names, and the whole spec immutable once created."""
-    _check_spec(manifest, APPROVAL_SPEC, causes)
-    if old is not None and _differs(manifest.get("spec"), old.get("spec")):
-        causes.append(("spec", rule_failed(manifest.get("spec"), "The spec field is immutable")))
+# PickFixed with no cluster names places nothing: refused (Fleet UI's check).
+_NEEDED_BY_TYPE = {"PickFixed": "clusterNames"}
 
 
 def _check_placement(manifest: dict, old: dict | None, causes: Causes) -> None:
-    _check_spec(manifest, PLACEMENT_SPEC, causes)
+    spec = _spec_of(manifest)
+    policy, strategy = spec.get("policy"), spec.get("strategy")
+    placement_type = policy.get("placementType") if isinstance(policy, dict) else None
+    if isinstance(placement_type, str) and (needed := _NEEDED_BY_TYPE.get(placement_type)):
+        if policy.get(needed) in (None, []):
+            message = f"Required value: {needed} is required for policy type {placement_type}"
+            causes.append((f"spec.policy.{needed}", message))
+    if isinstance(strategy, dict) and strategy.get("type") == "External":
+        if strategy.get("rollingUpdate") is not None:  # KubeFleet's placement webhook
+            message = "Forbidden: rollingUpdate config is not allowed with External rollout strategy type"
+            causes.append(("spec.strategy.rollingUpdate", message))
     if old is not None:
-        _check_placement_update(_spec_of(manifest), _spec_of(old), causes)
+        _check_placement_update(spec, _spec_of(old), causes)
 
 
 def _check_placement_update(spec: dict, old_spec: dict, causes: Causes) -> None:
-    """The placement type never changes, and an External placement stays
-    External (runs drive it; kubefleet v0.2+ CEL)."""
-    _check_placement_fields_kept(spec, old_spec, causes)
-    new_type, old_type = (
-        _defaulted(s, "policy", "placementType", "PickAll") for s in (spec, old_spec)
-    )
-    if new_type in PLACEMENT_TYPES and old_type in PLACEMENT_TYPES and new_type != old_type:
-        causes.append(
-            ("spec.policy.placementType", rule_failed(new_type, "placement type is immutable"))
+    """The CEL rules see a policy or strategy only when both versions have one;
+    KubeFleet's Go clients always send them, defaulted. kubectl may omit one:
+    then the default stands for it here (absent policy = PickAll, absent
+    strategy = RollingUpdate)."""
+    if spec.get("policy") is None or old_spec.get("policy") is None:
+        new_type, old_type = (
+            _defaulted(s, "policy", "placementType", "PickAll") for s in (spec, old_spec)
         )
-    new_rollout, old_rollout = (
-        _defaulted(s, "strategy", "type", "RollingUpdate") for s in (spec, old_spec)
-    )
-    if old_rollout == "External" and new_rollout == "RollingUpdate":
-        message = "cannot change rollout strategy type from 'External' to other types"
-        causes.append(("spec.strategy.type", rule_failed(new_rollout, message)))
+        if isinstance(new_type, str) and new_type != old_type and isinstance(old_type, str):
+            causes.append(
+                ("spec.policy.placementType", rule_failed(new_type, "placement type is immutable"))
+            )
+    if not isinstance(spec.get("strategy"), dict) or spec["strategy"].get("type") is None:
+        if _defaulted(old_spec, "strategy", "type", "RollingUpdate") == "External":
+            message = "cannot change rollout strategy type from 'External' to other types"
+            causes.append(("spec.strategy.type", rule_failed("RollingUpdate", message)))
 
 
-def _check_placement_fields_kept(spec: dict, old_spec: dict, causes: Causes) -> None:
-    """Two more CRD rules: a policy once set stays, and so does statusReportingScope."""
-    if old_spec.get("policy") is not None and spec.get("policy") is None:
-        causes.append(("spec.policy", rule_failed(spec, "policy cannot be removed once set")))
-    scope, old_scope = spec.get("statusReportingScope"), old_spec.get("statusReportingScope")
-    if old_scope is not None and isinstance(scope, str) and scope != old_scope:
-        message = "statusReportingScope is immutable"
-        causes.append(("spec.statusReportingScope", rule_failed(scope, message)))
-
-
-def _check_member_cluster(manifest: dict, old: dict | None, causes: Causes) -> None:
-    _check_spec(manifest, MEMBER_CLUSTER_SPEC, causes, required=False)
-
-
-def _immutable_spec_checker(schema: Obj):
-    """Snapshots are written once by their controller and never edited."""
-
-    def check(manifest: dict, old: dict | None, causes: Causes) -> None:
-        _check_spec(manifest, schema, causes, required=False)
-        if old is not None and _differs(manifest.get("spec") or {}, old.get("spec") or {}):
-            causes.append(("spec", rule_failed(manifest.get("spec"), "spec is immutable")))
-
-    return check
+# KubeFleet's binding states (a Go enum the CRD does not list; its controllers check it).
+_BINDING_STATES = ("Scheduled", "Bound", "Unscheduled")
 
 
 def _check_binding(manifest: dict, old: dict | None, causes: Causes) -> None:
-    _check_spec(manifest, BINDING_SPEC, causes)
+    state = _spec_of(manifest).get("state")
+    if isinstance(state, str) and state not in _BINDING_STATES:
+        supported = ", ".join(json.dumps(s) for s in _BINDING_STATES)
+        causes.append(("spec.state", f"Unsupported value: {json.dumps(state)}: supported values: {supported}"))
 
 
-def _top_level_checker(schema: Obj):
+def _check_snapshot(manifest: dict, old: dict | None, causes: Causes) -> None:
+    """Snapshots are written once by their controller and never edited."""
+    if old is not None and _differs(manifest.get("spec") or {}, old.get("spec") or {}):
+        causes.append(("spec", rule_failed(manifest.get("spec"), "spec is immutable")))
+
+
+def _top_level_checker(schema):
     """Core kinds keep their data at the top level (ConfigMap.data)."""
 
     def check(manifest: dict, old: dict | None, causes: Causes) -> None:
@@ -195,29 +217,31 @@ def _top_level_checker(schema: Obj):
 
 
 _FLEET_CHECKS = {
-    "ClusterStagedUpdateRun": _check_run,
-    "StagedUpdateRun": _check_run,
     "ClusterStagedUpdateStrategy": _check_strategy,
     "StagedUpdateStrategy": _check_strategy,
-    "ClusterApprovalRequest": _check_approval,
-    "ApprovalRequest": _check_approval,
     "ClusterResourcePlacement": _check_placement,
     "ResourcePlacement": _check_placement,
-    "MemberCluster": _check_member_cluster,
-    "ClusterResourceSnapshot": _immutable_spec_checker(RESOURCE_SNAPSHOT_SPEC),
-    "ResourceSnapshot": _immutable_spec_checker(RESOURCE_SNAPSHOT_SPEC),
-    "ClusterSchedulingPolicySnapshot": _immutable_spec_checker(POLICY_SNAPSHOT_SPEC),
-    "SchedulingPolicySnapshot": _immutable_spec_checker(POLICY_SNAPSHOT_SPEC),
     "ClusterResourceBinding": _check_binding,
     "ResourceBinding": _check_binding,
+    "ClusterResourceSnapshot": _check_snapshot,
+    "ResourceSnapshot": _check_snapshot,
+    "ClusterSchedulingPolicySnapshot": _check_snapshot,
+    "SchedulingPolicySnapshot": _check_snapshot,
 }
 _CORE_CHECKS = {"ConfigMap": _top_level_checker(CONFIG_MAP), "Secret": _top_level_checker(SECRET)}
 
 
-def _kind_checks(kind: Kind):
-    """The kind's own rules; only metadata rules for kinds without any (CRD instances)."""
-    table = _FLEET_CHECKS if kind.is_fleet else _CORE_CHECKS if kind.group == "" else {}
-    return table.get(kind.kind)
+def _check_kind(kind: Kind, manifest: dict, old: dict | None, causes: Causes) -> None:
+    """The CRD's rules and the kind's own; only metadata rules for kinds
+    without any (instances of CRDs applied to the hub)."""
+    if kind.is_fleet:
+        bad = _check_crd(kind, manifest, old, causes)
+        if kind.kind in _SELECTING_KINDS:
+            _check_label_selectors(manifest.get("spec"), bad, causes)
+        if check := _FLEET_CHECKS.get(kind.kind):
+            check(manifest, old, causes)
+    elif kind.group == "" and (check := _CORE_CHECKS.get(kind.kind)):
+        check(manifest, old, causes)
 
 
 # --- metadata ------------------------------------------------------------------
@@ -269,14 +293,15 @@ def _one_line(text: str) -> str:
 
 
 def _fail_if_any(kind: Kind, manifest, causes: Causes) -> None:
-    """Raise Invalid with every cause, each forced onto one line (the CLI prints one line)."""
+    """Raise Invalid with every cause once (a CEL rule and the check that
+    covers what kubectl may omit can both see one change), each forced onto
+    one line (the CLI prints one line)."""
     if not causes:
         return
     name = name_of(manifest)
     shown = json.dumps(name)[1:-1] if isinstance(name, str) else ""
-    raise Invalid(
-        kind.kind, shown, [(_one_line(path), _one_line(message)) for path, message in causes]
-    )
+    lines = [(_one_line(path), _one_line(message)) for path, message in causes]
+    raise Invalid(kind.kind, shown, list(dict.fromkeys(lines)))
 
 
 def validate(kind: Kind, manifest: dict, old: dict | None = None) -> None:
@@ -286,8 +311,7 @@ def validate(kind: Kind, manifest: dict, old: dict | None = None) -> None:
         _fail_if_any(kind, None, [("", rule_failed(manifest, "a manifest must be an object"))])
     causes: Causes = []
     _check_metadata(kind, manifest, causes)
-    if check := _kind_checks(kind):
-        check(manifest, old if isinstance(old, dict) else None, causes)
+    _check_kind(kind, manifest, old if isinstance(old, dict) else None, causes)
     _fail_if_any(kind, manifest, causes)
 
 

@@ -160,34 +160,6 @@ class Int(_Node):
             causes.append((path, invalid(value, text)))
 
 
-class Bool(_Node):
-    json_type = "boolean"
-
-    def accepts(self, value) -> bool:
-        return isinstance(value, bool)
-
-
-@dataclass(frozen=True, eq=False)
-class IntOrStr(_Node):
-    """x-kubernetes-int-or-string: an integer with a minimum, or a patterned string."""
-
-    pattern: str
-    minimum: int
-    min_message: str | None = None  # a CEL message replaces the schema's
-    json_type = "integer or string"
-
-    def accepts(self, value) -> bool:
-        return isinstance(value, str) or Int().accepts(value)
-
-    def check_value(self, value, path, causes):
-        if isinstance(value, str):
-            Str(pattern=self.pattern).check_value(value, path, causes)
-        elif value < self.minimum and self.min_message:
-            causes.append((path, rule_failed(value, self.min_message)))
-        else:
-            Int(minimum=self.minimum).check_value(value, path, causes)
-
-
 @dataclass(frozen=True, eq=False)
 class ListOf(_Node):
     item: _Node = field(default_factory=Anything)
@@ -247,7 +219,7 @@ class Obj(_Node):
             schema = self.fields.get(name)
             if schema is None and self.closed:
                 where = child(path, name)
-                causes.append((where, f"Invalid value: unknown field {json.dumps(where)}"))
+                causes.append((where, f"unknown field {json.dumps(where)}"))
             elif schema is not None and item is not None:
                 schema.check(item, child(path, name), causes)
         if len(causes) == before:
