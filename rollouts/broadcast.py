@@ -66,7 +66,7 @@ from django.contrib import auth
 from django.template.loader import render_to_string
 from django.utils.module_loading import import_string
 
-from rollouts import changes, metrics, outages, roles
+from rollouts import changes, fragment_memory, fragments, metrics, outages, roles
 from rollouts.controllers.family import FAMILIES
 from rollouts.selectors.approvals import approvals_waiting_count
 from rollouts.selectors.freezes import banner_freezes
@@ -231,6 +231,29 @@ def render_run(kind: str, pk: int, audiences) -> dict[str, str]:
             for audience in audiences}
 
 
+def render_run_push(kind: str, pk: int, audiences) -> dict[str, str]:
+    """{audience: what a push sends that audience's group}: only the fragments
+    of the page that changed since the last push to that group (rollouts.fragments),
+    or the whole timeline when the page's shape changed or nothing is
+    remembered; {} when the run is gone. Remembers what it sent."""
+    family = next((f for f in FAMILIES if f.run.KIND == kind), None)
+    run = family.run.objects.filter(pk=pk).first() if family else None
+    if run is None:
+        return {}
+    model = fragments.run_model(run_timeline_context(run))
+    memory, out = fragment_memory.memory(), {}
+    for audience in audiences:
+        group, perms = run_group(kind, pk, audience), {"rollouts": AUDIENCES[audience]}
+        parts = fragments.render_parts(model, perms)
+        html = fragments.delta(memory.load(group), model, parts, perms)
+        if html is None:
+            html = render_to_string("rollouts/run_detail.html#timeline", {**model.context, "oob": True,
+                                                                          "perms": perms})
+        memory.save(group, fragments.page_state(model, parts))
+        out[audience] = html
+    return out
+
+
 def render_overview() -> str:
     return render_to_string("rollouts/overview.html#live", {**overview_context(), "oob": True})
 
@@ -328,7 +351,7 @@ def _render(keys: list[tuple], listening: set[str]) -> list[tuple[str, str]]:
         _, kind, pk = key
         audiences = [a for a in AUDIENCES if run_group(kind, pk, a) in listening]
         if audiences:
-            messages += [(run_group(kind, pk, a), html) for a, html in render_run(kind, pk, audiences).items()]
+            messages += [(run_group(kind, pk, a), html) for a, html in render_run_push(kind, pk, audiences).items()]
     return messages
 
 

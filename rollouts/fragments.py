@@ -1,0 +1,166 @@
+"""A run page's live fragments: a push sends only the parts of the page that
+changed since the last push to the same audience (issue 16).
+
+The run page's timeline (templates/rollouts/run_detail.html#timeline) is made
+of fragments, each rooted at an element with a stable id:
+
+    run-facts run-strip run-sentence run-actions map-tools run-rest   the run as a whole
+    stage-<n>-head stage-<n>-before stage-<n>-after                   a stage's head and its gates
+    cell-<n>-<cluster>                                                a cluster's cell on the map
+    stage-<n>-rows                                                    a small stage's table body
+    stage-<n> stage-deletion                                          a whole stage
+
+A `PageState` holds a fingerprint of each. Cells, rows and a stage's shape
+(its state, which clusters, whether its table shows) come from the Timeline's
+data without rendering anything: a 1,000-cluster run has 1,000 cells, and
+rendering them all to find the one that changed would cost what we save. The
+few run- and stage-level parts are rendered in one template pass
+(`#live-parts`) and fingerprinted from their HTML, so they can never drift
+from what the page shows.
+
+`delta()` compares the state a group was last sent with the new one and
+renders only what differs, as out-of-band elements after a marker naming the
+version the delta applies to (`<!--live-delta base=V0 version=V1-->`):
+static/live.js applies it only on a page showing V0 and otherwise fetches the
+whole timeline. When the page's structure changes (its stages, the deletion
+stage, whether it polls: the `shape`), there is no delta and the caller sends
+the whole timeline, as the page's connect does.
+"""
+
+import json
+import re
+import zlib
+from dataclasses import asdict, dataclass
+
+from django.template.loader import render_to_string
+from django.utils.html import format_html
+
+from rollouts.selectors.pipeline import css_token, stage_cells
+
+TEMPLATE = "rollouts/run_detail.html"
+SEPARATOR = "<!--part-->"  # between the parts of #live-parts; escaped data cannot hold it
+_ID = re.compile(r'\bid="([^"]+)"')
+_CELL = ('<span class="cell cell-{}" id="{}" role="img" tabindex="-1" aria-label="{}" '
+         'hx-swap-oob="true"></span>')
+
+
+def fingerprint(text: str) -> str:
+    """A short stable fingerprint (the same in every process, unlike hash())."""
+    return f"{zlib.crc32(text.encode()):08x}"
+
+
+@dataclass
+class PageState:
+    """What one audience's page of a run showed after a push: the run's
+    resource version, the page's shape, a fingerprint per fragment id, and
+    per stage number the packed fingerprints of its cells in map order."""
+
+    version: int
+    shape: str
+    prints: dict[str, str]
+    cells: dict[str, str]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "PageState":
+        return cls(**json.loads(text))
+
+
+@dataclass
+class RunModel:
+    """The audience-independent fingerprints of a run's page, from its
+    timeline context (selectors.pages.run_timeline_context)."""
+
+    context: dict
+    version: int
+    shape: str
+    prints: dict[str, str]  # stage-<n>, stage-<n>-rows, stage-deletion
+    cells: dict[str, str]
+
+
+def run_model(context: dict) -> RunModel:
+    """Fingerprint the shape, stages, rows and cells of a run's page (no query, no template)."""
+    tl = context["tl"]
+    shape = fingerprint(repr((tl.run.name, bool(context.get("poll")), [s.name for s in tl.stages],
+                              tl.deletion is not None)))
+    prints, cells = {}, {}
+    for n, stage in enumerate(tl.stages, 1):
+        prints[f"stage-{n}"] = fingerprint(repr((css_token(stage.state), stage.collapsed, stage.table_deferred,
+                                                 [c.name for c in stage.clusters])))
+        if not stage.table_deferred:
+            prints[f"stage-{n}-rows"] = fingerprint(repr([
+                (c.name, c.state, c.failure is not None, c.message, c.started_text, c.ended_text, c.duration)
+                for c in stage.clusters]))
+        cells[str(n)] = b"".join(zlib.crc32(f"{c.state}\x1f{c.label}".encode()).to_bytes(4, "big")
+                                 for c in stage_cells(stage, n)).hex()
+    if tl.deletion is not None:
+        prints["stage-deletion"] = fingerprint(repr((tl.deletion.state, [(c.name, c.state)
+                                                                         for c in tl.deletion.clusters])))
+    return RunModel(context, tl.run.resource_version, shape, prints, cells)
+
+
+def render_parts(model: RunModel, perms: dict) -> dict[str, str]:
+    """{id: out-of-band HTML} of the run- and stage-level parts, for one
+    audience's permissions (one template render)."""
+    html = render_to_string(f"{TEMPLATE}#live-parts", {**model.context, "perms": perms, "part_oob": True})
+    parts = {}
+    for piece in html.split(SEPARATOR):
+        found = _ID.search(piece)
+        if found:
+            parts[found.group(1)] = piece.strip()
+    return parts
+
+
+def page_state(model: RunModel, parts: dict[str, str]) -> PageState:
+    """The state a page is in once it shows `model` with these parts."""
+    prints = {**model.prints, **{id_: fingerprint(html) for id_, html in parts.items()}}
+    return PageState(model.version, model.shape, prints, model.cells)
+
+
+def delta(previous: PageState | None, model: RunModel, parts: dict[str, str], perms: dict) -> str | None:
+    """The out-of-band HTML that turns a page showing `previous` into one
+    showing `model`, after its marker; None when the page's shape changed
+    (or nothing was sent before): send the whole timeline then.
+
+    1. A stage whose shape changed is sent whole (and its parts not again).
+    2. Otherwise its changed cells, each alone, and its table body if a row changed.
+    3. The run- and stage-level parts whose HTML changed.
+    Table bodies go last: an HTML parser reading a <tbody> switches to table
+    rules, so nothing that is not a table part should follow it."""
+    if previous is None or previous.shape != model.shape:
+        return None
+    out, tables, replaced = [], [], set()
+    stages = model.context["tl"].stages
+    for n, stage in enumerate(stages, 1):
+        key = f"stage-{n}"
+        if previous.prints.get(key) != model.prints[key]:
+            replaced |= {f"{key}-head", f"{key}-before", f"{key}-after"}
+            out.append(_render_stage(model, stage, n, perms))
+            continue
+        out += _changed_cells(previous.cells.get(str(n), ""), model.cells[str(n)], stage, n)
+        rows = f"{key}-rows"
+        if rows in model.prints and previous.prints.get(rows) != model.prints[rows]:
+            tables.append(render_to_string(f"{TEMPLATE}#cluster-rows", {"stage": stage, "n": n, "part_oob": True}))
+    if "stage-deletion" in model.prints and previous.prints.get("stage-deletion") != model.prints["stage-deletion"]:
+        out.append(render_to_string(f"{TEMPLATE}#stage-deletion", {**model.context, "perms": perms,
+                                                                   "part_oob": True}))
+    out += [html for id_, html in parts.items()
+            if id_ not in replaced and previous.prints.get(id_) != fingerprint(html)]
+    return f"<!--live-delta base={previous.version} version={model.version}-->" + "".join(out + tables)
+
+
+def _render_stage(model: RunModel, stage, n: int, perms: dict) -> str:
+    return render_to_string(f"{TEMPLATE}#stage-row", {**model.context, "perms": perms, "stage": stage, "n": n,
+                                                      "part_oob": True})
+
+
+def _changed_cells(before: str, after: str, stage, n: int) -> list[str]:
+    """The cells whose fingerprint differs (8 hex digits a cell, in map order;
+    the stage's shape, hence its clusters and their order, is unchanged)."""
+    changed = [i for i in range(0, len(after), 8) if before[i:i + 8] != after[i:i + 8]]
+    if not changed:
+        return []
+    cells = stage_cells(stage, n)
+    return [format_html(_CELL, cells[i // 8].state.value, cells[i // 8].id, cells[i // 8].label) for i in changed]
