@@ -4,11 +4,12 @@ changed since the last push to the same audience (issue 16).
 The run page's timeline (templates/rollouts/run_detail.html#timeline) is made
 of fragments, each rooted at an element with a stable id:
 
-    run-facts run-strip run-sentence run-actions map-tools run-rest   the run as a whole
-    stage-<n>-head stage-<n>-before stage-<n>-after                   a stage's head and its gates
-    cell-<n>-<cluster>                                                a cluster's cell on the map
-    stage-<n>-rows                                                    a small stage's table body
-    stage-<n> stage-deletion                                          a whole stage
+    run-facts run-strip run-sentence run-actions run-rest   the run as a whole
+    map-legend failing-count                                the map's legend, the "only failing" count
+    stage-<n>-head stage-<n>-before stage-<n>-after         a stage's head and its gates
+    cell-<n>-<cluster>                                      a cluster's cell on the map
+    stage-<n>-rows                                          a small stage's table body
+    stage-<n> stage-deletion                                a whole stage
 
 A `PageState` holds a fingerprint of each. Cells, rows and a stage's shape
 (its state, which clusters, whether its table shows) come from the Timeline's
