@@ -8,7 +8,7 @@ of fragments, each rooted at an element with a stable id:
     map-legend failing-count                                the map's legend, the "only failing" count
     stage-<n>-head stage-<n>-before stage-<n>-after         a stage's head and its gates
     cell-<n>-<cluster>                                      a cluster's cell on the map
-    stage-<n>-rows                                          a small stage's table body
+    table-<n>                                               a small stage's table
     stage-<n> stage-deletion                                a whole stage
 
 A `PageState` holds a fingerprint of each. Cells, rows and a stage's shape
@@ -77,7 +77,7 @@ class RunModel:
     context: dict
     version: int
     shape: str
-    prints: dict[str, str]  # stage-<n>, stage-<n>-rows, stage-deletion
+    prints: dict[str, str]  # stage-<n>, table-<n>, stage-deletion
     cells: dict[str, str]
 
 
@@ -91,7 +91,7 @@ def run_model(context: dict) -> RunModel:
         prints[f"stage-{n}"] = fingerprint(repr((css_token(stage.state), stage.collapsed, stage.table_deferred,
                                                  [c.name for c in stage.clusters])))
         if not stage.table_deferred:
-            prints[f"stage-{n}-rows"] = fingerprint(repr([
+            prints[f"table-{n}"] = fingerprint(repr([
                 (c.name, c.state, c.failure is not None, c.message, c.started_text, c.ended_text, c.duration)
                 for c in stage.clusters]))
         cells[str(n)] = b"".join(zlib.crc32(f"{c.state}\x1f{c.label}".encode()).to_bytes(4, "big")
@@ -126,13 +126,11 @@ def delta(previous: PageState | None, model: RunModel, parts: dict[str, str], pe
     (or nothing was sent before): send the whole timeline then.
 
     1. A stage whose shape changed is sent whole (and its parts not again).
-    2. Otherwise its changed cells, each alone, and its table body if a row changed.
-    3. The run- and stage-level parts whose HTML changed.
-    Table bodies go last: an HTML parser reading a <tbody> switches to table
-    rules, so nothing that is not a table part should follow it."""
+    2. Otherwise its changed cells, each alone, and its table if a row changed.
+    3. The run- and stage-level parts whose HTML changed."""
     if previous is None or previous.shape != model.shape:
         return None
-    out, tables, replaced = [], [], set()
+    out, replaced = [], set()
     stages = model.context["tl"].stages
     for n, stage in enumerate(stages, 1):
         key = f"stage-{n}"
@@ -141,15 +139,15 @@ def delta(previous: PageState | None, model: RunModel, parts: dict[str, str], pe
             out.append(_render_stage(model, stage, n, perms))
             continue
         out += _changed_cells(previous.cells.get(str(n), ""), model.cells[str(n)], stage, n)
-        rows = f"{key}-rows"
-        if rows in model.prints and previous.prints.get(rows) != model.prints[rows]:
-            tables.append(render_to_string(f"{TEMPLATE}#cluster-rows", {"stage": stage, "n": n, "part_oob": True}))
+        table = f"table-{n}"
+        if table in model.prints and previous.prints.get(table) != model.prints[table]:
+            out.append(render_to_string(f"{TEMPLATE}#stage-table", {"stage": stage, "n": n, "part_oob": True}))
     if "stage-deletion" in model.prints and previous.prints.get("stage-deletion") != model.prints["stage-deletion"]:
         out.append(render_to_string(f"{TEMPLATE}#stage-deletion", {**model.context, "perms": perms,
                                                                    "part_oob": True}))
     out += [html for id_, html in parts.items()
             if id_ not in replaced and previous.prints.get(id_) != fingerprint(html)]
-    return f"<!--live-delta base={previous.version} version={model.version}-->" + "".join(out + tables)
+    return f"<!--live-delta base={previous.version} version={model.version}-->" + "".join(out)
 
 
 def _render_stage(model: RunModel, stage, n: int, perms: dict) -> str:

@@ -1,5 +1,5 @@
 """A run page's push carries only what changed (issue 16, rollouts/fragments.py):
-one cluster's cell or a small stage's table body, the stage's head, the strip,
+one cluster's cell or a small stage's table, the stage's head, the strip,
 the facts; a whole stage when its shape changes, the whole timeline when the
 page's does. Each delta names the version it applies to; what was pushed is
 remembered per group, in Redis across engine processes.
@@ -86,13 +86,14 @@ def test_a_failing_cluster_updates_the_only_failing_count_not_its_checkbox(updat
 
 
 @pytest.mark.django_db
-def test_a_small_stage_pushes_its_table_body_after_everything_else(frozen_clock):
+def test_a_small_stage_pushes_its_table_when_a_row_changes(frozen_clock):
     run = big_run(stages=2, per_stage=10, done_stages=0)  # tables of 10 rows show on the page
     push(run)
     change(run, 1, 5, SUCCEEDED)
-    ids = pushed_ids(push(run))
-    assert "cell-1-m1-5" in ids and ids[-1] == "stage-1-rows"
-    assert ids.count("stage-1-rows") == 1
+    html = push(run)
+    ids = pushed_ids(html)
+    assert "cell-1-m1-5" in ids and ids.count("table-1") == 1 and "table-2" not in ids
+    assert '<details class="cluster-table" id="table-1" open hx-swap-oob="true">' in html
 
 
 @pytest.mark.django_db
