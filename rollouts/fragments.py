@@ -11,13 +11,13 @@ of fragments, each rooted at an element with a stable id:
     table-<n>                                               a small stage's table
     stage-<n> stage-deletion                                a whole stage
 
-A `PageState` holds a fingerprint of each. Cells, rows and a stage's shape
-(its state, which clusters, whether its table shows) come from the Timeline's
-data without rendering anything: a 1,000-cluster run has 1,000 cells, and
-rendering them all to find the one that changed would cost what we save. The
-few run- and stage-level parts are rendered in one template pass
-(`#live-parts`) and fingerprinted from their HTML, so they can never drift
-from what the page shows.
+A `PageState` holds a fingerprint of each. A stage's (its shape: state,
+clusters, whether its table shows; its head, gates, table and cells) come
+from the Timeline's data without rendering anything: a 1,000-cluster run has
+1,000 cells, and rendering them all to find the one that changed would cost
+what we save; a part is rendered only when its fingerprint changed. The few
+run-level parts are rendered in one template pass (`#live-parts`) and
+fingerprinted from their HTML, so they cannot drift from what the page shows.
 
 `delta()` compares the state a group was last sent with the new one and
 renders only what differs, as out-of-band elements after a marker naming the
@@ -82,24 +82,46 @@ class RunModel:
 
 
 def run_model(context: dict) -> RunModel:
-    """Fingerprint the shape, stages, rows and cells of a run's page (no query, no template)."""
+    """Fingerprint the shape, stages, tables and cells of a run's page from
+    its data (no query, no template)."""
     tl = context["tl"]
     shape = fingerprint(repr((tl.run.name, bool(context.get("poll")), [s.name for s in tl.stages],
                               tl.deletion is not None)))
     prints, cells = {}, {}
     for n, stage in enumerate(tl.stages, 1):
-        prints[f"stage-{n}"] = fingerprint(repr((css_token(stage.state), stage.collapsed, stage.table_deferred,
-                                                 [c.name for c in stage.clusters])))
-        if not stage.table_deferred:
-            prints[f"table-{n}"] = fingerprint(repr([
-                (c.name, c.state, c.failure is not None, c.message, c.started_text, c.ended_text, c.duration)
-                for c in stage.clusters]))
-        cells[str(n)] = b"".join(zlib.crc32(f"{c.state}\x1f{c.label}".encode()).to_bytes(4, "big")
-                                 for c in stage_cells(stage, n)).hex()
+        prints.update(_stage_prints(stage, n))
+        cells[str(n)] = _cell_prints(stage)
     if tl.deletion is not None:
         prints["stage-deletion"] = fingerprint(repr((tl.deletion.state, [(c.name, c.state)
                                                                          for c in tl.deletion.clusters])))
     return RunModel(context, tl.run.resource_version, shape, prints, cells)
+
+
+def _stage_prints(stage, n: int) -> dict[str, str]:
+    """A stage's shape (sent whole when it changes), head, gates and small table.
+    Each covers every field its partial shows (the gates: all of TaskView's)."""
+    prints = {
+        f"stage-{n}": fingerprint(repr((css_token(stage.state), stage.collapsed, stage.table_deferred,
+                                        [c.name for c in stage.clusters]))),
+        f"stage-{n}-head": fingerprint(repr((stage.name, stage.state, stage.done, len(stage.clusters), stage.started,
+                                             stage.ended, stage.duration))),
+        f"stage-{n}-before": fingerprint(repr(stage.before)),
+        f"stage-{n}-after": fingerprint(repr(stage.after)),
+    }
+    if not stage.table_deferred:
+        prints[f"table-{n}"] = fingerprint(repr([
+            (c.name, c.state, c.failure is not None, c.message, c.started, c.ended, c.duration)
+            for c in stage.clusters]))
+    return prints
+
+
+def _cell_prints(stage) -> str:
+    """The packed fingerprints of a stage's cells, in map order: each of
+    what its cell shows (pipeline.stage_cells: state, times, reason), read
+    straight from the ClusterView without building the cell's label."""
+    return b"".join(zlib.crc32(f"{c.state}\x1f{c.failure is not None}\x1f{c.started}\x1f{c.ended}\x1f{c.duration}"
+                               f"\x1f{c.message}\x1f{c.pending}".encode()).to_bytes(4, "big")
+                    for c in stage.clusters).hex()
 
 
 def render_parts(model: RunModel, perms: dict) -> dict[str, str]:
@@ -125,33 +147,39 @@ def delta(previous: PageState | None, model: RunModel, parts: dict[str, str], pe
     showing `model`, after its marker; None when the page's shape changed
     (or nothing was sent before): send the whole timeline then.
 
-    1. A stage whose shape changed is sent whole (and its parts not again).
-    2. Otherwise its changed cells, each alone, and its table if a row changed.
-    3. The run- and stage-level parts whose HTML changed."""
+    1. A stage whose shape changed is sent whole.
+    2. Otherwise its changed cells, each alone, and its head, gates and small
+       table if they changed.
+    3. The deletion stage if it changed, and the run-level parts whose HTML changed."""
     if previous is None or previous.shape != model.shape:
         return None
-    out, replaced = [], set()
+    out = []
     stages = model.context["tl"].stages
     for n, stage in enumerate(stages, 1):
-        key = f"stage-{n}"
-        if previous.prints.get(key) != model.prints[key]:
-            replaced |= {f"{key}-head", f"{key}-before", f"{key}-after"}
-            out.append(_render_stage(model, stage, n, perms))
+        if _changed(previous, model, f"stage-{n}"):
+            out.append(_render("stage-row", model, perms, stage, n))
             continue
         out += _changed_cells(previous.cells.get(str(n), ""), model.cells[str(n)], stage, n)
-        table = f"table-{n}"
-        if table in model.prints and previous.prints.get(table) != model.prints[table]:
-            out.append(render_to_string(f"{TEMPLATE}#stage-table", {"stage": stage, "n": n, "part_oob": True}))
-    if "stage-deletion" in model.prints and previous.prints.get("stage-deletion") != model.prints["stage-deletion"]:
-        out.append(render_to_string(f"{TEMPLATE}#stage-deletion", {**model.context, "perms": perms,
-                                                                   "part_oob": True}))
-    out += [html for id_, html in parts.items()
-            if id_ not in replaced and previous.prints.get(id_) != fingerprint(html)]
+        out += [_render(name, model, perms, stage, n) for name, id_ in _STAGE_PARTS
+                if _changed(previous, model, id_.format(n=n))]
+    if _changed(previous, model, "stage-deletion"):
+        out.append(_render("stage-deletion", model, perms))
+    out += [html for id_, html in parts.items() if previous.prints.get(id_) != fingerprint(html)]
     return f"<!--live-delta base={previous.version} version={model.version}-->" + "".join(out)
 
 
-def _render_stage(model: RunModel, stage, n: int, perms: dict) -> str:
-    return render_to_string(f"{TEMPLATE}#stage-row", {**model.context, "perms": perms, "stage": stage, "n": n,
+# A stage's parts sent alone while its shape stays: (partial, fragment id).
+_STAGE_PARTS = (("stage-head", "stage-{n}-head"), ("stage-before", "stage-{n}-before"),
+                ("stage-after", "stage-{n}-after"), ("stage-table", "table-{n}"))
+
+
+def _changed(previous: PageState, model: RunModel, id_: str) -> bool:
+    return id_ in model.prints and previous.prints.get(id_) != model.prints[id_]
+
+
+def _render(partial: str, model: RunModel, perms: dict, stage=None, n: int | None = None) -> str:
+    """One partial of the run page, out of band, for one audience."""
+    return render_to_string(f"{TEMPLATE}#{partial}", {**model.context, "perms": perms, "stage": stage, "n": n,
                                                       "part_oob": True})
 
 

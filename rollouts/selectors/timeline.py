@@ -30,7 +30,7 @@ from .failures import (
     placement_status_pending,
 )
 from .health_gates import health_views
-from .runs import RunState, cluster_state, progress, run_state
+from .runs import RunState, cluster_state_of, progress, run_state
 
 RUN_EVENTS_SHOWN = 20
 TABLE_OPEN_UP_TO = 25  # clusters: a bigger stage shows its map, its table loaded when opened
@@ -213,7 +213,7 @@ def _cluster_view(entry: dict, failures: dict[str, Failure]) -> ClusterView:
     started = when((conds.get("Started") or {}).get("lastTransitionTime"))
     ended = when((conds.get("Succeeded") or {}).get("lastTransitionTime"))
     failed = (conds.get("Succeeded") or {}).get("status") == "False"
-    view = ClusterView(entry.get("clusterName", ""), cluster_state(entry), started, ended,
+    view = ClusterView(entry.get("clusterName", ""), cluster_state_of(conds), started, ended,
                        duration_text(seconds_between(started, ended)),
                        (conds.get("Succeeded") or {}).get("message", "") if failed else "")
     failure = failures["failing"].get(view.name) if view.state == "updating" else None
