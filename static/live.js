@@ -15,9 +15,10 @@
 //    to every page) is repeated in the tab title as "(n) ".
 // 6. A run page's push may carry only what changed (rollouts/fragments.py):
 //    it starts with <!--live-delta base=V0 version=V1--> and applies only to
-//    a #timeline showing V0. A page at another version ignores an older
-//    delta and otherwise, having missed a push, fetches its whole timeline
-//    (one fetch at a time; deltas arriving meanwhile are left to it).
+//    a #timeline showing V0. A page at another version ignores a delta it
+//    is already at or past, and otherwise, having missed a push, fetches its
+//    whole timeline (one fetch at a time; deltas arriving meanwhile are left
+//    to it), keeping the notice the person just got.
 //    A changed map cell keeps its element, so the focus and the map's one
 //    Tab stop stay: only its class and name change.
 (function () {
@@ -74,7 +75,9 @@
       return;
     }
     event.preventDefault();
-    if (timeline && !refreshing && !(current > Number(found[2]))) refresh(timeline);
+    // Already at (or past) its version: the page was rendered whole since
+    // (an action's response, a reconnect); nothing to fetch.
+    if (timeline && !refreshing && current < Number(found[2])) refresh(timeline);
   });
 
   document.addEventListener("htmx:wsAfterMessage", function () {
@@ -89,6 +92,11 @@
     refreshing = true;
     htmx.ajax("GET", url, {source: timeline, target: "#timeline", swap: "outerHTML",
                            headers: {"X-Fleet-Poll": "true"}})
+      .then(function () {
+        var fresh = document.getElementById("timeline");
+        if (fresh && fresh !== timeline) keepNotices(timeline, fresh);
+        stampNotices();
+      })
       .finally(function () { refreshing = false; });
   }
 
