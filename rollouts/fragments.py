@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass
 from django.template.loader import render_to_string
 from django.utils.html import format_html
 
-from rollouts.selectors.pipeline import css_token, stage_cells
+from rollouts.selectors.pipeline import cluster_cell, css_token
 
 TEMPLATE = "rollouts/run_detail.html"
 SEPARATOR = "<!--part-->"  # between the parts of #live-parts; escaped data cannot hold it
@@ -186,8 +186,5 @@ def _render(partial: str, model: RunModel, perms: dict, stage=None, n: int | Non
 def _changed_cells(before: str, after: str, stage, n: int) -> list[str]:
     """The cells whose fingerprint differs (8 hex digits a cell, in map order;
     the stage's shape, hence its clusters and their order, is unchanged)."""
-    changed = [i for i in range(0, len(after), 8) if before[i:i + 8] != after[i:i + 8]]
-    if not changed:
-        return []
-    cells = stage_cells(stage, n)
-    return [format_html(_CELL, cells[i // 8].state.value, cells[i // 8].id, cells[i // 8].label) for i in changed]
+    cells = [cluster_cell(stage.clusters[i // 8], n) for i in range(0, len(after), 8) if before[i:i + 8] != after[i:i + 8]]
+    return [format_html(_CELL, cell.state.value, cell.id, cell.label) for cell in cells]

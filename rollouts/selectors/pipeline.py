@@ -217,19 +217,21 @@ def stage_cells(stage: StageView, key: int | str) -> list[Cell]:
     """The map cells of the stage numbered `key` on its page (or "deletion"):
     each with its id `cell-<key>-<cluster>` and its label ("member1: failing ·
     started 10:02:03 · ApplyFailed: …")."""
-    prefix = f"cell-{key}-"
-    cells = []
-    for c in stage.clusters:
-        state = cell_state(c.state, failure=c.failure is not None, deletion=stage.is_deletion)
-        parts = [f"{c.name}: {'removed' if state == CellState.REMOVED else c.state}"]
-        if c.started:
-            parts.append(f"started {c.started_text}")
-        if c.ended:
-            parts.append(f"ended {c.ended_text}" + (f" ({c.duration})" if c.duration else ""))
-        if c.message or c.pending:
-            parts.append(c.message or c.pending)
-        cells.append(Cell(prefix + c.name, c.name, state, " · ".join(parts)))
-    return cells
+    return [cluster_cell(c, key, deletion=stage.is_deletion) for c in stage.clusters]
+
+
+def cluster_cell(c, key: int | str, *, deletion: bool = False) -> Cell:
+    """The map cell of one cluster (a ClusterView) of the stage numbered `key`
+    (a live push renders only the cells that changed: rollouts/fragments.py)."""
+    state = cell_state(c.state, failure=c.failure is not None, deletion=deletion)
+    parts = [f"{c.name}: {'removed' if state == CellState.REMOVED else c.state}"]
+    if c.started:
+        parts.append(f"started {c.started_text}")
+    if c.ended:
+        parts.append(f"ended {c.ended_text}" + (f" ({c.duration})" if c.duration else ""))
+    if c.message or c.pending:
+        parts.append(c.message or c.pending)
+    return Cell(f"cell-{key}-{c.name}", c.name, state, " · ".join(parts))
 
 
 def rejected_gates(runs) -> dict[tuple[str, str], set[str]]:
