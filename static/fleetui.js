@@ -192,14 +192,22 @@
     });
   }
 
+  // Once per push, not once per swapped fragment: a push of a big run's
+  // page swaps several, and keepTabStops reads the layout of its 1,000 cells.
+  var restoring = false;
   document.addEventListener("htmx:load", function () {
-    var box = document.getElementById("only-failing");
-    if (box && onlyFailing !== null) box.checked = onlyFailing;
-    Object.keys(tables).forEach(function (id) {
-      var table = document.getElementById(id);
-      if (table) table.open = tables[id];
+    if (restoring) return;
+    restoring = true;
+    requestAnimationFrame(function () {
+      restoring = false;
+      var box = document.getElementById("only-failing");
+      if (box && onlyFailing !== null) box.checked = onlyFailing;
+      Object.keys(tables).forEach(function (id) {
+        var table = document.getElementById(id);
+        if (table) table.open = tables[id];
+      });
+      keepTabStops();
     });
-    keepTabStops();
   });
 
   tick();
