@@ -92,8 +92,8 @@ def run_model(context: dict) -> RunModel:
         prints.update(_stage_prints(stage, n))
         cells[str(n)] = _cell_prints(stage)
     if tl.deletion is not None:
-        prints["stage-deletion"] = fingerprint(repr((tl.deletion.state, [(c.name, c.state)
-                                                                         for c in tl.deletion.clusters])))
+        prints["stage-deletion"] = fingerprint(repr((tl.deletion.state, [(c.name, c.state) for c in tl.deletion.clusters],
+                                                     _cell_prints(tl.deletion))))
     return RunModel(context, tl.run.resource_version, shape, prints, cells)
 
 
@@ -125,7 +125,7 @@ def _cell_prints(stage) -> str:
 
 
 def render_parts(model: RunModel, perms: dict) -> dict[str, str]:
-    """{id: out-of-band HTML} of the run- and stage-level parts, for one
+    """{id: out-of-band HTML} of the run-level parts (`#live-parts`), for one
     audience's permissions (one template render)."""
     html = render_to_string(f"{TEMPLATE}#live-parts", {**model.context, "perms": perms, "part_oob": True})
     parts = {}

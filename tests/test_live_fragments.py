@@ -112,6 +112,18 @@ def test_a_stage_that_changes_state_is_pushed_whole(updating):
 
 
 @pytest.mark.django_db
+def test_a_deletion_stage_that_changes_is_pushed_whole_and_alone(frozen_clock):
+    run = big_run(stages=2, per_stage=40, done_stages=1, deletion=3)
+    push(run)
+    status = run.status
+    status["deletionStageStatus"]["clusters"][0]["conditions"] = []
+    run.status, run.resource_version = status, run.resource_version + 1
+    run.save()
+    ids = pushed_ids(push(run))
+    assert "stage-deletion" in ids and not [i for i in ids if i.startswith("cell-") or i.startswith("stage-1")]
+
+
+@pytest.mark.django_db
 def test_a_run_that_finishes_gets_the_whole_timeline_which_no_longer_polls(updating):
     updating.active, updating.resource_version = False, updating.resource_version + 1
     updating.save()

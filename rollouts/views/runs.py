@@ -59,8 +59,7 @@ def _stage_table(request, context: dict):
     stages = context["tl"].stages
     if context["open_table"] > len(stages):
         raise Http404(f"no stage {context['open_table']} in this run")
-    return render(request, "rollouts/run_detail.html#cluster-table",
-                  {"stage": stages[context["open_table"] - 1], "n": context["open_table"]})
+    return render(request, "rollouts/run_detail.html#cluster-table", {"stage": stages[context["open_table"] - 1]})
 
 
 def render_timeline(request, name: str, namespace: str):
