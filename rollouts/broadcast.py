@@ -20,14 +20,19 @@ changes it. It is the same number for everyone (one render per batch), and
 it carries data-version (when it was counted) so a count counted earlier and
 delivered later does not overwrite a newer one (static/live.js).
 
-Each changed run is rendered once per audience that watches it, as the very
-partial its page's htmx refresh renders (`run_detail.html#timeline` from
-selectors.pages.run_timeline_context, `overview.html#live` from
-selectors.pages.overview_context) with `hx-swap-oob`, and sent to the group
-of those viewers: one render per group, not per viewer, and one per batch
-however many changes of one run it holds. The consumers (consumers.py) send
-the same render when a socket connects, so a page that missed a push is
-whole again on reconnect.
+Each changed run is read once and rendered once per audience that watches
+it, from the very partials its page's htmx refresh renders
+(`run_detail.html#timeline` from selectors.pages.run_timeline_context,
+`overview.html#live` from selectors.pages.overview_context) with
+`hx-swap-oob`, and sent to the group of those viewers: one render per group,
+not per viewer, and one per batch however many changes of one run it holds.
+A run's push carries only the fragments of its page that changed since the
+last push to that group (rollouts/fragments.py; what was sent is remembered
+in Redis or in process, fragment_memory.py), marked with the version it
+applies to: a page at another version ignores it if it is already as new,
+and otherwise fetches its whole timeline (static/live.js). The consumers
+(consumers.py) send the whole timeline when a socket connects, and change
+nothing remembered, so a page that missed pushes is whole again on reconnect.
 
 An audience is what a partial's permission checks see: a viewer sees no Stop
 or Approve… buttons, a release manager does. Rendering a page for the wrong
