@@ -11,7 +11,11 @@ A lost or stale memory never leaves a page wrong: a delta names the version
 it applies to, and a page at another version fetches the whole timeline
 (static/live.js). Two processes pushing the same run at once may each diff
 against the same state: the pages then apply the first and refetch on the
-second. So a plain GET and SET are enough; no lock.
+second. So a plain GET and SET are enough; no lock. A group nobody listened
+to while its run changed keeps its older state (nothing is rendered for an
+empty group): a page that joins it later was sent the whole timeline on
+connect, so the next delta's base is not its version and it fetches the
+timeline once.
 """
 
 import threading
