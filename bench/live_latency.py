@@ -23,10 +23,13 @@ measured alone:
 
 Besides commit -> DOM it splits each latency into commit -> sent (render and
 group_send in the engine's process), sent -> message (Redis, Daphne, the
-socket) and message -> DOM (htmx's out-of-band swap in the page).
+socket) and message -> DOM (htmx's out-of-band swaps in the page: a whole
+timeline, or the fragments that changed, rollouts/fragments.py), and times
+the render of each run push alone (broadcast.render_run_push) and its size.
 
     .venv/bin/python bench/live_latency.py [--samples 100] [--members 20] [--gap 0.3] [--tabs 50]
-Target: p99 under 150 ms.
+    .venv/bin/python bench/live_latency.py --members 1000 --samples 50 --tabs 0    # issue 16's big run
+Target: p99 under 150 ms (100 ms for the 1,000-cluster run with 50 viewers).
 """
 
 import argparse
@@ -59,8 +62,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-c
                  "--disable-gpu", "--disable-renderer-backgrounding", "--disable-background-timer-throttling",
                  "--disable-backgrounding-occluded-windows"]
 
-# In the measuring page: the moment each version of #timeline enters the DOM,
-# and when the WebSocket message that carried it arrived.
+# In the measuring page: the moment each version of #timeline enters the DOM
+# (a whole timeline pushed, or a delta applied: static/live.js then sets its
+# data-version, after the swaps), and when the WebSocket message that carried
+# it arrived.
 OBSERVE = """() => {
   const now = () => performance.timeOrigin + performance.now();
   window.__changes = [];
@@ -68,10 +73,15 @@ OBSERVE = """() => {
   document.addEventListener("htmx:wsBeforeMessage", () => { arrived = now(); });
   new MutationObserver(records => {
     const at = now();
-    for (const record of records) for (const node of record.addedNodes) {
-      if (node.id === "timeline") window.__changes.push([Number(node.dataset.version), at, arrived]);
+    for (const record of records) {
+      if (record.type === "attributes" && record.target.id === "timeline") {
+        window.__changes.push([Number(record.target.dataset.version), at, arrived]);
+      }
+      for (const node of record.addedNodes || []) {
+        if (node.id === "timeline") window.__changes.push([Number(node.dataset.version), at, arrived]);
+      }
     }
-  }).observe(document.body, {childList: true, subtree: true});
+  }).observe(document.body, {childList: true, subtree: true, attributes: true, attributeFilter: ["data-version"]});
 }"""
 
 
@@ -129,7 +139,17 @@ class Engine:
             if pending.get("key"):
                 self.pushed.setdefault(pending.pop("key"), time.time())
 
-        runner._save, broadcast.push = timed_save, timed_push
+        render = broadcast.render_run_push
+
+        def timed_render(kind, pk, audiences):
+            started = time.perf_counter()
+            out = render(kind, pk, audiences)
+            self.renders.append(((time.perf_counter() - started) * 1000, sum(map(len, out.values()))))
+            return out
+
+        self.renders: list[tuple[float, int]] = []  # (ms, bytes) of each run push's render
+        self.full_renders: list[float] = []  # ms of a whole timeline's render, for comparison
+        runner._save, broadcast.push, broadcast.render_run_push = timed_save, timed_push, timed_render
 
     def drive(self, name: str, samples: int, gap: float) -> list[int]:
         """Advance the run until it finishes or `samples` transitions were made;
@@ -207,9 +227,16 @@ def one_run(name: str, tabs: list, hub: Hub, engine: Engine, args, socks: int, g
     ws_url = hub.base_url.replace("http://", "ws://") + broadcast.run_socket_path(run)
     clients = sockets(socks, ws_url, f"sessionid={session}", hub.base_url)
     on_engine(broadcast.render_run, run.KIND, run.pk, ["view"])  # templates compiled before measuring
+    # The first push to a group nothing was pushed to is the whole timeline;
+    # from then on only what changed. Sent before measuring, and not counted.
+    before = len(engine.renders)
+    on_engine(broadcast.push, [("run", run.KIND, run.pk)])
+    del engine.renders[before:]
+    time.sleep(0.5)
     tabs[0].evaluate(OBSERVE)
     versions = on_engine(engine.drive, name, args.samples, gap)
     time.sleep(max(2.0, gap))
+    engine.full_renders += [on_engine(full_render_ms, run) for _ in range(3)]  # what a whole-timeline push costs
     seen = {version: (at, arrived) for version, at, arrived in tabs[0].evaluate("window.__changes")}
     if clients:
         clients.communicate("")
@@ -217,12 +244,21 @@ def one_run(name: str, tabs: list, hub: Hub, engine: Engine, args, socks: int, g
             for v in versions}
 
 
+def full_render_ms(run) -> float:
+    """The render of the run's whole timeline (a socket's connect, or a push before issue 16)."""
+    from rollouts import broadcast
+
+    started = time.perf_counter()
+    broadcast.render_run(run.KIND, run.pk, ["view"])
+    return (time.perf_counter() - started) * 1000
+
+
 def measure(label: str, browser, hub: Hub, engine: Engine, args, *, pages: int, socks: int, gap: float) -> dict:
     """Runs of --members clusters, one after another, until --samples transitions."""
     context, first = signed_in_context(browser, hub)
     tabs = [first] + [context.new_page() for _ in range(pages - 1)]
     print(f"{label}: {pages} page(s) and {socks} socket(s)", flush=True)
-    timings = []
+    timings, engine.renders[:], engine.full_renders[:] = [], [], []
     while len(timings) < args.samples:
         name = f"lat-{pages}p-{socks}s-{len(timings)}"
         timings += list(one_run(name, tabs, hub, engine, args, socks, gap).values())
@@ -233,7 +269,11 @@ def measure(label: str, browser, hub: Hub, engine: Engine, args, *, pages: int, 
     stages = {"commit->sent": [sent - commit for commit, sent, dom, message in measured],
               "sent->message": [message - sent for commit, sent, dom, message in measured],
               "message->DOM": [dom - message for commit, sent, dom, message in measured]}
+    renders = [ms for ms, size in engine.renders]
     return {"label": label, "n": len(latencies), "missed": len(timings) - len(measured), "gap": gap,
+            "render": (statistics.median(renders), percentile(renders, 99)) if renders else (0, 0),
+            "bytes": statistics.median(size for ms, size in engine.renders) if renders else 0,
+            "full": statistics.median(engine.full_renders) if engine.full_renders else 0,
             "p50": statistics.median(latencies), "p99": percentile(latencies, 99), "max": max(latencies),
             "stages": {k: (statistics.median(v), percentile(v, 99)) for k, v in stages.items()}}
 
@@ -293,10 +333,11 @@ def report(results: list[dict], args) -> None:
     print(f"runs of {args.members} clusters in one stage, {args.samples} transitions per configuration")
     stages = list(results[0]["stages"])
     print(f"{'viewers':30} {'gap s':>5} {'n':>4} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}  "
-          + "  ".join(f"{s + ' p50/p99':>22}" for s in stages))
+          + "  ".join(f"{s + ' p50/p99':>22}" for s in ["render", *stages]) + "  push bytes p50  whole-timeline render p50")
     for r in results:
         print(f"{r['label']:30} {r['gap']:5.1f} {r['n']:4d} {r['p50']:7.1f} {r['p99']:7.1f} {r['max']:7.1f}  "
-              + "  ".join(f"{r['stages'][s][0]:10.1f} / {r['stages'][s][1]:<9.1f}" for s in stages)
+              + "  ".join(f"{v[0]:10.1f} / {v[1]:<9.1f}" for v in [r["render"], *(r["stages"][s] for s in stages)])
+              + f"  {r['bytes']:>14,.0f}  {r['full']:>24.1f}"
               + (f" missed {r['missed']}" if r["missed"] else ""))
     worst = max(r["p99"] for r in results)
     print(f"worst p99 {worst:.1f} ms: {'within' if worst < TARGET_MS else 'OVER'} the {TARGET_MS} ms target")

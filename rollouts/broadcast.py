@@ -20,14 +20,19 @@ changes it. It is the same number for everyone (one render per batch), and
 it carries data-version (when it was counted) so a count counted earlier and
 delivered later does not overwrite a newer one (static/live.js).
 
-Each changed run is rendered once per audience that watches it, as the very
-partial its page's htmx refresh renders (`run_detail.html#timeline` from
-selectors.pages.run_timeline_context, `overview.html#live` from
-selectors.pages.overview_context) with `hx-swap-oob`, and sent to the group
-of those viewers: one render per group, not per viewer, and one per batch
-however many changes of one run it holds. The consumers (consumers.py) send
-the same render when a socket connects, so a page that missed a push is
-whole again on reconnect.
+Each changed run is read once and rendered once per audience that watches
+it, from the very partials its page's htmx refresh renders
+(`run_detail.html#timeline` from selectors.pages.run_timeline_context,
+`overview.html#live` from selectors.pages.overview_context) with
+`hx-swap-oob`, and sent to the group of those viewers: one render per group,
+not per viewer, and one per batch however many changes of one run it holds.
+A run's push carries only the fragments of its page that changed since the
+last push to that group (rollouts/fragments.py; what was sent is remembered
+in Redis or in process, fragment_memory.py), marked with the version it
+applies to: a page at another version ignores it if it is already as new,
+and otherwise fetches its whole timeline (static/live.js). The consumers
+(consumers.py) send the whole timeline when a socket connects, and change
+nothing remembered, so a page that missed pushes is whole again on reconnect.
 
 An audience is what a partial's permission checks see: a viewer sees no Stop
 or Approve… buttons, a release manager does. Rendering a page for the wrong
@@ -66,7 +71,7 @@ from django.contrib import auth
 from django.template.loader import render_to_string
 from django.utils.module_loading import import_string
 
-from rollouts import changes, metrics, outages, roles
+from rollouts import changes, fragment_memory, fragments, metrics, outages, roles
 from rollouts.controllers.family import FAMILIES
 from rollouts.selectors.approvals import approvals_waiting_count
 from rollouts.selectors.freezes import banner_freezes
@@ -231,6 +236,29 @@ def render_run(kind: str, pk: int, audiences) -> dict[str, str]:
             for audience in audiences}
 
 
+def render_run_push(kind: str, pk: int, audiences) -> dict[str, str]:
+    """{audience: what a push sends that audience's group}: only the fragments
+    of the page that changed since the last push to that group (rollouts.fragments),
+    or the whole timeline when the page's shape changed or nothing is
+    remembered; {} when the run is gone. Remembers what it sent."""
+    family = next((f for f in FAMILIES if f.run.KIND == kind), None)
+    run = family.run.objects.filter(pk=pk).first() if family else None
+    if run is None:
+        return {}
+    model = fragments.run_model(run_timeline_context(run))
+    memory, out = fragment_memory.memory(), {}
+    for audience in audiences:
+        group, perms = run_group(kind, pk, audience), {"rollouts": AUDIENCES[audience]}
+        parts = fragments.render_parts(model, perms)
+        html = fragments.delta(memory.load(group), model, parts, perms)
+        if html is None:
+            html = render_to_string("rollouts/run_detail.html#timeline", {**model.context, "oob": True,
+                                                                          "perms": perms})
+        memory.save(group, fragments.page_state(model, parts))
+        out[audience] = html
+    return out
+
+
 def render_overview() -> str:
     return render_to_string("rollouts/overview.html#live", {**overview_context(), "oob": True})
 
@@ -328,7 +356,7 @@ def _render(keys: list[tuple], listening: set[str]) -> list[tuple[str, str]]:
         _, kind, pk = key
         audiences = [a for a in AUDIENCES if run_group(kind, pk, a) in listening]
         if audiences:
-            messages += [(run_group(kind, pk, a), html) for a, html in render_run(kind, pk, audiences).items()]
+            messages += [(run_group(kind, pk, a), html) for a, html in render_run_push(kind, pk, audiences).items()]
     return messages
 
 

@@ -5,7 +5,8 @@
 //    which then opens as a modal (focus moves in, Esc closes it); a
 //    successful approval from inside it closes it; closing returns focus
 //    to the opener.
-// 3. The theme toggle (the nav's "Dark theme" button): switches <html
+// 3. The theme toggle (the nav's "Dark theme" button, and "Follow system
+//    theme" once one is chosen): switches <html
 //    data-theme> at once and tells the server, which remembers it for the
 //    person (rollouts.views.preferences); without JavaScript the form posts
 //    and the page comes back in the new theme.
@@ -89,10 +90,15 @@
     return dark && dark.matches ? "dark" : "light";
   }
 
-  // The button says whether the page is dark, whichever way it got dark.
+  // The button says whether the page is dark, whichever way it got dark;
+  // "Follow system theme" shows only while a theme is chosen.
   function showTheme() {
-    var now = themeNow();
+    var now = themeNow(), chosen = document.documentElement.getAttribute("data-theme");
     document.querySelectorAll(".theme-form").forEach(function (form) {
+      if (form.classList.contains("theme-reset")) {
+        form.hidden = chosen !== "light" && chosen !== "dark";
+        return;
+      }
       var button = form.querySelector("#theme-toggle"), next = form.querySelector("input[name=theme]");
       if (button) button.setAttribute("aria-pressed", now === "dark" ? "true" : "false");
       if (next) next.value = now === "dark" ? "light" : "dark";
@@ -104,7 +110,8 @@
     if (!form || !window.fetch) return;
     event.preventDefault();
     var data = new FormData(form);
-    document.documentElement.setAttribute("data-theme", data.get("theme"));
+    if (data.get("theme") === "auto") document.documentElement.removeAttribute("data-theme");
+    else document.documentElement.setAttribute("data-theme", data.get("theme"));
     showTheme();
     fetch(form.action, {method: "POST", body: data, credentials: "same-origin", headers: {"HX-Request": "true"}});
   });
@@ -185,14 +192,22 @@
     });
   }
 
+  // Once per push, not once per swapped fragment: a push of a big run's
+  // page swaps several, and keepTabStops reads the layout of its 1,000 cells.
+  var restoring = false;
   document.addEventListener("htmx:load", function () {
-    var box = document.getElementById("only-failing");
-    if (box && onlyFailing !== null) box.checked = onlyFailing;
-    Object.keys(tables).forEach(function (id) {
-      var table = document.getElementById(id);
-      if (table) table.open = tables[id];
+    if (restoring) return;
+    restoring = true;
+    requestAnimationFrame(function () {
+      restoring = false;
+      var box = document.getElementById("only-failing");
+      if (box && onlyFailing !== null) box.checked = onlyFailing;
+      Object.keys(tables).forEach(function (id) {
+        var table = document.getElementById(id);
+        if (table) table.open = tables[id];
+      });
+      keepTabStops();
     });
-    keepTabStops();
   });
 
   tick();

@@ -13,6 +13,14 @@
 //    target meanwhile.
 // 5. The nav's count of gates waiting for a person ("Approvals (n)", pushed
 //    to every page) is repeated in the tab title as "(n) ".
+// 6. A run page's push may carry only what changed (rollouts/fragments.py):
+//    it starts with <!--live-delta base=V0 version=V1--> and applies only to
+//    a #timeline showing V0. A page at another version ignores a delta it
+//    is already at or past, and otherwise, having missed a push, fetches its
+//    whole timeline (one fetch at a time; deltas arriving meanwhile are left
+//    to it), keeping the notice the person just got.
+//    A changed map cell keeps its element, so the focus and the map's one
+//    Tab stop stay: only its class and name change.
 (function () {
   "use strict";
   var RESYNC_MS = 60000, NOTICE_MS = 15000;
@@ -51,8 +59,46 @@
   });
 
   document.addEventListener("htmx:beforeRequest", function (event) {
-    if (polls(event.detail.elt) && isLive() && Date.now() - freshAt < RESYNC_MS) event.preventDefault();
+    if (polls(event.detail.elt) && isLive() && Date.now() - freshAt < RESYNC_MS && !refreshing) event.preventDefault();
   });
+
+  var DELTA = /^<!--live-delta base=(\d+) version=(\d+)-->/;
+  var refreshing = false, applying = null;
+
+  document.addEventListener("htmx:wsBeforeMessage", function (event) {
+    var found = DELTA.exec(event.detail.message || "");
+    if (!found) return;
+    var timeline = document.getElementById("timeline");
+    var current = timeline ? Number(timeline.getAttribute("data-version")) : NaN;
+    if (timeline && !refreshing && current === Number(found[1])) {
+      applying = found[2];
+      return;
+    }
+    event.preventDefault();
+    // Already at (or past) its version: the page was rendered whole since
+    // (an action's response, a reconnect); nothing to fetch.
+    if (timeline && !refreshing && current < Number(found[2])) refresh(timeline);
+  });
+
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    var timeline = document.getElementById("timeline");
+    if (applying !== null && timeline) timeline.setAttribute("data-version", applying);
+    applying = null;
+  });
+
+  function refresh(timeline) {
+    var url = timeline.getAttribute("data-refresh-url");
+    if (!url) return;
+    refreshing = true;
+    htmx.ajax("GET", url, {source: timeline, target: "#timeline", swap: "outerHTML",
+                           headers: {"X-Fleet-Poll": "true"}})
+      .then(function () {
+        var fresh = document.getElementById("timeline");
+        if (fresh && fresh !== timeline) keepNotices(timeline, fresh);
+        stampNotices();
+      })
+      .finally(function () { refreshing = false; });
+  }
 
   // An action's response (Approve, Stop) targets #timeline; a push may have
   // replaced that element while the request was in flight, and htmx would
@@ -111,6 +157,12 @@
     if (!current || !incoming) return;
     if (older(incoming, current)) {
       event.preventDefault();
+      return;
+    }
+    if (current.classList.contains("cell") && incoming.classList.contains("cell")) {
+      event.preventDefault();
+      current.className = incoming.className;
+      current.setAttribute("aria-label", incoming.getAttribute("aria-label"));
       return;
     }
     keepNotices(current, incoming);

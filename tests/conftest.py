@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
-from rollouts import clock
+from rollouts import clock, fragment_memory
 from tests.xdist_groups import (  # noqa: F401 (hooks: pytest finds them here)
     pytest_collection_modifyitems,
     pytest_configure,
@@ -90,6 +90,15 @@ def frozen_clock():
 def _fast_password_hashing(settings):
     """Logins in tests need no real key stretching."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _no_pushes_remembered():
+    """Each test's first push to a run page is a whole timeline: what an
+    earlier test pushed (a run of the same name and pk) is forgotten."""
+    memory = fragment_memory.memory()
+    if isinstance(memory, fragment_memory.ProcessMemory):
+        memory.clear()
 
 
 @pytest.fixture(scope="session")

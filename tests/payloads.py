@@ -55,11 +55,11 @@ DASHBOARD_TAGS = frozenset(
 DASHBOARD_ATTRIBUTES = frozenset(
     "action aria-current aria-hidden aria-label aria-labelledby aria-live aria-pressed autocomplete autofocus charset class "
     "colspan content data-close-dialog data-count data-countdown data-live-poll data-live-text data-opens-dialog "
-    "data-version datetime defer disabled download for hidden href hx-ext hx-get hx-headers hx-post hx-push-url hx-swap "
+    "data-refresh-url data-version datetime defer disabled download for hidden href hx-ext hx-get hx-headers hx-post hx-push-url hx-swap "
     "hx-swap-oob hx-target hx-trigger id lang max maxlength method name open rel required role rows scope selected size src "
     "step tabindex title type value ws-connect "
     "viewbox preserveaspectratio width height x y x1 x2 y1 y2 text-anchor data-now".split())
-URL_ATTRIBUTES = frozenset("href src action formaction hx-get hx-post hx-put hx-patch hx-delete ws-connect".split())
+URL_ATTRIBUTES = frozenset("href src action formaction data-refresh-url hx-get hx-post hx-put hx-patch hx-delete ws-connect".split())
 # Never on a page of ours; the admin has icons (img), hence two sets. An SVG
 # payload (`<svg/onload=…>`) is caught by its on* handler: the time view draws SVG.
 FORBIDDEN_TAGS = frozenset("iframe frame object embed style base math video audio".split())

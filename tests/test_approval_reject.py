@@ -13,6 +13,7 @@ from django.test import Client
 from rollouts import models as m
 from rollouts.api.errors import BadRequest
 from rollouts.roles import RELEASE_MANAGERS, VIEWERS, user_create
+from rollouts.selectors.pages import overview_context
 from rollouts.services.approvals import approval_request_approve, approval_request_reject
 from tests.fleet_builders import (
     approval_request,
@@ -104,6 +105,24 @@ def test_after_a_rejection_and_a_resume_the_gate_waits_again_and_earlier_votes_a
     settle()
     approval_request_approve(kind=kind("careq"), name=GATE, namespace="", actor="rita")
     assert approval_request(GATE).condition("Approved") is None, "sam's vote was cast before the rejection"
+
+
+def overview_gates() -> list[str]:
+    """The states of the approval gates on the overview strip of the one active run."""
+    (run,) = overview_context()["runs"]
+    return [g.state for g in run.pipeline.items if g.kind == "approval"]
+
+
+def test_a_rejected_gate_shows_rejected_on_the_overview_strip_until_the_run_is_resumed(gated):
+    people = gated()
+    assert "waiting for approval" in overview_gates()
+    reject()
+    settle()
+    assert "rejected" in overview_gates()
+    assert "pipe-gate gate-approval gate-rejected" in people["vera"].get("/").content.decode()
+    set_state("example-run", "Run")
+    settle()
+    assert "rejected" not in overview_gates() and "waiting for approval" in overview_gates()
 
 
 # The fleet command -------------------------------------------------------------------------

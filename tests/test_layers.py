@@ -22,7 +22,7 @@ LAYERS = [
         "rollouts.current_request", "rollouts.sessions", "rollouts.kubeapi",
     ]),
     ("reactions and loops", [
-        "rollouts.broadcast", "rollouts.notifier", "rollouts.engine.loop", "rollouts.engine.wakeup", "rollouts.mirror.sync",
+        "rollouts.broadcast", "rollouts.fragments", "rollouts.fragment_memory", "rollouts.notifier", "rollouts.engine.loop", "rollouts.engine.wakeup", "rollouts.mirror.sync",
     ]),
     ("services and selectors", [
         "rollouts.services", "rollouts.selectors", "rollouts.engine.runner", "rollouts.engine.timeline",

@@ -130,7 +130,7 @@ def test_the_run_page_draws_a_cell_per_cluster_folds_finished_and_pending_tables
     assert all(f'id="stage-{n}-head"' in page for n in range(1, 11))
     for state in CellState:
         assert f'<span class="cell cell-{state.value}" aria-hidden="true"></span>{state.label}</li>' in page
-    assert "Only failing clusters (2)" in page
+    assert 'Only failing clusters <span id="failing-count">(2)</span>' in page
     assert '<a href="#stage-7">' in page  # the strip links to the stage
 
 

@@ -83,3 +83,16 @@ def test_a_page_reads_the_theme_without_a_query(django_assert_num_queries):
     vera.post("/accounts/theme/", {"theme": "dark"})
     with django_assert_num_queries(10):  # as tests/test_views_audit.py counts the audit page
         assert 'data-theme="dark"' in vera.get("/audit/").content.decode()
+
+
+def test_following_the_system_theme_again_is_offered_once_a_theme_is_chosen_and_forgets_it():
+    vera = signed_in("vera", VIEWERS)
+    assert '<form method="post" action="/accounts/theme/" class="theme-form theme-reset" hidden>' in (
+        vera.get("/runs/").content.decode())
+    vera.post("/accounts/theme/", {"theme": "dark", "next": "/runs/"})
+    page = vera.get("/runs/").content.decode()
+    assert '<form method="post" action="/accounts/theme/" class="theme-form theme-reset">' in page
+    assert ">Follow system theme</button>" in page
+    vera.post("/accounts/theme/", {"theme": "auto", "next": "/runs/"})
+    assert html_tag(vera) == '<html lang="en">'
+    assert m.UserPreference.objects.get(user__username="vera").theme == "auto"

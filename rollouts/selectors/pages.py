@@ -10,7 +10,7 @@ from rollouts import models as m
 from .approvals import approvals_pending
 from .attention import needs_attention
 from .history import run_eta, runs_active_with_eta
-from .pipeline import failing_by_placement, status_pipeline, timeline_pipeline
+from .pipeline import failing_by_placement, rejected_gates, status_pipeline, timeline_pipeline
 from .timeline import run_timeline
 
 RECENT_EVENTS = 15
@@ -38,12 +38,14 @@ def overview_context() -> dict:
     """What the overview's `live` partial shows. Queries: active runs and
     pending approvals (per family), recent events, and "Needs attention"
     (selectors.attention.needs_attention: four fixed queries at most), and
-    the active runs' placements' past runs for their ETAs (one per family)."""
+    the active runs' placements' past runs for their ETAs (one per family),
+    and the latest decisions on the gates of stopped runs (one, when a run is stopped)."""
     runs, approvals = runs_active_with_eta(), approvals_pending()
     attention = needs_attention(active=runs, approvals=approvals)
-    failing, now = failing_by_placement(attention), clock.now()
+    failing, rejected, now = failing_by_placement(attention), rejected_gates(runs), clock.now()
     for run in runs:  # each row's strip, from its status and the failures "Needs attention" read: no query
-        run.pipeline = status_pipeline(run.status, now, failing.get((run.namespace, run.placement), set()))
+        run.pipeline = status_pipeline(run.status, now, failing.get((run.namespace, run.placement), set()),
+                                       rejected.get((run.namespace, run.name), set()))
     return {
         "attention": attention,
         "runs": runs,

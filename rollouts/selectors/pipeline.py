@@ -16,8 +16,10 @@ from datetime import datetime
 
 from django.db import models
 
+from rollouts import models as m
+
 from .common import conditions_by_type, duration_text
-from .runs import cluster_state
+from .runs import RunState, cluster_state
 from .timeline import StageView, TaskView, Timeline, stage_state, timed_wait_view
 
 DELETION = "deletion"  # the deletion stage's anchor: #stage-deletion
@@ -152,7 +154,8 @@ def timeline_pipeline(timeline: Timeline) -> Pipeline:
 # The overview: from the run's status alone -----------------------------------------------------
 
 
-def _status_gates(entry: dict, configs: list[dict], key: str, stage: str, now: datetime) -> tuple[Gate, ...]:
+def _status_gates(entry: dict, configs: list[dict], key: str, stage: str, now: datetime,
+                  rejected: set[str]) -> tuple[Gate, ...]:
     gates = []
     for i, task in enumerate(entry.get(key) or [{"type": c.get("type")} for c in configs]):
         if task.get("type") == "TimedWait":
@@ -161,6 +164,7 @@ def _status_gates(entry: dict, configs: list[dict], key: str, stage: str, now: d
             continue
         conds = conditions_by_type(task)
         state = ("approved and accepted" if (conds.get("ApprovalRequestApproved") or {}).get("status") == "True"
+                 else "rejected" if task.get("approvalRequestName") in rejected
                  else "waiting for approval" if (conds.get("ApprovalRequestCreated") or {}).get("status") == "True"
                  else "not requested yet")
         gates.append(Gate("approval", state, "approval"))
@@ -168,24 +172,27 @@ def _status_gates(entry: dict, configs: list[dict], key: str, stage: str, now: d
 
 
 def _status_stage(entry: dict, config: dict, anchor: str, failing: set[str], now: datetime,
-                  *, is_deletion: bool = False) -> StripStage:
+                  rejected: set[str] = frozenset(), *, is_deletion: bool = False) -> StripStage:
     states = [(c.get("clusterName", ""), cluster_state(c)) for c in entry.get("clusters") or []]
     state = stage_state(entry)
     return StripStage(
         anchor, entry.get("stageName", ""), state, sum(s == "succeeded" for _, s in states), len(states),
         sum(s == "failed" or (s == "updating" and name in failing) for name, s in states),
-        _status_gates(entry, config.get("beforeStageTasks") or [], "beforeStageTaskStatus", state, now),
-        _status_gates(entry, config.get("afterStageTasks") or [], "afterStageTaskStatus", state, now),
+        _status_gates(entry, config.get("beforeStageTasks") or [], "beforeStageTaskStatus", state, now, rejected),
+        _status_gates(entry, config.get("afterStageTasks") or [], "afterStageTaskStatus", state, now, rejected),
         is_deletion)
 
 
-def status_pipeline(status: dict | None, now: datetime, failing: set[str] = frozenset()) -> Pipeline:
+def status_pipeline(status: dict | None, now: datetime, failing: set[str] = frozenset(),
+                    rejected: set[str] = frozenset()) -> Pipeline:
     """The strip of a run from its status JSON alone (the overview's rows):
     gates read the task conditions the engine writes, `failing` names the
-    clusters known to fail (from the overview's "Needs attention")."""
+    clusters known to fail (from the overview's "Needs attention"),
+    `rejected` the approval requests whose rejection holds the run stopped
+    (rejected_gates)."""
     status = status or {}
     configs = (status.get("stagedUpdateStrategySnapshot") or {}).get("stages") or []
-    stages = [_status_stage(e, configs[i] if i < len(configs) else {}, f"stage-{i + 1}", failing, now)
+    stages = [_status_stage(e, configs[i] if i < len(configs) else {}, f"stage-{i + 1}", failing, now, rejected)
               for i, e in enumerate(status.get("stagesStatus") or [])]
     deletion = status.get("deletionStageStatus")
     if deletion:
@@ -210,19 +217,49 @@ def stage_cells(stage: StageView, key: int | str) -> list[Cell]:
     """The map cells of the stage numbered `key` on its page (or "deletion"):
     each with its id `cell-<key>-<cluster>` and its label ("member1: failing ·
     started 10:02:03 · ApplyFailed: …")."""
-    prefix = f"cell-{key}-"
-    cells = []
-    for c in stage.clusters:
-        state = cell_state(c.state, failure=c.failure is not None, deletion=stage.is_deletion)
-        parts = [f"{c.name}: {'removed' if state == CellState.REMOVED else c.state}"]
-        if c.started:
-            parts.append(f"started {c.started_text}")
-        if c.ended:
-            parts.append(f"ended {c.ended_text}" + (f" ({c.duration})" if c.duration else ""))
-        if c.message or c.pending:
-            parts.append(c.message or c.pending)
-        cells.append(Cell(prefix + c.name, c.name, state, " · ".join(parts)))
-    return cells
+    return [cluster_cell(c, key, deletion=stage.is_deletion) for c in stage.clusters]
+
+
+def cluster_cell(c, key: int | str, *, deletion: bool = False) -> Cell:
+    """The map cell of one cluster (a ClusterView) of the stage numbered `key`
+    (a live push renders only the cells that changed: rollouts/fragments.py)."""
+    state = cell_state(c.state, failure=c.failure is not None, deletion=deletion)
+    parts = [f"{c.name}: {'removed' if state == CellState.REMOVED else c.state}"]
+    if c.started:
+        parts.append(f"started {c.started_text}")
+    if c.ended:
+        parts.append(f"ended {c.ended_text}" + (f" ({c.duration})" if c.duration else ""))
+    if c.message or c.pending:
+        parts.append(c.message or c.pending)
+    return Cell(f"cell-{key}-{c.name}", c.name, state, " · ".join(parts))
+
+
+def rejected_gates(runs) -> dict[tuple[str, str], set[str]]:
+    """{(namespace, run): {approval request, …}} of the stopped runs among
+    the overview's rows (selectors.runs.RunRow) whose gate's latest decision
+    is a rejection: the rejection holds the run stopped, and its strip says
+    so, as the run page does. One query, none when no run is stopped."""
+    waiting = {}
+    for run in runs:
+        if run.state not in (RunState.STOPPING, RunState.STOPPED):
+            continue
+        for entry in (run.status or {}).get("stagesStatus") or []:
+            for task in (entry.get("beforeStageTaskStatus") or []) + (entry.get("afterStageTaskStatus") or []):
+                if task.get("approvalRequestName"):
+                    waiting[(run.namespace, task["approvalRequestName"])] = (run.namespace, run.name)
+    if not waiting:
+        return {}
+    latest = {}
+    for namespace, name, action in (
+            m.Event.objects.filter(action__in=[m.Event.Action.APPROVED, m.Event.Action.REJECTED],
+                                   object_name__in={name for _, name in waiting})
+            .order_by("id").values_list("object_namespace", "object_name", "action")):
+        latest[(namespace, name)] = action
+    found: dict[tuple[str, str], set[str]] = {}
+    for key, run in waiting.items():
+        if latest.get(key) == m.Event.Action.REJECTED:
+            found.setdefault(run, set()).add(key[1])
+    return found
 
 
 def failing_by_placement(rows) -> dict[tuple[str, str], set[str]]:

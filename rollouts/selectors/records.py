@@ -104,13 +104,18 @@ class RunRecord:
 
 
 def _time(entry: dict | None, type_: str, status: str = "True") -> datetime | None:
-    cond = conditions_by_type(entry).get(type_)
+    return _time_of(conditions_by_type(entry), type_, status)
+
+
+def _time_of(conds: dict, type_: str, status: str = "True") -> datetime | None:
+    cond = conds.get(type_)
     return when(cond.get("lastTransitionTime")) if cond and cond.get("status") == status else None
 
 
 def _cluster_span(entry: dict) -> ClusterSpan:
-    return ClusterSpan(entry.get("clusterName", ""), _time(entry, "Started"), _time(entry, "Succeeded"),
-                       failed=_time(entry, "Succeeded", "False") is not None)
+    conds = conditions_by_type(entry)  # once: a run's record reads every cluster's (1,000 on a big run's push)
+    return ClusterSpan(entry.get("clusterName", ""), _time_of(conds, "Started"), _time_of(conds, "Succeeded"),
+                       failed=_time_of(conds, "Succeeded", "False") is not None)
 
 
 def _gates(entry: dict, config: dict, clusters: tuple[ClusterSpan, ...]) -> tuple[GateSpan, ...]:

@@ -161,6 +161,15 @@ def test_without_a_choice_the_page_follows_the_system_setting(browser, live_serv
     page.get_by_role("button", name="Dark theme").click()
     expect(page.locator("html")).to_have_attribute("data-theme", "light")
     assert background(page) == LIGHT
+    # Back to following the system (dark here), at once and after a reload.
+    with page.expect_response("**/accounts/theme/"):
+        page.get_by_role("button", name="Follow system theme").click()
+    expect(page.locator("html")).not_to_have_attribute("data-theme", "light")
+    expect(page.get_by_role("button", name="Follow system theme")).to_be_hidden()
+    assert background(page) == DARK
+    page.reload()
+    assert background(page) == DARK
+    expect(page.get_by_role("button", name="Follow system theme")).to_be_hidden()
     page.context.close()
 
 
