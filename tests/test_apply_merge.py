@@ -137,3 +137,21 @@ def test_get_yaml_shows_the_annotation_and_applying_it_back_is_unchanged(fleet, 
     applied = json.loads(yaml.safe_load(out)["metadata"]["annotations"][LAST_APPLIED])
     assert applied["metadata"] == {"name": "web", "labels": {"team": "payments", "tier": "frontend"}}
     assert fleet("apply", "-f", "-", stdin=out).out.endswith(" unchanged\n")
+
+
+@pytest.mark.django_db
+def test_a_last_applied_annotation_the_client_sent_is_kept_text_for_text(apply_text):
+    """kubectl writes the annotation itself and compares its next one with the
+    stored text: rewriting it (here: the empty annotations kubectl keeps)
+    would make every second `kubectl apply` say configured."""
+    sent = '{"apiVersion":"v1","kind":"Namespace","metadata":{"annotations":{},"name":"shop"}}\n'
+    apply_text(f"""\
+        apiVersion: v1
+        kind: Namespace
+        metadata:
+          name: shop
+          annotations:
+            kubectl.kubernetes.io/last-applied-configuration: {json.dumps(sent)}
+        """)
+    stored = m.HubResource.objects.get(kind="Namespace", name="shop")
+    assert stored.annotations[LAST_APPLIED] == sent

@@ -151,9 +151,12 @@ def _apply_one(kind: Kind, doc: dict, *, actor: str, default_namespace: str | No
 
 def _remember_applied(doc: dict) -> None:
     """Record what was applied in kubectl's last-applied annotation (the next
-    apply's three-way merge reads it)."""
+    apply's three-way merge reads it). One kubectl sent is kept as it is:
+    kubectl compares its next one with it, text for text."""
     annotations = doc["metadata"].get("annotations")
     annotations = dict(annotations) if isinstance(annotations, dict) else {}
+    if isinstance(annotations.get(last_applied.LAST_APPLIED), str):
+        return
     annotations[last_applied.LAST_APPLIED] = last_applied.applied_configuration(doc)
     doc["metadata"]["annotations"] = annotations
 
