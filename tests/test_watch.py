@@ -246,6 +246,7 @@ spec:
   strategy: {type: External}
 """
 CRPS = "/apis/placement.kubernetes-fleet.io/v1beta1/clusterresourceplacements"
+GROUP_V1 = "/apis/placement.kubernetes-fleet.io/v1"
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 
 
@@ -272,3 +273,16 @@ def test_kubectl_get_w_on_the_api_gets_each_event_as_a_one_row_table_a_deletion_
     assert row["cells"][:2] == ["app", "1"]
     assert row["object"]["kind"] == "PartialObjectMetadata" and row["object"]["metadata"]["name"] == "app"
     assert table["metadata"]["resourceVersion"] == row["object"]["metadata"]["resourceVersion"]
+
+
+def test_a_watch_of_a_fleet_kind_at_v1_sends_its_objects_at_v1(client):
+    viewer, _ = user_create(username="vic", role=VIEWERS)
+    token = token_create(user=viewer, name="kubectl", actor="vic")[1]
+    strategy("one")
+    response = client.get(f"{GROUP_V1}/clusterstagedupdatestrategies?watch=1&timeoutSeconds=0",
+                          HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    async def drain():
+        return [json.loads(line) async for chunk in response.streaming_content for line in chunk.splitlines()]
+    events = run(drain())
+    assert [(e["type"], e["object"]["apiVersion"]) for e in events] == [("ADDED", "placement.kubernetes-fleet.io/v1")]
