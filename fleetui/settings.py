@@ -413,9 +413,6 @@ FLEET_HEARTBEAT_SECONDS = env_float("FLEET_HEARTBEAT_SECONDS", 10.0)
 FLEET_HEARTBEAT_STALE_SECONDS = env_float("FLEET_HEARTBEAT_STALE_SECONDS", 60.0)
 # Freezes (docs/freezes.md): admins declare and end them; release managers too when this is on.
 FLEET_FREEZE_BY_RELEASE_MANAGERS = env_bool("FLEET_FREEZE_BY_RELEASE_MANAGERS", False)
-# The unauthenticated list + watch route of rollouts/kubeapi/watch_preview.py
-# (docs/kube-api.md): for tests only, until the authenticated API serves it.
-FLEET_KUBEAPI_WATCH_PREVIEW = env_bool("FLEET_KUBEAPI_WATCH_PREVIEW", False)
 # The audit chain (docs/audit.md). Rows inserted longer ago than this and still
 # unsealed are not sealed automatically; `fleet audit verify` reports them.
 FLEET_AUDIT_SEAL_WITHIN_SECONDS = env_float("FLEET_AUDIT_SEAL_WITHIN_SECONDS", 60.0)

@@ -1,11 +1,9 @@
-from django.conf import settings
 from django.contrib import admin
 from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
 
 from rollouts.kubeapi import views as kubeapi
-from rollouts.kubeapi import watch_preview
 from rollouts.views.metrics import metrics_view
 
 
@@ -29,5 +27,3 @@ urlpatterns = [
     path("openapi/v3/<path:rest>", kubeapi.openapi_v3, name="kube-openapi-doc"),
     path("", include("rollouts.urls")),
 ]
-if settings.FLEET_KUBEAPI_WATCH_PREVIEW:
-    urlpatterns = watch_preview.urlpatterns + urlpatterns

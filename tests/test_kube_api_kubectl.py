@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -93,10 +94,37 @@ class Kubectl:
             raise AssertionError(f"kubectl {' '.join(args)} exited {done.returncode}: {done.stderr}")
         return done
 
+    def start(self, persona: str, *args: str) -> "Streaming":
+        """kubectl running in the background (a watch), its output collected line by line."""
+        return Streaming(["kubectl", "--kubeconfig", str(self.configs[persona]), "--cache-dir",
+                          str(self.tmp / "cache"), *args])
+
     def file(self, name: str, text: str) -> str:
         path = self.tmp / name
         path.write_text(text)
         return str(path)
+
+
+class Streaming:
+    """A background kubectl whose stdout lines a thread collects (`lines`)."""
+
+    def __init__(self, argv: list[str]):
+        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=lambda: self.lines.extend(self.process.stdout), daemon=True)
+        self.reader.start()
+
+    def finish(self, timeout: float = 30) -> tuple[int, str]:
+        """(exit code, stderr) once it ends by itself within `timeout`."""
+        code = self.process.wait(timeout=timeout)
+        self.reader.join(timeout=5)
+        return code, self.process.stderr.read()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+        self.process.wait(timeout=10)
+        self.reader.join(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -169,9 +197,18 @@ def test_the_seed_tutorial_runs_with_stock_kubectl(kubectl):
              "--type=merge", "--patch-file", kubectl.file("approve.json", json.dumps(APPROVE))]
     refused = kubectl("vic", *patch, check=False)
     assert refused.returncode == 1 and refused.stderr.startswith("Error from server (Forbidden)")
-    assert kubectl("alice", *patch).stdout == f"clusterapprovalrequest.placement.kubernetes-fleet.io/{GATE} patched\n"
-    succeeded = ["get", "csur", "example-run", "-o", "jsonpath={.status.conditions[?(@.type=='Succeeded')].status}"]
-    wait_for(lambda: kubectl("vic", *succeeded).stdout == "True", timeout=60, what="the run to succeed")
+    # Waiting from before the approval: the run can succeed only after it, so
+    # kubectl sees the condition turn by its watch, not by its first read.
+    waiting = kubectl.start("vic", "wait", "--for=condition=Succeeded", "clusterstagedupdaterun/example-run",
+                            "--timeout=60s")
+    try:
+        assert kubectl("alice", *patch).stdout == (f"clusterapprovalrequest.placement.kubernetes-fleet.io/{GATE} "
+                                                   "patched\n")
+        code, errors = waiting.finish(timeout=70)
+    finally:
+        waiting.stop()
+    assert (code, errors, waiting.lines) == (0, "", [
+        "clusterstagedupdaterun.placement.kubernetes-fleet.io/example-run condition met\n"])
     run = yaml.safe_load(kubectl("vic", "get", "csur", "example-run", "-o", "yaml").stdout)
     assert run["status"]["policySnapshotIndexUsed"] == "0"
 
@@ -239,3 +276,22 @@ def test_kubectl_apply_edits_and_sets_images_of_a_deployment_by_strategic_merge(
                                     "jsonpath={.spec.template.spec.containers}").stdout)
     assert [(c["name"], c["image"], c.get("env")) for c in containers] == [
         ("app", "nginx:2", [{"name": "A", "value": "1"}]), ("sidecar", "busybox:2", None)]
+
+
+def test_kubectl_get_w_prints_a_change_of_a_placement_as_a_new_row(kubectl):
+    """`kubectl get crp -w`: the table, then the placement again when its
+    spec changes (GEN 2), as a row of the same table (no second header)."""
+    kubectl("ada", "apply", "-f", str(DEMO_DIR / "03-placement.yaml"))
+    watching = kubectl.start("vic", "get", "crp", "-w")
+    try:
+        wait_for(lambda: len(watching.lines) >= 2 or watching.process.poll() is not None, timeout=30,
+                 what="kubectl get -w to print the table")
+        assert header(watching.lines[0]) == ["NAME", "GEN", "SCHEDULED", "SCHEDULED-GEN", "AVAILABLE",
+                                             "AVAILABLE-GEN", "AGE"]
+        assert watching.lines[1].split()[:2] == ["example-placement", "1"]
+        kubectl("ada", "patch", "crp", "example-placement", "--type=merge", "-p", '{"spec":{"revisionHistoryLimit":5}}')
+        wait_for(lambda: any(line.split()[:2] == ["example-placement", "2"] for line in watching.lines[2:]),
+                 timeout=30, what=f"a new row with GEN 2, got {watching.lines}")
+    finally:
+        watching.stop()
+    assert [line for line in watching.lines if line.startswith("NAME")] == watching.lines[:1]

@@ -16,7 +16,9 @@ from rollouts.api import store
 from rollouts.api.kinds import KindRegistry
 from rollouts.api.manifests import parse_documents
 from rollouts.kubeapi import watch
+from rollouts.roles import VIEWERS, user_create
 from rollouts.services.objects import manifests_apply, object_delete
+from rollouts.services.tokens import token_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -229,3 +231,58 @@ def test_a_renderer_shapes_each_event_object_and_not_the_bookmarks():
             pass
         return event
     assert run(next_change()) == {"type": "MODIFIED", "object": {"row": "one"}}
+
+
+PLACEMENT = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: app}
+---
+apiVersion: placement.kubernetes-fleet.io/v1beta1
+kind: ClusterResourcePlacement
+metadata: {name: app}
+spec:
+  resourceSelectors: [{group: "", version: v1, kind: Namespace, name: app}]
+  strategy: {type: External}
+"""
+CRPS = "/apis/placement.kubernetes-fleet.io/v1beta1/clusterresourceplacements"
+GROUP_V1 = "/apis/placement.kubernetes-fleet.io/v1"
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+
+
+def test_kubectl_get_w_on_the_api_gets_each_event_as_a_one_row_table_a_deletion_too(client):
+    """What `kubectl get crp -w` asks for: a viewer's token, Accept as=Table, watch=1."""
+    viewer, _ = user_create(username="vic", role=VIEWERS)
+    token = token_create(user=viewer, name="kubectl", actor="vic")[1]
+    manifests_apply(docs=parse_documents(PLACEMENT), actor="tester")
+    since = watch.list_resource_version()
+    object_delete(kind=KindRegistry().resolve("crp"), name="app", namespace="", actor="tester")
+    asked = f"{CRPS}?watch=1&resourceVersion={since}&timeoutSeconds=1"
+    assert client.get(asked, HTTP_ACCEPT=TABLE).status_code == 401
+    response = client.get(asked, HTTP_ACCEPT=TABLE, HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    async def drain():  # an ASGI stream, as daphne reads it
+        return [json.loads(line) async for chunk in response.streaming_content for line in chunk.splitlines()]
+    events = run(drain())
+    assert [e["type"] for e in events] == ["DELETED"]
+    table = events[0]["object"]
+    assert table["kind"] == "Table" and len(table["rows"]) == 1
+    shown = [c["name"] for c in table["columnDefinitions"] if c["priority"] == 0]
+    assert [n.upper() for n in shown] == ["NAME", "GEN", "SCHEDULED", "SCHEDULED-GEN", "AVAILABLE", "AVAILABLE-GEN", "AGE"]
+    row = table["rows"][0]
+    assert row["cells"][:2] == ["app", "1"]
+    assert row["object"]["kind"] == "PartialObjectMetadata" and row["object"]["metadata"]["name"] == "app"
+    assert table["metadata"]["resourceVersion"] == row["object"]["metadata"]["resourceVersion"]
+
+
+def test_a_watch_of_a_fleet_kind_at_v1_sends_its_objects_at_v1(client):
+    viewer, _ = user_create(username="vic", role=VIEWERS)
+    token = token_create(user=viewer, name="kubectl", actor="vic")[1]
+    strategy("one")
+    response = client.get(f"{GROUP_V1}/clusterstagedupdatestrategies?watch=1&timeoutSeconds=0",
+                          HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    async def drain():
+        return [json.loads(line) async for chunk in response.streaming_content for line in chunk.splitlines()]
+    events = run(drain())
+    assert [(e["type"], e["object"]["apiVersion"]) for e in events] == [("ADDED", "placement.kubernetes-fleet.io/v1")]

@@ -2,9 +2,10 @@
 by the official `kubernetes` Python client, with writes made by other
 processes: what a client of the hub really sees.
 
-The list + watch route is rollouts/kubeapi/watch_preview.py (switched on by
-FLEET_KUBEAPI_WATCH_PREVIEW for these tests)."""
+The client calls the hub's Kubernetes API (rollouts/kubeapi) with an API
+token over plain HTTP (the Python client, unlike kubectl, sends one there)."""
 
+import json
 import subprocess
 import sys
 import threading
@@ -54,45 +55,61 @@ for t in threads: t.join()
 """
 
 
-def shell(env: dict, code: str, *argv: str) -> None:
+TOKENS = """
+import json
+from rollouts.roles import RELEASE_MANAGERS, VIEWERS, user_create
+from rollouts.services.tokens import token_create
+print(json.dumps({name: token_create(user=user_create(username=name, role=role)[0], name="watch", actor="test")[1]
+                  for name, role in (("vic", VIEWERS), ("alice", RELEASE_MANAGERS))}))
+"""
+
+
+def shell(env: dict, code: str, *argv: str) -> str:
+    """Run `code` in the other hub's `manage.py shell`; its last line of output."""
     done = subprocess.run([sys.executable, "manage.py", "shell", "-c", f"import sys; sys.argv = {['x', *argv]!r}\n{code}"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
+    return (done.stdout.strip().splitlines() or [""])[-1]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """A migrated PostgreSQL database and Daphne serving it with the watch route."""
+    """A migrated PostgreSQL database with API tokens ({persona: token}), and
+    Daphne serving it: (env, port, tokens)."""
     tmp = tmp_path_factory.mktemp("watch")
     with postgres_env() as env:
+        tokens = json.loads(shell(env, TOKENS))
         port = free_port()
         with open(tmp / "daphne.err", "w") as err:
             daphne = subprocess.Popen(
                 [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "fleetui.asgi:application"],
-                cwd=ROOT, env=process_env(**{**env, "FLEET_KUBEAPI_WATCH_PREVIEW": "true"}), stdout=subprocess.DEVNULL,
+                cwd=ROOT, env=process_env(**env), stdout=subprocess.DEVNULL,
                 stderr=err)
             try:
                 wait_for(lambda: _listening(port) or daphne.poll() is not None, timeout=30, what="daphne")
                 assert daphne.poll() is None, (tmp / "daphne.err").read_text()[-2000:]
-                yield env, port
+                yield env, port, tokens
             finally:
                 daphne.terminate()
                 daphne.wait(timeout=30)
 
 
-def api_of(port: int):
+def api_of(server):
+    """The official client as the viewer vic (a watch needs what a list needs)."""
     from kubernetes import client  # noqa: PLC0415 - 0.4 s to import: only the tests that use it
 
+    _, port, tokens = server
     configuration = client.Configuration()
     configuration.host = f"http://127.0.0.1:{port}"
+    configuration.api_key = {"authorization": f"Bearer {tokens['vic']}"}
     return client.CustomObjectsApi(client.ApiClient(configuration))
 
 
-def watch_in_background(port: int, since: str, until, **kwargs):
+def watch_in_background(server, since: str, until, **kwargs):
     """Collect the watch's events in a thread until `until(events)`; returns (thread, events, errors)."""
     from kubernetes import watch  # noqa: PLC0415
 
-    events, errors, api = [], [], api_of(port)
+    events, errors, api = [], [], api_of(server)
 
     def run():
         stream = watch.Watch()
@@ -114,10 +131,10 @@ def names(events, type_=None) -> list[str]:
 
 
 def test_the_kubernetes_client_watches_adds_changes_and_deletes_made_by_another_process(server):
-    env, port = server
-    since = api_of(port).list_cluster_custom_object(GROUP, VERSION, PLURAL)["metadata"]["resourceVersion"]
+    env, _, _ = server
+    since = api_of(server).list_cluster_custom_object(GROUP, VERSION, PLURAL)["metadata"]["resourceVersion"]
     done = lambda found: [e["type"] for e in found if names([e]) == ["beta"]][-1:] == ["DELETED"]  # noqa: E731
-    thread, events, errors = watch_in_background(port, since, done)
+    thread, events, errors = watch_in_background(server, since, done)
     # Pauses longer than a poll, so the watcher usually sees each write; it
     # may see two quick writes of one object as one event, at the last.
     shell(env, SETUP + "strategy('alpha'); strategy('beta'); time.sleep(0.5); strategy('alpha', team='b');"
@@ -134,22 +151,22 @@ def test_the_kubernetes_client_watches_adds_changes_and_deletes_made_by_another_
 def test_a_watch_from_a_forgotten_version_raises_410_in_the_client(server):
     from kubernetes.client.rest import ApiException  # noqa: PLC0415
 
-    env, port = server
+    env, _, _ = server
     shell(env, SETUP + "strategy('gone'); delete('gone')\n"
           "from datetime import timedelta\n"
           "m.Tombstone.objects.update(deleted_at=clock.now() - timedelta(hours=1))")
-    thread, events, errors = watch_in_background(port, "1", lambda found: True)
+    thread, events, errors = watch_in_background(server, "1", lambda found: True)
     thread.join(timeout=30)
     assert not events and isinstance(errors[0], ApiException) and errors[0].status == 410
 
 
 def test_concurrent_writers_on_postgresql_are_seen_once_each_in_revision_order(server):
-    env, port = server
+    env, _, _ = server
     count = 40
-    since = api_of(port).list_cluster_custom_object(GROUP, VERSION, PLURAL)["metadata"]["resourceVersion"]
+    since = api_of(server).list_cluster_custom_object(GROUP, VERSION, PLURAL)["metadata"]["resourceVersion"]
     wanted = {f"{side}-{i:03d}" for side in ("left", "right") for i in range(count)}
     thread, events, errors = watch_in_background(
-        port, since, lambda found: wanted <= set(names(found)), allow_watch_bookmarks=True)
+        server, since, lambda found: wanted <= set(names(found)), allow_watch_bookmarks=True)
     shell(env, SETUP + RACE, str(count))
     thread.join(timeout=30)
     changes = [e for e in events if e["type"] != "BOOKMARK"]
@@ -161,15 +178,15 @@ def test_concurrent_writers_on_postgresql_are_seen_once_each_in_revision_order(s
 def test_an_idle_watch_holds_no_database_session_between_polls(server):
     import psycopg  # noqa: PLC0415
 
-    env, port = server
-    since = api_of(port).list_cluster_custom_object(GROUP, VERSION, PLURAL)["metadata"]["resourceVersion"]
+    env, _, _ = server
+    since = api_of(server).list_cluster_custom_object(GROUP, VERSION, PLURAL)["metadata"]["resourceVersion"]
     url = env["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
     with psycopg.connect(url, autocommit=True) as conn:
         def others() -> int:
             return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                                 " AND pid <> pg_backend_pid()").fetchone()[0]
         before = others()  # the list request's persistent connection (CONN_MAX_AGE), if any
-        thread, events, errors = watch_in_background(port, since, lambda found: True)
+        thread, events, errors = watch_in_background(server, since, lambda found: True)
         time.sleep(0.5)
         samples = []
         for _ in range(20):
@@ -188,44 +205,48 @@ with clock.frozen(TUTORIAL_START):
     tutorial_waiting_at_canary()
 """
 
-APPROVE = """
-from rollouts.api import store
-from rollouts.api.kinds import KindRegistry
-request = store.get(KindRegistry().resolve("careq"), "example-run-canary")
-request.status = {"conditions": [{"type": "Approved", "status": "True", "reason": "ByHand", "message": "ok",
-                                  "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}]}
-store.save(request, spec_changed=False)
+AUDITED = """
+import json
+from rollouts import models as m
+event = m.Event.objects.get(action="approved", object_name="example-run-canary")
+print(json.dumps({"actor": event.actor, "via": event.details.get("via"), "comment": event.details.get("comment")}))
 """
 
 
 @pytest.mark.django_db(transaction=True)
-def test_fleet_uis_hub_mirror_follows_another_fleet_ui_by_list_and_watch(server):
+def test_fleet_uis_hub_mirror_follows_another_fleet_ui_and_approves_through_its_api(server):
+    """The mirror lists and watches the other hub's API with a release
+    manager's token, and approves there by a merge patch of the request's
+    status: the other hub audits it as that person's, via kube-api."""
     import yaml  # noqa: PLC0415
 
     from rollouts import models as m  # noqa: PLC0415
-    from rollouts.mirror import hub_sync  # noqa: PLC0415
+    from rollouts.mirror import approve_on_hub, hub_sync  # noqa: PLC0415
     from rollouts.mirror.actions import credential_save  # noqa: PLC0415
     from rollouts.models.connections import HubConnection  # noqa: PLC0415
 
-    env, port = server
+    env, port, tokens = server
     shell(env, SEED)
     kubeconfig = yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": "other",
         "clusters": [{"name": "other", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
-        "users": [{"name": "u", "user": {"token": "unused-by-the-preview-route"}}],
-        "contexts": [{"name": "other", "context": {"cluster": "other", "user": "u"}}]})
+        "users": [{"name": "alice", "user": {"token": tokens["alice"]}}],
+        "contexts": [{"name": "other", "context": {"cluster": "other", "user": "alice"}}]})
     connection = credential_save(HubConnection(name="other-fleet-ui"), kubeconfig=kubeconfig, context="other",
                                  actor="ada")
     assert hub_sync(connection_id=connection.pk, seconds=1.0).outcome == "synced"
     run = m.ClusterStagedUpdateRun.objects.get(name="example-run")
-    assert run.active and m.ClusterApprovalRequest.objects.filter(name="example-run-canary").exists()
-    assert m.MemberCluster.objects.count() == 3
-
-    # The second session resumes each kind's watch from the revision it saved.
-    shell(env, APPROVE)
-    assert hub_sync(connection_id=connection.pk, seconds=1.5).outcome == "synced"
+    assert run.active and m.MemberCluster.objects.count() == 3
     request = m.ClusterApprovalRequest.objects.get(name="example-run-canary")
-    assert request.condition_status("Approved") == "True"
+
+    request, sent = approve_on_hub(request, actor="carol", message="lgtm")
+    assert sent and request.condition_status("Approved") == "True"
+    assert json.loads(shell(env, AUDITED)) == {"actor": "alice", "via": "kube-api",
+                                               "comment": "lgtm (approved by carol in Fleet UI)"}
+    # The second session resumes each kind's watch from the revision it saved.
+    assert hub_sync(connection_id=connection.pk, seconds=1.0).outcome == "synced"
+    assert m.ClusterApprovalRequest.objects.get(name="example-run-canary").condition_status("Approved") == "True"
+    assert m.Event.objects.get(action="approved", object_name="example-run-canary").details["hub"] == "other-fleet-ui"
 
 
 def test_the_postgresql_horizon_stays_below_a_revision_drawn_by_a_transaction_still_open(server):
@@ -233,7 +254,7 @@ def test_the_postgresql_horizon_stays_below_a_revision_drawn_by_a_transaction_st
 
     from rollouts.models.revisions import PG_HORIZON  # noqa: PLC0415
 
-    env, _ = server
+    env, _, _ = server
     url = env["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
     with psycopg.connect(url) as slow, psycopg.connect(url) as quick, psycopg.connect(url, autocommit=True) as watcher:
         def horizon() -> int:

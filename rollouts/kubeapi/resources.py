@@ -42,6 +42,14 @@ def _manifest(target: Target, obj) -> dict:
     return manifest
 
 
+def _in_version(target: Target):
+    """A watch's renderer that serves a fleet kind's objects in the version
+    asked for, as `_manifest` does for reads; None when nothing changes."""
+    if not target.kind.is_fleet or target.api_version == target.kind.api_version:
+        return None
+    return lambda manifest: {**manifest, "apiVersion": target.api_version}
+
+
 def _body(request) -> dict:
     try:
         body = json.loads(request.body or b"{}")
@@ -83,15 +91,18 @@ def _write(request, work):
 def list_objects(request, target: Target) -> JsonResponse:
     """A List (or a Table) of the kind, filtered and paged as asked."""
     params = request.GET
+    as_table = tables.wants_table(request.headers.get("Accept", ""))
     if params.get("watch") in ("1", "true"):
-        return watch.watch_response(request, target.kind, target.namespace, params)
+        render = tables.watch_rows(target.kind, include_object=params.get("includeObject", "Metadata")) \
+            if as_table else _in_version(target)
+        return watch.watch_response(request, target.kind, target.namespace, params, render=render)
     # Before the rows: every write at or below the version is then in the list.
     version = watch.list_resource_version()
     objs = store.list_objects(target.kind, target.namespace,
                               parse_selector(params["labelSelector"]) if params.get("labelSelector") else None)
     objs = [o for o in objs if _fields_match(params.get("fieldSelector", ""), o, target)]
     objs, more = _page(objs, params)
-    if tables.wants_table(request.headers.get("Accept", "")):
+    if as_table:
         body = tables.table(target.kind, objs, version, include_object=params.get("includeObject", "Metadata"))
     else:
         body = {"kind": f"{target.kind.kind}List", "apiVersion": target.api_version,

@@ -5,6 +5,9 @@ seed tutorial's tables. Date cells are ages, as the API server's table
 convertor sends them."""
 
 import re
+from collections.abc import Callable
+
+from django.utils.dateparse import parse_datetime
 
 from rollouts import clock
 from rollouts import models as m
@@ -23,9 +26,11 @@ def _column(name: str, priority: int, *, fmt: str = "", type_: str = "string") -
     return {"name": name, "type": type_, "format": fmt, "description": "", "priority": priority}
 
 
-def table(kind: Kind, objs: list, resource_version: str, *, include_object: str = "Metadata") -> dict:
-    """The Table of `objs`. Wide-only columns have priority 1 (`-o wide`);
-    each row carries the object's metadata for --show-labels and -A."""
+def table(kind: Kind, objs: list, resource_version: str, *, include_object: str = "Metadata",
+          manifests: list[dict] | None = None) -> dict:
+    """The Table of `objs` (whose `manifests`, when known, the rows carry).
+    Wide-only columns have priority 1 (`-o wide`); each row carries the
+    object's metadata for --show-labels and -A."""
     shown = columns.columns_for(kind)
     if not kind.is_fleet and all(c.json_path == columns.CREATED for c in shown):
         shown = applied_crd_columns(kind) + shown
@@ -33,18 +38,44 @@ def table(kind: Kind, objs: list, resource_version: str, *, include_object: str 
         _column(c.name, min(c.priority, 1), type_=c.type) for c in shown]
     now = clock.precise_now()
     rows = [{"cells": [obj.name] + [printers.cell(c, obj, columns.printed(obj), now) for c in shown],
-             "object": _row_object(kind, obj, include_object)} for obj in objs]
+             "object": _row_object(kind, obj, include_object, manifest)}
+            for obj, manifest in zip(objs, manifests or [None] * len(objs), strict=True)]
     return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": resource_version},
             "columnDefinitions": definitions, "rows": rows}
 
 
-def _row_object(kind: Kind, obj, include_object: str) -> dict | None:
+def _row_object(kind: Kind, obj, include_object: str, manifest: dict | None) -> dict | None:
     if include_object == "None":
         return None
-    manifest = store.to_manifest(obj, kind)
+    manifest = manifest or store.to_manifest(obj, kind)
     if include_object == "Object":
         return manifest
     return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": manifest["metadata"]}
+
+
+def watch_rows(kind: Kind, *, include_object: str = "Metadata") -> Callable[[dict], dict]:
+    """The renderer of a watch asked for as a Table (`kubectl get -w`): each
+    event's object becomes a Table of one row, its column definitions
+    included (kubectl prints the header again only when they change). It
+    works from the event's manifest alone, so a deleted object renders too."""
+    def render(manifest: dict) -> dict:
+        return table(kind, [_object_of(kind, manifest)], manifest["metadata"]["resourceVersion"],
+                     include_object=include_object, manifests=[manifest])
+    return render
+
+
+def _object_of(kind: Kind, manifest: dict):
+    """An unsaved model object holding what the printer columns read."""
+    meta = manifest["metadata"]
+    obj = kind.model(name=meta["name"], namespace=meta.get("namespace", ""), uid=meta["uid"],
+                     creation_timestamp=parse_datetime(meta["creationTimestamp"]),
+                     labels=dict(meta.get("labels") or {}), annotations=dict(meta.get("annotations") or {}),
+                     generation=int(meta.get("generation") or 0), resource_version=int(meta["resourceVersion"]))
+    if kind.model is m.HubResource:
+        obj.content = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind", "metadata")}
+    else:
+        obj.spec, obj.status = manifest.get("spec") or {}, manifest.get("status") or {}
+    return obj
 
 
 # `.a.b`, `.a[0]` and `.a[?(@.k=="v")].b`: the JSONPath subset printer columns use.
