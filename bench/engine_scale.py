@@ -80,7 +80,7 @@ def measure(members: int, stages: int):
     passes = []
     original = runner._one_pass
 
-    def counted(family, pk):
+    def counted(family, pk, *args):
         seen = []
 
         def count(execute, sql, params, many, context):
@@ -88,7 +88,7 @@ def measure(members: int, stages: int):
             return execute(sql, params, many, context)
 
         with connection.execute_wrapper(count):
-            decision = original(family, pk)
+            decision = original(family, pk, *args)
         passes.append((len(seen), seen.count("SELECT")))
         return decision
 
