@@ -90,6 +90,7 @@ def queued(port: int, queue: str = "celery") -> int:
 
 
 @pytest.mark.celery
+@pytest.mark.soak  # beat ticks with Redis down and back: mostly waiting
 def test_beat_logs_one_warning_when_redis_goes_away_and_one_when_it_is_back(tmp_path):
     with celery_hub(tmp_path) as hub:
         hub.env.update(LOG_LEVEL="WARNING")

@@ -14,6 +14,7 @@ from .test_engine_process import FLEET, RUN, STRATEGY, hub  # noqa: F401 (the `f
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.soak  # waits for the engine's health tick
 def test_the_embedded_engine_checks_the_demo_health_gate_and_finds_it_unknown_without_prometheus(hub):  # noqa: F811
     nowhere = f"http://127.0.0.1:{free_port()}"
     hub.apply(FLEET)

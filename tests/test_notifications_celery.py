@@ -14,6 +14,7 @@ from .real_services import celery_hub, wait_for
 pytestmark = [pytest.mark.slow, pytest.mark.celery]
 
 
+@pytest.mark.soak  # most of it is the retry backoff (5-10 s): it waits beside the in-process tests
 def test_a_notifications_worker_delivers_and_beats_sweep_retries_after_a_500(tmp_path):
     with receiver("flaky", failures=1) as hook, celery_hub(tmp_path, FLEET_NOTIFY_TIMEOUT_SECONDS="2") as hub:
         hub.shell(

@@ -63,7 +63,7 @@ def test_tests_marked_slow_celery_or_browser_run_on_one_worker_while_the_rest_sh
 def test_soak_tests_come_first_and_outside_the_serial_group(tmp_path):
     (tmp_path / "conftest.py").write_text(CONFTEST)
     (tmp_path / "test_a.py").write_text(MODULE.format(marker="slow"))
-    (tmp_path / "test_z.py").write_text("import pytest\n\n@pytest.mark.soak\ndef test_waits():\n    pass\n")
+    (tmp_path / "test_z.py").write_text("import pytest\n\n@pytest.mark.soak\n@pytest.mark.slow\ndef test_waits():\n    pass\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:django", "-p", "no:cacheprovider",
@@ -76,3 +76,8 @@ def test_soak_tests_come_first_and_outside_the_serial_group(tmp_path):
     workers = run_like_make_test(tmp_path)
     marked = {worker for test, worker in workers.items() if "test_marked" in test}
     assert len(marked) == 1 and len(workers) == 14
+    serial = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:django", "-p", "no:cacheprovider",
+                             "--collect-only", "-q", "-m", "xdist_group", str(tmp_path)],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    in_group = [line for line in serial.stdout.splitlines() if "::" in line]
+    assert len(in_group) == 3 and not any("test_waits" in t for t in in_group), "a soak test marked slow is not serial"

@@ -5,9 +5,10 @@ themselves (Celery workers, PostgreSQL writers, Chromium, `fleet engine`).
 They all join one xdist group, so they run one after another on one worker
 while the other worker takes the in-process tests: they never compete with
 each other for this machine's two cores, and a new test with one of those
-markers needs nothing else. Tests marked soak (they mostly wait on a clock)
-are not in that group and are moved to the front of the run, so their wait
-overlaps the in-process tests. (Two groups, Celery apart from the rest, were
+markers needs nothing else. Tests marked soak (they mostly wait on a clock:
+the README tour's TimedWait, a retry backoff, beat's ticks) are not in that
+group even when marked slow or celery, and are moved to the front of the
+run, so their wait overlaps the in-process tests. (Two groups, Celery apart from the rest, were
 no faster: the Celery load tests and the tests that spawn `manage.py`
 processes slowed each other down, `fleet engine`'s tutorial test from 24 s
 to 82 s; BENCHMARKS.md.)
@@ -41,7 +42,8 @@ _groups_dir_key = pytest.StashKey[Path]()
 def pytest_collection_modifyitems(config, items):
     groups = {}
     for item in items:
-        if any(item.get_closest_marker(marker) for marker in SERIAL_MARKERS):
+        soak = item.get_closest_marker("soak") is not None  # waits more than it computes: not serial
+        if not soak and any(item.get_closest_marker(marker) for marker in SERIAL_MARKERS):
             item.add_marker(pytest.mark.xdist_group(SERIAL_GROUP))
         names = {_group_name(mark) for mark in item.iter_markers("xdist_group")}
         if names:
