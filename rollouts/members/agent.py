@@ -92,12 +92,14 @@ def _sync_family(family, now, limit: int | None, refreshes: PlacementRefreshes |
         except Conflict:  # the engine rebound one meanwhile: undo this sync, the next one sees the new spec
             transaction.set_rollback(True)
             return next_due, False
-        touched = {b.owner_id: b.owner for b in reports.bindings.values()}
-        for placement in (touched.values() if refreshes else family.placement.objects.filter(pk__in=touched)):
-            if refreshes:
+        owners = {b.owner_id: b.owner for b in reports.bindings.values()}  # placements whose bindings changed
+        if refreshes is not None:
+            for placement in owners.values():
                 refreshes.add(placement, family)
-            else:
+        else:
+            for placement in family.placement.objects.filter(pk__in=owners):
                 placement_status_refresh(placement, family)
+        for placement in owners.values():
             changes.publish(changes.BindingsApplied(placement.KIND, placement.namespace, placement.name))
     # More may wait behind a full batch; a batch of failing members made no
     # progress, and going round again at once would only spin.
@@ -151,12 +153,12 @@ def _sync_binding(binding, member, snapshot, now, reports: _Reports, applied: di
     due = _apply_due(binding, connector)
     if now < due:
         _report(reports, binding, [("Overridden", "True", "NoOverrideSpecified", "no override rules"),
-                          ("WorkSynchronized", "True", "AllWorkSynced", "all works are synchronized"),
-                          ("Applied", "False", "ApplyPending", "applying the resources")])
+                                   ("WorkSynchronized", "True", "AllWorkSynced", "all works are synchronized"),
+                                   ("Applied", "False", "ApplyPending", "applying the resources")])
         return (due - now).total_seconds()
     if snapshot is None:
         _report(reports, binding, [("Applied", "False", "ApplyFailed",
-                           f"resource snapshot {binding.spec.get('resourceSnapshotName')} not found")])
+                                   f"resource snapshot {binding.spec.get('resourceSnapshotName')} not found")])
         return None
     manifests = snapshot.spec.get("selectedResources") or []
     strategy = binding.spec.get("applyStrategy") or {}
@@ -173,17 +175,17 @@ def _sync_binding(binding, member, snapshot, now, reports: _Reports, applied: di
         return POLL_SECONDS
     if state == "NotAvailableYet":
         _report(reports, binding, [("Overridden", "True", "NoOverrideSpecified", "no override rules"),
-                          ("WorkSynchronized", "True", "AllWorkSynced", "all works are synchronized"),
-                          ("Applied", "True", "AllWorkHaveBeenApplied", "all resources are applied"),
-                          ("Available", "False", "ResourceNotAvailableYet", message)])
+                                   ("WorkSynchronized", "True", "AllWorkSynced", "all works are synchronized"),
+                                   ("Applied", "True", "AllWorkHaveBeenApplied", "all resources are applied"),
+                                   ("Available", "False", "ResourceNotAvailableYet", message)])
         return POLL_SECONDS
     if state != "Available":
         _failed(reports, binding, [("Applied", "False", "ApplyFailed", failure or message)])
         return None
     binding.applied_generation = binding.generation
     _report(reports, binding, [*_SYNCED,
-                      ("Applied", "True", "AllWorkHaveBeenApplied", "all resources are applied"),
-                      ("Available", "True", "AllWorkAreAvailable", "all resources are available")], force=True)
+                               ("Applied", "True", "AllWorkHaveBeenApplied", "all resources are applied"),
+                               ("Available", "True", "AllWorkAreAvailable", "all resources are available")], force=True)
     return None
 
 
@@ -201,7 +203,7 @@ def _report_diffs(reports: _Reports, binding, member, connector, manifests: list
         diffed = connector.report_diff(member, manifests=manifests, full=full)
     except TemporaryK8sError as exc:
         _report(reports, binding, [("WorkSynchronized", "False", "WorkNotSynchronizedYet",
-                           f"the member cannot be reached now: {exc}")])
+                                   f"the member cannot be reached now: {exc}")])
         return POLL_SECONDS
     except ReportDiffFailed as exc:
         _failed(reports, binding, [*_SYNCED, ("DiffReported", "False", "DiffReportingIncompleteOrFailed", str(exc))])
