@@ -117,11 +117,9 @@ def _stage_prints(stage, n: int) -> dict[str, str]:
 
 def _cell_prints(stage) -> str:
     """The packed fingerprints of a stage's cells, in map order: each of
-    what its cell shows (pipeline.stage_cells: state, times, reason), read
-    straight from the ClusterView without building the cell's label."""
-    return b"".join(zlib.crc32(f"{c.state}\x1f{c.failure is not None}\x1f{c.started}\x1f{c.ended}\x1f{c.duration}"
-                               f"\x1f{c.message}\x1f{c.pending}".encode()).to_bytes(4, "big")
-                    for c in stage.clusters).hex()
+    what its cell shows, the ClusterView's own (computed once per view:
+    unchanged clusters share their view from push to push)."""
+    return b"".join(c.fingerprint.to_bytes(4, "big") for c in stage.clusters).hex()
 
 
 def render_parts(model: RunModel, perms: dict) -> dict[str, str]:

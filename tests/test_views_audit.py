@@ -95,8 +95,9 @@ def test_the_json_export_is_a_list_of_the_filtered_rows(vera):
 
 
 def fake_run(name: str, clusters: int, stages: int = 4) -> m.ClusterStagedUpdateRun:
-    """A run mid-rollout with `clusters` clusters, built straight into the
-    status (no engine): what the page reads is the same either way."""
+    """A run mid-rollout with `clusters` clusters (the first stage done, the
+    second's first cluster updating), built straight into the status (no
+    engine): what the page reads is the same either way."""
     stamp = clock.rfc3339(TUTORIAL_START)
     done = [{"type": t, "status": "True", "reason": r, "lastTransitionTime": stamp}
             for t, r in (("Started", "ClusterUpdatingStarted"), ("Succeeded", "ClusterUpdatingSucceeded"))]
@@ -104,7 +105,8 @@ def fake_run(name: str, clusters: int, stages: int = 4) -> m.ClusterStagedUpdate
     stage_list = [{"stageName": f"s{s}", "startTime": stamp,
                    "conditions": [{"type": "Progressing", "status": "True", "reason": "StageUpdatingStarted",
                                    "lastTransitionTime": stamp}],
-                   "clusters": [{"clusterName": f"c{s}-{i}", "conditions": done if s == 0 else []}
+                   "clusters": [{"clusterName": f"c{s}-{i}",
+                                 "conditions": done if s == 0 else done[:1] if s == 1 and i == 0 else []}
                                 for i in range(per_stage)],
                    "afterStageTaskStatus": [{"type": "Approval", "approvalRequestName": f"{name}-s{s}"}]}
                   for s in range(stages)]
@@ -134,8 +136,8 @@ def test_the_run_page_costs_the_same_queries_for_4_or_1000_clusters(django_asser
     # approvers, the approval policies of its strategy, their health checks,
     # the run's latest Events, the user's and the group's permissions
     # (perms.*), the user's groups (header), whether it is mirrored from a
-    # hub, the placement's status (which clusters are failing, for an active
-    # run), the freezes holding now (the banner): 14; the nav's count of
+    # hub, the placement's status entries of the clusters updating now (which
+    # are failing, for an active run), the freezes holding now (the banner): 14; the nav's count of
     # waiting gates (one per family): 16; its placement's past runs (the ETA,
     # for an active run): 17, for any size.
     with django_assert_num_queries(17):

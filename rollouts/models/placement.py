@@ -1,9 +1,15 @@
 """Member clusters, placements and what the placement controllers derive from
 them: scheduling policy snapshots, resource snapshots and bindings."""
 
-from django.db import models
+import json
+
+from django.db import connections, models
 
 from .base import FleetObject
+
+# Where a placement's status lists its clusters: ours and KubeFleet v1beta1
+# (placementStatuses), KubeFleet v1 (perClusterPlacementStatuses).
+PER_CLUSTER_KEYS = ("placementStatuses", "perClusterPlacementStatuses")
 
 
 def _unique_name(cls_name: str) -> list:
@@ -23,9 +29,39 @@ class MemberCluster(FleetObject):
         constraints = _unique_name("membercluster")
 
 
+# One placement's per-cluster status entries naming given clusters, picked out
+# by the database: (the status's entries under key %s, their cluster's name
+# matches one of %s, the entry as JSON text), per vendor.
+_CLUSTER_ENTRIES = {
+    "postgresql": ("jsonb_array_elements(p.status -> %s) e", "e.value ->> 'clusterName' = ANY(%s)", "e.value::text"),
+    "sqlite": ("json_each(p.status, '$.' || %s) e",
+               "json_extract(e.value, '$.clusterName') IN (SELECT value FROM json_each(%s))", "e.value"),
+}
+
+
+class PlacementQuerySet(models.QuerySet):
+    def cluster_statuses(self, name: str, namespace: str, clusters: list[str]) -> list[dict]:
+        """The entries of placement `name`'s per-cluster status for these
+        clusters only, in one query (none without clusters). The database
+        picks them out: a placement of 1,000 clusters has a status of ~0.5 MB,
+        and a run page's push needs the entries of the few updating now."""
+        if not clusters:
+            return []
+        connection = connections[self.db]
+        elements, matches, value = _CLUSTER_ENTRIES[connection.vendor]
+        names = list(clusters) if connection.vendor == "postgresql" else json.dumps(list(clusters))
+        sql = " UNION ALL ".join(f"SELECT {value} FROM {self.model._meta.db_table} p, {elements} "
+                                 f"WHERE p.name = %s AND p.namespace = %s AND {matches}" for _ in PER_CLUSTER_KEYS)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [param for key in PER_CLUSTER_KEYS for param in (key, name, namespace, names)])
+            return [json.loads(text) for text, in cursor.fetchall()]
+
+
 class ClusterResourcePlacement(FleetObject):
     """Selects cluster-scoped hub resources (a Namespace brings its contents)
     and member clusters."""
+
+    objects = PlacementQuerySet.as_manager()
 
     KIND = "ClusterResourcePlacement"
     PLURAL = "clusterresourceplacements"
@@ -37,6 +73,8 @@ class ClusterResourcePlacement(FleetObject):
 
 class ResourcePlacement(FleetObject):
     """The namespaced placement: selects resources in its own namespace."""
+
+    objects = PlacementQuerySet.as_manager()
 
     KIND = "ResourcePlacement"
     PLURAL = "resourceplacements"

@@ -43,6 +43,35 @@ def conditions_by_type(entry: dict | None) -> dict:
     return {c.get("type"): c for c in (entry or {}).get("conditions") or []}
 
 
+def cluster_entry_key(entry: dict) -> tuple:
+    """What a run's status entry for one cluster says (its name and its
+    conditions' type, status, reason, message and time), as a hashable value:
+    the key under which `Memo`s keep what is parsed from it. A push of a
+    1,000-cluster run re-reads 1,000 entries of which one or two changed."""
+    return (entry.get("clusterName", ""),
+            tuple((c.get("type"), c.get("status"), c.get("reason"), c.get("message"), c.get("lastTransitionTime"))
+                  for c in entry.get("conditions") or ()))
+
+
+class Memo:
+    """Values computed from their key alone (so never stale), kept up to
+    `size` keys; when full it starts over. Threads may share one: each dict
+    operation is atomic, and two threads computing the same value both get
+    an equal one."""
+
+    def __init__(self, size: int):
+        self.size, self.values = size, {}
+
+    def get(self, key, make):
+        """The value for `key`, from `make()` the first time."""
+        value = self.values.get(key)
+        if value is None:
+            if len(self.values) >= self.size:
+                self.values.clear()
+            value = self.values[key] = make()
+        return value
+
+
 @dataclass(frozen=True)
 class ConditionRow:
     """A condition as the page shows it."""

@@ -20,7 +20,7 @@ from datetime import datetime
 
 from rollouts.engine.stages import max_concurrency, wait_seconds
 
-from .common import conditions_by_type, when
+from .common import Memo, cluster_entry_key, conditions_by_type, when
 
 
 @dataclass(frozen=True)
@@ -112,8 +112,15 @@ def _time_of(conds: dict, type_: str, status: str = "True") -> datetime | None:
     return when(cond.get("lastTransitionTime")) if cond and cond.get("status") == status else None
 
 
+_SPANS = Memo(20_000)  # by entry content: a push of a 1,000-cluster run re-reads 1,000 entries
+
+
 def _cluster_span(entry: dict) -> ClusterSpan:
-    conds = conditions_by_type(entry)  # once: a run's record reads every cluster's (1,000 on a big run's push)
+    return _SPANS.get(cluster_entry_key(entry), lambda: _parsed_span(entry))
+
+
+def _parsed_span(entry: dict) -> ClusterSpan:
+    conds = conditions_by_type(entry)
     return ClusterSpan(entry.get("clusterName", ""), _time_of(conds, "Started"), _time_of(conds, "Succeeded"),
                        failed=_time_of(conds, "Succeeded", "False") is not None)
 

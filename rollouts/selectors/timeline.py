@@ -4,7 +4,8 @@ the deletion stage, the run's conditions and one sentence saying what the run
 waits for. Built from the run's status JSON plus three small queries, so the
 query count does not grow with the number of clusters."""
 
-from dataclasses import dataclass, field
+import zlib
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
 
@@ -16,6 +17,8 @@ from rollouts.services import policies
 
 from .common import (
     ConditionRow,
+    Memo,
+    cluster_entry_key,
     condition_rows,
     conditions_by_type,
     duration_text,
@@ -36,8 +39,11 @@ from .runs import RunState, cluster_state_of, run_state
 RUN_EVENTS_SHOWN = 20
 TABLE_OPEN_UP_TO = 25  # clusters: a bigger stage shows its map, its table loaded when opened
 
-@dataclass
+@dataclass(frozen=True)
 class ClusterView:
+    """One cluster of a stage as the run page shows it. Immutable: equal
+    entries share one view (`_cluster_view`'s memo), across pushes and pages."""
+
     name: str
     state: str
     started: datetime | None
@@ -56,6 +62,13 @@ class ClusterView:
     @property
     def ended_text(self) -> str:
         return f"{self.ended:%H:%M:%S}" if self.ended else ""
+
+    @cached_property
+    def fingerprint(self) -> int:
+        """A number that changes with anything the view shows (computed once
+        per view: a push compares 1,000 cells' fingerprints, rollouts/fragments.py)."""
+        return zlib.crc32(repr((self.name, self.state, self.started, self.ended, self.duration, self.message,
+                                self.failure, self.pending, self.available)).encode())
 
 
 @dataclass
@@ -211,21 +224,42 @@ def failure_text(failure: Failure) -> str:
     return f"{failure.text} · {failure.when_text}" if failure.when_text else failure.text
 
 
-def _cluster_view(entry: dict, failures: dict[str, Failure]) -> ClusterView:
+# Parsed cluster entries and their views, by content: a push of a 1,000-cluster
+# run parses only the entries that changed since any earlier read.
+_PARSED, _VIEWS = Memo(20_000), Memo(20_000)
+
+
+def _parsed(entry: dict) -> tuple[tuple, ClusterView]:
+    """(the entry's key, its view before what its member reports now)."""
+    key = cluster_entry_key(entry)
+    return key, _PARSED.get(key, lambda: _parsed_view(entry))
+
+
+def _cluster_view(key: tuple, parsed: ClusterView, failures: dict[str, dict]) -> ClusterView:
+    """A parsed cluster with what its member reports now (`_failures`):
+    failing, still pending, available."""
+    failure = failures["failing"].get(parsed.name) if parsed.state == "updating" else None
+    pending = failures["pending"].get(parsed.name, "") if parsed.state == "updating" and failure is None else ""
+    available = parsed.name in failures.get("available", ())
+    if failure is None and not pending and not available:
+        return parsed
+    return _VIEWS.get((key, failure, pending, available), lambda: _reported(parsed, failure, pending, available))
+
+
+def _parsed_view(entry: dict) -> ClusterView:
     conds = conditions_by_type(entry)
     started = when((conds.get("Started") or {}).get("lastTransitionTime"))
     ended = when((conds.get("Succeeded") or {}).get("lastTransitionTime"))
     failed = (conds.get("Succeeded") or {}).get("status") == "False"
-    view = ClusterView(entry.get("clusterName", ""), cluster_state_of(conds), started, ended,
+    return ClusterView(entry.get("clusterName", ""), cluster_state_of(conds), started, ended,
                        duration_text(seconds_between(started, ended)),
                        (conds.get("Succeeded") or {}).get("message", "") if failed else "")
-    failure = failures["failing"].get(view.name) if view.state == "updating" else None
+
+
+def _reported(view: ClusterView, failure: Failure | None, pending: str, available: bool) -> ClusterView:
     if failure:
-        view.state, view.failure, view.message = "failing", failure, failure_text(failure)
-    elif view.state == "updating":
-        view.pending = failures["pending"].get(view.name, "")
-    view.available = view.name in failures.get("available", ())
-    return view
+        return replace(view, state="failing", failure=failure, message=failure_text(failure), available=available)
+    return replace(view, pending=pending, available=available)
 
 
 def stage_clusters(run, stage_name: str) -> StageView | None:
@@ -236,22 +270,30 @@ def stage_clusters(run, stage_name: str) -> StageView | None:
     if entry is None:
         return None
     placement = (run.spec or {}).get("placementName", "")
-    ctx = {"now": clock.now(), "failures": _failures(family_for(run.namespace), placement, run.namespace)}
+    parsed = [_parsed(c) for c in entry.get("clusters") or []]
+    now = clock.now()
+    failures = _failures(family_for(run.namespace), placement, run.namespace, [view.name for _, view in parsed])
     started, ended = when(entry.get("startTime")), when(entry.get("endTime"))
-    views = [_cluster_view(c, ctx["failures"]) for c in entry.get("clusters") or []]
-    for view in views:  # a cluster that finished and fails now (its member reports it) is evidence too
-        failure = ctx["failures"]["failing"].get(view.name)
-        if view.failure is None and failure is not None:
-            view.failure, view.message = failure, failure_text(failure)
+    views = [_with_failure(_cluster_view(key, view, failures), failures["failing"]) for key, view in parsed]
     return StageView(stage_name, stage_state(entry), started, ended,
-                     duration_text(seconds_between(started, ended or (ctx["now"] if started else None))), views)
+                     duration_text(seconds_between(started, ended or (now if started else None))), views)
 
 
-def _stage_view(entry: dict, config: dict, ctx: dict, *, is_deletion: bool = False) -> StageView:
+def _with_failure(view: ClusterView, failing: dict[str, Failure]) -> ClusterView:
+    """A cluster that finished and fails now (its member reports it) shows that too."""
+    failure = failing.get(view.name)
+    if view.failure is None and failure is not None:
+        return replace(view, failure=failure, message=failure_text(failure))
+    return view
+
+
+def _stage_view(entry: dict, clusters: list[tuple[tuple, ClusterView]], config: dict, ctx: dict, *,
+                is_deletion: bool = False) -> StageView:
+    """A stage of the run from its status entry and its clusters (`_parsed`)."""
     started, ended = when(entry.get("startTime")), when(entry.get("endTime"))
     stage = StageView(entry.get("stageName", ""), stage_state(entry), started, ended,
                       duration_text(seconds_between(started, ended or (ctx["now"] if started else None))),
-                      [_cluster_view(c, ctx["failures"]) for c in entry.get("clusters") or []],
+                      [_cluster_view(key, view, ctx["failures"]) for key, view in clusters],
                       is_deletion=is_deletion)
     for when_, key, config_key in (("before", "beforeStageTaskStatus", "beforeStageTasks"),
                                    ("after", "afterStageTaskStatus", "afterStageTasks")):
@@ -336,21 +378,24 @@ def run_timeline(run) -> Timeline:
            "stopped": run.active and spec.get("state") == "Stop",
            "decisions": gate_decisions(family.approval_request.KIND, run.namespace, list(requests)),
            "policies": policies.progress_for_run(run, requests) if requests else {},
-           "health": health_views(family.approval_request.KIND, run.namespace, list(requests)),
-           "failures": _failures(family, spec.get("placementName", ""), run.namespace) if run.active
-           else {"failing": {}, "pending": {}}}
+           "health": health_views(family.approval_request.KIND, run.namespace, list(requests))}
+    entries, deletion = status.get("stagesStatus") or [], status.get("deletionStageStatus")
+    parsed = [[_parsed(c) for c in entry.get("clusters") or []] for entry in [*entries, deletion or {}]]
+    # What members report matters for the clusters updating now (failing, pending): only theirs is read.
+    updating = [view.name for clusters in parsed for _, view in clusters if view.state == "updating"]
+    ctx["failures"] = (_failures(family, spec.get("placementName", ""), run.namespace, updating) if run.active
+                       else {"failing": {}, "pending": {}})
     state = run_state(spec.get("state"), status.get("conditions"))
     configs = (status.get("stagedUpdateStrategySnapshot") or {}).get("stages") or []
-    stages = [_stage_view(entry, configs[i] if i < len(configs) else {}, ctx)
-              for i, entry in enumerate(status.get("stagesStatus") or [])]
-    deletion = status.get("deletionStageStatus")
+    stages = [_stage_view(entry, parsed[i], configs[i] if i < len(configs) else {}, ctx)
+              for i, entry in enumerate(entries)]
     # progress(status), from the views just built: a 1,000-cluster run's clusters are read once.
     done, total = sum(s.done for s in stages), sum(len(s.clusters) for s in stages)
     timeline = Timeline(
         run=run, state=state, placement=spec.get("placementName", ""),
         strategy=spec.get("stagedRolloutStrategyName", ""),
         snapshot_index=str(status.get("resourceSnapshotIndexUsed") or spec.get("resourceSnapshotIndex") or ""),
-        stages=stages, deletion=_stage_view(deletion, {}, ctx, is_deletion=True) if deletion else None,
+        stages=stages, deletion=_stage_view(deletion, parsed[-1], {}, ctx, is_deletion=True) if deletion else None,
         conditions=condition_rows(status.get("conditions")), done=done, total=total,
         elapsed=duration_text(seconds_between(*_run_span(run, now))), sentence="",
         events=list(m.Event.objects.filter(run=run.name, object_namespace=run.namespace)
@@ -360,13 +405,12 @@ def run_timeline(run) -> Timeline:
     return timeline
 
 
-def _failures(family, placement: str, namespace: str) -> dict[str, dict]:
+def _failures(family, placement: str, namespace: str, clusters: list[str]) -> dict[str, dict]:
     """{"failing": {cluster: Failure}, "pending": {cluster: text},
-    "available": {cluster, …}} from the
-    placement's status (one query): the same for our own placements and
-    mirrored KubeFleet ones."""
-    status = family.placement.objects.filter(name=placement, namespace=namespace).values_list(
-        "status", flat=True).first()
+    "available": {cluster, …}} of these clusters, from the placement's
+    status (one query, none without clusters): the same for our own
+    placements and mirrored KubeFleet ones."""
+    status = {"placementStatuses": family.placement.objects.cluster_statuses(placement, namespace, clusters)}
     failing = placement_status_failures(status, placement=placement, namespace=namespace)
     return {"failing": failed_attempts(family, placement=placement, namespace=namespace, failures=failing),
             "pending": placement_status_pending(status), "available": placement_status_available(status)}
