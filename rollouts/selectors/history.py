@@ -21,7 +21,7 @@ from rollouts.controllers.family import FAMILIES
 from .common import family_for
 from .comparison import COMPARE_RUNS, StageComparison, stage_comparison
 from .eta import Eta, Learned, estimate_learned, learn
-from .records import RunRecord, run_record
+from .records import ClusterSpan, RunRecord, run_record
 from .runs import RunRow, RunState, active_runs, run_rows, run_state
 
 ETA_RUNS = 5  # finished runs of a placement the ETA learns from
@@ -95,35 +95,36 @@ def past_learned(family, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tu
     return found
 
 
-def _eta(run, past: tuple[Learned, int] | None, now: datetime) -> Eta:
+def _eta(run, past: tuple[Learned, int] | None, now: datetime, spans=None) -> Eta:
     spec = run.spec or {}
     reason = _NO_ESTIMATE.get(run_state(spec.get("state"), (run.status or {}).get("conditions")))
     if reason:
         return Eta(None, reason=reason)
-    record = run_record(run.name, spec, run.status)
+    record = run_record(run.name, spec, run.status, spans)
     if not record.stages or past is None:
         return Eta(None)
     return estimate_learned(record, past[0], now, basis=past[1])
 
 
-def run_eta(run) -> Eta | None:
+def run_eta(run, spans: list[tuple[ClusterSpan, ...]] | None = None) -> Eta | None:
     """The time an active run has left (None for a finished run). One query
-    (two when its placement's finished runs changed since last asked)."""
-    return run_etas([run]).get((run.KIND, run.namespace, run.name))
+    (two when its placement's finished runs changed since last asked).
+    `spans`: its stages' clusters, when the caller parsed them (the run page's Timeline)."""
+    return run_etas([run], {(run.KIND, run.namespace, run.name): spans}).get((run.KIND, run.namespace, run.name))
 
 
-def run_etas(runs) -> dict[tuple[str, str, str], Eta]:
+def run_etas(runs, spans: dict | None = None) -> dict[tuple[str, str, str], Eta]:
     """{(kind, namespace, name): Eta} of the active runs among `runs`: one
     query per family that has one, however many runs and placements (and
     one more when their placements' finished runs changed: past_learned)."""
-    etas, now = {}, clock.now()
+    etas, now, spans = {}, clock.now(), spans or {}
     for family in FAMILIES:
         mine = [r for r in runs if isinstance(r, family.run) and r.active]
         keys = {(r.namespace, (r.spec or {}).get("placementName", "")) for r in mine}
         past = past_learned(family, keys)
         for run in mine:
-            key = (run.namespace, (run.spec or {}).get("placementName", ""))
-            etas[(run.KIND, run.namespace, run.name)] = _eta(run, past.get(key), now)
+            key, name = (run.namespace, (run.spec or {}).get("placementName", "")), (run.KIND, run.namespace, run.name)
+            etas[name] = _eta(run, past.get(key), now, spans.get(name))
     return etas
 
 

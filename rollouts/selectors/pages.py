@@ -31,7 +31,7 @@ def run_timeline_context(run, extra: dict | None = None) -> dict:
     strip, and for an active run its ETA (selectors.history.run_eta: one query more)."""
     timeline = run_timeline(run)
     return {"tl": timeline, "pipeline": timeline_pipeline(timeline), "poll": poll_seconds() if run.active else 0,
-            "eta": run_eta(run) if run.active else None, **(extra or {})}
+            "eta": run_eta(run, timeline.spans) if run.active else None, **(extra or {})}
 
 
 def overview_context() -> dict:

@@ -116,10 +116,11 @@ _SPANS = Memo(20_000)  # by entry content: a push of a 1,000-cluster run re-read
 
 
 def _cluster_span(entry: dict) -> ClusterSpan:
-    return _SPANS.get(cluster_entry_key(entry), lambda: _parsed_span(entry))
+    return _SPANS.get(cluster_entry_key(entry), lambda: cluster_span(entry))
 
 
-def _parsed_span(entry: dict) -> ClusterSpan:
+def cluster_span(entry: dict) -> ClusterSpan:
+    """A run's status entry for one cluster as its time span."""
     conds = conditions_by_type(entry)
     return ClusterSpan(entry.get("clusterName", ""), _time_of(conds, "Started"), _time_of(conds, "Succeeded"),
                        failed=_time_of(conds, "Succeeded", "False") is not None)
@@ -145,8 +146,11 @@ def _gates(entry: dict, config: dict, clusters: tuple[ClusterSpan, ...]) -> tupl
     return tuple(gates)
 
 
-def stage_record(entry: dict, config: dict) -> StageRecord:
-    clusters = tuple(_cluster_span(c) for c in entry.get("clusters") or [])
+def stage_record(entry: dict, config: dict, clusters: tuple[ClusterSpan, ...] | None = None) -> StageRecord:
+    """A stage's record from its status entry and strategy config; `clusters`
+    when the caller has parsed the entry's clusters already."""
+    if clusters is None:
+        clusters = tuple(_cluster_span(c) for c in entry.get("clusters") or [])
     return StageRecord(entry.get("stageName", ""), max_concurrency(config.get("maxConcurrency"), len(clusters)),
                        when(entry.get("startTime")), when(entry.get("endTime")), clusters,
                        _gates(entry, config, clusters), succeeded=_time(entry, "Succeeded") is not None)
@@ -157,11 +161,13 @@ def _index(status: dict, spec: dict) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def run_record(name: str, spec: dict | None, status: dict | None) -> RunRecord:
-    """The run's times from its spec and status (both as stored)."""
+def run_record(name: str, spec: dict | None, status: dict | None,
+               spans: list[tuple[ClusterSpan, ...]] | None = None) -> RunRecord:
+    """The run's times from its spec and status (both as stored); `spans`:
+    each stage's clusters, when the caller has parsed them already."""
     spec, status = spec or {}, status or {}
     configs = (status.get("stagedUpdateStrategySnapshot") or {}).get("stages") or []
-    stages = tuple(stage_record(entry, configs[i] if i < len(configs) else {})
+    stages = tuple(stage_record(entry, configs[i] if i < len(configs) else {}, spans[i] if spans else None)
                    for i, entry in enumerate(status.get("stagesStatus") or []))
     conds = conditions_by_type(status)
     succeeded, initialized = conds.get("Succeeded") or {}, conds.get("Initialized") or {}

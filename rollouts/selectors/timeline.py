@@ -34,6 +34,7 @@ from .failures import (
     placement_status_pending,
 )
 from .health_gates import health_views
+from .records import ClusterSpan, cluster_span
 from .runs import RunState, cluster_state_of, run_state
 
 RUN_EVENTS_SHOWN = 20
@@ -142,6 +143,7 @@ class Timeline:
     sentence: str
     events: list
     now: datetime
+    spans: list[tuple[ClusterSpan, ...]] = field(default_factory=list)  # each stage's clusters, for the ETA
 
     @property
     def active(self) -> bool:
@@ -229,10 +231,11 @@ def failure_text(failure: Failure) -> str:
 _PARSED, _VIEWS = Memo(20_000), Memo(20_000)
 
 
-def _parsed(entry: dict) -> tuple[tuple, ClusterView]:
-    """(the entry's key, its view before what its member reports now)."""
+def _parsed(entry: dict) -> tuple[tuple, ClusterView, ClusterSpan]:
+    """(the entry's key, its view before what its member reports now, its
+    time span for the ETA)."""
     key = cluster_entry_key(entry)
-    return key, _PARSED.get(key, lambda: _parsed_view(entry))
+    return key, *_PARSED.get(key, lambda: (_parsed_view(entry), cluster_span(entry)))
 
 
 def _cluster_view(key: tuple, parsed: ClusterView, failures: dict[str, dict]) -> ClusterView:
@@ -272,9 +275,9 @@ def stage_clusters(run, stage_name: str) -> StageView | None:
     placement = (run.spec or {}).get("placementName", "")
     parsed = [_parsed(c) for c in entry.get("clusters") or []]
     now = clock.now()
-    failures = _failures(family_for(run.namespace), placement, run.namespace, [view.name for _, view in parsed])
+    failures = _failures(family_for(run.namespace), placement, run.namespace, [view.name for _, view, _ in parsed])
     started, ended = when(entry.get("startTime")), when(entry.get("endTime"))
-    views = [_with_failure(_cluster_view(key, view, failures), failures["failing"]) for key, view in parsed]
+    views = [_with_failure(_cluster_view(key, view, failures), failures["failing"]) for key, view, _ in parsed]
     return StageView(stage_name, stage_state(entry), started, ended,
                      duration_text(seconds_between(started, ended or (now if started else None))), views)
 
@@ -287,13 +290,13 @@ def _with_failure(view: ClusterView, failing: dict[str, Failure]) -> ClusterView
     return view
 
 
-def _stage_view(entry: dict, clusters: list[tuple[tuple, ClusterView]], config: dict, ctx: dict, *,
+def _stage_view(entry: dict, clusters: list[tuple[tuple, ClusterView, ClusterSpan]], config: dict, ctx: dict, *,
                 is_deletion: bool = False) -> StageView:
     """A stage of the run from its status entry and its clusters (`_parsed`)."""
     started, ended = when(entry.get("startTime")), when(entry.get("endTime"))
     stage = StageView(entry.get("stageName", ""), stage_state(entry), started, ended,
                       duration_text(seconds_between(started, ended or (ctx["now"] if started else None))),
-                      [_cluster_view(key, view, ctx["failures"]) for key, view in clusters],
+                      [_cluster_view(key, view, ctx["failures"]) for key, view, _ in clusters],
                       is_deletion=is_deletion)
     for when_, key, config_key in (("before", "beforeStageTaskStatus", "beforeStageTasks"),
                                    ("after", "afterStageTaskStatus", "afterStageTasks")):
@@ -382,7 +385,7 @@ def run_timeline(run) -> Timeline:
     entries, deletion = status.get("stagesStatus") or [], status.get("deletionStageStatus")
     parsed = [[_parsed(c) for c in entry.get("clusters") or []] for entry in [*entries, deletion or {}]]
     # What members report matters for the clusters updating now (failing, pending): only theirs is read.
-    updating = [view.name for clusters in parsed for _, view in clusters if view.state == "updating"]
+    updating = [view.name for clusters in parsed for _, view, _ in clusters if view.state == "updating"]
     ctx["failures"] = (_failures(family, spec.get("placementName", ""), run.namespace, updating) if run.active
                        else {"failing": {}, "pending": {}})
     state = run_state(spec.get("state"), status.get("conditions"))
@@ -400,7 +403,7 @@ def run_timeline(run) -> Timeline:
         elapsed=duration_text(seconds_between(*_run_span(run, now))), sentence="",
         events=list(m.Event.objects.filter(run=run.name, object_namespace=run.namespace)
                     .order_by("-id")[:RUN_EVENTS_SHOWN]),
-        now=now)
+        now=now, spans=[tuple(span for _, _, span in clusters) for clusters in parsed[:-1]])
     timeline.sentence = run_sentence(timeline)
     return timeline
 
