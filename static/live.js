@@ -21,6 +21,10 @@
 //    to it), keeping the notice the person just got.
 //    A changed map cell keeps its element, so the focus and the map's one
 //    Tab stop stay: only its class and name change.
+// 7. A big stage's table loads when someone opens it (?table=N), and pushes
+//    carry that stage's map cells, not its rows: an opened table is fetched
+//    again after a push changed one of its stage's cells (one fetch at a
+//    time per table; changes meanwhile make one more fetch after it).
 (function () {
   "use strict";
   var RESYNC_MS = 60000, NOTICE_MS = 15000;
@@ -163,10 +167,38 @@
       event.preventDefault();
       current.className = incoming.className;
       current.setAttribute("aria-label", incoming.getAttribute("aria-label"));
+      var stage = /^cell-(\d+)-/.exec(current.id);
+      if (stage) changedStages[stage[1]] = true;
       return;
     }
     keepNotices(current, incoming);
   });
+
+  var changedStages = {}, reloading = {};
+
+  document.addEventListener("htmx:wsAfterMessage", function () {
+    Object.keys(changedStages).forEach(function (n) {
+      var table = document.getElementById("table-" + n);
+      if (table && table.open && table.hasAttribute("hx-get") && table.querySelector("table.clusters")) reload(table);
+    });
+    changedStages = {};
+  });
+
+  function reload(table) {
+    var id = table.id;
+    if (reloading[id]) {
+      reloading[id] = "again";
+      return;
+    }
+    reloading[id] = true;
+    htmx.ajax("GET", table.getAttribute("hx-get"), {source: table, target: table.querySelector(".scroll"),
+                                                     swap: "innerHTML", headers: {"X-Fleet-Poll": "true"}})
+      .finally(function () {
+        var again = reloading[id] === "again", current = document.getElementById(id);
+        delete reloading[id];
+        if (again && current && current.open && current.querySelector("table.clusters")) reload(current);
+      });
+  }
 
   function titleCount() {
     var badge = document.getElementById("approvals-count");

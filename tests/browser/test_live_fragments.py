@@ -3,7 +3,7 @@ production (Redis, PostgreSQL, Daphne; the pushes sent from another process,
 as an engine in a Celery worker sends them): Vera watches a run of three
 stages of 40 clusters. A cluster finishing changes its cell (the same
 element: focus and Tab stop stay) and its stage's head, and nothing replaces
-the timeline. A page that missed a push fetches its whole timeline instead of
+the timeline; the stage's table, once opened, follows. A page that missed a push fetches its whole timeline instead of
 applying a delta meant for another version."""
 
 import re
@@ -76,6 +76,14 @@ def test_a_partial_push_updates_the_cell_and_the_stage_head_in_place(browser, hu
     expect(vera.locator("#run-progress")).to_have_text("42 of 120 clusters")
     assert vera.evaluate("""() => window.__sameDocument && document.getElementById('timeline').dataset.mark === 'kept'
         && window.__cell === document.getElementById('cell-2-m2-2') && document.activeElement === window.__cell""")
+
+    # The stage's table (40 clusters: loaded when opened) follows its cells' pushes.
+    vera.locator("#table-2 summary").click()
+    row = vera.locator("#cluster-m2-3")
+    expect(row.locator(".state")).to_have_text("updating")
+    finish(hub, 3)
+    expect(row.locator(".state")).to_have_text("succeeded")
+    expect(vera.locator("#table-2")).to_have_attribute("open", "")
 
 
 def test_a_page_that_missed_a_push_fetches_its_whole_timeline(browser, hub):
