@@ -27,6 +27,7 @@ import asyncio
 import logging
 import time
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
@@ -52,6 +53,20 @@ class LiveConsumer(AsyncWebsocketConsumer):
     session_key: str | None = None
     checked_at: float = 0.0
     closing: bool = False
+
+    async def dispatch(self, message):
+        """Hand a message to its handler, without Channels' close_old_connections()
+        first. Channels runs that in the process's one thread-sensitive thread
+        before every message, so each push to each socket waited in line
+        behind whatever sync work that thread had queued: 49 sockets opening a
+        1,000-cluster run's page, each rendering its whole timeline there,
+        held every push to every socket of this server for seconds. These
+        handlers reach the database only through database_sync_to_async,
+        which closes stale connections itself, before and after each call."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     def subscribe(self, audience: str) -> list[str]:
         """The groups to join for this person's audience; [] if there is nothing to show."""

@@ -8,10 +8,11 @@ role. The fleet is the tutorial's, driven by the engine in-process."""
 
 import asyncio
 import functools
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
@@ -375,3 +376,34 @@ async def test_a_logout_closes_the_socket_through_redis_too(redis_layer, waiting
     communicator, client = await open_socket(run_path(waiting_at_staging), vera)
     await database_sync_to_async(client.post)("/accounts/logout/")
     assert await close_code(communicator) == consumers.UNAUTHENTICATED
+
+
+@pytest.mark.slow  # starts a redis-server: not in `make test-fast`
+@asynchronously
+async def test_every_viewer_gets_a_push_while_the_servers_sync_thread_is_busy(redis_layer, waiting_at_staging, vera,
+                                                                              monkeypatch):
+    """Ten viewers of one run on one server each get the group's message
+    while the process's thread-sensitive thread, where a connecting socket
+    renders its page, is held by other work: a push does not wait in line
+    behind it (issue 16's seconds-long stall while 49 sockets connected)."""
+    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 3600)  # no session check due: only the push itself
+    viewers = [(await connected(run_path(waiting_at_staging), vera))[0] for _ in range(10)]
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_sync_thread():
+        holding.set()
+        release.wait(timeout=60)
+
+    held = asyncio.ensure_future(sync_to_async(hold_the_sync_thread)())
+    try:
+        while not holding.is_set():
+            await asyncio.sleep(0.01)
+        group = broadcast.run_group(waiting_at_staging.KIND, waiting_at_staging.pk, "view")
+        await get_channel_layer().group_send(group, {"type": broadcast.MESSAGE_TYPE, "html": "<p>pushed</p>"})
+        received = [await viewer.receive_from(timeout=TIMEOUT) for viewer in viewers]
+    finally:
+        release.set()
+        await held
+    assert received == ["<p>pushed</p>"] * 10
+    for viewer in viewers:
+        await viewer.disconnect()
