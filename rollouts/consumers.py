@@ -24,8 +24,10 @@ get the buttons of its new role.
 """
 
 import asyncio
+import functools
 import logging
 import time
+from dataclasses import dataclass, field
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
@@ -42,6 +44,52 @@ RECHECK_SECONDS = 5.0
 # Channel layers drop a group member a day after it joined (group_expiry):
 # a page left open overnight would stop hearing pushes without knowing.
 REJOIN_SECONDS = 3600
+
+
+@dataclass
+class _Page:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    started: int = 0  # renders begun
+    rendered_by: int = 0  # which of them made `html`
+    html: str = ""
+    waiting: int = 0  # sockets in SharedRenders.render() for this page
+
+
+class SharedRenders:
+    """The first message of the sockets that open one page at once, rendered
+    once for all of them, one render at a time. Fifty viewers opening a
+    1,000-cluster run's page rendered its whole timeline fifty times (~50 ms
+    each) on the server's one thread-sensitive thread; now two or three.
+
+    A socket takes a ticket once it has joined its groups and uses only a
+    render begun after that: one read before it joined could miss a change
+    whose push went out before it joined, and nothing would repair it until
+    the next push. A page's entry lives only while sockets wait for it."""
+
+    def __init__(self):
+        self.pages: dict[tuple, _Page] = {}
+
+    async def render(self, key: tuple, render) -> str:
+        """render() in the sync thread, or its result for another socket of
+        `key` if that render began after this call."""
+        page = self.pages.setdefault(key, _Page())
+        ticket = page.started
+        page.waiting += 1
+        try:
+            async with page.lock:
+                if page.rendered_by > ticket:
+                    return page.html
+                page.started += 1
+                number = page.started
+                page.html, page.rendered_by = await database_sync_to_async(render)(), number
+                return page.html
+        finally:
+            page.waiting -= 1
+            if not page.waiting:
+                del self.pages[key]
+
+
+FIRST_MESSAGES = SharedRenders()
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -90,6 +138,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if not groups:
             await self.close(code=NOT_FOUND)
             return
+        page = (type(self).__name__, audience, *groups)  # what the first message shows
         broadcast.note_server_loop()
         self.audience, self.checked_at = audience, time.monotonic()
         self.session_key = getattr(self.scope.get("session"), "session_key", None)
@@ -103,7 +152,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.rejoining = asyncio.create_task(self.rejoin_now_and_then())
         # Rendered after joining: a change committed from here on is pushed
         # too, so nothing falls between this state and the next push.
-        current = await database_sync_to_async(self.render_with_count)(audience)
+        current = await FIRST_MESSAGES.render(page, functools.partial(self.render_with_count, audience))
         if current:
             await self.send(text_data=current)
 

@@ -407,3 +407,70 @@ async def test_every_viewer_gets_a_push_while_the_servers_sync_thread_is_busy(re
     assert received == ["<p>pushed</p>"] * 10
     for viewer in viewers:
         await viewer.disconnect()
+
+
+# Sockets opening one page at once ----------------------------------------------------------------
+
+
+@asynchronously
+async def test_sockets_that_open_a_page_while_it_renders_share_the_next_render_not_that_one():
+    """The first socket's render began before the others joined: they may not
+    use it (it could miss a change pushed before they joined), and share the
+    one that begins after it."""
+    shared, release, renders = consumers.SharedRenders(), threading.Event(), []
+
+    def render():
+        renders.append(len(renders) + 1)
+        release.wait(timeout=30)
+        return f"render {len(renders)}"
+
+    first = asyncio.ensure_future(shared.render(("run", 1, "view"), render))
+    while not renders:
+        await asyncio.sleep(0.01)
+    others = [asyncio.ensure_future(shared.render(("run", 1, "view"), render)) for _ in range(5)]
+    while shared.pages[("run", 1, "view")].waiting < 6:
+        await asyncio.sleep(0.01)
+    release.set()
+    assert await asyncio.gather(first, *others) == ["render 1"] + ["render 2"] * 5
+    assert renders == [1, 2]
+    assert shared.pages == {}
+
+
+@asynchronously
+async def test_a_socket_that_opens_a_page_after_its_render_finished_renders_it_again():
+    shared, renders = consumers.SharedRenders(), []
+
+    def render():
+        renders.append(1)
+        return f"render {len(renders)}"
+
+    assert await shared.render(("overview",), render) == "render 1"
+    assert await shared.render(("overview",), render) == "render 2"
+
+
+@asynchronously
+async def test_a_render_that_failed_leaves_the_sockets_waiting_for_it_to_render_again():
+    """Two sockets join while the first render runs; the next render, begun
+    for both, fails for the one it ran for: the other may not fall back on
+    the first render (begun before it joined), it renders once more."""
+    shared, release, renders = consumers.SharedRenders(), threading.Event(), []
+
+    def render():
+        renders.append(len(renders) + 1)
+        if renders[-1] == 1:
+            release.wait(timeout=30)
+        if renders[-1] == 2:
+            raise RuntimeError("the database went away")
+        return f"render {renders[-1]}"
+
+    first = asyncio.ensure_future(shared.render(("nav",), render))
+    while not renders:
+        await asyncio.sleep(0.01)
+    failing, waiting = (asyncio.ensure_future(shared.render(("nav",), render)) for _ in range(2))
+    while shared.pages[("nav",)].waiting < 3:
+        await asyncio.sleep(0.01)
+    release.set()
+    assert await first == "render 1"
+    with pytest.raises(RuntimeError):
+        await failing
+    assert await waiting == "render 3"
