@@ -474,3 +474,19 @@ async def test_a_render_that_failed_leaves_the_sockets_waiting_for_it_to_render_
     with pytest.raises(RuntimeError):
         await failing
     assert await waiting == "render 3"
+
+
+@asynchronously
+async def test_a_socket_checks_its_session_again_after_a_push_so_the_next_one_need_not_wait(waiting_at_staging,
+                                                                                             vera, monkeypatch):
+    """Its check is renewed in the background once a push went through: a
+    session that ended unnoticed closes the socket before any other push."""
+    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 3600)
+    monkeypatch.setattr(consumers, "RENEW_SECONDS", 0.0)
+    communicator, client = await open_socket(run_path(waiting_at_staging), vera)
+    await database_sync_to_async(lambda: Session.objects.filter(session_key=client.session.session_key).delete())()
+    group = broadcast.run_group(waiting_at_staging.KIND, waiting_at_staging.pk, "view")
+    await get_channel_layer().group_send(group, {"type": broadcast.MESSAGE_TYPE, "html": "<p>pushed</p>"})
+    assert await communicator.receive_from(timeout=TIMEOUT) == "<p>pushed</p>"  # on the check it had
+    assert await close_code(communicator) == consumers.UNAUTHENTICATED
+    await communicator.disconnect()  # leaves its groups: the in-memory layer outlives the test
