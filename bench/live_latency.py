@@ -16,7 +16,10 @@ measured alone:
 
     1 page                 one Chromium page
     1 page + 49 sockets    the measuring page and 49 plain WebSocket clients
-                           (in a process of their own)
+                           (in a process of their own), connected right before
+                           the first transition: their first messages are
+                           rendered while the first pushes go out (a connect
+                           storm; BENCHMARKS.md, "The fan-out stall")
     50 pages               50 pages in one Chromium, the first one measuring;
                            spaced wider (--pages-gap): each push is 50 DOM
                            swaps on this machine's two cores

@@ -8,10 +8,11 @@ role. The fleet is the tutorial's, driven by the engine in-process."""
 
 import asyncio
 import functools
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
@@ -375,3 +376,117 @@ async def test_a_logout_closes_the_socket_through_redis_too(redis_layer, waiting
     communicator, client = await open_socket(run_path(waiting_at_staging), vera)
     await database_sync_to_async(client.post)("/accounts/logout/")
     assert await close_code(communicator) == consumers.UNAUTHENTICATED
+
+
+@pytest.mark.slow  # starts a redis-server: not in `make test-fast`
+@asynchronously
+async def test_every_viewer_gets_a_push_while_the_servers_sync_thread_is_busy(redis_layer, waiting_at_staging, vera,
+                                                                              monkeypatch):
+    """Ten viewers of one run on one server each get the group's message
+    while the process's thread-sensitive thread, where a connecting socket
+    renders its page, is held by other work: a push does not wait in line
+    behind it (issue 16's seconds-long stall while 49 sockets connected)."""
+    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 3600)  # no session check due: only the push itself
+    viewers = [(await connected(run_path(waiting_at_staging), vera))[0] for _ in range(10)]
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_sync_thread():
+        holding.set()
+        release.wait(timeout=60)
+
+    held = asyncio.ensure_future(sync_to_async(hold_the_sync_thread)())
+    try:
+        while not holding.is_set():
+            await asyncio.sleep(0.01)
+        group = broadcast.run_group(waiting_at_staging.KIND, waiting_at_staging.pk, "view")
+        await get_channel_layer().group_send(group, {"type": broadcast.MESSAGE_TYPE, "html": "<p>pushed</p>"})
+        received = [await viewer.receive_from(timeout=TIMEOUT) for viewer in viewers]
+    finally:
+        release.set()
+        await held
+    assert received == ["<p>pushed</p>"] * 10
+    for viewer in viewers:
+        await viewer.disconnect()
+
+
+# Sockets opening one page at once ----------------------------------------------------------------
+
+
+@asynchronously
+async def test_sockets_that_open_a_page_while_it_renders_share_the_next_render_not_that_one():
+    """The first socket's render began before the others joined: they may not
+    use it (it could miss a change pushed before they joined), and share the
+    one that begins after it."""
+    shared, release, renders = consumers.SharedRenders(), threading.Event(), []
+
+    def render():
+        renders.append(len(renders) + 1)
+        release.wait(timeout=30)
+        return f"render {len(renders)}"
+
+    first = asyncio.ensure_future(shared.render(("run", 1, "view"), render))
+    while not renders:
+        await asyncio.sleep(0.01)
+    others = [asyncio.ensure_future(shared.render(("run", 1, "view"), render)) for _ in range(5)]
+    while shared.pages[("run", 1, "view")].waiting < 6:
+        await asyncio.sleep(0.01)
+    release.set()
+    assert await asyncio.gather(first, *others) == ["render 1"] + ["render 2"] * 5
+    assert renders == [1, 2]
+    assert shared.pages == {}
+
+
+@asynchronously
+async def test_a_socket_that_opens_a_page_after_its_render_finished_renders_it_again():
+    shared, renders = consumers.SharedRenders(), []
+
+    def render():
+        renders.append(1)
+        return f"render {len(renders)}"
+
+    assert await shared.render(("overview",), render) == "render 1"
+    assert await shared.render(("overview",), render) == "render 2"
+
+
+@asynchronously
+async def test_a_render_that_failed_leaves_the_sockets_waiting_for_it_to_render_again():
+    """Two sockets join while the first render runs; the next render, begun
+    for both, fails for the one it ran for: the other may not fall back on
+    the first render (begun before it joined), it renders once more."""
+    shared, release, renders = consumers.SharedRenders(), threading.Event(), []
+
+    def render():
+        renders.append(len(renders) + 1)
+        if renders[-1] == 1:
+            release.wait(timeout=30)
+        if renders[-1] == 2:
+            raise RuntimeError("the database went away")
+        return f"render {renders[-1]}"
+
+    first = asyncio.ensure_future(shared.render(("nav",), render))
+    while not renders:
+        await asyncio.sleep(0.01)
+    failing, waiting = (asyncio.ensure_future(shared.render(("nav",), render)) for _ in range(2))
+    while shared.pages[("nav",)].waiting < 3:
+        await asyncio.sleep(0.01)
+    release.set()
+    assert await first == "render 1"
+    with pytest.raises(RuntimeError):
+        await failing
+    assert await waiting == "render 3"
+
+
+@asynchronously
+async def test_a_socket_checks_its_session_again_after_a_push_so_the_next_one_need_not_wait(waiting_at_staging,
+                                                                                             vera, monkeypatch):
+    """Its check is renewed in the background once a push went through: a
+    session that ended unnoticed closes the socket before any other push."""
+    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 3600)
+    monkeypatch.setattr(consumers, "RENEW_SECONDS", 0.0)
+    communicator, client = await open_socket(run_path(waiting_at_staging), vera)
+    await database_sync_to_async(lambda: Session.objects.filter(session_key=client.session.session_key).delete())()
+    group = broadcast.run_group(waiting_at_staging.KIND, waiting_at_staging.pk, "view")
+    await get_channel_layer().group_send(group, {"type": broadcast.MESSAGE_TYPE, "html": "<p>pushed</p>"})
+    assert await communicator.receive_from(timeout=TIMEOUT) == "<p>pushed</p>"  # on the check it had
+    assert await close_code(communicator) == consumers.UNAUTHENTICATED
+    await communicator.disconnect()  # leaves its groups: the in-memory layer outlives the test
