@@ -22,7 +22,7 @@ from rollouts.controllers.placement import PlacementRefreshes
 from rollouts.members.agent import members_sync
 from rollouts.mirror.freezes import mirrored_runs_enforce
 from rollouts.selectors.freezes import freezes_holding
-from rollouts.services import health_gates
+from rollouts.services import audit, health_gates
 from rollouts.services.freezes import freezes_sync
 from rollouts.services.health import heartbeat_record
 
@@ -33,7 +33,13 @@ log = logging.getLogger(__name__)
 
 def engine_tick() -> float | None:
     """One pass over everything. Returns seconds until something is due
-    (a freeze's window opening or closing included)."""
+    (a freeze's window opening or closing included). The audit rows its
+    commits append are sealed once, before it returns."""
+    with audit.seals_deferred():
+        return _tick()
+
+
+def _tick() -> float | None:
     refreshes = PlacementRefreshes()  # each placement whose bindings changed, once, at the end
     deadlines = [members_sync(refreshes), freezes_sync()]
     freezes = freezes_holding()  # once per tick, for every run's world
