@@ -11,7 +11,7 @@ from django.contrib import admin
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from rollouts import changes
+from rollouts import changes, tasks
 from rollouts import models as m
 from rollouts.engine.loop import engine_tick
 from rollouts.services import audit
@@ -365,5 +365,17 @@ def test_an_engine_tick_seals_once_whatever_its_commits(frozen_clock, seals):
     # each run's pass commits its own events
     assert set(m.Event.objects.filter(actor="system:engine").values_list("run", flat=True)) == {"example-run",
                                                                                                "second-run"}
+    assert seals == [{"using": "default"}]
+    assert unsealed() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_celery_advance_seals_once_at_the_end_of_the_task(frozen_clock, seals):
+    fb.tutorial_waiting_at_canary()
+    fb.approve("example-run-canary")
+    before = m.Event.objects.filter(actor="system:engine").count()
+    seals.clear()
+    tasks.run_advance(m.ClusterStagedUpdateRun.KIND, fb.run_obj().pk)
+    assert m.Event.objects.filter(actor="system:engine").count() > before
     assert seals == [{"using": "default"}]
     assert unsealed() == 0
