@@ -137,14 +137,16 @@ class PlacementRefreshes:
         self._pending[family.placement, placement.pk] = family
 
     def run(self) -> None:
-        """Refresh each placement once, read afresh (one query a family)."""
+        """Refresh each placement once, read afresh (one query a family), all
+        in one transaction (the caller's when it has one: the tick's last
+        member sync)."""
         by_family: dict = {}
         for (_, pk), family in self._pending.items():
             by_family.setdefault(family, []).append(pk)
         self._pending.clear()
-        for family, pks in by_family.items():
-            for placement in family.placement.objects.filter(pk__in=pks):
-                with transaction.atomic():
+        with transaction.atomic():
+            for family, pks in by_family.items():
+                for placement in family.placement.objects.filter(pk__in=pks):
                     placement_status_refresh(placement, family)
 
 

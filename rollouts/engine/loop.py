@@ -14,7 +14,7 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 
 from rollouts import clock, metrics, notifier
 from rollouts import models as m
@@ -49,9 +49,11 @@ def _tick() -> float | None:
         decision = runner.run_advance(family=family, pk=pk, freezes=freezes, labels=labels, refreshes=refreshes)
         if decision is not None:
             deadlines.append(decision.requeue_after)
-    # Finished applies may let runs move on: sync members once more at once.
-    deadlines.append(members_sync(refreshes))
-    refreshes.run()
+    # Finished applies may let runs move on: sync members once more at once,
+    # and refresh what the tick touched in the same transaction.
+    with transaction.atomic():
+        deadlines.append(members_sync(refreshes))
+        refreshes.run()
     pending = [d for d in deadlines if d is not None]
     return min(pending) if pending else None
 
