@@ -40,8 +40,15 @@ def engine_tick() -> float | None:
 
 
 def _tick() -> float | None:
-    refreshes = PlacementRefreshes()  # each placement whose bindings changed, once, at the end
-    deadlines = [members_sync(refreshes), freezes_sync()]
+    refreshes = PlacementRefreshes()  # each placement whose bindings changed, once
+    with transaction.atomic():
+        deadlines = [members_sync(refreshes)]
+        # A placement no run moves (a RollingUpdate placement rolling out)
+        # shows its applies now, not after every run's advance; the runs'
+        # placements are refreshed once, at the end.
+        if refreshes:
+            refreshes.run(leave=runner.active_placements())
+    deadlines.append(freezes_sync())
     freezes = freezes_holding()  # once per tick, for every run's world
     mirrored_runs_enforce(freezes=freezes)  # a hub's runs are its controller's: a freeze stops them there
     labels = runner.MemberLabels(whole_fleet=True)  # read once, on the first run's pass, for every run

@@ -68,6 +68,14 @@ def active_runs() -> list[tuple[Family, int]]:
             for pk in local_only(family.run.objects.filter(active=True)).values_list("pk", flat=True)]
 
 
+def active_placements() -> set[tuple]:
+    """(placement model, namespace, name) of the placements our active runs
+    roll out (one query a family)."""
+    return {(family.placement, namespace, name) for family in FAMILIES
+            for namespace, name in local_only(family.run.objects.filter(active=True))
+            .values_list("namespace", "spec__placementName")}
+
+
 class MemberLabels:
     """Member clusters' labels, read once and shared by the passes of one
     advance, or of every run of an engine tick (`whole_fleet`: one query for
