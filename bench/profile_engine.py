@@ -4,8 +4,10 @@ at a size of your choice, its rollouts advanced in this one process by
 
     .venv/bin/python bench/profile_engine.py [--members 100] [--placements 10] [--concurrent 10] [--top 30]
 
-Prints the wall time to Succeeded, the number of run passes and applies, and
-the functions with the most cumulative time (ours and the ORM's).
+Prints the wall time to Succeeded, the number of run passes and applies, what
+the rollouts cost in counts (which noise on a shared machine does not move:
+transactions committed, audit seals, model instances built), and the functions
+with the most cumulative time (ours and the ORM's).
 """
 
 import argparse
@@ -15,10 +17,66 @@ import pstats
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+
+class Counts:
+    """Transactions, audit seals and model instances while the rollouts run.
+
+    A transaction is an atomic block's commit, or a write statement outside
+    one (SQLite under autocommit commits each); the seals' own transactions
+    are among them and are also counted apart."""
+
+    WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+    def __init__(self):
+        self.commits = self.autocommit_writes = self.seals = self.seal_batches = 0
+        self.instances: Counter = Counter()
+
+    def start(self) -> None:
+        from django.db import connection
+        from django.db.backends.base.base import BaseDatabaseWrapper
+        from django.db.models.signals import post_init
+
+        from rollouts.services import audit
+
+        commit, seal, batch = BaseDatabaseWrapper.commit, audit.audit_seal, audit._seal_batch
+
+        def counted_commit(wrapper):
+            self.commits += 1
+            return commit(wrapper)
+
+        def counted_seal(*a, **kw):
+            self.seals += 1
+            return seal(*a, **kw)
+
+        def counted_batch(*a, **kw):
+            self.seal_batches += 1
+            return batch(*a, **kw)
+
+        BaseDatabaseWrapper.commit, audit.audit_seal, audit._seal_batch = counted_commit, counted_seal, counted_batch
+        connection.execute_wrappers.append(self._statement)
+        post_init.connect(self._built, weak=False)
+
+    def _statement(self, execute, sql, params, many, context):
+        if not context["connection"].in_atomic_block and sql.lstrip().upper().startswith(self.WRITES):
+            self.autocommit_writes += 1
+        return execute(sql, params, many, context)
+
+    def _built(self, sender, **kwargs):
+        self.instances[sender.__name__] += 1
+
+    def report(self, runs: int) -> str:
+        transactions = self.commits + self.autocommit_writes
+        top = ", ".join(f"{name} {n:,}" for name, n in self.instances.most_common(4))
+        return (f"transactions: {transactions:,} ({transactions / runs:.1f} a run: {self.commits:,} commits of atomic "
+                f"blocks, {self.autocommit_writes:,} autocommit writes); audit seals: {self.seals:,} "
+                f"({self.seal_batches:,} sealing transactions); model instances: "
+                f"{sum(self.instances.values()):,} ({top})")
 
 
 def main() -> None:
@@ -65,17 +123,21 @@ def main() -> None:
         return one_pass(*a, **kw)
 
     runner._one_pass = counted
-    profile, started = cProfile.Profile(), time.perf_counter()
+    counts = Counts()
+    counts.start()
+    profile, started, cpu = cProfile.Profile(), time.perf_counter(), time.process_time()
     if not args.no_profile:
         profile.enable()
     while m.ClusterStagedUpdateRun.objects.filter(active=True).exists():
         loop.engine_tick()
     profile.disable()
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     applied = m.ClusterResourceBinding.objects.filter(owner__name__in=[f"app{i:04d}" for i in range(args.concurrent)],
                                                        applied_generation__gt=1).count()
-    print(f"{args.concurrent} runs of {per} clusters: {wall:.2f} s in one process, {passes['n']} run passes, "
+    print(f"{args.concurrent} runs of {per} clusters: {wall:.2f} s in one process ({cpu:.2f} s of CPU: steadier "
+          f"on a shared machine), {passes['n']} run passes, "
           f"{applied} clusters updated ({applied / wall:.0f}/s)")
+    print(counts.report(args.concurrent))
     if args.no_profile:
         return
     stats = pstats.Stats(profile).sort_stats(args.sort)

@@ -21,7 +21,7 @@ from rollouts.k8s_errors import TemporaryK8sError
 from rollouts.members import agent
 from rollouts.mirror import freezes as freeze_mirror
 from rollouts.models import revisions
-from rollouts.services import deliveries, freezes
+from rollouts.services import audit, deliveries, freezes
 from rollouts.services.health import heartbeat_record
 
 log = logging.getLogger(__name__)
@@ -65,13 +65,15 @@ def advance_once(run_kind: str, pk: int, woken_at: float | None = None) -> bool:
 # run_from_args: its log lines carry the run (fleetui.logging).
 @shared_task(**RETRY, run_from_args=True)
 def run_advance(run_kind: str, pk: int, woken_at: float | None = None) -> None:
-    """Advance one run as far as it goes now (`woken_at`: when a writer asked, Unix time)."""
+    """Advance one run as far as it goes now (`woken_at`: when a writer asked,
+    Unix time). Its passes' audit rows are sealed once, at the task's end."""
     try:
         if _marks() is not None:
             _marks().delete(_queued_key(run_kind, pk))  # from now on, a new reason queues a new advance
     except redis.exceptions.RedisError:
         pass  # the mark expires by itself; the advance must not wait for Redis
-    runner.run_advance(family=_FAMILY_BY_RUN_KIND[run_kind], pk=pk, woken_at=woken_at)
+    with audit.seals_deferred():
+        runner.run_advance(family=_FAMILY_BY_RUN_KIND[run_kind], pk=pk, woken_at=woken_at)
 
 
 @shared_task(**RETRY)

@@ -3,6 +3,7 @@ chain after commit, the application cannot change or remove a row, and
 `fleet audit verify` reports the first broken link after tampering.
 PostgreSQL's trigger and concurrent writers: test_audit_postgres.py."""
 
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -10,8 +11,9 @@ from django.contrib import admin
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from rollouts import changes
+from rollouts import changes, tasks
 from rollouts import models as m
+from rollouts.engine.loop import engine_tick
 from rollouts.services import audit
 from rollouts.services.events import record
 
@@ -282,3 +284,98 @@ def test_the_key_applies_from_its_seq_on_so_an_existing_log_stays_intact(setting
     assert m.Event.objects.get(seq=3).hash == plain_head
     settings.FLEET_AUDIT_HMAC_KEY = "another-key"
     assert audit.audit_verify().seq == 4, "links from seq 4 on need the key"
+
+
+# One seal per engine tick (seals_deferred) -----------------------------------------------------------
+
+
+def unsealed() -> int:
+    return m.Event.objects.filter(seq__isnull=True).count()
+
+
+@pytest.fixture
+def seals(monkeypatch):
+    """How many times the chain was sealed (audit_seal calls)."""
+    calls = []
+    real = audit.audit_seal
+    monkeypatch.setattr(audit, "audit_seal", lambda **kw: calls.append(kw) or real(**kw))
+    return calls
+
+
+def commit_appends(capture, count: int) -> None:
+    with capture(execute=True), transaction.atomic():
+        append(count)
+
+
+def test_commits_in_a_deferred_block_are_sealed_once_on_leaving_it(django_capture_on_commit_callbacks, seals):
+    with audit.seals_deferred():
+        for done in (2, 4, 6):
+            commit_appends(django_capture_on_commit_callbacks, 2)
+            assert unsealed() == done
+        with audit.seals_deferred():  # nested: the outer block seals
+            commit_appends(django_capture_on_commit_callbacks, 1)
+        assert unsealed() == 7 and seals == []
+    assert unsealed() == 0 and len(seals) == 1
+    assert audit.audit_verify().intact
+
+
+def test_a_deferred_block_that_raises_still_seals_what_committed(django_capture_on_commit_callbacks):
+    with pytest.raises(RuntimeError), audit.seals_deferred():
+        commit_appends(django_capture_on_commit_callbacks, 3)
+        raise RuntimeError("the tick failed after a commit")
+    assert unsealed() == 0
+
+
+def test_rows_deferred_for_a_quarter_of_the_window_are_sealed_at_once(django_capture_on_commit_callbacks,
+                                                                      monkeypatch, settings):
+    settings.FLEET_AUDIT_SEAL_WITHIN_SECONDS = 60
+    now = [1000.0]
+    monkeypatch.setattr(audit.time, "monotonic", lambda: now[0])
+    with audit.seals_deferred():
+        commit_appends(django_capture_on_commit_callbacks, 2)
+        now[0] += 14
+        commit_appends(django_capture_on_commit_callbacks, 1)
+        assert unsealed() == 3
+        now[0] += 1  # 15 s since the first deferred commit: a long tick does not let them go stale
+        commit_appends(django_capture_on_commit_callbacks, 1)
+        assert unsealed() == 0
+        commit_appends(django_capture_on_commit_callbacks, 1)  # deferred afresh
+        assert unsealed() == 1
+    assert unsealed() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_another_threads_commits_are_sealed_as_they_commit():
+    with audit.seals_deferred():
+        worker = threading.Thread(target=audit.on_changes, args=([changes.AuditAppended("default")],))
+        append(2)
+        worker.start()
+        worker.join()
+        assert unsealed() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_engine_tick_seals_once_whatever_its_commits(frozen_clock, seals):
+    fb.tutorial_fleet()
+    fb.tutorial_strategy()
+    fb.tutorial_run()
+    fb.tutorial_run("second-run")
+    seals.clear()
+    engine_tick()
+    # each run's pass commits its own events
+    assert set(m.Event.objects.filter(actor="system:engine").values_list("run", flat=True)) == {"example-run",
+                                                                                               "second-run"}
+    assert seals == [{"using": "default"}]
+    assert unsealed() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_celery_advance_seals_once_at_the_end_of_the_task(frozen_clock, seals):
+    fb.tutorial_waiting_at_canary()
+    fb.approve("example-run-canary")
+    before = m.Event.objects.filter(actor="system:engine").count()
+    seals.clear()
+    tasks.run_advance(m.ClusterStagedUpdateRun.KIND, fb.run_obj().pk)
+    assert m.Event.objects.filter(actor="system:engine").count() > before
+    assert seals == [{"using": "default"}]
+    assert unsealed() == 0

@@ -131,20 +131,27 @@ class PlacementRefreshes:
     touched them (three times a tick, each reading every binding)."""
 
     def __init__(self):
-        self._pending: dict[tuple, object] = {}  # (placement model, pk) -> family
+        self._pending: dict[tuple, tuple] = {}  # (placement model, pk) -> (family, namespace, name)
 
     def add(self, placement, family) -> None:
-        self._pending[family.placement, placement.pk] = family
+        self._pending[family.placement, placement.pk] = (family, placement.namespace, placement.name)
 
-    def run(self) -> None:
-        """Refresh each placement once, read afresh (one query a family)."""
+    def __bool__(self) -> bool:
+        return bool(self._pending)
+
+    def run(self, *, leave: set[tuple] = frozenset()) -> None:
+        """Refresh each placement once, read afresh (one query a family), all
+        in one transaction (the caller's when it has one: a member sync's).
+        `leave`: (placement model, namespace, name) of placements to leave
+        pending for the next run()."""
         by_family: dict = {}
-        for (_, pk), family in self._pending.items():
-            by_family.setdefault(family, []).append(pk)
-        self._pending.clear()
-        for family, pks in by_family.items():
-            for placement in family.placement.objects.filter(pk__in=pks):
-                with transaction.atomic():
+        for key, (family, namespace, name) in list(self._pending.items()):
+            if (family.placement, namespace, name) not in leave:
+                by_family.setdefault(family, []).append(key[1])
+                del self._pending[key]
+        with transaction.atomic():
+            for family, pks in by_family.items():
+                for placement in family.placement.objects.filter(pk__in=pks):
                     placement_status_refresh(placement, family)
 
 

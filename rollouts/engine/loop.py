@@ -14,7 +14,7 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 
 from rollouts import clock, metrics, notifier
 from rollouts import models as m
@@ -22,7 +22,7 @@ from rollouts.controllers.placement import PlacementRefreshes
 from rollouts.members.agent import members_sync
 from rollouts.mirror.freezes import mirrored_runs_enforce
 from rollouts.selectors.freezes import freezes_holding
-from rollouts.services import health_gates
+from rollouts.services import audit, health_gates
 from rollouts.services.freezes import freezes_sync
 from rollouts.services.health import heartbeat_record
 
@@ -33,9 +33,22 @@ log = logging.getLogger(__name__)
 
 def engine_tick() -> float | None:
     """One pass over everything. Returns seconds until something is due
-    (a freeze's window opening or closing included)."""
-    refreshes = PlacementRefreshes()  # each placement whose bindings changed, once, at the end
-    deadlines = [members_sync(refreshes), freezes_sync()]
+    (a freeze's window opening or closing included). The audit rows its
+    commits append are sealed once, before it returns."""
+    with audit.seals_deferred():
+        return _tick()
+
+
+def _tick() -> float | None:
+    refreshes = PlacementRefreshes()  # each placement whose bindings changed, once
+    with transaction.atomic():
+        deadlines = [members_sync(refreshes)]
+        # A placement no run moves (a RollingUpdate placement rolling out)
+        # shows its applies now, not after every run's advance; the runs'
+        # placements are refreshed once, at the end.
+        if refreshes:
+            refreshes.run(leave=runner.active_placements())
+    deadlines.append(freezes_sync())
     freezes = freezes_holding()  # once per tick, for every run's world
     mirrored_runs_enforce(freezes=freezes)  # a hub's runs are its controller's: a freeze stops them there
     labels = runner.MemberLabels(whole_fleet=True)  # read once, on the first run's pass, for every run
@@ -43,9 +56,11 @@ def engine_tick() -> float | None:
         decision = runner.run_advance(family=family, pk=pk, freezes=freezes, labels=labels, refreshes=refreshes)
         if decision is not None:
             deadlines.append(decision.requeue_after)
-    # Finished applies may let runs move on: sync members once more at once.
-    deadlines.append(members_sync(refreshes))
-    refreshes.run()
+    # Finished applies may let runs move on: sync members once more at once,
+    # and refresh what the tick touched in the same transaction.
+    with transaction.atomic():
+        deadlines.append(members_sync(refreshes))
+        refreshes.run()
     pending = [d for d in deadlines if d is not None]
     return min(pending) if pending else None
 

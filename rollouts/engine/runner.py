@@ -68,6 +68,14 @@ def active_runs() -> list[tuple[Family, int]]:
             for pk in local_only(family.run.objects.filter(active=True)).values_list("pk", flat=True)]
 
 
+def active_placements() -> set[tuple]:
+    """(placement model, namespace, name) of the placements our active runs
+    roll out (one query a family)."""
+    return {(family.placement, namespace, name) for family in FAMILIES
+            for namespace, name in local_only(family.run.objects.filter(active=True))
+            .values_list("namespace", "spec__placementName")}
+
+
 class MemberLabels:
     """Member clusters' labels, read once and shared by the passes of one
     advance, or of every run of an engine tick (`whole_fleet`: one query for
@@ -100,32 +108,45 @@ def run_advance(*, family: Family, pk: int, woken_at: float | None = None,
     `freezes`: the freezes holding now, read once by a tick for all its runs;
     None: read here (one query). `labels`: the tick's member labels; None:
     read here, once for all the passes. `refreshes`: the tick's, to refresh
-    the placement once at its end; None: refreshed here after the passes."""
+    the placement once at its end; None: refreshed here after the passes, in
+    their transaction."""
     labels = labels or MemberLabels()
     if woken_at is not None:
         metrics.engine_woken(seconds=time.time() - woken_at, path="celery")
-    decision, placement = None, None
     try:
-        for _ in range(MAX_IMMEDIATE_PASSES):
-            started = time.perf_counter()
-            decision, changed, touched = _one_pass(family, pk, freezes, labels)
-            metrics.engine_pass_finished(seconds=time.perf_counter() - started, changed=changed)
-            placement = touched or placement
-            if decision is None or not changed:
-                break
+        # One transaction for the passes, the next look and (without a tick)
+        # the placement refresh: one commit per advance instead of one per
+        # pass, plus two. A conflict in any pass rolls back the whole advance,
+        # which the next one redoes (every pass is a compare-and-set).
+        with transaction.atomic():
+            decision, placement = _passes(family, pk, freezes, labels)
+            if placement is not None:
+                changes.publish(changes.ClustersBound())
+                if refreshes is None:  # once per advance, not per pass: it reads every binding
+                    placement_status_refresh(placement, family)
+            if decision is not None:
+                _schedule_next_look(family, pk, decision)
     except Conflict:
         log.info("run %s changed under us; the next pass picks it up", pk)
-        decision = None
+        return None
     if placement is not None and refreshes is not None:
         refreshes.add(placement, family)
-        changes.publish(changes.ClustersBound())
-    elif placement is not None:  # once per advance, not per pass: it reads every binding
-        with transaction.atomic():
-            placement_status_refresh(placement, family)
-            changes.publish(changes.ClustersBound())
-    if decision is not None:
-        _schedule_next_look(family, pk, decision)
     return decision
+
+
+def _passes(family: Family, pk: int, freezes: list[FreezeInfo] | None,
+            labels: MemberLabels) -> tuple[Decision | None, object]:
+    """Pass after pass while a pass changes something: (the last decision,
+    the placement whose bindings a pass wrote or None)."""
+    decision, placement = None, None
+    for _ in range(MAX_IMMEDIATE_PASSES):
+        started = time.perf_counter()
+        decision, changed, touched = _one_pass(family, pk, freezes, labels)
+        metrics.engine_pass_finished(seconds=time.perf_counter() - started, changed=changed)
+        placement = touched or placement
+        if decision is None or not changed:
+            break
+    return decision, placement
 
 
 def _schedule_next_look(family: Family, pk: int, decision: Decision) -> None:
@@ -168,8 +189,9 @@ def _log_retry(run, error: str) -> None:
 def _one_pass(family: Family, pk: int, freezes: list[FreezeInfo] | None = None,
               labels: MemberLabels | None = None) -> tuple[Decision | None, bool, object]:
     """One locked pass: (decision, whether it changed anything, the placement
-    whose bindings it wrote or None)."""
-    with transaction.atomic():
+    whose bindings it wrote or None). Inside an advance's transaction it takes
+    no savepoint of its own: a pass that fails fails the advance."""
+    with transaction.atomic(savepoint=False):
         run = family.run.objects.select_for_update().filter(pk=pk).first()
         if run is None:
             return None, False, None

@@ -50,14 +50,17 @@ def members_sync(refreshes: PlacementRefreshes | None = None) -> float | None:
 
 def members_sync_some(*, limit: int | None,
                       refreshes: PlacementRefreshes | None = None) -> tuple[float | None, bool]:
-    """Apply what is due on at most `limit` bindings a family. Returns (seconds
-    until the next apply finishes, whether more bindings were left waiting)."""
+    """Apply what is due on at most `limit` bindings a family, in one
+    transaction (each family's a savepoint: a conflict undoes that family's
+    sync only). Returns (seconds until the next apply finishes, whether more
+    bindings were left waiting)."""
     now, next_due, more = clock.now(), None, False
-    for family in FAMILIES:
-        due, full = _sync_family(family, now, limit, refreshes)
-        more |= full
-        if due is not None:
-            next_due = due if next_due is None else min(next_due, due)
+    with transaction.atomic():
+        for family in FAMILIES:
+            due, full = _sync_family(family, now, limit, refreshes)
+            more |= full
+            if due is not None:
+                next_due = due if next_due is None else min(next_due, due)
     return next_due, more
 
 
