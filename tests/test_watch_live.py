@@ -13,7 +13,15 @@ import time
 
 import pytest
 
-from .real_services import ROOT, _listening, free_port, postgres_env, process_env, wait_for
+from .real_services import (
+    ROOT,
+    _listening,
+    free_port,
+    postgres_database,
+    postgres_env,
+    process_env,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -268,3 +276,24 @@ def test_the_postgresql_horizon_stays_below_a_revision_drawn_by_a_transaction_st
         slow.execute("SELECT rollouts_next_rv()")
         slow.rollback()  # a rolled-back draw leaves a gap, and holds nothing back
         assert horizon() >= later
+
+
+def test_a_writer_in_another_database_of_the_server_does_not_hold_this_horizon_back(server):
+    import psycopg  # noqa: PLC0415
+
+    from rollouts.models.revisions import PG_HORIZON  # noqa: PLC0415
+
+    env, _, _ = server
+    url = env["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
+    other_url, drop = postgres_database()  # another hub's database on the same PostgreSQL server
+    try:
+        with psycopg.connect(url, autocommit=True) as here, psycopg.connect(
+                other_url.replace("postgres://", "postgresql://", 1)) as other:
+            for _ in range(10):  # this hub is past the other one's first revisions
+                here.execute("SELECT rollouts_next_rv()")
+            before = here.execute(PG_HORIZON).fetchone()[0]
+            drawn = other.execute("SELECT rollouts_next_rv()").fetchone()[0]  # drawn there, not committed
+            assert drawn < before and here.execute(PG_HORIZON).fetchone()[0] == before
+            other.rollback()
+    finally:
+        drop()

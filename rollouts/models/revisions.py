@@ -42,11 +42,13 @@ PG_SEQUENCE = "rollouts_hub_rv"
 PG_FUNCTION = "rollouts_next_rv"  # created by migration 0018_hub_resource_version
 TOMBSTONE_RETENTION = timedelta(minutes=15)
 # min(the last value handed out, the smallest value still pinned by a running
-# writer - 1): the PostgreSQL horizon (module docstring).
+# writer - 1): the PostgreSQL horizon (module docstring). pg_locks lists the
+# whole server's locks: only this database's writers pin its horizon.
 PG_HORIZON = f"""
 SELECT LEAST(s.handed, COALESCE((
     SELECT min(((l.classid::bigint << 32) | l.objid::bigint) - ({PG_LOCK_TAG}::bigint << 48)) FROM pg_locks l
-    WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND (l.classid::bigint >> 16) = {PG_LOCK_TAG}) - 1, s.handed))
+    WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND (l.classid::bigint >> 16) = {PG_LOCK_TAG}
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())) - 1, s.handed))
 FROM (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END AS handed FROM {PG_SEQUENCE}) s
 """
 
