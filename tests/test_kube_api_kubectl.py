@@ -150,7 +150,10 @@ def kubectl(tmp_path_factory):
         assert server.poll() is None, (tmp / "serve.log").read_text()[-2000:]
         yield client
     finally:
-        server.send_signal(signal.SIGINT)
+        # SIGTERM, as a supervisor stops it: it stops in a second or two. After
+        # SIGINT `fleet serve --tls-cert` was still running 20 s later, so this
+        # teardown used to wait its whole 15 s and then kill it.
+        server.send_signal(signal.SIGTERM)
         try:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
