@@ -47,7 +47,8 @@ app.conf.beat_schedule = {
     # Runs whose timer is due: a TimedWait ending, clusters in flight to poll.
     "advance-due-runs": {"task": "rollouts.tasks.runs_advance_due", "schedule": 1.0},
     # Every active run, in case a wake-up was lost (Redis restart, killed worker).
-    "advance-active-runs": {"task": "rollouts.tasks.runs_advance_active", "schedule": 15.0},
+    "advance-active-runs": {"task": "rollouts.tasks.runs_advance_active",
+                            "schedule": settings.FLEET_ACTIVE_RUNS_SWEEP_SECONDS},
     # Freezes that start or stop holding by the clock (a window opening), and mirrored hubs' runs they stop.
     "sync-freezes": {"task": "rollouts.tasks.freezes_sync", "schedule": 5.0},
     # Member status sync: applies that are due on members.

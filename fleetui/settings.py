@@ -358,6 +358,9 @@ FLEET_ENGINE_INTERVAL_SECONDS = env_float("FLEET_ENGINE_INTERVAL_SECONDS", 1.0)
 FLEET_HEALTH_TICK_SECONDS = env_float("FLEET_HEALTH_TICK_SECONDS", 1.0)
 # Seconds between beat's restarts of mirrored hubs' session chains a lost message broke.
 FLEET_HUB_SYNC_SECONDS = env_float("FLEET_HUB_SYNC_SECONDS", 30.0)
+# Seconds between beat's safety-net sweeps over every active run (what a lost message or a
+# killed worker dropped); also how long a run's queued advance holds off another (rollouts/tasks.py).
+FLEET_ACTIVE_RUNS_SWEEP_SECONDS = env_float("FLEET_ACTIVE_RUNS_SWEEP_SECONDS", 15.0)
 # Where writers wake a `fleet engine` in another process (default var/engine.sock).
 FLEET_ENGINE_SOCKET = env_str("FLEET_ENGINE_SOCKET")
 # Login rate limit: after this many failed logins for one user name, or from one

@@ -37,7 +37,7 @@ _FAMILY_BY_PLACEMENT_KIND = {family.placement.KIND: family for family in FAMILIE
 # applies queue at most one per run, marked in Redis until a worker takes it.
 # A lost task (a killed worker's reserved one) frees its run after
 # QUEUED_SECONDS, the safety-net sweep's interval, and the next sweep queues it.
-QUEUED_SECONDS = 15
+QUEUED_SECONDS = max(1, round(settings.FLEET_ACTIVE_RUNS_SWEEP_SECONDS))  # 15 unless set
 _queued_marks = None  # redis client on the broker's Redis, made on first use
 
 

@@ -23,6 +23,13 @@ from tests.xdist_groups import (  # noqa: F401 (hooks: pytest finds them here)
     pytest_xdist_make_scheduler,
 )
 
+# Where the environment says not to write bytecode (PYTHONDONTWRITEBYTECODE:
+# set on this machine), every process a test starts (manage.py,
+# Celery, Daphne: hundreds a run) compiles our modules from source again,
+# about a third of a `fleet` command's CPU. Without it the first process
+# writes them (__pycache__ is git-ignored) and the rest load them.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 # 21:27:00 on the day of the tutorial's run (its staging stage starts 21:28:08).
 TUTORIAL_START = datetime(2026, 3, 2, 21, 27, 0, tzinfo=UTC)
 

@@ -6,15 +6,19 @@ fail loudly; elsewhere they are skipped with the same message.
 """
 
 import contextlib
+import fcntl
 import functools
 import hashlib
 import importlib.metadata
 import json
 import os
+import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -134,6 +138,49 @@ def _build_template(admin, name: str) -> None:
         raise AssertionError(f"manage.py migrate failed on the template database: {done.stderr[-2000:]}")
     admin.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
     admin.execute(f'ALTER DATABASE "{name}" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false')
+
+
+def migrated_sqlite(path: Path) -> str:
+    """A migrated embedded-mode database at `path`, as a DATABASE_URL: a copy
+    of a file `manage.py migrate` built once (see `migrated_sqlite_template()`),
+    so a test that starts a hub from SQLite pays for a file copy, not for
+    running every migration (5 s a hub; more under load)."""
+    shutil.copyfile(migrated_sqlite_template(), path)
+    return f"sqlite:///{path}"
+
+
+@functools.cache
+def migrated_sqlite_template() -> Path:
+    """The SQLite twin of `migrated_template()`: a database file migrated once
+    per set of migrations and kept between sessions in the temporary
+    directory (named by `migrations_fingerprint()`). A file lock makes
+    concurrent sessions build it once; it is built under a temporary name and
+    renamed when complete, so an interrupted build is never copied."""
+    folder = Path(tempfile.gettempdir()) / "fleetui-sqlite-templates"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{migrations_fingerprint()}.sqlite3"
+    with open(folder / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            _build_sqlite_template(path)
+    return path
+
+
+def _build_sqlite_template(path: Path) -> None:
+    building = path.with_name(f"{path.stem}-building.sqlite3")
+    for leftover in (building, Path(f"{building}-wal"), Path(f"{building}-shm")):  # an interrupted build's
+        leftover.unlink(missing_ok=True)
+    # DEBUG on: no production secrets needed to run migrations.
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{building}", "REDIS_URL": "", "DEBUG": "true",
+           "DJANGO_SETTINGS_MODULE": "fleetui.settings", "LOG_LEVEL": "WARNING"}
+    done = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"manage.py migrate failed on the SQLite template: {done.stderr[-2000:]}"
+    # The write-ahead log folded into the file and removed: the template is one file to copy.
+    with contextlib.closing(sqlite3.connect(building)) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert not Path(f"{building}-wal").exists(), "the SQLite template's write-ahead log is still there"
+    building.replace(path)
 
 
 def free_port() -> int:

@@ -107,6 +107,10 @@ def test_a_worker_killed_mid_run_leaves_nothing_done_twice(hub):
 
 
 def test_a_redis_restart_mid_run_loses_no_approval(hub):
+    # The approvals' wake-ups are lost with Redis: only beat's safety-net
+    # sweep over the active runs moves those runs again, every 3 s here
+    # rather than production's 15 s, which the test would mostly wait on.
+    hub.env.update(FLEET_ACTIVE_RUNS_SWEEP_SECONDS="3")
     hub.worker("w1")
     hub.worker("w2")
     hub.beat()

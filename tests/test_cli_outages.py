@@ -15,7 +15,7 @@ import pytest
 import redis
 from cryptography.fernet import Fernet
 
-from .real_services import ROOT, celery_hub, free_port, wait_for
+from .real_services import ROOT, celery_hub, free_port, migrated_sqlite, wait_for
 
 pytestmark = [pytest.mark.slow]
 
@@ -41,10 +41,8 @@ def fleet(env: dict, *args: str, stdin: str | None = None) -> subprocess.Complet
 @pytest.fixture
 def sqlite_env(tmp_path):
     """A migrated SQLite database; REDIS_URL points at a port nobody listens on."""
-    env = production_env(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-                         REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)
-    return env
+    return production_env(DATABASE_URL=migrated_sqlite(tmp_path / "db.sqlite3"),
+                          REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
 
 
 def test_fleet_approve_with_redis_down_saves_the_approval_and_says_so_in_one_line(sqlite_env):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .real_services import process_env
+from .real_services import migrated_sqlite, process_env
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "rollouts" / "demo"
@@ -41,11 +41,13 @@ APPROVAL = {
 
 
 class Hub:
-    """A hub in a temporary directory, driven through separate processes."""
+    """A hub in a temporary directory, driven through separate processes;
+    its database a copy of one `manage.py migrate` built (the tutorial
+    starts on a hub that is set up)."""
 
     def __init__(self, tmp: Path):
         self.tmp = tmp
-        self.env = process_env(DATABASE_URL=f"sqlite:///{tmp / 'hub.sqlite3'}",
+        self.env = process_env(DATABASE_URL=migrated_sqlite(tmp / "hub.sqlite3"),
                                FLEET_ENGINE_SOCKET=str(tmp / "engine.sock"), FLEET_SIMULATED_APPLY_SECONDS="0")
 
     def manage(self, *args, check=True) -> subprocess.CompletedProcess:
@@ -75,7 +77,6 @@ class Hub:
 @pytest.fixture
 def hub(tmp_path):
     hub = Hub(tmp_path)
-    hub.manage("migrate", "-v0")
     engine = subprocess.Popen([sys.executable, "manage.py", "fleet", "engine", "--interval", "1"], cwd=ROOT,
                               env=hub.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

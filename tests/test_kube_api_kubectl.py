@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from rollouts.demo import DEMO_DIR
 
-from .real_services import ROOT, free_port, process_env, wait_for
+from .real_services import ROOT, free_port, migrated_sqlite, process_env, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -132,10 +132,9 @@ def kubectl(tmp_path_factory):
     if shutil.which("kubectl") is None:
         pytest.skip("kubectl is not on PATH")
     tmp = tmp_path_factory.mktemp("kubectl")
-    env = process_env(DATABASE_URL=f"sqlite:///{tmp / 'hub.sqlite3'}", FLEET_SIMULATED_APPLY_SECONDS="0",
+    env = process_env(DATABASE_URL=migrated_sqlite(tmp / "hub.sqlite3"), FLEET_SIMULATED_APPLY_SECONDS="0",
                       FLEET_ENGINE_SOCKET=str(tmp / "engine.sock"))
     manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
     tokens = json.loads(subprocess.run([*manage, "shell", "-c", USERS], cwd=ROOT, env=env, check=True,
                                        capture_output=True, text=True, timeout=120).stdout.strip().splitlines()[-1])
     cert, key = self_signed(tmp)
@@ -151,7 +150,10 @@ def kubectl(tmp_path_factory):
         assert server.poll() is None, (tmp / "serve.log").read_text()[-2000:]
         yield client
     finally:
-        server.send_signal(signal.SIGINT)
+        # SIGTERM, as a supervisor stops it: it stops in a second or two. After
+        # SIGINT `fleet serve --tls-cert` was still running 20 s later, so this
+        # teardown used to wait its whole 15 s and then kill it.
+        server.send_signal(signal.SIGTERM)
         try:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:

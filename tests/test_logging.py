@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 from fleetui.logging import JsonFormatter, current_request_id, current_task_id
 from rollouts.roles import VIEWERS
 from tests import fleet_builders as fb
-from tests.real_services import Hub, free_port
+from tests.real_services import Hub, free_port, migrated_sqlite
 
 pytestmark = pytest.mark.django_db
 
@@ -97,9 +97,8 @@ def get(url: str, **headers) -> int:
 
 @pytest.mark.slow
 def test_daphne_with_json_logs_writes_nothing_but_json_lines(tmp_path):
-    hub = Hub(f"sqlite:///{tmp_path / 'fleet.sqlite3'}", types.SimpleNamespace(url=""), tmp_path)
+    hub = Hub(migrated_sqlite(tmp_path / "fleet.sqlite3"), types.SimpleNamespace(url=""), tmp_path)
     hub.env.update(production_env(tmp_path))
-    hub.manage("migrate", "--noinput", "-v0")
     hub.manage("collectstatic", "--noinput", "-v0")
     port = free_port()
     daphne = hub.daphne(port, "-v", "0")  # as the Procfile: no access log of daphne's own on stdout

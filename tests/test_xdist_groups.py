@@ -35,49 +35,54 @@ def test_in_process(i):
 """
 
 
-def run_like_make_test(folder) -> dict[str, str]:
-    """{test id: the worker that ran it}."""
+SOAK_MODULE = "import pytest\n\n@pytest.mark.soak\n@pytest.mark.slow\ndef test_waits():\n    pass\n"
+
+
+def pytest_in(folder, *args: str, timeout: float = 60) -> str:
+    """pytest's stdout for the small suite in `folder` (asserted to pass)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:django", "-p", "no:cacheprovider", "-n", "2",
-         "--dist", "loadgroup", "-vv", str(folder)], cwd=folder, env=env, capture_output=True, text=True,
-        timeout=120)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:django", "-p", "no:cacheprovider", *args,
+                           str(folder)], cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    return {test: worker for worker, test in re.findall(r"\[(gw\d)\] \[\s*\d+%\] PASSED (\S+)", done.stdout)}
+    return done.stdout
 
 
-def test_tests_marked_slow_celery_or_browser_run_on_one_worker_while_the_rest_share_both(tmp_path):
-    (tmp_path / "conftest.py").write_text(CONFTEST)
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    """A small suite with tests marked slow, celery and browser, tests that
+    are not, and a test marked soak and slow; run once as `make test` runs
+    ours (both tests below read that one run: it starts three pytests)."""
+    folder = tmp_path_factory.mktemp("suite")
+    (folder / "conftest.py").write_text(CONFTEST)
     for marker in ("slow", "celery", "browser"):
-        (tmp_path / f"test_{marker}.py").write_text(MODULE.format(marker=marker))
+        (folder / f"test_{marker}.py").write_text(MODULE.format(marker=marker))
+    (folder / "test_z.py").write_text(SOAK_MODULE)
+    return folder, run_like_make_test(folder)
 
-    workers = run_like_make_test(tmp_path)
 
-    assert len(workers) == 39
+def run_like_make_test(folder) -> dict[str, str]:
+    """{test id: the worker that ran it}."""
+    out = pytest_in(folder, "-n", "2", "--dist", "loadgroup", "-vv", timeout=120)
+    return {test: worker for worker, test in re.findall(r"\[(gw\d)\] \[\s*\d+%\] PASSED (\S+)", out)}
+
+
+def test_tests_marked_slow_celery_or_browser_run_on_one_worker_while_the_rest_share_both(suite):
+    _, workers = suite
+
+    assert len(workers) == 40
     marked = {worker for test, worker in workers.items() if "test_marked" in test}
     assert len(marked) == 1, f"marked tests ran on {sorted(marked)}"
     assert set(workers.values()) == {"gw0", "gw1"}, "the other worker took the in-process tests"
 
 
-def test_soak_tests_come_first_and_outside_the_serial_group(tmp_path):
-    (tmp_path / "conftest.py").write_text(CONFTEST)
-    (tmp_path / "test_a.py").write_text(MODULE.format(marker="slow"))
-    (tmp_path / "test_z.py").write_text("import pytest\n\n@pytest.mark.soak\n@pytest.mark.slow\ndef test_waits():\n    pass\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:django", "-p", "no:cacheprovider",
-                           "--collect-only", "-q", str(tmp_path)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-    ids = [line for line in done.stdout.splitlines() if "::" in line]
-    assert ids[0].endswith("test_z.py::test_waits"), ids[:3]
-    assert len(ids) == 14
+def test_soak_tests_come_first_and_outside_the_serial_group(suite):
+    folder, workers = suite
 
-    workers = run_like_make_test(tmp_path)
-    marked = {worker for test, worker in workers.items() if "test_marked" in test}
-    assert len(marked) == 1 and len(workers) == 14
-    serial = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:django", "-p", "no:cacheprovider",
-                             "--collect-only", "-q", "-m", "xdist_group", str(tmp_path)],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-    in_group = [line for line in serial.stdout.splitlines() if "::" in line]
-    assert len(in_group) == 3 and not any("test_waits" in t for t in in_group), "a soak test marked slow is not serial"
+    ids = [line for line in pytest_in(folder, "--collect-only", "-q").splitlines() if "::" in line]
+    assert ids[0].endswith("test_z.py::test_waits"), ids[:3]
+    assert len(ids) == 40
+    assert "test_z.py::test_waits" in workers, "the soak test did not run"
+    serial = pytest_in(folder, "--collect-only", "-q", "-m", "xdist_group")
+    in_group = [line for line in serial.splitlines() if "::" in line]
+    assert len(in_group) == 9 and not any("test_waits" in t for t in in_group), "a soak test marked slow is not serial"

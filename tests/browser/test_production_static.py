@@ -4,8 +4,9 @@ live updates. Every page loads its stylesheet and scripts with no failed
 request and no console error, and the live socket connects.
 
 The database (SQLite in tmp) is prepared as the Procfile's release step does
-(migrate, collectstatic), then `fleet demo`, and the tutorial's run is
-driven to its canary approval so that every page has something to show."""
+(migrate, here a copy of a database it built once; collectstatic), then
+`fleet demo`, and the tutorial's run is driven to its canary approval so
+that every page has something to show."""
 
 import re
 
@@ -13,7 +14,7 @@ import pytest
 from cryptography.fernet import Fernet
 from playwright.sync_api import expect
 
-from tests.real_services import Hub, RedisServer, free_port
+from tests.real_services import Hub, RedisServer, free_port, migrated_sqlite
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -50,11 +51,10 @@ def production_env(tmp_path, redis: RedisServer) -> dict:
 @pytest.fixture
 def server(tmp_path):
     redis = RedisServer(tmp_path).start()
-    hub = Hub(f"sqlite:///{tmp_path / 'fleet.sqlite3'}", redis, tmp_path)
+    hub = Hub(migrated_sqlite(tmp_path / "fleet.sqlite3"), redis, tmp_path)
     hub.env.update(production_env(tmp_path, redis))
     hub.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     try:
-        hub.manage("migrate", "--noinput", "-v0")
         hub.manage("collectstatic", "--noinput", "-v0")
         hub.manage("fleet", "demo")
         hub.shell(BUILD)
