@@ -30,6 +30,7 @@ the whole timeline, as the page's connect does.
 
 import json
 import re
+import struct
 import zlib
 from dataclasses import asdict, dataclass
 
@@ -119,7 +120,7 @@ def _cell_prints(stage) -> str:
     """The packed fingerprints of a stage's cells, in map order: each of
     what its cell shows, the ClusterView's own (computed once per view:
     unchanged clusters share their view from push to push)."""
-    return b"".join(c.fingerprint.to_bytes(4, "big") for c in stage.clusters).hex()
+    return struct.pack(f">{len(stage.clusters)}I", *[c.fingerprint for c in stage.clusters]).hex()
 
 
 def render_parts(model: RunModel, perms: dict) -> dict[str, str]:

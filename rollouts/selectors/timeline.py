@@ -18,7 +18,7 @@ from rollouts.services import policies
 from .common import (
     ConditionRow,
     Memo,
-    cluster_entry_key,
+    cluster_entry_keys,
     condition_rows,
     conditions_by_type,
     duration_text,
@@ -231,11 +231,12 @@ def failure_text(failure: Failure) -> str:
 _PARSED, _VIEWS = Memo(20_000), Memo(20_000)
 
 
-def _parsed(entry: dict) -> tuple[tuple, ClusterView, ClusterSpan]:
-    """(the entry's key, its view before what its member reports now, its
-    time span for the ETA)."""
-    key = cluster_entry_key(entry)
-    return key, *_PARSED.get(key, lambda: (_parsed_view(entry), cluster_span(entry)))
+def _parsed(entries: list[dict]) -> list[tuple[tuple, ClusterView, ClusterSpan]]:
+    """For each of a stage's cluster entries: (its key, its view before what
+    its member reports now, its time span for the ETA)."""
+    get = _PARSED.get
+    return [(key, *get(key, lambda entry=entry: (_parsed_view(entry), cluster_span(entry))))
+            for key, entry in zip(cluster_entry_keys(entries), entries, strict=True)]
 
 
 def _cluster_view(key: tuple, parsed: ClusterView, failures: dict[str, dict]) -> ClusterView:
@@ -273,7 +274,7 @@ def stage_clusters(run, stage_name: str) -> StageView | None:
     if entry is None:
         return None
     placement = (run.spec or {}).get("placementName", "")
-    parsed = [_parsed(c) for c in entry.get("clusters") or []]
+    parsed = _parsed(entry.get("clusters") or [])
     now = clock.now()
     failures = _failures(family_for(run.namespace), placement, run.namespace, [view.name for _, view, _ in parsed])
     started, ended = when(entry.get("startTime")), when(entry.get("endTime"))
@@ -383,7 +384,7 @@ def run_timeline(run) -> Timeline:
            "policies": policies.progress_for_run(run, requests) if requests else {},
            "health": health_views(family.approval_request.KIND, run.namespace, list(requests))}
     entries, deletion = status.get("stagesStatus") or [], status.get("deletionStageStatus")
-    parsed = [[_parsed(c) for c in entry.get("clusters") or []] for entry in [*entries, deletion or {}]]
+    parsed = [_parsed(entry.get("clusters") or []) for entry in [*entries, deletion or {}]]
     # What members report matters for the clusters updating now (failing, pending): only theirs is read.
     updating = [view.name for clusters in parsed for _, view, _ in clusters if view.state == "updating"]
     ctx["failures"] = (_failures(family, spec.get("placementName", ""), run.namespace, updating) if run.active

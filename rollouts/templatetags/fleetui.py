@@ -8,11 +8,12 @@ from urllib.parse import quote
 from django import template
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
-from django.utils.timezone import localtime
+from django.utils.timezone import get_current_timezone_name, localtime
 
 from rollouts import clock
-from rollouts.selectors.common import duration_text
+from rollouts.selectors.common import Memo, duration_text
 from rollouts.selectors.pipeline import stage_cells
 
 register = template.Library()
@@ -95,13 +96,26 @@ _EVENT_ROW = ('<tr><td><time datetime="{}">{}</time></td><td>{}</td><td>{}</td><
 MESSAGE_SHOWN = 160  # characters of an event's message in a table
 
 
+# Events never change once written: a row is built once per content (and time
+# zone), and the run page's push, which shows the latest 20 each time, reuses it.
+_EVENT_ROWS = Memo(4096)
+
+
 @register.simple_tag
 def event_rows(events) -> str:
     """The rows of an events table (audit `Event`s), built in Python like
     `cluster_rows`: the run page's live push renders its latest events each
     time. The same cells as `{{ }}` with the `date` and `truncatechars`
     filters gave, escaped the same way."""
-    return format_html_join("", _EVENT_ROW, (_event_cells(e) for e in events))
+    zone = get_current_timezone_name()
+    return mark_safe("".join(_EVENT_ROWS.get(_event_key(e, zone), lambda e=e: format_html(_EVENT_ROW, *_event_cells(e)))
+                             for e in events))
+
+
+def _event_key(event, zone: str) -> tuple:
+    details = event.details or {}
+    return (zone, event.pk, event.time, event.actor, event.action, event.object_kind, event.object_namespace,
+            event.object_name, details.get("stage"), details.get("cluster"), event.reason, event.message)
 
 
 def _event_cells(event) -> tuple:
