@@ -297,10 +297,13 @@ def push(keys: list[tuple]) -> int:
             return _push_in_memory(layer, keys)
         keys = _resolve(keys)
         listening = _on_sender_loop(_listening(layer, [g for key in keys for g in _groups(key)]))
-        messages = _render(keys, listening)
-        if messages:
-            _on_sender_loop(_send_all(layer, messages))
-        return len(messages)
+        sent = 0
+        for batch in _run_pages_first(keys):
+            messages = _render(batch, listening)
+            if messages:
+                _on_sender_loop(_send_all(layer, messages))
+            sent += len(messages)
+        return sent
     except Exception as exc:  # a template, the database or Redis: none may fail the committed write
         if outages.is_connection_error(exc):
             outages.REDIS.failed(exc, outages.CHANGE_SAVED, logger=log)
@@ -417,10 +420,20 @@ def _push_in_memory(layer: InMemoryChannelLayer, keys: list[tuple]) -> int:
         return 0  # no socket ever connected to this process: nobody to tell
     keys = _resolve(keys)
     listening = {g for key in keys for g in _groups(key) if layer.groups.get(g)}
-    messages = _render(keys, listening)
-    if not messages:
-        return 0
-    return len(messages) if _on_server_loop(lambda: _send_all(layer, messages)) else 0
+    sent = 0
+    for batch in _run_pages_first(keys):
+        messages = _render(batch, listening)
+        if messages and _on_server_loop(lambda messages=messages: _send_all(layer, messages)):
+            sent += len(messages)
+    return sent
+
+
+def _run_pages_first(keys: list[tuple]) -> list[list[tuple]]:
+    """The run pages' keys, then the rest (the overview, the nav's count):
+    a run page's push is sent before the others are rendered, so a person
+    watching the run does not wait for the overview's render."""
+    runs = [key for key in keys if key[0] == "run"]
+    return [batch for batch in (runs, [key for key in keys if key[0] != "run"]) if batch]
 
 
 def _on_server_loop(make_coroutine) -> bool:

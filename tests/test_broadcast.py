@@ -5,11 +5,13 @@ and the page says how it stays current.
 Personas: Rita, a release manager; Vera, a viewer. The fleet is the
 tutorial's, driven in-process under the frozen clock."""
 
+import asyncio
 import re
 import threading
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.db import transaction
 
@@ -143,6 +145,24 @@ def test_nothing_is_rendered_for_a_page_nobody_watches(waiting_at_staging, monke
     monkeypatch.setattr(broadcast, "render_overview", lambda: renders.append("overview") or "")
     broadcast.push([("run", run_obj().KIND, run_obj().pk), ("overview",)])
     assert renders == []
+
+
+@pytest.mark.django_db
+def test_a_run_page_push_is_sent_before_the_overview_and_the_count_are_rendered(waiting_at_staging, monkeypatch):
+    """Whoever watches the run does not wait for the other pages' renders."""
+    steps, loop = [], asyncio.new_event_loop()
+    monkeypatch.setattr(broadcast, "_server_loop", loop)
+    monkeypatch.setattr(broadcast, "_render", lambda keys, listening: steps.append(("render", [k[0] for k in keys]))
+                        or [(str(k), "html") for k in keys])
+    monkeypatch.setattr(broadcast, "_send_all", lambda layer, messages: steps.append(("send", messages)))
+    monkeypatch.setattr(broadcast, "_on_server_loop", lambda make: make() or True)
+    monkeypatch.setattr(broadcast, "_groups", lambda key: ["g"])
+    monkeypatch.setattr(get_channel_layer(), "groups", {"g": {"someone": 0}})
+    run = run_obj()
+    assert broadcast.push([("overview",), ("run", run.KIND, run.pk), ("approvals",)]) == 3
+    assert [step for step, _ in steps] == ["render", "send", "render", "send"]
+    assert steps[0][1] == ["run"] and steps[2][1] == ["overview", "approvals"]
+    loop.close()
 
 
 # The embedded mode: the engine's thread, this process's sockets -------------------------------------
