@@ -137,10 +137,18 @@ class Engine:
                 pending["key"] = box["key"]
             return changed
 
+        send_all = broadcast._send_all
+
+        async def timed_send_all(layer, messages):
+            # A run page's push is sent before the overview and the nav's count are
+            # rendered (broadcast._run_pages_first): "sent" is when it was handed over.
+            await send_all(layer, messages)
+            if pending.get("key") and any(group.startswith("run-") for group, _ in messages):
+                self.pushed.setdefault(pending.pop("key"), time.time())
+
         def timed_push(keys):
             push(keys)
-            if pending.get("key"):
-                self.pushed.setdefault(pending.pop("key"), time.time())
+            pending.pop("key", None)
 
         render = broadcast.render_run_push
 
@@ -153,6 +161,7 @@ class Engine:
         self.renders: list[tuple[float, int]] = []  # (ms, bytes) of each run push's render
         self.full_renders: list[float] = []  # ms of a whole timeline's render, for comparison
         runner._save, broadcast.push, broadcast.render_run_push = timed_save, timed_push, timed_render
+        broadcast._send_all = timed_send_all
 
     def drive(self, name: str, samples: int, gap: float) -> list[int]:
         """Advance the run until it finishes or `samples` transitions were made;
