@@ -8,7 +8,6 @@ from urllib.parse import quote
 from django import template
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 from django.utils.timezone import get_current_timezone_name, localtime
 
@@ -108,8 +107,8 @@ def event_rows(events) -> str:
     time. The same cells as `{{ }}` with the `date` and `truncatechars`
     filters gave, escaped the same way."""
     zone = get_current_timezone_name()
-    return mark_safe("".join(_EVENT_ROWS.get(_event_key(e, zone), lambda e=e: format_html(_EVENT_ROW, *_event_cells(e)))
-                             for e in events))
+    return format_html_join("", "{}", ((_EVENT_ROWS.get(_event_key(e, zone), lambda e=e: format_html(_EVENT_ROW, *_event_cells(e))),)
+                                       for e in events))
 
 
 def _event_key(event, zone: str) -> tuple:
