@@ -93,12 +93,18 @@ def _status_failure(entry: dict, placement: str, namespace: str) -> Failure | No
     return replace(failure, message=f"{failure.message} ({detail})" if failure.message else detail)
 
 
+def per_cluster_entries(status: dict | None) -> list[dict]:
+    """A placement status's per-cluster entries: KubeFleet v1's
+    `perClusterPlacementStatuses`, else v1beta1's (and ours) `placementStatuses`."""
+    return (status or {}).get("perClusterPlacementStatuses") or (status or {}).get("placementStatuses") or []
+
+
 def placement_status_failures(status: dict | None, *, placement: str, namespace: str) -> dict[str, Failure]:
     """{cluster: Failure} from a placement's status: our own placements copy
     their bindings' conditions there, and a mirrored KubeFleet placement
     carries its hub's per-cluster statuses (v1beta1 `placementStatuses`,
     v1 `perClusterPlacementStatuses`), so this reads both the same way."""
-    entries = (status or {}).get("perClusterPlacementStatuses") or (status or {}).get("placementStatuses") or []
+    entries = per_cluster_entries(status)
     found = (_status_failure(e, placement, namespace) for e in entries)
     return {f.cluster: f for f in found if f}
 
@@ -107,7 +113,7 @@ def placement_status_pending(status: dict | None) -> dict[str, str]:
     """{cluster: "Available: ResourceNotAvailableYet: 1/3 replicas ready"}
     for clusters whose member still works on the current generation (a
     reason the engine waits on): what a stuck run waits for."""
-    entries = (status or {}).get("perClusterPlacementStatuses") or (status or {}).get("placementStatuses") or []
+    entries = per_cluster_entries(status)
     found = {}
     for entry in entries:
         conditions = entry.get("conditions") or []
@@ -125,7 +131,7 @@ def placement_status_pending(status: dict | None) -> dict[str, str]:
 def placement_status_available(status: dict | None) -> set[str]:
     """The clusters whose member reports Available=True for the current
     generation (the generation of the entry's RolloutStarted)."""
-    entries = (status or {}).get("perClusterPlacementStatuses") or (status or {}).get("placementStatuses") or []
+    entries = per_cluster_entries(status)
     found = set()
     for entry in entries:
         conditions = entry.get("conditions") or []
