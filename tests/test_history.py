@@ -15,6 +15,7 @@ from django.urls import reverse
 from rollouts.roles import VIEWERS
 from rollouts.selectors import history
 from rollouts.selectors.history import placement_history, run_eta
+from rollouts.selectors.runs import run_get
 from tests.fleet_builders import (
     approve,
     placement,
@@ -78,6 +79,18 @@ def test_the_next_run_is_estimated_from_the_last_one_plus_its_approval(slow_appl
     assert (eta.seconds, eta.gates) == (140, ("canary",))
     assert "about 2 min left, plus the canary approval" in vera.get("/runs/second/").content.decode()
     assert "about 2 min left, plus the canary approval" in vera.get("/").content.decode()
+
+
+def test_a_run_page_read_asks_nothing_of_the_past_runs_until_they_change(slow_applies, django_assert_num_queries):
+    finish("first")
+    tutorial_run(name="second", index="0")
+    drive(10)
+    eta = run_eta(run_get(name="second"))  # learns from "first" and remembers it under the mark
+    second = run_get(name="second")
+    with django_assert_num_queries(0):
+        assert run_eta(second) == eta
+    run_obj("first").delete()  # the past runs changed: so did the mark, and the ETA reads them again
+    assert run_eta(run_get(name="second")).text == "no estimate yet"
 
 
 def test_a_stopped_run_says_why_it_has_no_estimate(slow_applies):

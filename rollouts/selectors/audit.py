@@ -17,6 +17,29 @@ EXPORT_COLUMNS = ("id", "time", "actor", "action", "object_kind", "object_namesp
                   "reason", "message", "comment", "client_address", "details")
 
 
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """An audit Event as an events table shows it (templatetags `event_rows`),
+    read without building the model: a run page's push reads its latest events
+    each time, and the model's hash-chain fields are not shown."""
+
+    pk: int
+    time: datetime
+    actor: str
+    action: str
+    object_kind: str
+    object_namespace: str
+    object_name: str
+    details: dict
+    reason: str
+    message: str
+
+
+def event_rows(events, limit: int) -> list[EventRow]:
+    """The newest `limit` of the Event queryset `events`, newest first."""
+    return [EventRow(*row) for row in events.order_by("-id").values_list(*EventRow.__slots__)[:limit]]
+
+
 def _parse_time(text: str) -> datetime:
     """`2026-03-02T21:27`, `2026-03-02 21:27:00` or a date; naive means UTC."""
     moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))

@@ -68,6 +68,10 @@ class Memo:
     def __init__(self, size: int):
         self.size, self.values = size, {}
 
+    def known(self, key):
+        """The value for `key` if it was computed before, else None."""
+        return self.values.get(key)
+
     def get(self, key, make):
         """The value for `key`, from `make()` the first time."""
         value = self.values.get(key)

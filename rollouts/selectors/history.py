@@ -18,7 +18,7 @@ from rollouts import clock
 from rollouts import models as m
 from rollouts.controllers.family import FAMILIES
 
-from .common import family_for
+from .common import Memo, family_for
 from .comparison import COMPARE_RUNS, StageComparison, stage_comparison
 from .eta import Eta, Learned, estimate_learned, learn
 from .records import ClusterSpan, RunRecord, run_record
@@ -66,12 +66,33 @@ def _remember(key: tuple, learned: Learned) -> None:
             _LEARNED.popitem(last=False)
 
 
-def past_learned(family, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[Learned, int]]:
+# The same, by the mark of a placement's finished runs (UpdateRunQuerySet.with_past_runs_mark).
+_BY_MARK = Memo(LEARNED_CACHE_SIZE)
+
+
+def past_learned(family, keys: set[tuple[str, str]],
+                 marks: dict[tuple[str, str], tuple] | None = None) -> dict[tuple[str, str], tuple[Learned, int]]:
     """{(namespace, placement): (what its last ETA_RUNS finished runs teach,
     how many there were)}. One query (which runs, at which version) when
-    all is known already; one more for the placements whose runs changed."""
+    all is known already; one more for the placements whose runs changed.
+    No query when each key's entry in `marks` (the mark of its finished runs,
+    UpdateRunQuerySet.with_past_runs_mark) was seen before."""
     if not keys:
         return {}
+    marks = marks or {}
+    # A mark of no finished run needs nothing read; () stands for "nothing learned".
+    known = {key: () if marks[key][0] == 0 else _BY_MARK.known((family.run.KIND, *key, marks[key]))
+             for key in keys if key in marks}
+    if len(known) == len(keys) and all(value is not None for value in known.values()):
+        return {key: value for key, value in known.items() if value}
+    found = _past_learned(family, keys)
+    for key, mark in marks.items():
+        if key in keys:
+            _BY_MARK.get((family.run.KIND, *key, mark), lambda key=key: found.get(key, ()))
+    return found
+
+
+def _past_learned(family, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[Learned, int]]:
     ids: dict[tuple[str, str], list[tuple]] = {}
     for namespace, placement, uid, version in _ranked(family, keys, ETA_RUNS, active=False).values_list(
             "namespace", "placement", "uid", "resource_version"):
@@ -108,7 +129,8 @@ def _eta(run, past: tuple[Learned, int] | None, now: datetime, spans=None) -> Et
 
 def run_eta(run, spans: list[tuple[ClusterSpan, ...]] | None = None) -> Eta | None:
     """The time an active run has left (None for a finished run). One query
-    (two when its placement's finished runs changed since last asked).
+    (two when its placement's finished runs changed since last asked), none
+    when the run was read `with_past_runs_mark()` and that mark was seen before.
     `spans`: its stages' clusters, when the caller parsed them (the run page's Timeline)."""
     return run_etas([run], {(run.KIND, run.namespace, run.name): spans}).get((run.KIND, run.namespace, run.name))
 
@@ -121,7 +143,9 @@ def run_etas(runs, spans: dict | None = None) -> dict[tuple[str, str, str], Eta]
     for family in FAMILIES:
         mine = [r for r in runs if isinstance(r, family.run) and r.active]
         keys = {(r.namespace, (r.spec or {}).get("placementName", "")) for r in mine}
-        past = past_learned(family, keys)
+        marks = {(r.namespace, (r.spec or {}).get("placementName", "")): (r.past_runs_count, r.past_runs_last)
+                 for r in mine if getattr(r, "past_runs_count", None) is not None}
+        past = past_learned(family, keys, marks)
         for run in mine:
             key, name = (run.namespace, (run.spec or {}).get("placementName", "")), (run.KIND, run.namespace, run.name)
             etas[name] = _eta(run, past.get(key), now, spans.get(name))

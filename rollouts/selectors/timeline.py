@@ -15,6 +15,7 @@ from rollouts.engine.stages import wait_seconds
 from rollouts.engine.world import STUCK_THRESHOLD_SECONDS
 from rollouts.services import policies
 
+from .audit import event_rows
 from .common import (
     ConditionRow,
     Memo,
@@ -402,8 +403,7 @@ def run_timeline(run) -> Timeline:
         stages=stages, deletion=_stage_view(deletion, parsed[-1], {}, ctx, is_deletion=True) if deletion else None,
         conditions=condition_rows(status.get("conditions")), done=done, total=total,
         elapsed=duration_text(seconds_between(*_run_span(run, now))), sentence="",
-        events=list(m.Event.objects.filter(run=run.name, object_namespace=run.namespace)
-                    .order_by("-id")[:RUN_EVENTS_SHOWN]),
+        events=event_rows(m.Event.objects.filter(run=run.name, object_namespace=run.namespace), RUN_EVENTS_SHOWN),
         now=now, spans=[tuple(span for _, _, span in clusters) for clusters in parsed[:-1]])
     timeline.sentence = run_sentence(timeline)
     return timeline
