@@ -227,7 +227,7 @@ def render_run(kind: str, pk: int, audiences) -> dict[str, str]:
     """{audience: the run's timeline partial, out of band}; {} when the run is gone.
     The timeline is read once, whatever the number of audiences."""
     family = next((f for f in FAMILIES if f.run.KIND == kind), None)
-    run = family.run.objects.with_past_runs_mark().filter(pk=pk).first() if family else None
+    run = family.run.objects.filter(pk=pk).first() if family else None
     if run is None:
         return {}
     context = {**run_timeline_context(run), "oob": True}
@@ -242,7 +242,7 @@ def render_run_push(kind: str, pk: int, audiences) -> dict[str, str]:
     or the whole timeline when the page's shape changed or nothing is
     remembered; {} when the run is gone. Remembers what it sent."""
     family = next((f for f in FAMILIES if f.run.KIND == kind), None)
-    run = family.run.objects.with_past_runs_mark().filter(pk=pk).first() if family else None
+    run = family.run.objects.filter(pk=pk).first() if family else None
     if run is None:
         return {}
     model = fragments.run_model(run_timeline_context(run))

@@ -15,7 +15,6 @@ from django.urls import reverse
 from rollouts.roles import VIEWERS
 from rollouts.selectors import history
 from rollouts.selectors.history import placement_history, run_eta
-from rollouts.selectors.runs import run_get
 from tests.fleet_builders import (
     approve,
     placement,
@@ -81,16 +80,16 @@ def test_the_next_run_is_estimated_from_the_last_one_plus_its_approval(slow_appl
     assert "about 2 min left, plus the canary approval" in vera.get("/").content.decode()
 
 
-def test_a_run_page_read_asks_nothing_of_the_past_runs_until_they_change(slow_applies, django_assert_num_queries):
+def test_the_eta_reads_the_past_runs_again_only_when_they_change(slow_applies, django_assert_num_queries):
     finish("first")
     tutorial_run(name="second", index="0")
     drive(10)
-    eta = run_eta(run_get(name="second"))  # learns from "first" and remembers it under the mark
-    second = run_get(name="second")
-    with django_assert_num_queries(0):
+    second = run_obj("second")
+    eta = run_eta(second)  # learns from "first" and remembers it under the mark of the placement's finished runs
+    with django_assert_num_queries(1):  # the mark
         assert run_eta(second) == eta
     run_obj("first").delete()  # the past runs changed: so did the mark, and the ETA reads them again
-    assert run_eta(run_get(name="second")).text == "no estimate yet"
+    assert run_eta(second).text == "no estimate yet"
 
 
 def test_a_stopped_run_says_why_it_has_no_estimate(slow_applies):
@@ -169,11 +168,11 @@ def test_the_history_page_costs_the_same_queries_for_1_or_20_runs(slow_applies, 
                                                                    count):
     many_runs(count)
     # session, user, the placement, the runs (one window query), their hubs,
-    # the approval Events, the active runs' ETAs (which past runs, their
-    # statuses), the user's and the group's permissions, the user's groups,
-    # the freezes holding now (the banner), the nav's count of waiting gates
-    # (one per family): 14.
-    with django_assert_max_num_queries(14):
+    # the approval Events, the active runs' ETAs (the marks of their
+    # placements' finished runs, which past runs, their statuses), the user's
+    # and the group's permissions, the user's groups, the freezes holding now
+    # (the banner), the nav's count of waiting gates (one per family): 15.
+    with django_assert_max_num_queries(15):
         response = vera.get(reverse("rollouts:placement-history", args=["example-placement"]))
     assert response.status_code == 200
 
@@ -182,10 +181,12 @@ def test_the_history_page_costs_the_same_queries_for_1_or_20_runs(slow_applies, 
 def test_the_overview_estimates_every_active_run_in_one_query(slow_applies, django_assert_max_num_queries, count):
     many_runs(count)
     runs = [run_obj(f"run-{i}") for i in range(1, count)]
-    with django_assert_max_num_queries(2):  # which past runs (one window query), then their statuses
+    # The mark of each placement's finished runs, which past runs (one window
+    # query), then their statuses.
+    with django_assert_max_num_queries(3):
         etas = history.run_etas(runs)
     assert len(etas) == count - 1
-    with django_assert_max_num_queries(1):  # the past runs did not change: what they taught is kept
+    with django_assert_max_num_queries(1):  # the marks did not change: what the past runs taught is kept
         assert history.run_etas(runs) == etas
 
 

@@ -198,8 +198,7 @@ def test_a_push_reads_the_same_few_queries_for_40_or_1000_clusters(frozen_clock,
     with CaptureQueriesContext(connection) as queries:
         html = push(run)
     assert html.startswith("<!--live-delta")
-    # The run (with the mark of its placement's finished runs: the ETA learned
-    # from them already); its timeline: approval requests, approvers' events,
-    # approval policies, health checks, the placement's status, the run's
-    # events. None per cluster or stage.
-    assert len(queries) == 7, [q["sql"][:80] for q in queries]
+    # The run; its timeline: approval requests, approvers' events, approval
+    # policies, health checks, the placement's status, the run's events; the
+    # ETA: the placement's past runs. None per cluster or stage.
+    assert len(queries) == 8, [q["sql"][:80] for q in queries]

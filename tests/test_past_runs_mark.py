@@ -1,13 +1,15 @@
 """The mark of a placement's finished runs (models.updaterun.UpdateRunQuerySet.
-with_past_runs_mark): what a run page's ETA remembers what it learned under,
-so a push asks no query for the past runs until they change. It must change
-whenever they do, and only then; the same checks on SQLite (in process) and
-on PostgreSQL (a manage.py process)."""
+past_runs_marks): what the ETA remembers what it learned from them under, so a
+run page's push reads them only when they change. It must change whenever
+they do, and only then; the same checks on SQLite (in process) and on
+PostgreSQL (a manage.py process)."""
 
 import subprocess
 import sys
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from rollouts import clock
 from rollouts import models as m
@@ -15,7 +17,7 @@ from rollouts import models as m
 from .real_services import ROOT, postgres_database, process_env
 
 
-def check_past_runs_mark() -> None:
+def check_past_runs_marks() -> None:
     """Runs of both kinds; raises AssertionError."""
     now = clock.now()
 
@@ -23,20 +25,19 @@ def check_past_runs_mark() -> None:
         return model.objects.create(name=name, namespace=namespace, creation_timestamp=now, active=active,
                                     spec={"placementName": placement})
 
-    def mark(name="watched", model=m.ClusterStagedUpdateRun, namespace=""):
-        run = model.objects.with_past_runs_mark().get(name=name, namespace=namespace)
-        return run.past_runs_count, run.past_runs_last
+    def mark(placement="p"):
+        return m.ClusterStagedUpdateRun.objects.past_runs_marks({("", placement)}).get(("", placement))
 
     run("watched", active=True)
-    marks = [mark()]
-    assert marks[0] == (0, None)  # no finished run yet
+    assert mark() is None  # no finished run yet
+    marks = []
 
     def changed() -> bool:
         marks.append(mark())
-        return marks[-1] != marks[-2]
+        return len(marks) == 1 or marks[-1] != marks[-2]
 
     first = run("first")
-    assert changed() and marks[-1][0] == 1 and marks[-1][1].endswith(f"@{first.resource_version}")
+    assert changed() and marks[-1][:2] == (1, first.resource_version)
     run("second")
     assert changed() and marks[-1][0] == 2
     first.labels = {"seen": "yes"}
@@ -44,20 +45,30 @@ def check_past_runs_mark() -> None:
     assert changed()  # a finished run rewritten
     run("other", placement="q")
     run("still-going", active=True)
+    run("elsewhere", "p", model=m.StagedUpdateRun, namespace="team-a")
     m.ClusterStagedUpdateRun.objects.filter(name="watched").update(status={"conditions": []})
-    assert not changed()  # another placement's run, an active run, the run itself
+    assert not changed()  # another placement's run, an active run, a namespaced run, the run itself
     m.ClusterStagedUpdateRun.objects.get(name="second").delete()
-    assert changed() and marks[-1][0] == 1 and marks[-1][1].endswith(f"@{first.resource_version}")
-    # Namespaced runs: only their own namespace's placement counts.
-    run("watched", "p", active=True, model=m.StagedUpdateRun, namespace="team-a")
-    run("done", "p", model=m.StagedUpdateRun, namespace="team-a")
+    assert changed() and marks[-1][:2] == (1, first.resource_version)
+    # Several placements in one query; namespaced runs by their own namespace.
     run("done", "p", model=m.StagedUpdateRun, namespace="team-b")
-    assert mark(model=m.StagedUpdateRun, namespace="team-a")[0] == 1
+    run("again", "p", model=m.StagedUpdateRun, namespace="team-b")
+    both = m.StagedUpdateRun.objects.past_runs_marks({("team-a", "p-elsewhere"), ("team-a", "p"), ("team-b", "p")})
+    assert {key: mark[0] for key, mark in both.items()} == {("team-a", "p"): 1, ("team-b", "p"): 2}
+    assert m.ClusterStagedUpdateRun.objects.past_runs_marks({("", "p"), ("", "q")}).keys() == {("", "p"), ("", "q")}
+    assert m.ClusterStagedUpdateRun.objects.past_runs_marks({("", 'o\'dd "name"')}) == {}
 
 
 @pytest.mark.django_db
 def test_the_mark_changes_with_the_placements_finished_runs_on_sqlite():
-    check_past_runs_mark()
+    check_past_runs_marks()
+
+
+@pytest.mark.django_db
+def test_no_placement_no_query():
+    with CaptureQueriesContext(connection) as queries:
+        assert m.ClusterStagedUpdateRun.objects.past_runs_marks(set()) == {}
+    assert not queries.captured_queries
 
 
 @pytest.mark.slow
@@ -66,7 +77,7 @@ def test_the_mark_changes_with_the_placements_finished_runs_on_postgresql():
     try:
         done = subprocess.run(
             [sys.executable, "manage.py", "shell", "-c",
-             "from tests.test_past_runs_mark import check_past_runs_mark; check_past_runs_mark()"],
+             "from tests.test_past_runs_mark import check_past_runs_marks; check_past_runs_marks()"],
             cwd=ROOT, env=process_env(DATABASE_URL=url), capture_output=True, text=True, timeout=120)
     finally:
         drop()

@@ -66,29 +66,25 @@ def _remember(key: tuple, learned: Learned) -> None:
             _LEARNED.popitem(last=False)
 
 
-# The same, by the mark of a placement's finished runs (UpdateRunQuerySet.with_past_runs_mark).
+# The same, by the mark of a placement's finished runs (UpdateRunQuerySet.past_runs_marks).
 _BY_MARK = Memo(LEARNED_CACHE_SIZE)
 
 
-def past_learned(family, keys: set[tuple[str, str]],
-                 marks: dict[tuple[str, str], tuple] | None = None) -> dict[tuple[str, str], tuple[Learned, int]]:
+def past_learned(family, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[Learned, int]]:
     """{(namespace, placement): (what its last ETA_RUNS finished runs teach,
-    how many there were)}. One query (which runs, at which version) when
-    all is known already; one more for the placements whose runs changed.
-    No query when each key's entry in `marks` (the mark of its finished runs,
-    UpdateRunQuerySet.with_past_runs_mark) was seen before."""
+    how many there were)}. One small query (the mark of each placement's
+    finished runs) when all is known already; two more for the placements
+    whose finished runs changed: a run page's push reads one 1,000-cluster
+    status only when a run of its placement finished."""
     if not keys:
         return {}
-    marks = marks or {}
-    # A mark of no finished run needs nothing read; () stands for "nothing learned".
-    known = {key: () if marks[key][0] == 0 else _BY_MARK.known((family.run.KIND, *key, marks[key]))
-             for key in keys if key in marks}
-    if len(known) == len(keys) and all(value is not None for value in known.values()):
-        return {key: value for key, value in known.items() if value}
-    found = _past_learned(family, keys)
+    marks = family.run.objects.past_runs_marks(keys)
+    known = {key: _BY_MARK.known((family.run.KIND, *key, marks[key])) for key in marks}
+    if all(value is not None for value in known.values()):
+        return known
+    found = _past_learned(family, set(marks))
     for key, mark in marks.items():
-        if key in keys:
-            _BY_MARK.get((family.run.KIND, *key, mark), lambda key=key: found.get(key, ()))
+        _BY_MARK.get((family.run.KIND, *key, mark), lambda key=key: found.get(key) or (learn([]), 0))
     return found
 
 
@@ -129,23 +125,20 @@ def _eta(run, past: tuple[Learned, int] | None, now: datetime, spans=None) -> Et
 
 def run_eta(run, spans: list[tuple[ClusterSpan, ...]] | None = None) -> Eta | None:
     """The time an active run has left (None for a finished run). One query
-    (two when its placement's finished runs changed since last asked), none
-    when the run was read `with_past_runs_mark()` and that mark was seen before.
+    (three when its placement's finished runs changed since last asked).
     `spans`: its stages' clusters, when the caller parsed them (the run page's Timeline)."""
     return run_etas([run], {(run.KIND, run.namespace, run.name): spans}).get((run.KIND, run.namespace, run.name))
 
 
 def run_etas(runs, spans: dict | None = None) -> dict[tuple[str, str, str], Eta]:
     """{(kind, namespace, name): Eta} of the active runs among `runs`: one
-    query per family that has one, however many runs and placements (and
-    one more when their placements' finished runs changed: past_learned)."""
+    small query per family that has one, however many runs and placements (and
+    two more when their placements' finished runs changed: past_learned)."""
     etas, now, spans = {}, clock.now(), spans or {}
     for family in FAMILIES:
         mine = [r for r in runs if isinstance(r, family.run) and r.active]
         keys = {(r.namespace, (r.spec or {}).get("placementName", "")) for r in mine}
-        marks = {(r.namespace, (r.spec or {}).get("placementName", "")): (r.past_runs_count, r.past_runs_last)
-                 for r in mine if getattr(r, "past_runs_count", None) is not None}
-        past = past_learned(family, keys, marks)
+        past = past_learned(family, keys)
         for run in mine:
             key, name = (run.namespace, (run.spec or {}).get("placementName", "")), (run.KIND, run.namespace, run.name)
             etas[name] = _eta(run, past.get(key), now, spans.get(name))
