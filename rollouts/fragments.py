@@ -33,6 +33,8 @@ import re
 import struct
 import zlib
 from dataclasses import asdict, dataclass
+from itertools import compress
+from operator import ne
 
 from django.template.loader import render_to_string
 from django.utils.html import format_html
@@ -185,5 +187,10 @@ def _render(partial: str, model: RunModel, perms: dict, stage=None, n: int | Non
 def _changed_cells(before: str, after: str, stage, n: int) -> list[str]:
     """The cells whose fingerprint differs (8 hex digits a cell, in map order;
     the stage's shape, hence its clusters and their order, is unchanged)."""
-    cells = [cluster_cell(stage.clusters[i // 8], n) for i in range(0, len(after), 8) if before[i:i + 8] != after[i:i + 8]]
+    if before == after:
+        return []
+    count = len(after) // 8
+    olds = struct.unpack(f">{count}I", bytes.fromhex(before)) if len(before) == len(after) else [None] * count
+    news = struct.unpack(f">{count}I", bytes.fromhex(after))
+    cells = [cluster_cell(stage.clusters[i], n) for i in compress(range(count), map(ne, olds, news))]
     return [format_html(_CELL, cell.state.value, cell.id, cell.label) for cell in cells]

@@ -8,12 +8,14 @@ Runs are written as status JSON (tests/map_builders.py), each change bumping
 the run's resource version as a write does."""
 
 import re
+from types import SimpleNamespace
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from rollouts import broadcast, fragment_memory, fragments
+from rollouts.selectors.timeline import ClusterView
 from tests.map_builders import FAILED, SUCCEEDED, big_run
 from tests.real_services import RedisServer
 
@@ -202,3 +204,14 @@ def test_a_push_reads_the_same_few_queries_for_40_or_1000_clusters(frozen_clock,
     # policies, health checks, the placement's status, the run's events; the
     # ETA: the placement's past runs. None per cluster or stage.
     assert len(queries) == 8, [q["sql"][:80] for q in queries]
+
+
+def test_only_the_cells_whose_fingerprint_changed_are_sent_and_all_without_a_base():
+    views = [ClusterView(f"m{i}", "pending", None, None, "", "") for i in range(5)]
+    stage = SimpleNamespace(clusters=views)
+    before = fragments._cell_prints(stage)
+    views[3] = ClusterView("m3", "updating", None, None, "", "")
+    after = fragments._cell_prints(stage)
+    assert fragments._changed_cells(before, before, stage, 1) == []
+    assert [pushed_ids(html) for html in fragments._changed_cells(before, after, stage, 1)] == [["cell-1-m3"]]
+    assert len(fragments._changed_cells("", after, stage, 1)) == 5  # nothing remembered of this stage

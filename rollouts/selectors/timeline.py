@@ -235,9 +235,20 @@ _PARSED, _VIEWS = Memo(20_000), Memo(20_000)
 def _parsed(entries: list[dict]) -> list[tuple[tuple, ClusterView, ClusterSpan]]:
     """For each of a stage's cluster entries: (its key, its view before what
     its member reports now, its time span for the ETA)."""
-    get = _PARSED.get
-    return [(key, *get(key, lambda entry=entry: (_parsed_view(entry), cluster_span(entry))))
-            for key, entry in zip(cluster_entry_keys(entries), entries, strict=True)]
+    keys = cluster_entry_keys(entries)
+    values = _PARSED.get_many(keys, lambda i: (_parsed_view(entries[i]), cluster_span(entries[i])))
+    return [(key, view, span) for key, (view, span) in zip(keys, values, strict=True)]
+
+
+def _cluster_views(clusters: list[tuple[tuple, ClusterView, ClusterSpan]], failures: dict[str, dict]) -> list[ClusterView]:
+    """`_cluster_view` of each of a stage's parsed clusters: only those its
+    member reports something of (failing, pending, available) are looked at."""
+    views = [view for _, view, _ in clusters]
+    reported = failures["failing"].keys() | failures["pending"].keys() | set(failures.get("available", ()))
+    if reported:
+        for i in [i for i, view in enumerate(views) if view.name in reported]:
+            views[i] = _cluster_view(clusters[i][0], views[i], failures)
+    return views
 
 
 def _cluster_view(key: tuple, parsed: ClusterView, failures: dict[str, dict]) -> ClusterView:
@@ -298,7 +309,7 @@ def _stage_view(entry: dict, clusters: list[tuple[tuple, ClusterView, ClusterSpa
     started, ended = when(entry.get("startTime")), when(entry.get("endTime"))
     stage = StageView(entry.get("stageName", ""), stage_state(entry), started, ended,
                       duration_text(seconds_between(started, ended or (ctx["now"] if started else None))),
-                      [_cluster_view(key, view, ctx["failures"]) for key, view, _ in clusters],
+                      _cluster_views(clusters, ctx["failures"]),
                       is_deletion=is_deletion)
     for when_, key, config_key in (("before", "beforeStageTaskStatus", "beforeStageTasks"),
                                    ("after", "afterStageTaskStatus", "afterStageTasks")):
