@@ -321,6 +321,19 @@ def postgres_env(**extra: str):
         drop()
 
 
+def check_on_postgresql(module: str, function: str) -> None:
+    """Call `module.function()` (a check that raises AssertionError) in a
+    `manage.py shell` process on a fresh migrated PostgreSQL database: the
+    in-process tests run on SQLite, and vendor-specific SQL must hold on both."""
+    url, drop = postgres_database()
+    try:
+        done = subprocess.run([sys.executable, "manage.py", "shell", "-c", f"from {module} import {function}; {function}()"],
+                              cwd=ROOT, env=process_env(DATABASE_URL=url), capture_output=True, text=True, timeout=120)
+    finally:
+        drop()
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def shell_json(env: dict, script: str, argv: list[str], *, timeout: float = 300) -> dict:
     """Run `script` in `manage.py shell` with sys.argv = argv, in a process of
     its own (so its threads have real connections); the last line it prints, as JSON."""

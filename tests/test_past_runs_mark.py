@@ -4,9 +4,6 @@ run page's push reads them only when they change. It must change whenever
 they do, and only then; the same checks on SQLite (in process) and on
 PostgreSQL (a manage.py process)."""
 
-import subprocess
-import sys
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -14,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from rollouts import clock
 from rollouts import models as m
 
-from .real_services import ROOT, postgres_database, process_env
+from .real_services import check_on_postgresql
 
 
 def check_past_runs_marks() -> None:
@@ -73,12 +70,4 @@ def test_no_placement_no_query():
 
 @pytest.mark.slow
 def test_the_mark_changes_with_the_placements_finished_runs_on_postgresql():
-    url, drop = postgres_database()
-    try:
-        done = subprocess.run(
-            [sys.executable, "manage.py", "shell", "-c",
-             "from tests.test_past_runs_mark import check_past_runs_marks; check_past_runs_marks()"],
-            cwd=ROOT, env=process_env(DATABASE_URL=url), capture_output=True, text=True, timeout=120)
-    finally:
-        drop()
-    assert done.returncode == 0, done.stderr
+    check_on_postgresql("tests.test_past_runs_mark", "check_past_runs_marks")

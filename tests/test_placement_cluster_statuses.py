@@ -3,9 +3,6 @@ the database (models.placement.PlacementQuerySet.cluster_statuses): what a
 run page's push reads of a 1,000-cluster placement's ~0.5 MB status. The same
 checks on SQLite (in process) and on PostgreSQL (a manage.py process)."""
 
-import subprocess
-import sys
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -13,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from rollouts import clock
 from rollouts import models as m
 
-from .real_services import ROOT, postgres_database, process_env
+from .real_services import check_on_postgresql
 
 
 def entry(cluster: str, reason: str = "AllWorkAreAvailable") -> dict:
@@ -59,12 +56,4 @@ def test_no_cluster_no_query():
 
 @pytest.mark.slow
 def test_the_database_picks_the_entries_of_the_named_clusters_on_postgresql():
-    url, drop = postgres_database()
-    try:
-        done = subprocess.run(
-            [sys.executable, "manage.py", "shell", "-c",
-             "from tests.test_placement_cluster_statuses import check_cluster_statuses; check_cluster_statuses()"],
-            cwd=ROOT, env=process_env(DATABASE_URL=url), capture_output=True, text=True, timeout=120)
-    finally:
-        drop()
-    assert done.returncode == 0, done.stderr
+    check_on_postgresql("tests.test_placement_cluster_statuses", "check_cluster_statuses")
