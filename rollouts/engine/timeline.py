@@ -40,10 +40,12 @@ def condition_index(status: dict) -> dict:
     return out
 
 
-def transition_events(run, before: dict, after: dict, *, actor: str, when, details: dict | None = None) -> list:
-    """Unsaved Events, one per condition whose status or reason changed
-    between two run statuses. `when(condition, status_changed)` times each;
-    `details` are added to every row's."""
+def transition_events(run, before: dict, after: dict, *, actor: str, when, details: dict | None = None,
+                      make=m.Event) -> list:
+    """Unsaved Events (or what `make` builds from an Event's fields: Event.row),
+    one per condition whose status or reason changed between two run
+    statuses. `when(condition, status_changed)` times each; `details` are
+    added to every row's."""
     old, new = condition_index(before), condition_index(after)
     rows = []
     for key, (where, cond) in new.items():
@@ -54,7 +56,7 @@ def transition_events(run, before: dict, after: dict, *, actor: str, when, detai
         if previous:
             row_details["from"] = {"status": previous.get("status"), "reason": previous.get("reason")}
         status_changed = not previous or previous.get("status") != cond.get("status")
-        rows.append(m.Event(time=when(cond, status_changed), actor=actor, action=m.Event.Action.CONDITION,
+        rows.append(make(time=when(cond, status_changed), actor=actor, action=m.Event.Action.CONDITION,
                             object_kind=run.KIND, object_namespace=run.namespace, object_name=run.name, run=run.name,
                             reason=cond.get("reason", ""), message=cond.get("message", ""), details=row_details))
     return rows
@@ -62,6 +64,6 @@ def transition_events(run, before: dict, after: dict, *, actor: str, when, detai
 
 def record_transitions(run, before: dict, after: dict, *, now) -> int:
     """One Event per condition whose status or reason changed in this pass."""
-    rows = transition_events(run, before, after, actor=ENGINE, when=lambda cond, changed: now)
+    rows = transition_events(run, before, after, actor=ENGINE, when=lambda cond, changed: now, make=m.Event.row)
     m.Event.objects.append_many(rows)
     return len(rows)
