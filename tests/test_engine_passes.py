@@ -7,6 +7,7 @@ import pytest
 from rollouts import clock
 from rollouts import models as m
 from rollouts.controllers.family import CLUSTER
+from rollouts.controllers.placement import placement_status_refresh
 from rollouts.engine import runner
 from rollouts.members.agent import members_sync
 
@@ -115,3 +116,31 @@ def test_an_event_appended_as_a_plain_row_is_stored_as_the_model_would_store_it(
               "message", "details"]
     model, plain = m.Event.objects.order_by("id").values(*fields)
     assert plain == model
+
+
+def test_a_placement_refresh_with_nothing_new_writes_nothing_though_time_moved(frozen_clock, settings):
+    settings.FLEET_SIMULATED_APPLY_SECONDS = 0
+    _waves_fleet()
+    fb.settle()
+    placement = fb.placement_obj()
+    version, entries = placement.resource_version, placement.status["placementStatuses"]
+    frozen_clock.advance(3600)
+    placement_status_refresh(placement, CLUSTER)
+    placement = fb.placement_obj()
+    assert placement.resource_version == version
+    assert placement.status["placementStatuses"] == entries
+
+
+def test_a_refresh_keeps_the_times_of_clusters_whose_binding_did_not_change(frozen_clock, settings):
+    settings.FLEET_SIMULATED_APPLY_SECONDS = 0
+    pk = _waves_fleet()
+    runner.run_advance(family=CLUSTER, pk=pk)  # binds a1 a2
+    members_sync()
+    before = {e["clusterName"]: e for e in fb.placement_obj().status["placementStatuses"]}
+    frozen_clock.advance(60)
+    runner.run_advance(family=CLUSTER, pk=pk)  # binds a3 a4; a1 a2 and stage two stay as they were
+    after = {e["clusterName"]: e for e in fb.placement_obj().status["placementStatuses"]}
+    assert [after[c] for c in ("a1", "a2", "b1", "b4")] == [before[c] for c in ("a1", "a2", "b1", "b4")]
+    scheduled = [{c["type"]: c for c in e["conditions"]}["Scheduled"] for e in (before["a3"], after["a3"])]
+    assert scheduled[0]["lastTransitionTime"] == scheduled[1]["lastTransitionTime"]  # scheduled before, still
+    assert after["a3"] != before["a3"]  # RolloutStarted now

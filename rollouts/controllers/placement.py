@@ -106,6 +106,29 @@ def _snapshot_index(spec: dict) -> str:
     return name[: -len("-snapshot")].rsplit("-", 1)[-1]
 
 
+def _cluster_entry(row: dict, old: dict | None, now, chain: list[tuple]) -> dict:
+    """A cluster's entry in placementStatuses, built once per binding
+    version (kept in the row's cache, which lives as long as the version)
+    and then reused as it is: an unchanged binding leaves its entry, times
+    included, as it was, so a refresh with nothing new writes nothing.
+    `old`: the entry in the status now, whose condition times a new entry
+    keeps where the status did not change (lastTransitionTime semantics)."""
+    key = ("placement-entry", chain[-1][0])
+    entry = row["cache"].get(key)
+    if entry is None:
+        entry = row["cache"][key] = _cluster_status(row, now, chain)
+        _keep_transition_times(entry["conditions"], (old or {}).get("conditions") or [])
+    return entry
+
+
+def _keep_transition_times(conditions: list[dict], before: list[dict]) -> None:
+    times = {c.get("type"): (c.get("status"), c.get("lastTransitionTime")) for c in before}
+    for cond in conditions:
+        status, time = times.get(cond["type"], (None, None))
+        if status == cond["status"] and time:
+            cond["lastTransitionTime"] = time
+
+
 def _cluster_status(row: dict, now, chain: list[tuple]) -> dict:
     """A cluster's entry in placementStatuses, from its binding's values()."""
     spec, generation = row["spec"] or {}, row["generation"]
@@ -176,7 +199,8 @@ def _refresh(placement, family) -> None:
     rows = sorted((b for b in placement_bindings(family, placement) if b["spec"].get("state") != "Unscheduled"),
                   key=lambda b: b["target_cluster"])
     chain = _chain(placement)
-    per_cluster = [_cluster_status(row, now, chain) for row in rows]
+    before = {entry.get("clusterName"): entry for entry in old.get("placementStatuses") or []}
+    per_cluster = [_cluster_entry(row, before.get(row["target_cluster"]), now, chain) for row in rows]
     scheduled = find_condition((policy.status or {}).get("conditions") if policy else [], "Scheduled")
     set_condition(conditions, type=f"{prefix}Scheduled", status=(scheduled or {}).get("status", "Unknown"),
                   reason=(scheduled or {}).get("reason", "SchedulePending"), message=(scheduled or {}).get("message", ""),
