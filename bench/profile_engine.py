@@ -89,6 +89,7 @@ def main() -> None:
     parser.add_argument("--sort", default="cumulative", choices=["cumulative", "tottime"])
     parser.add_argument("--no-profile", action="store_true", help="time only (cProfile roughly doubles the time)")
     parser.add_argument("--callees", help="also print what this function (a name, e.g. load_world) called")
+    parser.add_argument("--save", help="also write the raw profile to this file (for pstats)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="fleetui-profile-"))
@@ -144,6 +145,8 @@ def main() -> None:
     print(counts.report(args.concurrent))
     if args.no_profile:
         return
+    if args.save:
+        profile.dump_stats(args.save)
     stats = pstats.Stats(profile).sort_stats(args.sort)
     stats.print_stats(args.top)
     if args.callees:
