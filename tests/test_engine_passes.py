@@ -3,6 +3,8 @@ the pass before left, made from that pass's own writes (docs/engine.md,
 "What a tick costs"). What it decides must be what a reload would decide."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from rollouts import clock
 from rollouts import models as m
@@ -144,3 +146,20 @@ def test_a_refresh_keeps_the_times_of_clusters_whose_binding_did_not_change(froz
     scheduled = [{c["type"]: c for c in e["conditions"]}["Scheduled"] for e in (before["a3"], after["a3"])]
     assert scheduled[0]["lastTransitionTime"] == scheduled[1]["lastTransitionTime"]  # scheduled before, still
     assert after["a3"] != before["a3"]  # RolloutStarted now
+
+
+def test_an_advance_writes_its_run_once_however_many_passes_changed_it(frozen_clock, settings):
+    settings.FLEET_SIMULATED_APPLY_SECONDS = 0
+    pk = _waves_fleet()
+    for _ in range(2):
+        runner.run_advance(family=CLUSTER, pk=pk)
+        members_sync()
+    table = m.ClusterStagedUpdateRun._meta.db_table
+    with CaptureQueriesContext(connection) as queries:
+        runner.run_advance(family=CLUSTER, pk=pk)  # two passes change it: stage one ends, stage two starts
+    writes = [q["sql"] for q in queries.captured_queries
+              if q["sql"].startswith(f'UPDATE "{table}" SET "namespace"')]  # the whole row, not wake_at alone
+    assert len(writes) == 1
+    assert fb.started("example-run", "two") == ["b1", "b2"]
+    assert m.Event.objects.filter(run="example-run", details__scope="stage", details__type="Succeeded").count() == 1
+

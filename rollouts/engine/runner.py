@@ -144,6 +144,9 @@ def _passes(family: Family, pk: int, freezes: list[FreezeInfo] | None,
         placement = touched or placement
         if decision is None or not changed:
             break
+    else:
+        if known is not None:  # the passes ran out with the run's last changes unwritten
+            _write_run(known)
     return decision, placement
 
 
@@ -187,11 +190,15 @@ def _log_retry(run, error: str) -> None:
 @dataclass(frozen=True)
 class Known:
     """What the next pass of an advance would load, known from the pass
-    before: the locked run row (saved by that pass) and its world and rows."""
+    before: the locked run row and its world and rows. `unsaved`: the run
+    has changes not written yet; they are written once, before a pass
+    reloads the world or when the passes stop, not after every pass (a
+    hundred clusters' status is most of the row)."""
 
     run: object
     world: World
     rows: dict
+    unsaved: bool = False
 
 
 def _one_pass(family: Family, pk: int, freezes: list[FreezeInfo] | None = None,
@@ -212,25 +219,39 @@ def _one_pass(family: Family, pk: int, freezes: list[FreezeInfo] | None = None,
         decision = decide(world)
         _log_retry(run, decision.retry_error)
         written = carry_out(decision.actions, run, family, rows)
-        changed = _save(run, decision, world) or bool(decision.actions)
+        run_changed = _save(run, decision, world)
+        changed = run_changed or bool(decision.actions)
+        following = _next_known(run, world, rows, written, unsaved=run_changed or bool(known and known.unsaved))
+        if following is not None and not changed:  # no pass follows: this one writes what the run got
+            _write_run(following)
+            following = None
     touched = rows["placement"] if written.bindings_changed else None
-    return decision, changed, touched, _next_known(run, world, rows, written)
+    return decision, changed, touched, following
 
 
-def _next_known(run, world: World, rows: dict, written: Written) -> Known | None:
+def _next_known(run, world: World, rows: dict, written: Written, *, unsaved: bool) -> Known | None:
     """The world the next pass would load after this one's writes: its run
     status, and its bound bindings as written. None (load it) after writes
     to anything else a pass reads, and after initialization (an initialized
-    run's world leaves the strategy and snapshots out)."""
+    run's world leaves the strategy and snapshots out); the run's changes
+    are written first then."""
     if written.other or not is_true((world.status or {}).get("conditions"), "Initialized"):
+        if unsaved:
+            store.save(run, spec_changed=False)
         return None
     if not written.bound:
-        return Known(run, replace(world, status=run.status or {}, now=clock.now()), rows)
+        return Known(run, replace(world, status=run.status or {}, now=clock.now()), rows, unsaved)
     bound = {row["name"]: row for row in written.bound}
     bindings = {**rows["bindings"], **bound}
     views = [_binding_view(bound[view.name]) if view.name in bound else view for view in world.bindings]
     return Known(run, replace(world, status=run.status or {}, now=clock.now(), bindings=views),
-                 {**rows, "bindings": bindings})
+                 {**rows, "bindings": bindings}, unsaved)
+
+
+def _write_run(known: Known) -> None:
+    """Write the run's changes the passes on this world made."""
+    if known.unsaved:
+        store.save(known.run, spec_changed=False)
 
 
 def load_world(run, family: Family, now=None, freezes: list[FreezeInfo] | None = None,
@@ -350,7 +371,9 @@ def _unmet_policies(run, family: Family, approvals: list, member_labels: dict) -
 
 
 def _save(run, decision: Decision, world: World) -> bool:
-    """Save the run if the pass changed it; returns whether it did."""
+    """Carry the pass's changes to the run (its finalizer, status, active),
+    with their events; returns whether it changed. The row is written by
+    the pass that ends the advance's work on this world (_one_pass)."""
     changed = False
     if L.RUN_FINALIZER not in (run.finalizers or []):
         run.finalizers = [*(run.finalizers or []), L.RUN_FINALIZER]
@@ -365,6 +388,4 @@ def _save(run, decision: Decision, world: World) -> bool:
         run.finished_at = None if active else (run.finished_at or world.now)
         changes.publish(changes.RunChanged.of(run, changes.Origin.ENGINE))
         changed = True
-    if changed:
-        store.save(run, spec_changed=False)
     return changed

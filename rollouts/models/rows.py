@@ -21,17 +21,24 @@ def _kind(field) -> type | None:
 
 def db_values(objs, fields: list, connection, extra=None) -> list[list]:
     """[[each field's value of obj, ready for the database] + extra(i, obj)] for every obj;
-    None goes as it is for every field but JSON ones (where it is the JSON null)."""
+    None goes as it is for every field but JSON ones (where it is the JSON null).
+    A value object the rows share (the time of a pass, a snapshot's manifest
+    every member holds) is prepared once: kept by its id, with the value
+    itself, so no other object takes that id meanwhile."""
     kinds = [_kind(f) for f in fields]
     json = [isinstance(f, models.JSONField) for f in fields]
+    prepared: dict[tuple[int, int], tuple] = {}  # (field, id(value)) -> (value, prepared)
     rows = []
     for i, obj in enumerate(objs):
         row = []
-        for field, kind, is_json in zip(fields, kinds, json, strict=True):
+        for j, (field, kind, is_json) in enumerate(zip(fields, kinds, json, strict=True)):
             value = getattr(obj, field.attname)
             if (kind is not None and type(value) is kind) or (value is None and not is_json):
                 row.append(value)
-            else:
-                row.append(field.get_db_prep_save(value, connection))
+                continue
+            key = (j, id(value))
+            if key not in prepared:
+                prepared[key] = (value, field.get_db_prep_save(value, connection))
+            row.append(prepared[key][1])
         rows.append(row + extra(i, obj) if extra else row)
     return rows
