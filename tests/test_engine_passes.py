@@ -163,3 +163,18 @@ def test_an_advance_writes_its_run_once_however_many_passes_changed_it(frozen_cl
     assert fb.started("example-run", "two") == ["b1", "b2"]
     assert m.Event.objects.filter(run="example-run", details__scope="stage", details__type="Succeeded").count() == 1
 
+
+
+def test_the_run_written_at_the_end_of_an_advance_carries_its_next_look(frozen_clock, settings):
+    settings.FLEET_SIMULATED_APPLY_SECONDS = 0
+    fb.tutorial_fleet()
+    fb.tutorial_strategy()
+    fb.tutorial_run()
+    fb.settle()  # staging done, waiting on its one-minute TimedWait
+    assert 0 < (fb.run_obj().wake_at - clock.now()).total_seconds() <= 60
+    frozen_clock.advance(61)
+    fb.settle()
+    fb.approve("example-run-canary")
+    fb.settle()
+    run = fb.run_obj()
+    assert run.active is False and run.wake_at is None

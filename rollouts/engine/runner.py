@@ -113,13 +113,13 @@ def run_advance(*, family: Family, pk: int, woken_at: float | None = None,
         # pass, plus two. A conflict in any pass rolls back the whole advance,
         # which the next one redoes (every pass is a compare-and-set).
         with transaction.atomic():
-            decision, placement = _passes(family, pk, freezes, labels)
+            decision, placement, last = _passes(family, pk, freezes, labels)
             if placement is not None:
                 changes.publish(changes.ClustersBound())
                 if refreshes is None:  # once per advance, not per pass: it reads every binding
                     placement_status_refresh(placement, family)
             if decision is not None:
-                _schedule_next_look(family, pk, decision)
+                _finish(family, pk, decision, last)
     except Conflict:
         log.info("run %s changed under us; the next pass picks it up", pk)
         return None
@@ -129,13 +129,15 @@ def run_advance(*, family: Family, pk: int, woken_at: float | None = None,
 
 
 def _passes(family: Family, pk: int, freezes: list[FreezeInfo] | None,
-            labels: MemberLabels) -> tuple[Decision | None, object]:
+            labels: MemberLabels) -> tuple[Decision | None, object, "Known | None"]:
     """Pass after pass while a pass changes something: (the last decision,
-    the placement whose bindings a pass wrote or None). The world is loaded
-    once; a later pass decides on the world the one before left, made from
-    its own writes (the run row stays locked: no other writer moves it), and
-    only approval requests or deleted bindings make it load again. The pass
-    that confirms nothing is left to do thus costs a decide, not a reload."""
+    the placement whose bindings a pass wrote or None, the last pass's
+    world with the run's changes not written yet, or None). The world is
+    loaded once; a later pass decides on the world the one before left,
+    made from its own writes (the run row stays locked: no other writer
+    moves it), and only approval requests or deleted bindings make it load
+    again. The pass that confirms nothing is left to do thus costs a
+    decide, not a reload."""
     decision, placement, known = None, None, None
     for _ in range(MAX_IMMEDIATE_PASSES):
         started = time.perf_counter()
@@ -144,10 +146,26 @@ def _passes(family: Family, pk: int, freezes: list[FreezeInfo] | None,
         placement = touched or placement
         if decision is None or not changed:
             break
+    return decision, placement, known
+
+
+def _finish(family: Family, pk: int, decision: Decision, last: "Known | None") -> None:
+    """Write the run's changes the passes left (with its next look: one
+    write of the row), or else only its next look."""
+    if last is not None and last.unsaved:
+        last.run.wake_at = _next_look_at(last.run.wake_at, decision)
+        store.save(last.run, spec_changed=False)
     else:
-        if known is not None:  # the passes ran out with the run's last changes unwritten
-            _write_run(known)
-    return decision, placement
+        _schedule_next_look(family, pk, decision)
+
+
+def _next_look_at(current, decision: Decision):
+    """The run's wake_at after this decision, as _schedule_next_look writes it."""
+    if decision.requeue_after is None:
+        return None
+    now = clock.now()
+    wanted = now + timedelta(seconds=decision.requeue_after)
+    return wanted if current is None or current <= now or current > wanted else current
 
 
 def _schedule_next_look(family: Family, pk: int, decision: Decision) -> None:
@@ -192,8 +210,8 @@ class Known:
     """What the next pass of an advance would load, known from the pass
     before: the locked run row and its world and rows. `unsaved`: the run
     has changes not written yet; they are written once, before a pass
-    reloads the world or when the passes stop, not after every pass (a
-    hundred clusters' status is most of the row)."""
+    reloads the world or when the passes stop (with the next look), not
+    after every pass (a hundred clusters' status is most of the row)."""
 
     run: object
     world: World
@@ -222,9 +240,6 @@ def _one_pass(family: Family, pk: int, freezes: list[FreezeInfo] | None = None,
         run_changed = _save(run, decision, world)
         changed = run_changed or bool(decision.actions)
         following = _next_known(run, world, rows, written, unsaved=run_changed or bool(known and known.unsaved))
-        if following is not None and not changed:  # no pass follows: this one writes what the run got
-            _write_run(following)
-            following = None
     touched = rows["placement"] if written.bindings_changed else None
     return decision, changed, touched, following
 
@@ -246,12 +261,6 @@ def _next_known(run, world: World, rows: dict, written: Written, *, unsaved: boo
     views = [_binding_view(bound[view.name]) if view.name in bound else view for view in world.bindings]
     return Known(run, replace(world, status=run.status or {}, now=clock.now(), bindings=views),
                  {**rows, "bindings": bindings}, unsaved)
-
-
-def _write_run(known: Known) -> None:
-    """Write the run's changes the passes on this world made."""
-    if known.unsaved:
-        store.save(known.run, spec_changed=False)
 
 
 def load_world(run, family: Family, now=None, freezes: list[FreezeInfo] | None = None,
