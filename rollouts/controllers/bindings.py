@@ -35,7 +35,7 @@ def placement_bindings(family, placement) -> list[dict]:
         key = (uid, version, _text_hash(spec), _text_hash(status))
         known = _decoded.get((table, pk))
         if known is None or known[0] != key:
-            known = _decoded[table, pk] = (key, _json(spec) or {}, _json(status) or {}, {})
+            known = _decoded[table, pk] = (key, json_value(spec) or {}, json_value(status) or {}, {})
         out.append({"pk": pk, "name": name, "target_cluster": cluster, "generation": generation,
                     "resource_version": version, "spec": known[1], "status": known[2], "cache": known[3]})
     return out
@@ -47,7 +47,7 @@ def _text_hash(value) -> int:
     return hash(value) if isinstance(value, str | bytes) else id(value)
 
 
-def _json(value):
+def json_value(value):
     """A JSON column as the cursor returns it: text on both databases (Django
     registers no JSON decoder on the connection)."""
     return json.loads(value) if isinstance(value, str | bytes) else value
