@@ -3,7 +3,7 @@ placement's status (staged-update-semantics.md §6). Level-triggered and
 synchronous: services call placements_reconcile() after any change that can
 move a placement, inside their transaction."""
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from rollouts import clock, metrics
 from rollouts import models as m
@@ -13,7 +13,7 @@ from rollouts.conditions import find_condition, set_condition
 from rollouts.mirror.marks import local_only
 
 from . import labels as L
-from .bindings import json_value, placement_bindings
+from .bindings import placement_bindings, policy_snapshot_rows
 from .family import FAMILIES
 from .scheduler import schedule
 from .snapshots import may_select, snapshot_resources
@@ -228,18 +228,10 @@ def _refresh(placement, family) -> None:
 
 
 def _latest_policy_status(placement, family) -> dict | None:
-    """The status of the placement's latest policy snapshot (None: it has
-    none), read by one query written out once: compiling it and building
-    the models cost more than the two small documents it reads, on each of
-    the hundreds of refreshes of a burst of rollouts."""
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {quote('labels')}, {quote('status')} "  # noqa: S608
-                       f"FROM {quote(family.policy_snapshot._meta.db_table)} WHERE {quote('owner_id')} = %s "
-                       f"ORDER BY {quote('index')} DESC", [placement.pk])
-        for labels, status in cursor.fetchall():
-            if (json_value(labels) or {}).get(L.IS_LATEST) == "true":
-                return json_value(status) or {}
+    """The status of the placement's latest policy snapshot (None: it has none)."""
+    for snapshot in sorted(policy_snapshot_rows(family, placement), key=lambda row: -row["index"]):
+        if snapshot["labels"].get(L.IS_LATEST) == "true":
+            return snapshot["status"]
     return None
 
 

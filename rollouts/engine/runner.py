@@ -20,7 +20,7 @@ from rollouts.api import store
 from rollouts.api.errors import Conflict
 from rollouts.conditions import find_condition, is_true
 from rollouts.controllers import labels as L
-from rollouts.controllers.bindings import placement_bindings
+from rollouts.controllers.bindings import placement_bindings, policy_snapshot_rows
 from rollouts.controllers.family import FAMILIES, Family, family_of
 from rollouts.controllers.placement import (
     PlacementRefreshes,
@@ -278,7 +278,7 @@ def load_world(run, family: Family, now=None, freezes: list[FreezeInfo] | None =
     # refresh after the advance loads it once).
     placement = (family.placement.objects.filter(namespace=run.namespace, name=spec.get("placementName", ""))
                  .defer("status").order_by().first())
-    policy_snapshots = list(family.policy_snapshot.objects.filter(owner=placement)) if placement else []
+    policy_snapshots = policy_snapshot_rows(family, placement) if placement else []
     bindings = placement_bindings(family, placement) if placement else []
     # Only this placement's clusters: the stages, the gates and the policies
     # look at no other member, and a hub holds ten times more than one placement.
@@ -317,8 +317,9 @@ def load_world(run, family: Family, now=None, freezes: list[FreezeInfo] | None =
     return world, rows
 
 
-def _policy_view(p) -> PolicySnapshotView:
-    return PolicySnapshotView(p.name, p.labels, p.annotations, p.generation, tuple((p.status or {}).get("conditions") or []))
+def _policy_view(row: dict) -> PolicySnapshotView:
+    return PolicySnapshotView(row["name"], row["labels"], row["annotations"], row["generation"],
+                              tuple(row["status"].get("conditions") or []))
 
 
 def _binding_view(row: dict) -> BindingView:
