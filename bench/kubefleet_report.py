@@ -119,6 +119,12 @@ class Embedded:
                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_for(lambda: Path(self.env["FLEET_ENGINE_SOCKET"]).exists(), timeout=60, what="the engine's socket")
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time the engine process has used (user + system): on a shared
+        machine steadier than wall time, as other processes' load moves it less."""
+        fields = (Path("/proc") / str(self.engine.pid) / "stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.engine and self.engine.poll() is None:
             self.engine.terminate()
@@ -139,6 +145,9 @@ class Celery:
         self.hub.worker("report-2")
         self.hub.beat()
         time.sleep(3)  # let the workers connect
+
+    def cpu_seconds(self) -> float | None:
+        return None  # the workers' prefork children are not counted: not measured
 
     def stop(self) -> None:
         self.hub.stop_all()
@@ -275,10 +284,11 @@ def main() -> None:
             sampler = threading.Thread(target=lambda: busy.extend(
                 placement_available(f"place-busy-{i}", i % groups, args.per_placement, 600)
                 for i in range(args.placement_samples)))
-            started = time.time()
+            started, cpu = time.time(), mode.cpu_seconds()
             sampler.start()
             waves = runs_until_done(names, targets, 1800)
             wall = time.time() - started
+            cpu = None if cpu is None else mode.cpu_seconds() - cpu
             sampler.join()
             from django.db import connections
 
@@ -290,6 +300,10 @@ def main() -> None:
             print(line(f"{args.concurrent} concurrent rollouts p50", figures["concurrent p50"], "concurrent p50"))
             print(line(f"{args.concurrent} concurrent rollouts p90", figures["concurrent p90"], "concurrent p90"))
             print(f"  cluster updates per second: {figures['cluster updates/s']:.0f}")
+            if cpu is not None:
+                figures["engine cpu s"] = cpu
+                print(f"  engine CPU during them: {cpu:.1f} s ({cpu / (args.concurrent * args.per_placement) * 1000:.2f} ms "
+                      f"a cluster update, the busy placements' included)")
             print(line(f"placement of {args.per_placement} clusters p90 during the rollouts", figures["placement p90 during rollouts"],
                        "placement p90 during rollouts"), flush=True)
         finally:

@@ -89,6 +89,7 @@ def main() -> None:
     parser.add_argument("--sort", default="cumulative", choices=["cumulative", "tottime"])
     parser.add_argument("--no-profile", action="store_true", help="time only (cProfile roughly doubles the time)")
     parser.add_argument("--callees", help="also print what this function (a name, e.g. load_world) called")
+    parser.add_argument("--save", help="also write the raw profile to this file (for pstats)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="fleetui-profile-"))
@@ -115,14 +116,18 @@ def main() -> None:
     runs = [f"run{i:04d}" for i in range(args.concurrent)]
     manifests_apply(docs=[run_doc(name, f"app{i:04d}") for i, name in enumerate(runs)], actor="bench")
 
-    passes = {"n": 0}
-    one_pass = runner._one_pass
+    passes = {"n": 0, "loads": 0}
+    one_pass, load_world = runner._one_pass, runner.load_world
 
     def counted(*a, **kw):
         passes["n"] += 1
         return one_pass(*a, **kw)
 
-    runner._one_pass = counted
+    def counted_load(*a, **kw):
+        passes["loads"] += 1
+        return load_world(*a, **kw)
+
+    runner._one_pass, runner.load_world = counted, counted_load
     counts = Counts()
     counts.start()
     profile, started, cpu = cProfile.Profile(), time.perf_counter(), time.process_time()
@@ -135,11 +140,13 @@ def main() -> None:
     applied = m.ClusterResourceBinding.objects.filter(owner__name__in=[f"app{i:04d}" for i in range(args.concurrent)],
                                                        applied_generation__gt=1).count()
     print(f"{args.concurrent} runs of {per} clusters: {wall:.2f} s in one process ({cpu:.2f} s of CPU: steadier "
-          f"on a shared machine), {passes['n']} run passes, "
+          f"on a shared machine), {passes['n']} run passes ({passes['loads']} loading the world), "
           f"{applied} clusters updated ({applied / wall:.0f}/s)")
     print(counts.report(args.concurrent))
     if args.no_profile:
         return
+    if args.save:
+        profile.dump_stats(args.save)
     stats = pstats.Stats(profile).sort_stats(args.sort)
     stats.print_stats(args.top)
     if args.callees:

@@ -25,7 +25,8 @@ LAYERS = [
         "rollouts.broadcast", "rollouts.fragments", "rollouts.fragment_memory", "rollouts.notifier", "rollouts.engine.loop", "rollouts.engine.wakeup", "rollouts.mirror.sync",
     ]),
     ("services and selectors", [
-        "rollouts.services", "rollouts.selectors", "rollouts.engine.runner", "rollouts.engine.timeline",
+        "rollouts.services", "rollouts.selectors", "rollouts.engine.runner", "rollouts.engine.actions",
+        "rollouts.engine.timeline",
         "rollouts.members.agent", "rollouts.mirror", "rollouts.roles",
     ]),
     ("engine, controllers, api", [

@@ -14,6 +14,7 @@ from django.db import connections, router, transaction
 from rollouts import clock
 from rollouts import models as m
 from rollouts.models.revisions import next_versions
+from rollouts.models.rows import db_values
 
 from .errors import AlreadyExists, BadRequest, Conflict, NotFound
 from .kinds import CORE_KINDS, Kind
@@ -183,8 +184,8 @@ def rows_update(model, objs: list, attnames: list[str], *, versions: list[int] |
                                                if versions is not None else "")
     sql = (f"UPDATE {quote(meta.db_table)} SET {', '.join(f'{quote(f.column)} = %s' for f in fields)} "
            f"WHERE {where}")
-    rows = [[f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields] + [obj.pk]
-            + ([versions[i]] if versions is not None else []) for i, obj in enumerate(objs)]
+    rows = db_values(objs, fields, connection,
+                     extra=lambda i, obj: [obj.pk] + ([versions[i]] if versions is not None else []))
     with connection.cursor() as cursor:
         if len(rows) == 1:
             cursor.execute(sql, rows[0])
@@ -208,9 +209,8 @@ def rows_upsert(model, objs: list, *, unique: list[str], update: list[str]) -> N
                         for n in update)
     sql = (f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "
            f"ON CONFLICT ({', '.join(quote(meta.get_field(n).column) for n in unique)}) DO UPDATE SET {updates}")
-    rows = [[f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields] for obj in objs]
     with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        cursor.executemany(sql, db_values(objs, fields, connection))
 
 
 def save(obj, *, spec_changed: bool | None = None):

@@ -13,7 +13,7 @@ from rollouts.conditions import find_condition, set_condition
 from rollouts.mirror.marks import local_only
 
 from . import labels as L
-from .bindings import placement_bindings
+from .bindings import placement_bindings, policy_snapshot_rows
 from .family import FAMILIES
 from .scheduler import schedule
 from .snapshots import may_select, snapshot_resources
@@ -106,6 +106,29 @@ def _snapshot_index(spec: dict) -> str:
     return name[: -len("-snapshot")].rsplit("-", 1)[-1]
 
 
+def _cluster_entry(row: dict, old: dict | None, now, chain: list[tuple]) -> dict:
+    """A cluster's entry in placementStatuses, built once per binding
+    version (kept in the row's cache, which lives as long as the version)
+    and then reused as it is: an unchanged binding leaves its entry, times
+    included, as it was, so a refresh with nothing new writes nothing.
+    `old`: the entry in the status now, whose condition times a new entry
+    keeps where the status did not change (lastTransitionTime semantics)."""
+    key = ("placement-entry", chain[-1][0])
+    entry = row["cache"].get(key)
+    if entry is None:
+        entry = row["cache"][key] = _cluster_status(row, now, chain)
+        _keep_transition_times(entry["conditions"], (old or {}).get("conditions") or [])
+    return entry
+
+
+def _keep_transition_times(conditions: list[dict], before: list[dict]) -> None:
+    times = {c.get("type"): (c.get("status"), c.get("lastTransitionTime")) for c in before}
+    for cond in conditions:
+        status, time = times.get(cond["type"], (None, None))
+        if status == cond["status"] and time:
+            cond["lastTransitionTime"] = time
+
+
 def _cluster_status(row: dict, now, chain: list[tuple]) -> dict:
     """A cluster's entry in placementStatuses, from its binding's values()."""
     spec, generation = row["spec"] or {}, row["generation"]
@@ -172,12 +195,13 @@ def _refresh(placement, family) -> None:
     prefix = family.condition_prefix
     old = placement.status or {}
     conditions = [dict(c) for c in old.get("conditions") or []]
-    policy = _latest_policy(placement, family)
+    policy_status = _latest_policy_status(placement, family)
     rows = sorted((b for b in placement_bindings(family, placement) if b["spec"].get("state") != "Unscheduled"),
                   key=lambda b: b["target_cluster"])
     chain = _chain(placement)
-    per_cluster = [_cluster_status(row, now, chain) for row in rows]
-    scheduled = find_condition((policy.status or {}).get("conditions") if policy else [], "Scheduled")
+    before = {entry.get("clusterName"): entry for entry in old.get("placementStatuses") or []}
+    per_cluster = [_cluster_entry(row, before.get(row["target_cluster"]), now, chain) for row in rows]
+    scheduled = find_condition((policy_status or {}).get("conditions"), "Scheduled")
     set_condition(conditions, type=f"{prefix}Scheduled", status=(scheduled or {}).get("status", "Unknown"),
                   reason=(scheduled or {}).get("reason", "SchedulePending"), message=(scheduled or {}).get("message", ""),
                   observed_generation=placement.generation, now=now)
@@ -203,10 +227,11 @@ def _refresh(placement, family) -> None:
             placement=placement, condition_types=[f"{prefix}{t}" for t in ("Scheduled", *(c for c, _, _ in chain))])
 
 
-def _latest_policy(placement, family):
-    for snap in family.policy_snapshot.objects.filter(owner=placement).only("labels", "status").order_by("-index"):
-        if snap.labels.get(L.IS_LATEST) == "true":
-            return snap
+def _latest_policy_status(placement, family) -> dict | None:
+    """The status of the placement's latest policy snapshot (None: it has none)."""
+    for snapshot in sorted(policy_snapshot_rows(family, placement), key=lambda row: -row["index"]):
+        if snapshot["labels"].get(L.IS_LATEST) == "true":
+            return snapshot["status"]
     return None
 
 

@@ -8,42 +8,36 @@ idempotent: calling it again right away changes nothing.
 
 import logging
 import time
+from dataclasses import dataclass, replace
 from datetime import timedelta
-from types import SimpleNamespace
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 
 from rollouts import changes, clock, metrics
 from rollouts import models as m
 from rollouts.api import store
 from rollouts.api.errors import Conflict
-from rollouts.conditions import find_condition, is_true, set_condition
+from rollouts.conditions import find_condition, is_true
 from rollouts.controllers import labels as L
-from rollouts.controllers.bindings import placement_bindings
+from rollouts.controllers.bindings import placement_bindings, policy_snapshot_rows
 from rollouts.controllers.family import FAMILIES, Family, family_of
 from rollouts.controllers.placement import (
     PlacementRefreshes,
     placement_status_refresh,
-    with_rollout_started,
 )
-from rollouts.members import connector_for
 from rollouts.mirror.marks import local_only
 from rollouts.selectors import freezes as freeze_selectors
 from rollouts.services import policies, policy_scope
-from rollouts.services.events import ENGINE, record
 
 from . import timeline
+from .actions import Written, carry_out
 from .freezes import FreezeInfo, holding
 from .state_machine import decide
 from .world import (
-    AcceptApproval,
     ApprovalView,
-    BindBinding,
     BindingView,
-    CreateApprovalRequest,
     Decision,
-    DeleteBinding,
     PolicySnapshotView,
     ResourceSnapshotView,
     World,
@@ -119,13 +113,13 @@ def run_advance(*, family: Family, pk: int, woken_at: float | None = None,
         # pass, plus two. A conflict in any pass rolls back the whole advance,
         # which the next one redoes (every pass is a compare-and-set).
         with transaction.atomic():
-            decision, placement = _passes(family, pk, freezes, labels)
+            decision, placement, last = _passes(family, pk, freezes, labels)
             if placement is not None:
                 changes.publish(changes.ClustersBound())
                 if refreshes is None:  # once per advance, not per pass: it reads every binding
                     placement_status_refresh(placement, family)
             if decision is not None:
-                _schedule_next_look(family, pk, decision)
+                _finish(family, pk, decision, last)
     except Conflict:
         log.info("run %s changed under us; the next pass picks it up", pk)
         return None
@@ -135,18 +129,43 @@ def run_advance(*, family: Family, pk: int, woken_at: float | None = None,
 
 
 def _passes(family: Family, pk: int, freezes: list[FreezeInfo] | None,
-            labels: MemberLabels) -> tuple[Decision | None, object]:
+            labels: MemberLabels) -> tuple[Decision | None, object, "Known | None"]:
     """Pass after pass while a pass changes something: (the last decision,
-    the placement whose bindings a pass wrote or None)."""
-    decision, placement = None, None
+    the placement whose bindings a pass wrote or None, the last pass's
+    world with the run's changes not written yet, or None). The world is
+    loaded once; a later pass decides on the world the one before left,
+    made from its own writes (the run row stays locked: no other writer
+    moves it), and only approval requests or deleted bindings make it load
+    again. The pass that confirms nothing is left to do thus costs a
+    decide, not a reload."""
+    decision, placement, known = None, None, None
     for _ in range(MAX_IMMEDIATE_PASSES):
         started = time.perf_counter()
-        decision, changed, touched = _one_pass(family, pk, freezes, labels)
+        decision, changed, touched, known = _one_pass(family, pk, freezes, labels, known)
         metrics.engine_pass_finished(seconds=time.perf_counter() - started, changed=changed)
         placement = touched or placement
         if decision is None or not changed:
             break
-    return decision, placement
+    return decision, placement, known
+
+
+def _finish(family: Family, pk: int, decision: Decision, last: "Known | None") -> None:
+    """Write the run's changes the passes left (with its next look: one
+    write of the row), or else only its next look."""
+    if last is not None and last.unsaved:
+        last.run.wake_at = _next_look_at(last.run.wake_at, decision)
+        store.save(last.run, spec_changed=False)
+    else:
+        _schedule_next_look(family, pk, decision)
+
+
+def _next_look_at(current, decision: Decision):
+    """The run's wake_at after this decision, as _schedule_next_look writes it."""
+    if decision.requeue_after is None:
+        return None
+    now = clock.now()
+    wanted = now + timedelta(seconds=decision.requeue_after)
+    return wanted if current is None or current <= now or current > wanted else current
 
 
 def _schedule_next_look(family: Family, pk: int, decision: Decision) -> None:
@@ -186,21 +205,62 @@ def _log_retry(run, error: str) -> None:
         log.info("run %s: %s", run.name, error)
 
 
+@dataclass(frozen=True)
+class Known:
+    """What the next pass of an advance would load, known from the pass
+    before: the locked run row and its world and rows. `unsaved`: the run
+    has changes not written yet; they are written once, before a pass
+    reloads the world or when the passes stop (with the next look), not
+    after every pass (a hundred clusters' status is most of the row)."""
+
+    run: object
+    world: World
+    rows: dict
+    unsaved: bool = False
+
+
 def _one_pass(family: Family, pk: int, freezes: list[FreezeInfo] | None = None,
-              labels: MemberLabels | None = None) -> tuple[Decision | None, bool, object]:
+              labels: MemberLabels | None = None,
+              known: Known | None = None) -> tuple[Decision | None, bool, object, Known | None]:
     """One locked pass: (decision, whether it changed anything, the placement
-    whose bindings it wrote or None). Inside an advance's transaction it takes
-    no savepoint of its own: a pass that fails fails the advance."""
+    whose bindings it wrote or None, what the next pass would load or None:
+    load it). Inside an advance's transaction it takes no savepoint of its
+    own: a pass that fails fails the advance."""
     with transaction.atomic(savepoint=False):
-        run = family.run.objects.select_for_update().filter(pk=pk).first()
-        if run is None:
-            return None, False, None
-        world, rows = load_world(run, family, freezes=freezes, labels=labels)
+        if known is None:
+            run = family.run.objects.select_for_update().filter(pk=pk).first()
+            if run is None:
+                return None, False, None, None
+            world, rows = load_world(run, family, freezes=freezes, labels=labels)
+        else:
+            run, world, rows = known.run, known.world, known.rows
         decision = decide(world)
         _log_retry(run, decision.retry_error)
-        touched = _carry_out(decision.actions, run, family, rows)
-        changed = _save(run, decision, world) or bool(decision.actions)
-    return decision, changed, (rows["placement"] if touched else None)
+        written = carry_out(decision.actions, run, family, rows)
+        run_changed = _save(run, decision, world)
+        changed = run_changed or bool(decision.actions)
+        following = _next_known(run, world, rows, written, unsaved=run_changed or bool(known and known.unsaved))
+    touched = rows["placement"] if written.bindings_changed else None
+    return decision, changed, touched, following
+
+
+def _next_known(run, world: World, rows: dict, written: Written, *, unsaved: bool) -> Known | None:
+    """The world the next pass would load after this one's writes: its run
+    status, and its bound bindings as written. None (load it) after writes
+    to anything else a pass reads, and after initialization (an initialized
+    run's world leaves the strategy and snapshots out); the run's changes
+    are written first then."""
+    if written.other or not is_true((world.status or {}).get("conditions"), "Initialized"):
+        if unsaved:
+            store.save(run, spec_changed=False)
+        return None
+    if not written.bound:
+        return Known(run, replace(world, status=run.status or {}, now=clock.now()), rows, unsaved)
+    bound = {row["name"]: row for row in written.bound}
+    bindings = {**rows["bindings"], **bound}
+    views = [_binding_view(bound[view.name]) if view.name in bound else view for view in world.bindings]
+    return Known(run, replace(world, status=run.status or {}, now=clock.now(), bindings=views),
+                 {**rows, "bindings": bindings}, unsaved)
 
 
 def load_world(run, family: Family, now=None, freezes: list[FreezeInfo] | None = None,
@@ -218,7 +278,7 @@ def load_world(run, family: Family, now=None, freezes: list[FreezeInfo] | None =
     # refresh after the advance loads it once).
     placement = (family.placement.objects.filter(namespace=run.namespace, name=spec.get("placementName", ""))
                  .defer("status").order_by().first())
-    policy_snapshots = list(family.policy_snapshot.objects.filter(owner=placement)) if placement else []
+    policy_snapshots = policy_snapshot_rows(family, placement) if placement else []
     bindings = placement_bindings(family, placement) if placement else []
     # Only this placement's clusters: the stages, the gates and the policies
     # look at no other member, and a hub holds ten times more than one placement.
@@ -257,8 +317,9 @@ def load_world(run, family: Family, now=None, freezes: list[FreezeInfo] | None =
     return world, rows
 
 
-def _policy_view(p) -> PolicySnapshotView:
-    return PolicySnapshotView(p.name, p.labels, p.annotations, p.generation, tuple((p.status or {}).get("conditions") or []))
+def _policy_view(row: dict) -> PolicySnapshotView:
+    return PolicySnapshotView(row["name"], row["labels"], row["annotations"], row["generation"],
+                              tuple(row["status"].get("conditions") or []))
 
 
 def _binding_view(row: dict) -> BindingView:
@@ -319,98 +380,10 @@ def _unmet_policies(run, family: Family, approvals: list, member_labels: dict) -
             if not policies.quorum_met(votes.get(name, []), run_uid=str(run.uid), quorum=requirement.quorum)}
 
 
-def _carry_out(actions: list, run, family: Family, rows: dict) -> bool:
-    """Carry out the decision's actions; returns whether bindings changed."""
-    binds = [a for a in actions if isinstance(a, BindBinding)]
-    if binds:
-        _bind_all(binds, family, rows, run)
-    for action in actions:
-        if isinstance(action, CreateApprovalRequest):
-            _create_approval_request(run, family, action)
-        elif isinstance(action, AcceptApproval):
-            _accept_approval(rows["approvals"][action.name], run)
-        elif isinstance(action, DeleteBinding):
-            _delete_binding(family.binding.objects.get(pk=rows["bindings"][action.name]["pk"]), rows["placement"], run)
-    return bool(binds) or any(isinstance(a, DeleteBinding) for a in actions)
-
-
-def _bind_all(actions: list[BindBinding], family: Family, rows: dict, run) -> None:
-    """Bind every cluster this pass starts in two statements whatever their
-    number: one update of them all, each only where its resourceVersion is
-    still the one this pass read (compare-and-set: any other writer since
-    fails the pass, which rolls back), then their events."""
-    seen = sorted(((rows["bindings"][a.name], a) for a in actions), key=lambda pair: pair[0]["pk"])
-    bindings, events = [], []
-    for row, action in seen:  # in id order, as the member agent writes them: no deadlock between the two
-        binding = SimpleNamespace(pk=row["pk"], name=row["name"], namespace=run.namespace, spec=row["spec"],
-                                  status=row["status"], generation=row["generation"],
-                                  resource_version=row["resource_version"])
-        if action.spec is not None:
-            binding.spec = {**binding.spec, **action.spec}
-            binding.generation += 1
-        binding.status = with_rollout_started(binding, message=action.message)
-        bindings.append(binding)
-        events.append(m.Event(
-            time=clock.now(), actor=ENGINE, action=m.Event.Action.CONDITION, object_kind=family.binding.KIND,
-            object_name=binding.name, object_namespace=binding.namespace, run=run.name, reason="RolloutStarted",
-            message=action.message, details={"scope": "binding", "cluster": row["target_cluster"],
-                                             "type": "RolloutStarted", "status": "True",
-                                             "resourceSnapshotName": binding.spec.get("resourceSnapshotName")}))
-    store.save_many(family.binding, bindings, ["spec", "status", "generation"])
-    m.Event.objects.append_many(events)
-
-
-def _create_approval_request(run, family: Family, action: CreateApprovalRequest) -> None:
-    request = family.approval_request(
-        name=action.name,
-        namespace=run.namespace,
-        creation_timestamp=clock.now(),
-        labels={
-            L.TARGET_UPDATE_RUN: run.name,
-            L.TARGET_UPDATING_STAGE: action.stage,
-            L.TASK_TYPE: action.task_type,
-            L.IS_LATEST_UPDATE_RUN_APPROVAL: "true",
-        },
-        spec={"parentStageRollout": run.name, "targetStage": action.stage},
-    )
-    try:
-        with transaction.atomic():
-            request.save(force_insert=True)
-    except IntegrityError:
-        return  # created by someone else since we looked: the next pass reads it
-    record(actor=ENGINE, action=m.Event.Action.CREATED, kind_name=request.KIND, name=request.name,
-           namespace=request.namespace, run=run.name, reason="ApprovalRequestCreated",
-           message=f"waiting for approval of {action.task_type} tasks of stage {action.stage}",
-           details={"stage": action.stage, "taskType": action.task_type})
-
-
-def _accept_approval(request, run) -> None:
-    conditions = [dict(c) for c in (request.status or {}).get("conditions") or []]
-    message = "the approval request has been approved and cannot be reverted"
-    set_condition(conditions, type="ApprovalAccepted", status="True", reason="ApprovalRequestApprovalAccepted",
-                  message=message, observed_generation=request.generation, now=clock.now())
-    request.status = {**(request.status or {}), "conditions": conditions}
-    store.save(request, spec_changed=False)
-    approved = find_condition(conditions, "Approved") or {}
-    record(actor=ENGINE, action=m.Event.Action.CONDITION, kind_name=request.KIND, name=request.name,
-           namespace=request.namespace, run=run.name, reason="ApprovalRequestApprovalAccepted", message=message,
-           details={"scope": "approvalRequest", "type": "ApprovalAccepted", "status": "True",
-                    "approvedMessage": approved.get("message", "")})
-
-
-def _delete_binding(binding, placement, run) -> None:
-    member = m.MemberCluster.objects.filter(name=binding.target_cluster).first()
-    if member is not None and placement is not None:
-        connector_for(member).remove(member, placement=placement.name)
-    binding.delete()
-    record(actor=ENGINE, action=m.Event.Action.DELETED, kind_name=binding.KIND, name=binding.name,
-           namespace=binding.namespace, run=run.name, reason="DeleteStage",
-           message=f"removed the placement's resources from {binding.target_cluster}",
-           details={"scope": "binding", "cluster": binding.target_cluster})
-
-
 def _save(run, decision: Decision, world: World) -> bool:
-    """Save the run if the pass changed it; returns whether it did."""
+    """Carry the pass's changes to the run (its finalizer, status, active),
+    with their events; returns whether it changed. The row is written by
+    the pass that ends the advance's work on this world (_one_pass)."""
     changed = False
     if L.RUN_FINALIZER not in (run.finalizers or []):
         run.finalizers = [*(run.finalizers or []), L.RUN_FINALIZER]
@@ -425,6 +398,4 @@ def _save(run, decision: Decision, world: World) -> bool:
         run.finished_at = None if active else (run.finished_at or world.now)
         changes.publish(changes.RunChanged.of(run, changes.Origin.ENGINE))
         changed = True
-    if changed:
-        store.save(run, spec_changed=False)
     return changed

@@ -228,7 +228,7 @@ def _validate(ctx: Pass) -> int:
     """Recompute the world and compare it with what was recorded; return the
     position to work on (a stage index, len(stages) for the deletion stage,
     or ALL_DONE)."""
-    status, world = ctx.status, ctx.world
+    status = ctx.status
     placement_spec = _placement_spec(ctx)
     if placement_spec["strategy"]["applyStrategy"] != status.get("appliedStrategy"):
         raise Terminal("the applyStrategy in the updateRun is outdated")
@@ -242,14 +242,25 @@ def _validate(ctx: Pass) -> int:
                          ("deletionStageStatus", "deletionStageStatus")):
         if status.get(field) is None:
             raise Terminal(f"nil {label}", user=False)
-    fresh = compute_stages(world.run_name, world.spec.get("stagedRolloutStrategyName", ""),
-                           status["stagedUpdateStrategySnapshot"], [b.cluster for b in selected], world.member_labels)
+    fresh = _stages_of(ctx, [b.cluster for b in selected])
     _compare_stages(fresh, ctx.stages)
     listed = {c["clusterName"] for c in status["deletionStageStatus"].get("clusters") or []}
     for binding in to_delete:
         if binding.cluster not in listed:
             raise Terminal(f"the cluster `{binding.cluster}` to be deleted is not in the delete stage", user=False)
     return _current_position(ctx)
+
+
+def _stages_of(ctx: Pass, selected: list[str]) -> list[dict]:
+    """compute_stages for the run's recorded strategy snapshot, once per
+    selection for the worlds an advance derives from one load (the labels
+    and the snapshot are the same in all of them). Read only."""
+    world = ctx.world
+    key = ("stages", tuple(selected))
+    if key not in world.derived:
+        world.derived[key] = compute_stages(world.run_name, world.spec.get("stagedRolloutStrategyName", ""),
+                                            ctx.status["stagedUpdateStrategySnapshot"], selected, world.member_labels)
+    return world.derived[key]
 
 
 def _compare_stages(fresh: list[dict], recorded: list[dict]) -> None:

@@ -77,6 +77,10 @@ class World:
     protections: list[Protection] = field(default_factory=list)  # read while initializing only
     stuck_threshold_seconds: float = STUCK_THRESHOLD_SECONDS
     frozen: FreezeInfo | None = None  # the freeze holding this run's placement now: no stage or cluster starts
+    # What passes compute from the parts of the world no pass changes (the
+    # members' labels, the strategy snapshot): shared by the worlds an
+    # advance makes from this one with its own writes (dataclasses.replace).
+    derived: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 # Actions the runner carries out, in order, before it saves the run status.

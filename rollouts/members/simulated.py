@@ -5,6 +5,8 @@ RolloutStarted, so the engine never sleeps), and a member labelled
 `fleetui.io/simulate-apply-failure=true` fails its applies so a person can
 see what a failing cluster looks like."""
 
+from types import SimpleNamespace
+
 from django.conf import settings
 
 from rollouts import clock
@@ -50,8 +52,9 @@ class SimulatedMember(MemberConnector):
             if stale:
                 m.MemberObject.objects.filter(pk__in=stale).delete()
             now = clock.now()
-            rows = [m.MemberObject(cluster=member.name, api_group=k[0], kind=k[1], namespace=k[2], name=k[3],
-                                   manifest=x, placement=placement, resource_snapshot=snapshot, applied_at=now)
+            # Plain rows, not model instances: thousands of them a tick of waves.
+            rows = [SimpleNamespace(cluster=member.name, api_group=k[0], kind=k[1], namespace=k[2], name=k[3],
+                                    manifest=x, placement=placement, resource_snapshot=snapshot, applied_at=now)
                     for member, placement, snapshot, _ in todo for k, x in wanted[member.name, placement].items()]
             store.rows_upsert(m.MemberObject, rows, unique=["cluster", "api_group", "kind", "namespace", "name"],
                               update=["manifest", "placement", "resource_snapshot", "applied_at"])
