@@ -5,7 +5,7 @@ move a placement, inside their transaction."""
 
 from django.db import transaction
 
-from rollouts import clock, metrics
+from rollouts import changes, clock, metrics
 from rollouts import models as m
 from rollouts.api import store
 from rollouts.api.errors import Conflict
@@ -69,13 +69,19 @@ def placement_reconcile(placement, family, members: list) -> None:
 
 def _roll_out_immediately(placement, family, snapshot) -> None:
     """RollingUpdate placements: bind every scheduled cluster to the latest
-    snapshot at once (Fleet UI keeps no rolling-update pacing)."""
+    snapshot at once (Fleet UI keeps no rolling-update pacing). Binding any
+    publishes PlacementBound: no run's wave will wake the member agent for
+    these, so the wake-up names the placement."""
+    bound = False
     for binding in family.binding.objects.filter(owner=placement).exclude(spec__state="Unscheduled"):
         if binding.spec.get("state") == "Bound" and binding.spec.get("resourceSnapshotName") == snapshot.name:
             continue
         binding.spec = {**binding.spec, "state": "Bound", "resourceSnapshotName": snapshot.name}
         store.save(binding, spec_changed=True)
         mark_rollout_started(binding, message=f"Detected the new changes on the resources and started the rollout process, resourceSnapshotIndex: {snapshot.index}")
+        bound = True
+    if bound:
+        changes.publish(changes.PlacementBound(placement.KIND, placement.namespace, placement.name))
 
 
 def with_rollout_started(binding, *, message: str) -> dict:
