@@ -198,6 +198,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if DATABASES["default"]["NAME"] not in ("", ":memory:"):
         private_sqlite_file(Path(DATABASES["default"]["NAME"]))
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Django's backend, with a writer that asks the engine loop for a gap
+    # when it must wait for the write lock (fleetui/sqlite_backend/base.py).
+    DATABASES["default"]["ENGINE"] = "fleetui.sqlite_backend"
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,

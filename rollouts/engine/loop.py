@@ -41,6 +41,7 @@ def engine_tick() -> float | None:
 
 def _tick() -> float | None:
     refreshes = PlacementRefreshes()  # each placement whose bindings changed, once
+    wakeup.writer_gap()
     with transaction.atomic():
         deadlines = [members_sync(refreshes)]
         # A placement no run moves (a RollingUpdate placement rolling out)
@@ -53,6 +54,7 @@ def _tick() -> float | None:
     mirrored_runs_enforce(freezes=freezes)  # a hub's runs are its controller's: a freeze stops them there
     labels = runner.MemberLabels(whole_fleet=True)  # read once, on the first run's pass, for every run
     for family, pk in runner.active_runs():
+        wakeup.writer_gap()  # a person's write waiting for SQLite's lock goes in between two advances
         deadlines.append(_named_placements_sync())
         decision = runner.run_advance(family=family, pk=pk, freezes=freezes, labels=labels, refreshes=refreshes)
         if decision is not None:

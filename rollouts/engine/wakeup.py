@@ -20,7 +20,10 @@ a threading.Event wakes it in one process, a datagram on a Unix socket under
 var/ across processes (the CLI and `fleet engine`). A wake-up may name
 placements (PlacementBound): the loop looks for those between two runs'
 advances (Listener.named_placements) and syncs them at once, instead of
-after the tick's every advance.
+after the tick's every advance. A writer of SQLite kept waiting for the
+write lock says so (writer_waiting, called by fleetui/sqlite_backend): the
+loop then leaves a gap between two advances (writer_gap), as its
+transactions otherwise come back to back.
 Celery mode (REDIS_URL): the matching tasks are sent by name, so this module
 needs nothing of rollouts.tasks; a placement's sync goes to the `placements`
 queue, which workers take from first. All are hints: the engine's
@@ -46,7 +49,11 @@ log = logging.getLogger(__name__)
 INTERACTIVE_QUEUE = "interactive"
 PLACEMENTS_QUEUE = "placements"
 NAMED_MAX = 20  # placements one datagram names at most; more wake the loop plainly (its next tick syncs all)
+# Long enough for a waiting writer's next try (SQLite's busy handler tries
+# at least every 100 ms); ended early by the wake-up its commit sends.
+WRITER_GAP_SECONDS = 0.15
 _in_process = threading.Event()
+_writer_waiting_here = threading.Event()  # a writer of this process, not the loop's thread, waits for the lock
 _first_wake: list[float] = []  # when this process first woke its loop since the loop last looked (0 or 1 item)
 _named_here: set[tuple[str, str, str]] = set()  # placements named to this process's listener, not yet taken
 _named_lock = threading.Lock()
@@ -86,6 +93,35 @@ def notify(placements: frozenset[tuple[str, str, str]] = frozenset()) -> None:
             sock.sendto(message.encode(), str(path))
     except OSError:
         pass  # no engine listening, or its queue is full: it is awake anyway
+
+
+def writer_waiting() -> None:
+    """A SQLite write must wait for the lock (fleetui/sqlite_backend): ask
+    the engine loop for a gap between two advances (best effort, never
+    raises). The loop's own writes ask nothing: it waits for another."""
+    listening = list(_listening)
+    if listening:
+        if threading.get_ident() != listening[0].thread:
+            _writer_waiting_here.set()
+        return
+    path = socket_path()
+    if not path.exists():
+        return
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.setblocking(False)
+            sock.sendto(f"yield {time.time()}".encode(), str(path))
+    except OSError:
+        pass
+
+
+def writer_gap() -> bool:
+    """Between two advances of the engine loop of this process: when a
+    writer said it waits for the lock, wait up to WRITER_GAP_SECONDS (less
+    once a wake-up comes: the writer committed) holding no lock. Whether it
+    waited."""
+    listening = list(_listening)
+    return listening[0].give_way(WRITER_GAP_SECONDS) if listening else False
 
 
 def _celery() -> bool:
@@ -176,6 +212,9 @@ class Listener:
         self.sock.setblocking(False)
         self.woken_at: float | None = None
         self._woken = False  # a wake-up was read and no wait has returned for it yet
+        self._wakes = 0  # wake-ups read, ever: a gap ends at the next one
+        self._writer_waiting = False
+        self.thread = threading.get_ident()  # the loop's: its own writes never ask for a gap
         self._times: list[float] = []
         self._named: set[tuple[str, str, str]] = set()
         with _named_lock:
@@ -200,12 +239,29 @@ class Listener:
         named, self._named = self._named, set()
         return named
 
+    def give_way(self, seconds: float) -> bool:
+        """When a writer waits for the write lock: wait up to `seconds`, or
+        until the next wake-up (its commit). Whether it waited."""
+        self._collect()
+        if not self._writer_waiting:
+            return False
+        self._writer_waiting = False
+        wakes, deadline = self._wakes, time.monotonic() + seconds
+        while self._wakes == wakes and (left := deadline - time.monotonic()) > 0:
+            if _in_process.wait(0) or select.select([self.sock], [], [], min(left, 0.01))[0]:
+                self._collect()
+        return True
+
     def _collect(self) -> None:
-        """Take what was sent: the in-process flag, names and times, then
+        """Take what was sent: the in-process flags, names and times, then
         every datagram on the socket."""
         if _in_process.is_set():
             _in_process.clear()
             self._woken = True
+            self._wakes += 1
+        if _writer_waiting_here.is_set():
+            _writer_waiting_here.clear()
+            self._writer_waiting = True
         with _named_lock:
             self._named |= _named_here
             _named_here.clear()
@@ -216,12 +272,17 @@ class Listener:
                 message = self.sock.recv(65536)
             except (BlockingIOError, OSError):
                 break
-            self._woken = True
             self._read(message.decode(errors="replace"))
 
     def _read(self, message: str) -> None:
-        """`wake <unix time> [<json list of [kind, namespace, name]>]`; an
-        older sender's plain `wake` carries nothing more."""
+        """`yield <unix time>` (a writer waits for the lock), or `wake <unix
+        time> [<json list of [kind, namespace, name]>]`; an older sender's
+        plain `wake` carries nothing more."""
+        if message.startswith("yield"):
+            self._writer_waiting = True
+            return
+        self._woken = True
+        self._wakes += 1
         parts = message.split(" ", 2)
         try:
             self._times.append(float(parts[1]))
