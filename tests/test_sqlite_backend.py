@@ -83,3 +83,10 @@ def test_without_a_loop_a_waiting_writer_asks_nothing_and_nothing_fails(settings
     settings.FLEET_ENGINE_SOCKET = f"{tempfile.mkdtemp(prefix='fleet-', dir='/tmp')}/engine.sock"
     wakeup.writer_waiting()
     assert wakeup.writer_gap() is False
+
+
+def test_a_writer_waiting_while_the_loop_sleeps_neither_wakes_it_nor_costs_the_next_tick_a_gap(listener):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.sendto(f"yield {time.time()}".encode(), str(listener.path))
+    assert listener.wait(0.05) is False
+    assert wakeup.writer_gap() is False

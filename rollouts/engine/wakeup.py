@@ -223,9 +223,12 @@ class Listener:
 
     def wait(self, timeout: float) -> bool:
         self._collect()
-        if not self._woken:
-            select.select([self.sock], [], [], timeout)
+        deadline = time.monotonic() + timeout
+        while not self._woken and (left := deadline - time.monotonic()) > 0:
+            select.select([self.sock], [], [], left)  # a writer's `yield` is no reason to tick: wait on
             self._collect()
+        # The loop held no lock while it waited: a writer waiting then had its turn.
+        self._writer_waiting = False
         woke, self._woken = self._woken, False
         self.woken_at = min(self._times) if self._times else None
         self._times.clear()
