@@ -201,6 +201,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Django's backend, with a writer that asks the engine loop for a gap
     # when it must wait for the write lock (fleetui/sqlite_backend/base.py).
     DATABASES["default"]["ENGINE"] = "fleetui.sqlite_backend"
+    # Tests: an in-memory database, Django's default for SQLite, said outright
+    # (pytest-django recognises the default only under Django's own ENGINE name).
+    DATABASES["default"]["TEST"] = {"NAME": ":memory:"}
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
