@@ -83,10 +83,14 @@ def notify(placements: frozenset[tuple[str, str, str]] = frozenset()) -> None:
         with _named_lock:
             _named_here.update(named)
     _in_process.set()
+    _datagram(f"wake {now} {json.dumps(named)}" if named else f"wake {now}")
+
+
+def _datagram(message: str) -> None:
+    """Send `message` to the engine loop's socket, if there is one (never raises)."""
     path = socket_path()
     if not path.exists():
         return
-    message = f"wake {now} {json.dumps(named)}" if named else f"wake {now}"
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
             sock.setblocking(False)
@@ -100,19 +104,10 @@ def writer_waiting() -> None:
     the engine loop for a gap between two advances (best effort, never
     raises). The loop's own writes ask nothing: it waits for another."""
     listening = list(_listening)
-    if listening:
-        if threading.get_ident() != listening[0].thread:
-            _writer_waiting_here.set()
-        return
-    path = socket_path()
-    if not path.exists():
-        return
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.setblocking(False)
-            sock.sendto(f"yield {time.time()}".encode(), str(path))
-    except OSError:
-        pass
+    if not listening:
+        _datagram(f"yield {time.time()}")
+    elif threading.get_ident() != listening[0].thread:
+        _writer_waiting_here.set()
 
 
 def writer_gap() -> bool:
