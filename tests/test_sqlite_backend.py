@@ -53,7 +53,9 @@ def test_a_writer_that_gets_the_lock_at_once_says_nothing(two_writers):
 @pytest.fixture
 def listener(settings):
     settings.FLEET_ENGINE_SOCKET = f"{tempfile.mkdtemp(prefix='fleet-', dir='/tmp')}/engine.sock"
-    wakeup._writer_waiting_here.clear()
+    for flag in (wakeup._writer_waiting_here, wakeup._in_process):
+        flag.clear()  # what earlier tests left for a loop that never ran
+    wakeup._first_wake.clear()
     opened = wakeup.Listener()
     yield opened
     opened.close()
