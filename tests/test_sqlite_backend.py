@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 
 from fleetui.sqlite_backend import base as sqlite_backend
 from rollouts.engine import wakeup
@@ -92,3 +92,21 @@ def test_a_writer_waiting_while_the_loop_sleeps_neither_wakes_it_nor_costs_the_n
         sock.sendto(f"yield {time.time()}".encode(), str(listener.path))
     assert listener.wait(0.05) is False
     assert wakeup.writer_gap() is False
+
+
+def test_a_writer_that_never_gets_the_lock_fails_as_djangos_does(tmp_path, django_db_blocker, monkeypatch):
+    settings_dict = {**connection.settings_dict, "NAME": str(tmp_path / "lock.sqlite3"),
+                     "OPTIONS": {**connection.settings_dict["OPTIONS"], "timeout": 0.05}}
+    holder = sqlite_backend.DatabaseWrapper(settings_dict, alias="holder")
+    writer = sqlite_backend.DatabaseWrapper(settings_dict, alias="writer")
+    called = []
+    monkeypatch.setattr(sqlite_backend, "writer_waiting_hooks", [lambda: called.append(True)])
+    with django_db_blocker.unblock():
+        holder.ensure_connection()
+        holder._start_transaction_under_autocommit()
+        writer.ensure_connection()
+        with pytest.raises(OperationalError, match="locked"):
+            writer._start_transaction_under_autocommit()
+        holder.close()
+        writer.close()
+    assert called == [True]
