@@ -1,6 +1,6 @@
 """The Celery app, and the beat schedule: every periodic task is declared here.
 
-Workers:  celery -A fleetui worker --concurrency 2
+Workers:  celery -A fleetui worker --concurrency 2   (queues placements, interactive, celery: in that order)
 Hubs:     celery -A fleetui worker -Q hubs --concurrency <number of hub connections>
 Health:   celery -A fleetui worker -Q health   (health gates: Prometheus queries)
 Notify:   celery -A fleetui worker -Q notifications --concurrency 4   (webhooks, Slack, Teams, email)

@@ -198,6 +198,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if DATABASES["default"]["NAME"] not in ("", ":memory:"):
         private_sqlite_file(Path(DATABASES["default"]["NAME"]))
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Django's backend, with a writer that asks the engine loop for a gap
+    # when it must wait for the write lock (fleetui/sqlite_backend/base.py).
+    DATABASES["default"]["ENGINE"] = "fleetui.sqlite_backend"
+    # Tests: an in-memory database, Django's default for SQLite, said outright
+    # (pytest-django recognises the default only under Django's own ENGINE name).
+    DATABASES["default"]["TEST"] = {"NAME": ":memory:"}
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
@@ -270,14 +276,16 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Redis redelivers an unacknowledged task after this many seconds (default 1 h!).
-# queue_order_strategy "priority": a worker takes from "interactive" (advances a
-# person is waiting for: an approval, a new run, a state change) before "celery".
+# queue_order_strategy "priority": a worker takes from "placements" (a placement
+# a person created or changed rolling out by itself: one placement's applies),
+# then "interactive" (advances a person is waiting for: an approval, a new run,
+# a state change), then "celery".
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_float("CELERY_VISIBILITY_TIMEOUT", 60.0),
     "queue_order_strategy": "priority",
 }
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_QUEUES = (Queue("interactive"), Queue("celery"))  # workers consume both, interactive first
+CELERY_TASK_QUEUES = (Queue("placements"), Queue("interactive"), Queue("celery"))  # workers consume all three, in order
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Celery's Django fixup closes the database connections around every task
 # (a new PostgreSQL session per task) unless told to reuse them: it then
@@ -311,6 +319,7 @@ CELERY_IMPORTS = ("rollouts.tasks_k8s", "rollouts.tasks_health")
 # they go before the sweeps' background advances, never starved behind them.
 CELERY_TASK_ROUTES = {"rollouts.tasks_k8s.hub_sync": {"queue": "hubs"},
                       "rollouts.tasks.members_sync": {"queue": "interactive"},
+                      "rollouts.tasks.placement_sync": {"queue": "placements"},
                       # Notifications wait on receivers out of our hands: their own queue and
                       # worker (`celery -A fleetui worker -Q notifications`, Procfile `notify`).
                       "rollouts.tasks.notifications_record": {"queue": "notifications"},

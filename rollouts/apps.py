@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from fleetui.sqlite_backend import base as sqlite_backend
+
 
 class RolloutsConfig(AppConfig):
     name = "rollouts"
@@ -18,3 +20,5 @@ class RolloutsConfig(AppConfig):
         changes.subscribe(broadcast.on_changes)
         changes.subscribe(audit.on_changes)
         changes.subscribe(notifier.on_changes)
+        # A SQLite writer kept waiting for the lock asks the engine loop for a gap.
+        sqlite_backend.writer_waiting_hooks[:] = [wakeup.writer_waiting]

@@ -97,6 +97,17 @@ class ClustersBound:
 
 
 @dataclass(frozen=True)
+class PlacementBound:
+    """The placement controller bound this placement's clusters itself (a
+    RollingUpdate placement rolling out): its members have work that no run
+    will ask for, and a person waits to see it Available."""
+
+    placement_kind: str
+    namespace: str
+    name: str
+
+
+@dataclass(frozen=True)
 class FleetChanged:
     """Placements, members, strategies or resources changed: any run may move."""
 

@@ -122,6 +122,17 @@ def members_sync() -> None:
 
 
 @shared_task(**RETRY)
+def placement_sync(placement_kind: str, namespace: str, name: str) -> None:
+    """A placement bound its clusters itself (RollingUpdate): apply what is
+    due on its bindings and refresh it (queue `placements`, which workers
+    take from before the runs' advances); come back when its next simulated
+    apply finishes."""
+    next_due = agent.placements_sync({(placement_kind, namespace, name)})
+    if next_due is not None:
+        placement_sync.apply_async((placement_kind, namespace, name), countdown=min(next_due, 30.0))
+
+
+@shared_task(**RETRY)
 def housekeeping() -> int:
     """Remove simulated member contents of members that left the fleet."""
     members = set(m.MemberCluster.objects.values_list("name", flat=True))

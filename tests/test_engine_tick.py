@@ -1,11 +1,14 @@
 """What an engine tick costs in transactions, and when a placement no run
-moves shows its applies (docs/engine.md, "What a tick costs")."""
+moves shows its applies: at a tick's start, or between two runs' advances
+when a wake-up named it (docs/engine.md, "What a tick costs")."""
+
+import tempfile
 
 import pytest
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from rollouts import models as m
-from rollouts.engine import runner
+from rollouts.engine import loop, runner, wakeup
 from rollouts.engine.loop import engine_tick
 
 from . import fleet_builders as fb
@@ -59,3 +62,48 @@ def test_a_placement_no_run_moves_shows_its_applies_before_the_runs_advance(froz
     engine_tick()
     assert seen == [3]
     assert available("web") == 3
+
+
+@pytest.fixture
+def listening(settings):
+    """This process's engine loop listening, as `fleet engine` does."""
+    settings.FLEET_ENGINE_SOCKET = f"{tempfile.mkdtemp(prefix='fleet-', dir='/tmp')}/engine.sock"
+    listener = wakeup.Listener()
+    yield listener
+    listener.close()
+
+
+def test_a_placement_created_during_a_tick_is_synced_before_the_next_runs_advance(
+        frozen_clock, settings, monkeypatch, listening, django_capture_on_commit_callbacks):
+    settings.FLEET_SIMULATED_APPLY_SECONDS = 0
+    fb.tutorial_fleet()
+    fb.tutorial_strategy()
+    fb.tutorial_run()
+    fb.tutorial_run("second-run")
+    seen = []
+    advance = runner.run_advance
+
+    def advance_while_a_person_creates_a_placement(**kw):
+        if not seen:
+            with django_capture_on_commit_callbacks(execute=True):  # its commit wakes the loop, naming it
+                fb.placement("web", strategy_type="RollingUpdate")
+        seen.append(available("web"))
+        return advance(**kw)
+
+    monkeypatch.setattr(runner, "run_advance", advance_while_a_person_creates_a_placement)
+    engine_tick()
+    assert seen == [0, 3]  # Available before the second run's advance, not after the tick's last
+    assert listening.wait(0) is True  # and the wake-up still brings the next tick
+
+
+def test_a_tick_syncs_nothing_between_advances_when_no_placement_was_named(frozen_clock, settings, monkeypatch,
+                                                                           listening):
+    settings.FLEET_SIMULATED_APPLY_SECONDS = 0
+    fb.tutorial_fleet()
+    fb.tutorial_strategy()
+    fb.tutorial_run()
+    fb.tutorial_run("second-run")
+    synced = []
+    monkeypatch.setattr(loop, "placements_sync", lambda named: synced.append(named))
+    engine_tick()
+    assert synced == []

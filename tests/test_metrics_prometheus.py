@@ -143,7 +143,7 @@ def test_prometheus_sees_what_the_workers_recorded_through_the_web_servers_scrap
             woken = promql(base, 'sum(fleetui_engine_wakeup_lag_seconds_count{path="celery"})')
             assert float(woken[0]["value"][1]) >= len(RUNS)  # at least the approvals' wake-ups
             queues = promql(base, "fleetui_celery_queue_depth")
-            assert {q["metric"]["queue"] for q in queues} == {"interactive", "celery", "hubs", "notifications", "health"}
+            assert {q["metric"]["queue"] for q in queues} == {"placements", "interactive", "celery", "hubs", "notifications", "health"}
             assert float(promql(base, "fleetui_celery_broker_up")[0]["value"][1]) == 1
         writers = {path.stem.rsplit("_", 1)[-1] for path in (tmp_path / "prometheus-multiproc").glob("*.db")}
         assert len(writers) >= 3, writers  # daphne and the worker's pool processes, added up by one scrape

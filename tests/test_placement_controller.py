@@ -10,6 +10,7 @@ from rollouts import models as m
 from rollouts.api.kinds import KindRegistry
 from rollouts.api.manifests import parse_documents
 from rollouts.controllers import labels as L
+from rollouts.members.agent import placements_sync
 from rollouts.services.objects import manifests_apply, object_delete
 
 pytestmark = pytest.mark.django_db
@@ -221,3 +222,17 @@ def test_a_rolling_update_placement_deploys_at_once():
     members_sync()
     assert sorted(m.MemberObject.objects.filter(kind="ConfigMap").values_list("cluster", flat=True)) == ["a", "b", "c"]
     assert crp_condition("Available") == ("True", "ResourceAvailable")
+
+
+def test_a_placement_sync_applies_the_named_placements_bindings_and_no_others():
+    rolling = placement("{placementType: PickAll}").replace("strategy: {type: External}", "strategy: {}")
+    apply(FLEET + WORKLOAD + rolling + rolling.replace("name: web", "name: api"))
+    assert placements_sync({("ClusterResourcePlacement", "", "web")}) is None  # nothing left to wait for
+    assert crp_condition("Available") == ("True", "ResourceAvailable")  # refreshed in the same transaction
+    assert m.ClusterResourceBinding.objects.filter(owner__name="api", apply_pending=True).count() == 3
+
+
+def test_a_placement_sync_of_an_apply_not_due_yet_says_when_to_look_again(settings):
+    settings.FLEET_SIMULATED_APPLY_SECONDS = 10
+    apply(FLEET + WORKLOAD + placement("{placementType: PickAll}").replace("strategy: {type: External}", "strategy: {}"))
+    assert placements_sync({("ClusterResourcePlacement", "", "web")}) == 10.0

@@ -7,10 +7,13 @@ import hashlib
 import json
 import secrets
 
+from django.db import transaction
+
 from rollouts import clock
 from rollouts.api import store
 from rollouts.api.labels import selector_matches
 from rollouts.conditions import set_condition
+from rollouts.models import revisions
 
 from . import labels as L
 
@@ -107,10 +110,10 @@ def _update_cluster_count(snapshot, policy: dict) -> None:
 
 def _sync_bindings(placement, family, snapshot, bindings: list, chosen: list[str]) -> None:
     by_cluster = {b.target_cluster: b for b in bindings}
+    _create_bindings(placement, family, snapshot, [name for name in chosen if name not in by_cluster])
     for name in chosen:
         binding = by_cluster.get(name)
         if binding is None:
-            _create_binding(placement, family, snapshot, name)
             continue
         spec = dict(binding.spec)
         spec["schedulingPolicySnapshotName"] = snapshot.name
@@ -125,22 +128,29 @@ def _sync_bindings(placement, family, snapshot, bindings: list, chosen: list[str
             store.save(binding, spec_changed=True)
 
 
-def _create_binding(placement, family, snapshot, cluster: str) -> None:
-    binding = family.binding(
-        name=f"{placement.name}-{cluster}-{secrets.token_hex(4)}"[:253],
-        namespace=placement.namespace,
-        owner=placement,
-        target_cluster=cluster,
-        creation_timestamp=clock.now(),
-        labels={L.PARENT_CRP: placement.name},
-        spec={
-            "state": "Scheduled",
-            "targetCluster": cluster,
-            "schedulingPolicySnapshotName": snapshot.name,
-            "clusterDecision": {"clusterName": cluster, "selected": True, "reason": "picked by scheduling policy"},
-        },
-    )
-    binding.save(force_insert=True)
+def _create_bindings(placement, family, snapshot, clusters: list[str]) -> None:
+    """One Scheduled binding per cluster, inserted together with the hub's
+    next resourceVersions (a placement of 100 clusters: one statement, not 100)."""
+    if not clusters:
+        return
+    now = clock.now()
+    with transaction.atomic(savepoint=False):  # the revisions commit with the rows (models/revisions.py)
+        versions = revisions.next_versions(family.binding, len(clusters))
+        family.binding.objects.bulk_create([family.binding(
+            name=f"{placement.name}-{cluster}-{secrets.token_hex(4)}"[:253],
+            namespace=placement.namespace,
+            owner=placement,
+            target_cluster=cluster,
+            creation_timestamp=now,
+            resource_version=version,
+            labels={L.PARENT_CRP: placement.name},
+            spec={
+                "state": "Scheduled",
+                "targetCluster": cluster,
+                "schedulingPolicySnapshotName": snapshot.name,
+                "clusterDecision": {"clusterName": cluster, "selected": True, "reason": "picked by scheduling policy"},
+            },
+        ) for cluster, version in zip(clusters, versions, strict=True)])
 
 
 def _mark_scheduled(snapshot, placement, chosen: list[str], fulfilled: bool, policy: dict) -> None:

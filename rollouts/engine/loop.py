@@ -19,7 +19,7 @@ from django.db import close_old_connections, transaction
 from rollouts import clock, metrics, notifier
 from rollouts import models as m
 from rollouts.controllers.placement import PlacementRefreshes
-from rollouts.members.agent import members_sync
+from rollouts.members.agent import members_sync, placements_sync
 from rollouts.mirror.freezes import mirrored_runs_enforce
 from rollouts.selectors.freezes import freezes_holding
 from rollouts.services import audit, health_gates
@@ -41,6 +41,7 @@ def engine_tick() -> float | None:
 
 def _tick() -> float | None:
     refreshes = PlacementRefreshes()  # each placement whose bindings changed, once
+    wakeup.writer_gap()
     with transaction.atomic():
         deadlines = [members_sync(refreshes)]
         # A placement no run moves (a RollingUpdate placement rolling out)
@@ -53,6 +54,8 @@ def _tick() -> float | None:
     mirrored_runs_enforce(freezes=freezes)  # a hub's runs are its controller's: a freeze stops them there
     labels = runner.MemberLabels(whole_fleet=True)  # read once, on the first run's pass, for every run
     for family, pk in runner.active_runs():
+        wakeup.writer_gap()  # a person's write waiting for SQLite's lock goes in between two advances
+        deadlines.append(_named_placements_sync())
         decision = runner.run_advance(family=family, pk=pk, freezes=freezes, labels=labels, refreshes=refreshes)
         if decision is not None:
             deadlines.append(decision.requeue_after)
@@ -63,6 +66,15 @@ def _tick() -> float | None:
         refreshes.run()
     pending = [d for d in deadlines if d is not None]
     return min(pending) if pending else None
+
+
+def _named_placements_sync() -> float | None:
+    """Between two runs' advances: sync the placements a wake-up named since
+    the last look (a RollingUpdate placement a person just created), so they
+    wait for one advance, not for the tick's every advance (100 runs: seconds).
+    Returns seconds until their next apply is due (None: nothing named or due)."""
+    named = wakeup.named_placements()
+    return placements_sync(named) if named else None
 
 
 class _Heartbeat:

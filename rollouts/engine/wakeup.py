@@ -6,6 +6,8 @@ a transaction commits, what it changed decides what wakes up.
     RunChanged / ApprovalRequestChanged by a person   that run, at once
     BindingsApplied      a member finished applying: the placement's runs
     ClustersBound        clusters were bound: the member agent has work
+    PlacementBound       a placement bound its clusters itself (RollingUpdate):
+                         that placement's applies, ahead of the runs' work
     FleetChanged         placements, members, strategies: every active run
     FreezeChanged        a freeze declared, edited, ended, a window opening or
                          closing: every active run (waits, or resumes)
@@ -15,12 +17,20 @@ itself, and a mirrored run is driven by its hub.
 
 Embedded mode (no REDIS_URL): the in-process engine loop waits on a Listener;
 a threading.Event wakes it in one process, a datagram on a Unix socket under
-var/ across processes (the CLI and `fleet engine`).
+var/ across processes (the CLI and `fleet engine`). A wake-up may name
+placements (PlacementBound): the loop looks for those between two runs'
+advances (Listener.named_placements) and syncs them at once, instead of
+after the tick's every advance. A writer of SQLite kept waiting for the
+write lock says so (writer_waiting, called by fleetui/sqlite_backend): the
+loop then leaves a gap between two advances (writer_gap), as its
+transactions otherwise come back to back.
 Celery mode (REDIS_URL): the matching tasks are sent by name, so this module
-needs nothing of rollouts.tasks. All are hints: the engine's safety-net pass
-catches anything that was lost.
+needs nothing of rollouts.tasks; a placement's sync goes to the `placements`
+queue, which workers take from first. All are hints: the engine's
+safety-net pass catches anything that was lost.
 """
 
+import json
 import logging
 import os
 import select
@@ -37,14 +47,24 @@ from rollouts.controllers.family import FAMILIES
 
 log = logging.getLogger(__name__)
 INTERACTIVE_QUEUE = "interactive"
+PLACEMENTS_QUEUE = "placements"
+NAMED_MAX = 20  # placements one datagram names at most; more wake the loop plainly (its next tick syncs all)
+# Long enough for a waiting writer's next try (SQLite's busy handler tries
+# at least every 100 ms); ended early by the wake-up its commit sends.
+WRITER_GAP_SECONDS = 0.15
 _in_process = threading.Event()
+_writer_waiting_here = threading.Event()  # a writer of this process, not the loop's thread, waits for the lock
 _first_wake: list[float] = []  # when this process first woke its loop since the loop last looked (0 or 1 item)
+_named_here: set[tuple[str, str, str]] = set()  # placements named to this process's listener, not yet taken
+_named_lock = threading.Lock()
+_listening: list = []  # this process's open Listener (0 or 1): only it takes named placements
 
 # The Celery tasks (rollouts.tasks) this module sends, by name.
 RUN_ADVANCE = "rollouts.tasks.run_advance"
 RUNS_ADVANCE_ACTIVE = "rollouts.tasks.runs_advance_active"
 RUNS_ADVANCE_FOR_PLACEMENT = "rollouts.tasks.runs_advance_for_placement"
 MEMBERS_SYNC = "rollouts.tasks.members_sync"
+PLACEMENT_SYNC = "rollouts.tasks.placement_sync"
 _RUN_MODEL_OF_REQUEST = {family.approval_request.KIND: family.run for family in FAMILIES}
 
 
@@ -52,21 +72,51 @@ def socket_path() -> Path:
     return Path(getattr(settings, "FLEET_ENGINE_SOCKET", "") or settings.BASE_DIR / "var" / "engine.sock")
 
 
-def notify() -> None:
-    """Wake any engine loop now (best effort, never raises)."""
+def notify(placements: frozenset[tuple[str, str, str]] = frozenset()) -> None:
+    """Wake any engine loop now (best effort, never raises); `placements`
+    ((kind, namespace, name)) are for it to sync before its other work."""
     now = time.time()  # wall clock, not rollouts.clock: a latency across processes, never frozen
+    named = sorted(placements) if len(placements) <= NAMED_MAX else []
     if not _first_wake:
         _first_wake.append(now)
+    if named and _listening:
+        with _named_lock:
+            _named_here.update(named)
     _in_process.set()
+    _datagram(f"wake {now} {json.dumps(named)}" if named else f"wake {now}")
+
+
+def _datagram(message: str) -> None:
+    """Send `message` to the engine loop's socket, if there is one (never raises)."""
     path = socket_path()
     if not path.exists():
         return
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
             sock.setblocking(False)
-            sock.sendto(f"wake {now}".encode(), str(path))
+            sock.sendto(message.encode(), str(path))
     except OSError:
         pass  # no engine listening, or its queue is full: it is awake anyway
+
+
+def writer_waiting() -> None:
+    """A SQLite write must wait for the lock (fleetui/sqlite_backend): ask
+    the engine loop for a gap between two advances (best effort, never
+    raises). The loop's own writes ask nothing: it waits for another."""
+    listening = list(_listening)
+    if not listening:
+        _datagram(f"yield {time.time()}")
+    elif threading.get_ident() != listening[0].thread:
+        _writer_waiting_here.set()
+
+
+def writer_gap() -> bool:
+    """Between two advances of the engine loop of this process: when a
+    writer said it waits for the lock, wait up to WRITER_GAP_SECONDS (less
+    once a wake-up comes: the writer committed) holding no lock. Whether it
+    waited."""
+    listening = list(_listening)
+    return listening[0].give_way(WRITER_GAP_SECONDS) if listening else False
 
 
 def _celery() -> bool:
@@ -82,7 +132,7 @@ def on_changes(events: list) -> None:
     if not tasks:
         return
     if not _celery():
-        notify()
+        notify(frozenset(args for name, args, _ in tasks if name == PLACEMENT_SYNC))
         return
     for name, args, queue in tasks:
         _send(name, args, queue)
@@ -105,6 +155,10 @@ def _tasks_for(event, woken_at: float) -> list[tuple]:
         return [(RUNS_ADVANCE_FOR_PLACEMENT, (event.placement_kind, event.namespace, event.name, woken_at), None)]
     if isinstance(event, changes.ClustersBound):
         return [(MEMBERS_SYNC, (), None)]
+    if isinstance(event, changes.PlacementBound):
+        # A person waits for it, and its work is small (one placement's
+        # bindings): ahead of every run's advance and of the waves' syncs.
+        return [(PLACEMENT_SYNC, (event.placement_kind, event.namespace, event.name), PLACEMENTS_QUEUE)]
     if isinstance(event, (changes.FleetChanged, changes.FreezeChanged)):
         # A freeze that starts holding must show on every run; one that stops resumes them all.
         return [(RUNS_ADVANCE_ACTIVE, (), None)]
@@ -128,9 +182,18 @@ def _send(name: str, args: tuple, queue: str | None) -> None:
         outages.REDIS.succeeded(logger=log)
 
 
+def named_placements() -> set[tuple[str, str, str]]:
+    """The placements wake-ups named since the engine loop of this process
+    last looked (empty when no loop listens here); never waits."""
+    listening = list(_listening)
+    return listening[0].named_placements() if listening else set()
+
+
 class Listener:
     """The engine side: wait(timeout) returns early when notified; woken_at
-    is then when the first wake-up since the last wait was sent (Unix time)."""
+    is then when the first wake-up since the last wait was sent (Unix time).
+    Between waits the loop may take the placements wake-ups named
+    (named_placements); the wake-ups it reads then still end the next wait."""
 
     def __init__(self):
         self.path = socket_path()
@@ -143,35 +206,91 @@ class Listener:
         self.sock.bind(str(self.path))
         self.sock.setblocking(False)
         self.woken_at: float | None = None
+        self._woken = False  # a wake-up was read and no wait has returned for it yet
+        self._wakes = 0  # wake-ups read, ever: a gap ends at the next one
+        self._writer_waiting = False
+        self.thread = threading.get_ident()  # the loop's: its own writes never ask for a gap
+        self._times: list[float] = []
+        self._named: set[tuple[str, str, str]] = set()
+        with _named_lock:
+            _named_here.clear()  # named before this listener: the first tick syncs every member anyway
+        _listening[:] = [self]
 
     def wait(self, timeout: float) -> bool:
-        self.woken_at = None
-        if _in_process.is_set():
-            _in_process.clear()
-            self._drain()
-            return True
-        ready, _, _ = select.select([self.sock], [], [], timeout)
-        woke = bool(ready) or _in_process.is_set()
-        _in_process.clear()
-        self._drain()
+        self._collect()
+        deadline = time.monotonic() + timeout
+        while not self._woken and (left := deadline - time.monotonic()) > 0:
+            select.select([self.sock], [], [], left)  # a writer's `yield` is no reason to tick: wait on
+            self._collect()
+        # The loop held no lock while it waited: a writer waiting then had its turn.
+        self._writer_waiting = False
+        woke, self._woken = self._woken, False
+        self.woken_at = min(self._times) if self._times else None
+        self._times.clear()
+        self._named.clear()  # the tick that follows syncs every member
         return woke
 
-    def _drain(self) -> None:
-        """Empty the socket; note the earliest wake-up time seen."""
-        times = list(_first_wake)
+    def named_placements(self) -> set[tuple[str, str, str]]:
+        """The placements wake-ups named since the last look, each once;
+        never waits."""
+        self._collect()
+        named, self._named = self._named, set()
+        return named
+
+    def give_way(self, seconds: float) -> bool:
+        """When a writer waits for the write lock: wait up to `seconds`, or
+        until the next wake-up (its commit). Whether it waited."""
+        self._collect()
+        if not self._writer_waiting:
+            return False
+        self._writer_waiting = False
+        wakes, deadline = self._wakes, time.monotonic() + seconds
+        while self._wakes == wakes and (left := deadline - time.monotonic()) > 0:
+            if _in_process.wait(0) or select.select([self.sock], [], [], min(left, 0.01))[0]:
+                self._collect()
+        return True
+
+    def _collect(self) -> None:
+        """Take what was sent: the in-process flags, names and times, then
+        every datagram on the socket."""
+        if _in_process.is_set():
+            _in_process.clear()
+            self._woken = True
+            self._wakes += 1
+        if _writer_waiting_here.is_set():
+            _writer_waiting_here.clear()
+            self._writer_waiting = True
+        with _named_lock:
+            self._named |= _named_here
+            _named_here.clear()
+        self._times += _first_wake
         _first_wake.clear()
         while True:
             try:
-                message = self.sock.recv(64)
+                message = self.sock.recv(65536)
             except (BlockingIOError, OSError):
                 break
-            try:
-                times.append(float(message.split()[1]))
-            except (IndexError, ValueError):
-                pass  # a plain "wake" from an older sender
-        self.woken_at = min(times) if times else None
+            self._read(message.decode(errors="replace"))
+
+    def _read(self, message: str) -> None:
+        """`yield <unix time>` (a writer waits for the lock), or `wake <unix
+        time> [<json list of [kind, namespace, name]>]`; an older sender's
+        plain `wake` carries nothing more."""
+        if message.startswith("yield"):
+            self._writer_waiting = True
+            return
+        self._woken = True
+        self._wakes += 1
+        parts = message.split(" ", 2)
+        try:
+            self._times.append(float(parts[1]))
+            self._named.update(tuple(p) for p in (json.loads(parts[2]) if len(parts) > 2 else []))
+        except (IndexError, ValueError, TypeError):
+            pass
 
     def close(self) -> None:
+        if _listening and _listening[0] is self:
+            _listening.clear()
         self.sock.close()
         try:
             os.unlink(self.path)

@@ -5,6 +5,7 @@ the binding, as KubeFleet's member agent does through Work objects."""
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import Q
 
 from rollouts import changes, clock
 from rollouts import models as m
@@ -64,12 +65,34 @@ def members_sync_some(*, limit: int | None,
     return next_due, more
 
 
-def _sync_family(family, now, limit: int | None, refreshes: PlacementRefreshes | None) -> tuple[float | None, bool]:
+def placements_sync(named: set[tuple[str, str, str]]) -> float | None:
+    """Apply what is due on the bindings of the placements `named` only
+    ((placement kind, namespace, name)), and refresh those placements, in one
+    transaction: a placement rolling out by itself (RollingUpdate) shows its
+    clusters Available without waiting behind the runs' waves. Returns
+    seconds until the next of their applies finishes (None: none pending)."""
+    now, next_due = clock.now(), None
+    with transaction.atomic():
+        for family in FAMILIES:
+            owners = Q()
+            for kind, namespace, name in named:
+                if kind == family.placement.KIND:
+                    owners |= Q(owner__namespace=namespace, owner__name=name)
+            if not owners:
+                continue
+            due, _ = _sync_family(family, now, None, None, owners=owners)
+            if due is not None:
+                next_due = due if next_due is None else min(next_due, due)
+    return next_due
+
+
+def _sync_family(family, now, limit: int | None, refreshes: PlacementRefreshes | None,
+                 owners: Q | None = None) -> tuple[float | None, bool]:
     next_due = None
     with transaction.atomic():
         # Workers share the pending bindings instead of racing for them: each
         # locks a batch and skips what another holds (PostgreSQL).
-        query = (family.binding.objects.filter(apply_pending=True)
+        query = (family.binding.objects.filter(apply_pending=True).filter(owners or Q())
                  .select_related("owner").only(*_PENDING_FIELDS).select_for_update(skip_locked=True, of=("self",))
                  .order_by("pk"))
         rows = list(query[:limit] if limit else query)

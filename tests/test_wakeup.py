@@ -1,0 +1,118 @@
+"""The engine's wake-ups (rollouts/engine/wakeup.py): what a change wakes,
+and a wake-up that names a placement for the loop to sync first."""
+
+import socket
+import tempfile
+import time
+
+import pytest
+from django.conf import settings as django_settings
+
+from fleetui.celery import app
+from rollouts import changes, tasks
+from rollouts import models as m
+from rollouts.engine import wakeup
+
+from . import fleet_builders as fb
+
+WEB = ("ClusterResourcePlacement", "", "web")
+
+
+@pytest.fixture
+def sent(settings, monkeypatch):
+    """Celery mode; the tasks the wake-up sends, as (name, args, queue)."""
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    tasks = []
+    monkeypatch.setattr(wakeup.current_app, "send_task",
+                        lambda name, args, queue=None, **_: tasks.append((name, args, queue)))
+    return tasks
+
+
+@pytest.fixture
+def listener(settings):
+    """An engine loop's listener on a socket of its own, nothing left over."""
+    socket_dir = tempfile.mkdtemp(prefix="fleet-", dir="/tmp")  # a Unix socket path must stay short
+    settings.FLEET_ENGINE_SOCKET = f"{socket_dir}/engine.sock"
+    wakeup._in_process.clear()  # wake-ups earlier tests left for a loop that never ran
+    wakeup._first_wake.clear()
+    opened = wakeup.Listener()
+    yield opened
+    opened.close()
+
+
+@pytest.mark.django_db
+def test_a_rolling_update_placement_sends_its_own_sync_to_the_placements_queue(
+        sent, frozen_clock, django_capture_on_commit_callbacks):
+    fb.tutorial_fleet()
+    with django_capture_on_commit_callbacks(execute=True):
+        fb.placement("web", strategy_type="RollingUpdate")
+    assert (wakeup.PLACEMENT_SYNC, WEB, wakeup.PLACEMENTS_QUEUE) in sent
+
+
+@pytest.mark.django_db
+def test_an_external_placement_names_nothing_runs_bind_its_clusters(sent, frozen_clock,
+                                                                    django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        fb.tutorial_fleet()
+    assert [name for name, _, _ in sent if name == wakeup.PLACEMENT_SYNC] == []
+
+
+def test_celery_routes_a_placement_sync_to_the_queue_workers_take_first():
+    route = app.amqp.router.route({}, wakeup.PLACEMENT_SYNC)
+    assert route["queue"].name == "placements"
+    # queue_order_strategy "priority": workers take from the queues in this order.
+    assert [q.name for q in django_settings.CELERY_TASK_QUEUES] == ["placements", "interactive", "celery"]
+    assert django_settings.CELERY_BROKER_TRANSPORT_OPTIONS["queue_order_strategy"] == "priority"
+
+
+def test_the_loop_takes_a_named_placement_once_and_the_wake_up_still_ends_its_wait(listener):
+    wakeup.notify(frozenset({WEB}))
+    assert wakeup.named_placements() == {WEB}
+    assert wakeup.named_placements() == set()  # taken
+    assert listener.wait(0) is True  # the tick that follows still runs
+    assert listener.wait(0) is False
+
+
+def test_a_wake_up_from_another_process_names_its_placements_on_the_socket(listener):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.sendto(f'wake {time.time()} [["ClusterResourcePlacement", "", "web"]]'.encode(), str(listener.path))
+        sock.sendto(b"wake 12.5", str(listener.path))  # an older sender: a plain wake-up
+    assert listener.named_placements() == {WEB}
+    assert listener.wait(0) is True
+    assert listener.woken_at is not None and listener.woken_at <= 12.5
+
+
+def test_without_a_listening_loop_a_named_wake_up_keeps_no_names(settings):
+    settings.FLEET_ENGINE_SOCKET = f"{tempfile.mkdtemp(prefix='fleet-', dir='/tmp')}/engine.sock"
+    wakeup.notify(frozenset({WEB}))
+    assert wakeup.named_placements() == set()
+    assert wakeup._named_here == set()
+
+
+def test_a_batch_naming_more_placements_than_a_datagram_carries_wakes_the_loop_plainly(listener):
+    many = frozenset(("ClusterResourcePlacement", "", f"p{i}") for i in range(wakeup.NAMED_MAX + 1))
+    wakeup.notify(many)
+    assert listener.named_placements() == set()  # the next tick syncs every member anyway
+    assert listener.wait(0) is True
+
+
+def test_a_placement_bound_event_in_embedded_mode_wakes_the_loop_with_its_name(listener, settings):
+    settings.REDIS_URL = ""
+    wakeup.on_changes([changes.PlacementBound(*WEB)])
+    assert listener.named_placements() == {WEB}
+
+
+@pytest.mark.django_db
+def test_a_placement_sync_task_comes_back_when_its_simulated_apply_is_due(frozen_clock, settings, monkeypatch):
+    settings.FLEET_SIMULATED_APPLY_SECONDS = 4
+    fb.tutorial_fleet()
+    fb.placement("web", strategy_type="RollingUpdate")
+    again = []
+    monkeypatch.setattr(tasks.placement_sync, "apply_async", lambda args, countdown: again.append((args, countdown)))
+    tasks.placement_sync(*WEB)
+    assert again == [(WEB, 4.0)]
+    frozen_clock.advance(4)
+    tasks.placement_sync(*WEB)
+    assert again == [(WEB, 4.0)]  # applied: nothing to come back for
+    assert m.ClusterResourcePlacement.objects.get(name="web").condition(
+        "ClusterResourcePlacementAvailable")["status"] == "True"
