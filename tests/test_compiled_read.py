@@ -68,3 +68,21 @@ def test_a_queryset_whose_sql_takes_other_parameters_goes_through_the_orm(rolled
     read = CompiledRead(lambda prefix: m.ClusterResourcePlacement.objects.filter(name__startswith=prefix))
     assert read.first("example").name == "example-placement"
     assert read._compiled == {("default", connection.vendor): None}
+
+
+def test_parameters_find_their_place_whatever_order_django_puts_the_conditions_in(rolled_out):
+    read = CompiledRead(lambda namespace, name: m.ClusterResourcePlacement.objects.filter(
+        namespace=namespace, name=name).order_by())
+    assert read.first("", "example-placement").name == "example-placement"
+    assert read._compiled[("default", connection.vendor)] is not None
+    assert read.first("", "example-placement").name == "example-placement"
+    assert read.first("example-placement", "") is None
+
+
+def test_a_first_call_whose_parameters_repeat_goes_through_the_orm_and_compiles_nothing(rolled_out):
+    read = CompiledRead(lambda namespace, name: m.ClusterResourcePlacement.objects.filter(
+        namespace=namespace, name=name).order_by())
+    assert read.first("same", "same") is None
+    assert read._compiled == {}
+    assert read.first("", "example-placement").name == "example-placement"
+    assert read._compiled[("default", connection.vendor)] is not None

@@ -52,27 +52,30 @@ class CompiledRead:
     through the fields' converters and the row becomes a model instance as
     the ORM builds them (fields the queryset defers stay deferred).
 
-    `build(*params)` returns the queryset for those parameters, ending in
-    `.first()`'s shape (ordered, no slice); its compiled SQL must take
-    exactly `params`, in order: one whose parameters differ (an expression
-    Django inlines) is run through the ORM every time."""
+    `build(*params)` returns the queryset for those parameters (not
+    sliced; unordered, it is ordered by pk as `.first()` does). Its SQL must
+    take exactly `params`, in any order (Django orders a filter's conditions
+    its own way): one whose parameters differ (a lookup that rewrites its
+    value) is run through the ORM every time. It is compiled on the first
+    call whose parameters are all different, so that each finds its place."""
 
     def __init__(self, build):
         self._build = build
-        self._compiled: dict[tuple[str, str], tuple | None] = {}  # (alias, vendor) -> (sql, fields, converters)
+        # (alias, vendor) -> (sql, parameter order, model, attnames, converters), or None: use the ORM
+        self._compiled: dict[tuple[str, str], tuple | None] = {}
 
     def first(self, *params, using: str = DEFAULT_DB_ALIAS):
         """The first row for `params` as a model instance, or None."""
         connection = connections[using]
         key = (using, connection.vendor)
-        if key not in self._compiled:
+        if key not in self._compiled and len(set(_typed(params))) == len(params):
             self._compiled[key] = self._compile(params, using)
-        compiled = self._compiled[key]
+        compiled = self._compiled.get(key)
         if compiled is None:
             return self._build(*params).using(using).first()
-        sql, model, attnames, converters = compiled
+        sql, order, model, attnames, converters = compiled
         with connection.cursor() as cursor:
-            cursor.execute(sql, list(params))
+            cursor.execute(sql, [params[i] for i in order])
             row = cursor.fetchone()
         if row is None:
             return None
@@ -83,7 +86,8 @@ class CompiledRead:
         return model.from_db(using, attnames, row)
 
     def _compile(self, params: tuple, using: str) -> tuple | None:
-        """(SQL, model, attnames, converters) of the queryset for `params`,
+        """(SQL, the index in `params` of each of its parameters, model,
+        attnames, converters) of the queryset for `params` (all different),
         or None when its SQL takes other parameters than `params`."""
         queryset = self._build(*params).using(using)
         if not queryset.ordered:
@@ -92,10 +96,18 @@ class CompiledRead:
         query.set_limits(high=1)
         compiler = query.get_compiler(using)
         sql, sql_params = compiler.as_sql()
-        if list(sql_params) != list(params) or compiler.klass_info is None or compiler.annotation_col_map:
+        typed = _typed(params)
+        if (sorted(map(repr, _typed(sql_params))) != sorted(map(repr, typed)) or compiler.klass_info is None
+                or compiler.annotation_col_map):
             return None
+        order = [typed.index(p) for p in _typed(sql_params)]
         fields = compiler.klass_info["select_fields"]
         selected = compiler.select[fields[0]:fields[-1] + 1]
         converters = compiler.get_converters([column for column, _, _ in selected])
-        return (sql, queryset.model, [column.target.attname for column, _, _ in selected],
+        return (sql, order, queryset.model, [column.target.attname for column, _, _ in selected],
                 sorted(converters.items()))
+
+
+def _typed(params) -> list[tuple]:
+    """Parameters with their types: 1 and True, or 0 and "", are not the same one."""
+    return [(type(p), p) for p in params]
