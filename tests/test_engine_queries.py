@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 from django.db import connection
+from django.db.models.signals import post_init
 from django.test.utils import CaptureQueriesContext
 
 from rollouts import clock
@@ -68,3 +69,38 @@ def test_advancing_a_run_costs_the_same_queries_for_4_and_40_clusters():
     large = _queries_of_each_advance(40)
     assert small == large
     assert max(small) <= 40
+
+
+def _placements_built_by_a_member_sync(size: int) -> tuple[int, int]:
+    """(placement instances built, queries) while the member agent applies
+    the first stage of a run over `size` members."""
+    built = []
+
+    def count(sender, **kwargs):
+        built.append(sender)
+
+    with clock.frozen(datetime(2026, 1, 1, tzinfo=UTC)):
+        _fleet(size)
+        runner.run_advance(family=CLUSTER, pk=m.ClusterStagedUpdateRun.objects.get(name="run").pk)
+        post_init.connect(count, sender=m.ClusterResourcePlacement)
+        try:
+            with CaptureQueriesContext(connection) as ctx:
+                members_sync()
+        finally:
+            post_init.disconnect(count, sender=m.ClusterResourcePlacement)
+    assert m.ClusterResourceBinding.objects.filter(applied_generation__gt=0).count() == size // 2
+    return len(built), len(ctx.captured_queries)
+
+
+def test_a_member_sync_builds_its_placement_once_not_once_for_each_binding():
+    # The pending bindings, then their one placement (name and namespace),
+    # not a joined copy of it in every binding; the refresh reads it again.
+    small = _placements_built_by_a_member_sync(4)
+    m.ClusterStagedUpdateRun.objects.all().delete()
+    m.ClusterResourcePlacement.objects.all().delete()
+    m.MemberCluster.objects.all().delete()
+    m.HubResource.objects.all().delete()
+    m.ClusterStagedUpdateStrategy.objects.all().delete()
+    large = _placements_built_by_a_member_sync(40)
+    assert small == large
+    assert small[0] == 2

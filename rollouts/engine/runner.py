@@ -27,6 +27,7 @@ from rollouts.controllers.placement import (
     placement_status_refresh,
 )
 from rollouts.mirror.marks import local_only
+from rollouts.models.rows import CompiledRead
 from rollouts.selectors import freezes as freeze_selectors
 from rollouts.services import policies, policy_scope
 
@@ -228,7 +229,7 @@ def _one_pass(family: Family, pk: int, freezes: list[FreezeInfo] | None = None,
     own: a pass that fails fails the advance."""
     with transaction.atomic(savepoint=False):
         if known is None:
-            run = family.run.objects.select_for_update().filter(pk=pk).first()
+            run = _LOCKED_RUN[family.run].first(pk)
             if run is None:
                 return None, False, None, None
             world, rows = load_world(run, family, freezes=freezes, labels=labels)
@@ -276,8 +277,7 @@ def load_world(run, family: Family, now=None, freezes: list[FreezeInfo] | None =
         freezes = freeze_selectors.freezes_holding(now)
     # Not its status: a hundred clusters' entries the pass never reads (the
     # refresh after the advance loads it once).
-    placement = (family.placement.objects.filter(namespace=run.namespace, name=spec.get("placementName", ""))
-                 .defer("status").order_by().first())
+    placement = _PLACEMENT[family.placement].first(run.namespace, spec.get("placementName", ""))
     policy_snapshots = policy_snapshot_rows(family, placement) if placement else []
     bindings = placement_bindings(family, placement) if placement else []
     # Only this placement's clusters: the stages, the gates and the policies
@@ -315,6 +315,13 @@ def load_world(run, family: Family, now=None, freezes: list[FreezeInfo] | None =
     )
     rows = {"placement": placement, "bindings": {b["name"]: b for b in bindings}, "approvals": {a.name: a for a in approvals}}
     return world, rows
+
+
+# The two reads of every world load, compiled once (models/rows.CompiledRead).
+_LOCKED_RUN = {family.run: CompiledRead(lambda pk, model=family.run: model.objects.select_for_update().filter(pk=pk))
+               for family in FAMILIES}
+_PLACEMENT = {family.placement: CompiledRead(lambda namespace, name, model=family.placement: model.objects.filter(
+    namespace=namespace, name=name).defer("status").order_by()) for family in FAMILIES}
 
 
 def _policy_view(row: dict) -> PolicySnapshotView:

@@ -38,7 +38,7 @@ def _needs_work(binding) -> bool:
 
 _PENDING_FIELDS = ("name", "namespace", "target_cluster", "generation", "resource_version", "applied_generation",
                    "failed_generation", "failed_attempts",
-                   "spec", "status", "owner__name", "owner__namespace")
+                   "spec", "status", "owner")
 
 
 def members_sync(refreshes: PlacementRefreshes | None = None) -> float | None:
@@ -93,10 +93,9 @@ def _sync_family(family, now, limit: int | None, refreshes: PlacementRefreshes |
         # Workers share the pending bindings instead of racing for them: each
         # locks a batch and skips what another holds (PostgreSQL).
         query = (family.binding.objects.filter(apply_pending=True).filter(owners or Q())
-                 .select_related("owner").only(*_PENDING_FIELDS).select_for_update(skip_locked=True, of=("self",))
-                 .order_by("pk"))
+                 .only(*_PENDING_FIELDS).select_for_update(skip_locked=True, of=("self",)).order_by("pk"))
         rows = list(query[:limit] if limit else query)
-        pending = [b for b in rows if _needs_work(b)]
+        pending = _with_owners(family, [b for b in rows if _needs_work(b)])
         if not pending:
             return None, False
         members = {c.name: c for c in m.MemberCluster.objects.filter(name__in={b.target_cluster for b in pending})
@@ -131,6 +130,20 @@ def _sync_family(family, now, limit: int | None, refreshes: PlacementRefreshes |
     # progress, and going round again at once would only spin.
     progressed = any(b.applied_generation == b.generation for b in pending)
     return next_due, bool(limit) and len(rows) == limit and progressed
+
+
+def _with_owners(family, bindings: list) -> list:
+    """The bindings, each with its placement's name and namespace (one
+    query for the few placements, not a joined copy of its placement built
+    for each of thousands of bindings); those whose placement is gone are
+    left out, as the join left them out."""
+    if not bindings:
+        return bindings
+    owners = family.placement.objects.only("name", "namespace").in_bulk({b.owner_id for b in bindings})
+    found = [b for b in bindings if b.owner_id in owners]
+    for binding in found:
+        binding.owner = owners[binding.owner_id]
+    return found
 
 
 def _apply_together(pending: list, members: dict, snapshots: dict, now) -> dict[int, str | None]:
