@@ -90,11 +90,15 @@ def runs_advance_active() -> int:
 
 @shared_task(**RETRY)
 def runs_advance_for_placement(placement_kind: str, namespace: str, name: str, woken_at: float | None = None) -> None:
-    """A placement's bindings finished applying: advance its active runs."""
+    """A placement's bindings finished applying: advance its active runs.
+    Inside a worker's task (a member sync) it runs in that task, after its
+    commit, not queued (rollouts/engine/wakeup.py CONTINUED_IN_TASK)."""
     family = _FAMILY_BY_PLACEMENT_KIND[placement_kind]
-    for run in family.run.objects.filter(active=True, namespace=namespace).only("pk", "spec"):
-        if (run.spec or {}).get("placementName") == name:
-            advance_once(family.run.KIND, run.pk, woken_at)
+    # The database picks the placement's runs: 100 active runs' specs were
+    # read and decoded for every placement a member sync applied on.
+    runs = family.run.objects.filter(active=True, namespace=namespace, spec__placementName=name)
+    for pk in runs.values_list("pk", flat=True):
+        advance_once(family.run.KIND, pk, woken_at)
 
 
 @shared_task(**RETRY)

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import OperationalError
 
 from fleetui.celery import app
 from rollouts import changes, tasks
@@ -116,3 +117,35 @@ def test_a_placement_sync_task_comes_back_when_its_simulated_apply_is_due(frozen
     assert again == [(WEB, 4.0)]  # applied: nothing to come back for
     assert m.ClusterResourcePlacement.objects.get(name="web").condition(
         "ClusterResourcePlacementAvailable")["status"] == "True"
+
+
+@pytest.mark.django_db
+def test_a_member_sync_task_advances_the_placements_runs_itself_instead_of_queueing_a_lookup(
+        sent, frozen_clock, monkeypatch):
+    fb.tutorial_fleet()
+    fb.run("web-run", placement_name="web")
+    fb.run("other-run", placement_name="other")
+    run = m.ClusterStagedUpdateRun.objects.get(name="web-run")
+    assert run.active and m.ClusterStagedUpdateRun.objects.get(name="other-run").active
+    advanced = []
+    monkeypatch.setattr(tasks, "advance_once", lambda kind, pk, woken_at=None: advanced.append((kind, pk)))
+    monkeypatch.setattr(wakeup, "current_task", object())  # inside a worker's task
+    wakeup.on_changes([changes.BindingsApplied(*WEB)])
+    assert [name for name, _, _ in sent if name == wakeup.RUNS_ADVANCE_FOR_PLACEMENT] == []
+    assert advanced == [("ClusterStagedUpdateRun", run.pk)]
+
+
+def test_outside_a_task_the_placements_runs_are_looked_up_by_a_queued_task(sent):
+    wakeup.on_changes([changes.BindingsApplied(*WEB)])
+    assert [name for name, _, _ in sent] == [wakeup.RUNS_ADVANCE_FOR_PLACEMENT]
+
+
+@pytest.mark.django_db
+def test_a_continuation_that_fails_in_the_task_is_queued_instead(sent, monkeypatch):
+    def broken(*_args):
+        raise OperationalError("connection lost")
+
+    monkeypatch.setattr(tasks.runs_advance_for_placement, "run", broken)
+    monkeypatch.setattr(wakeup, "current_task", object())
+    wakeup.on_changes([changes.BindingsApplied(*WEB)])
+    assert [name for name, _, _ in sent] == [wakeup.RUNS_ADVANCE_FOR_PLACEMENT]
