@@ -73,6 +73,7 @@ from django.utils.module_loading import import_string
 
 from rollouts import changes, fragment_memory, fragments, metrics, outages, roles
 from rollouts.controllers.family import FAMILIES
+from rollouts.models.rows import CompiledRead
 from rollouts.selectors.approvals import approvals_waiting_count
 from rollouts.selectors.freezes import banner_freezes
 from rollouts.selectors.pages import overview_context, run_timeline_context
@@ -223,11 +224,14 @@ def _send_to_groups(groups: list[str], message: dict) -> None:
 # Rendering: the pages' own context builders and partials --------------------------------
 
 
+# A push reads its run on every transition: its SQL compiled once (models.rows.CompiledRead).
+_RUN_READS = {f.run.KIND: CompiledRead(lambda pk, model=f.run: model.objects.filter(pk=pk)) for f in FAMILIES}
+
+
 def render_run(kind: str, pk: int, audiences) -> dict[str, str]:
     """{audience: the run's timeline partial, out of band}; {} when the run is gone.
     The timeline is read once, whatever the number of audiences."""
-    family = next((f for f in FAMILIES if f.run.KIND == kind), None)
-    run = family.run.objects.filter(pk=pk).first() if family else None
+    run = _RUN_READS[kind].first(pk) if kind in _RUN_READS else None
     if run is None:
         return {}
     context = {**run_timeline_context(run), "oob": True}
@@ -241,8 +245,7 @@ def render_run_push(kind: str, pk: int, audiences) -> dict[str, str]:
     of the page that changed since the last push to that group (rollouts.fragments),
     or the whole timeline when the page's shape changed or nothing is
     remembered; {} when the run is gone. Remembers what it sent."""
-    family = next((f for f in FAMILIES if f.run.KIND == kind), None)
-    run = family.run.objects.filter(pk=pk).first() if family else None
+    run = _RUN_READS[kind].first(pk) if kind in _RUN_READS else None
     if run is None:
         return {}
     model = fragments.run_model(run_timeline_context(run))
