@@ -129,12 +129,15 @@ class Engine:
 
         def timed_save(run, decision, world):
             box, status = {}, run.status
-            # Registered before the broadcast's own callback: runs right after COMMIT.
-            transaction.on_commit(lambda: box and self.commits.setdefault(box["key"], time.time()))
+            # Registered before the broadcast's own callback: runs right after COMMIT. The
+            # key is taken then: the advance writes the run's row (its new resourceVersion)
+            # after this pass, when its passes stop (runner._one_pass).
+            transaction.on_commit(lambda: box and self.commits.setdefault(box.setdefault(
+                "key", (run.name, run.resource_version)), time.time()))
             changed = save(run, decision, world)
             if changed and run.status is not status:
-                box["key"] = (run.name, run.resource_version)
-                pending["key"] = box["key"]
+                box["run"] = run
+                pending["box"] = box
             return changed
 
         send_all = broadcast._send_all
@@ -143,12 +146,12 @@ class Engine:
             # A run page's push is sent before the overview and the nav's count are
             # rendered (broadcast._run_pages_first): "sent" is when it was handed over.
             await send_all(layer, messages)
-            if pending.get("key") and any(group.startswith("run-") for group, _ in messages):
-                self.pushed.setdefault(pending.pop("key"), time.time())
+            if "key" in pending.get("box", {}) and any(group.startswith("run-") for group, _ in messages):
+                self.pushed.setdefault(pending.pop("box")["key"], time.time())
 
         def timed_push(keys):
             push(keys)
-            pending.pop("key", None)
+            pending.pop("box", None)
 
         render = broadcast.render_run_push
 
