@@ -169,10 +169,10 @@ def test_the_history_page_costs_the_same_queries_for_1_or_20_runs(slow_applies, 
     many_runs(count)
     # session, user, the placement, the runs (one window query), their hubs,
     # the approval Events, the active runs' ETAs (the marks of their
-    # placements' finished runs, which past runs, their statuses), the user's
-    # and the group's permissions, the user's groups, the freezes holding now
-    # (the banner), the nav's count of waiting gates (one per family): 15.
-    with django_assert_max_num_queries(15):
+    # placements' finished runs, then those runs), the user's and the group's
+    # permissions, the user's groups, the freezes holding now (the banner),
+    # the nav's count of waiting gates (one per family): 14.
+    with django_assert_max_num_queries(14):
         response = vera.get(reverse("rollouts:placement-history", args=["example-placement"]))
     assert response.status_code == 200
 
@@ -181,9 +181,9 @@ def test_the_history_page_costs_the_same_queries_for_1_or_20_runs(slow_applies, 
 def test_the_overview_estimates_every_active_run_in_one_query(slow_applies, django_assert_max_num_queries, count):
     many_runs(count)
     runs = [run_obj(f"run-{i}") for i in range(1, count)]
-    # The mark of each placement's finished runs, which past runs (one window
-    # query), then their statuses.
-    with django_assert_max_num_queries(3):
+    # The mark of each placement's finished runs, then the newest of those
+    # runs (one window query).
+    with django_assert_max_num_queries(2):
         etas = history.run_etas(runs)
     assert len(etas) == count - 1
     with django_assert_max_num_queries(1):  # the marks did not change: what the past runs taught is kept

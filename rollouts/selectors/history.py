@@ -4,8 +4,6 @@ fixed number of queries: past runs of many placements come in one query
 per family (a window over each placement's newest runs), never one per run.
 """
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -51,31 +49,18 @@ def _ranked(family, keys: set[tuple[str, str]], limit: int, **filters):
             .filter(rank__lte=limit).order_by(*newest))
 
 
-# What the ETA learned from a placement's past runs, by the (uid, resourceVersion)
-# of those runs: finished runs do not change, so a run page's push (or the
-# overview's) reads five 1,000-cluster statuses once, not every time.
-_LEARNED: OrderedDict[tuple, Learned] = OrderedDict()
-_LEARNED_LOCK = threading.Lock()
-LEARNED_CACHE_SIZE = 256
-
-
-def _remember(key: tuple, learned: Learned) -> None:
-    with _LEARNED_LOCK:
-        _LEARNED[key] = learned
-        while len(_LEARNED) > LEARNED_CACHE_SIZE:
-            _LEARNED.popitem(last=False)
-
-
-# The same, by the mark of a placement's finished runs (UpdateRunQuerySet.past_runs_marks).
-_BY_MARK = Memo(LEARNED_CACHE_SIZE)
+# What the ETA learned from a placement's finished runs, by their mark
+# (UpdateRunQuerySet.past_runs_marks): they change only when a run finishes
+# (or one is rewritten or deleted), so a run page's push (or the overview's)
+# reads five 1,000-cluster statuses then, not every time.
+_BY_MARK = Memo(256)
 
 
 def past_learned(family, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[Learned, int]]:
     """{(namespace, placement): (what its last ETA_RUNS finished runs teach,
     how many there were)}. One small query (the mark of each placement's
-    finished runs) when all is known already; two more for the placements
-    whose finished runs changed: a run page's push reads one 1,000-cluster
-    status only when a run of its placement finished."""
+    finished runs) when all is known already; one more, their newest runs,
+    for the placements whose finished runs changed."""
     if not keys:
         return {}
     marks = family.run.objects.past_runs_marks(keys)
@@ -89,27 +74,12 @@ def past_learned(family, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tu
 
 
 def _past_learned(family, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[Learned, int]]:
-    ids: dict[tuple[str, str], list[tuple]] = {}
-    for namespace, placement, uid, version in _ranked(family, keys, ETA_RUNS, active=False).values_list(
-            "namespace", "placement", "uid", "resource_version"):
-        ids.setdefault((namespace, placement), []).append((uid, version))
-    found, missing = {}, {}
-    for key, runs in ids.items():
-        with _LEARNED_LOCK:
-            learned = _LEARNED.get(tuple(runs))
-        if learned is None:
-            missing[key] = tuple(runs)
-        else:
-            found[key] = (learned, len(runs))
-    if missing:
-        uids = [uid for runs in missing.values() for uid, _ in runs]
-        records = {uid: run_record(name, spec, status) for uid, name, spec, status in
-                   family.run.objects.filter(uid__in=uids).values_list("uid", "name", "spec", "status")}
-        for key, runs in missing.items():
-            learned = learn([records[uid] for uid, _ in runs if uid in records])
-            _remember(runs, learned)
-            found[key] = (learned, len(runs))
-    return found
+    """What the newest ETA_RUNS finished runs of each placement teach, in one query."""
+    records: dict[tuple[str, str], list[RunRecord]] = {}
+    for namespace, placement, name, spec, status in _ranked(family, keys, ETA_RUNS, active=False).values_list(
+            "namespace", "placement", "name", "spec", "status"):
+        records.setdefault((namespace, placement), []).append(run_record(name, spec, status))
+    return {key: (learn(runs), len(runs)) for key, runs in records.items()}
 
 
 def _eta(run, past: tuple[Learned, int] | None, now: datetime, spans=None) -> Eta:
@@ -125,7 +95,7 @@ def _eta(run, past: tuple[Learned, int] | None, now: datetime, spans=None) -> Et
 
 def run_eta(run, spans: list[tuple[ClusterSpan, ...]] | None = None) -> Eta | None:
     """The time an active run has left (None for a finished run). One query
-    (three when its placement's finished runs changed since last asked).
+    (two when its placement's finished runs changed since last asked).
     `spans`: its stages' clusters, when the caller parsed them (the run page's Timeline)."""
     return run_etas([run], {(run.KIND, run.namespace, run.name): spans}).get((run.KIND, run.namespace, run.name))
 
@@ -133,7 +103,7 @@ def run_eta(run, spans: list[tuple[ClusterSpan, ...]] | None = None) -> Eta | No
 def run_etas(runs, spans: dict | None = None) -> dict[tuple[str, str, str], Eta]:
     """{(kind, namespace, name): Eta} of the active runs among `runs`: one
     small query per family that has one, however many runs and placements (and
-    two more when their placements' finished runs changed: past_learned)."""
+    one more when their placements' finished runs changed: past_learned)."""
     etas, now, spans = {}, clock.now(), spans or {}
     for family in FAMILIES:
         mine = [r for r in runs if isinstance(r, family.run) and r.active]
