@@ -38,11 +38,7 @@ def commits(monkeypatch):
 @pytest.mark.django_db(transaction=True)
 def test_a_tick_commits_once_per_run_it_advances_plus_its_two_member_syncs_and_one_seal(frozen_clock, commits,
                                                                                          settings):
-    settings.FLEET_SIMULATED_APPLY_SECONDS = 0
-    fb.tutorial_fleet()
-    fb.tutorial_strategy()
-    fb.tutorial_run()
-    fb.tutorial_run("second-run")
+    two_runs(settings)
     commits[0] = 0
     engine_tick()
     passes = m.Event.objects.filter(actor="system:engine", object_kind="ClusterStagedUpdateRun").values("run")
@@ -73,13 +69,18 @@ def listening(settings):
     listener.close()
 
 
-def test_a_placement_created_during_a_tick_is_synced_before_the_next_runs_advance(
-        frozen_clock, settings, monkeypatch, listening, django_capture_on_commit_callbacks):
+def two_runs(settings) -> None:
+    """The tutorial's fleet with two runs, whose applies take no time."""
     settings.FLEET_SIMULATED_APPLY_SECONDS = 0
     fb.tutorial_fleet()
     fb.tutorial_strategy()
     fb.tutorial_run()
     fb.tutorial_run("second-run")
+
+
+def test_a_placement_created_during_a_tick_is_synced_before_the_next_runs_advance(
+        frozen_clock, settings, monkeypatch, listening, django_capture_on_commit_callbacks):
+    two_runs(settings)
     seen = []
     advance = runner.run_advance
 
@@ -98,11 +99,7 @@ def test_a_placement_created_during_a_tick_is_synced_before_the_next_runs_advanc
 
 def test_a_tick_syncs_nothing_between_advances_when_no_placement_was_named(frozen_clock, settings, monkeypatch,
                                                                            listening):
-    settings.FLEET_SIMULATED_APPLY_SECONDS = 0
-    fb.tutorial_fleet()
-    fb.tutorial_strategy()
-    fb.tutorial_run()
-    fb.tutorial_run("second-run")
+    two_runs(settings)
     synced = []
     monkeypatch.setattr(loop, "placements_sync", lambda named: synced.append(named))
     engine_tick()
