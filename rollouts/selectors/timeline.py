@@ -290,7 +290,7 @@ def stage_clusters(run, stage_name: str) -> StageView | None:
     now = clock.now()
     failures = _failures(family_for(run.namespace), placement, run.namespace, [view.name for _, view, _ in parsed])
     started, ended = when(entry.get("startTime")), when(entry.get("endTime"))
-    views = [_with_failure(_cluster_view(key, view, failures), failures["failing"]) for key, view, _ in parsed]
+    views = [_with_failure(view, failures["failing"]) for view in _cluster_views(parsed, failures)]
     return StageView(stage_name, stage_state(entry), started, ended,
                      duration_text(seconds_between(started, ended or (now if started else None))), views)
 
