@@ -93,7 +93,12 @@ class ClusterFailing:
 
 @dataclass(frozen=True)
 class ClustersBound:
-    """The engine bound clusters to a snapshot: member clusters have work."""
+    """The engine bound clusters to a snapshot: member clusters have work,
+    on the bindings of this placement (empty names: any placement's)."""
+
+    placement_kind: str = ""
+    namespace: str = ""
+    name: str = ""
 
 
 @dataclass(frozen=True)

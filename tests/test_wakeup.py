@@ -17,6 +17,7 @@ from rollouts.engine import wakeup
 from . import fleet_builders as fb
 
 WEB = ("ClusterResourcePlacement", "", "web")
+TUTORIAL = ("ClusterResourcePlacement", "", "example-placement")
 
 
 @pytest.fixture
@@ -149,3 +150,45 @@ def test_a_continuation_that_fails_in_the_task_is_queued_instead(sent, monkeypat
     monkeypatch.setattr(wakeup, "current_task", object())
     wakeup.on_changes([changes.BindingsApplied(*WEB)])
     assert [name for name, _, _ in sent] == [wakeup.RUNS_ADVANCE_FOR_PLACEMENT]
+
+
+@pytest.mark.django_db
+def test_in_a_task_a_bound_wave_is_applied_in_that_task(sent, frozen_clock, monkeypatch,
+                                                        django_capture_on_commit_callbacks):
+    """An advance in a worker binds a wave; its applies follow in the same
+    task, on that placement (its runs' next advance is queued once), and no
+    member sync goes to the queue."""
+    fb.tutorial_fleet()
+    fb.tutorial_strategy()
+    fb.tutorial_run("web-run")
+    run = m.ClusterStagedUpdateRun.objects.get(name="web-run")
+    advanced = []
+    monkeypatch.setattr(tasks, "advance_once", lambda kind, pk, woken_at=None: advanced.append((kind, pk)))
+    monkeypatch.setattr(wakeup, "current_task", object())  # inside a worker's task
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.run_advance("ClusterStagedUpdateRun", run.pk)
+    bound = m.ClusterResourceBinding.objects.filter(owner__name="example-placement", spec__state="Bound")
+    assert bound.exists()
+    assert not bound.filter(apply_pending=True).exists()  # applied in the task
+    assert [name for name, _, _ in sent if name in (wakeup.MEMBERS_SYNC, wakeup.PLACEMENT_SYNC)] == []
+    assert ("ClusterStagedUpdateRun", run.pk) in advanced
+
+
+@pytest.mark.django_db
+def test_outside_a_task_a_bound_wave_queues_its_placements_sync(sent, frozen_clock,
+                                                                django_capture_on_commit_callbacks):
+    fb.tutorial_fleet()
+    fb.tutorial_strategy()
+    fb.tutorial_run("web-run")
+    run = m.ClusterStagedUpdateRun.objects.get(name="web-run")
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.run_advance("ClusterStagedUpdateRun", run.pk)
+    assert (wakeup.PLACEMENT_SYNC, TUTORIAL, None) in sent
+
+
+def test_a_bound_wave_in_embedded_mode_wakes_the_loop_naming_nothing(listener, settings):
+    """The loop's tick applies every member's wave together: a run's wave is
+    no reason to sync its placement between two advances."""
+    settings.REDIS_URL = ""
+    wakeup.on_changes([changes.ClustersBound(*WEB)])
+    assert listener.named_placements() == set()

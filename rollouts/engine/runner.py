@@ -116,7 +116,7 @@ def run_advance(*, family: Family, pk: int, woken_at: float | None = None,
         with transaction.atomic():
             decision, placement, last = _passes(family, pk, freezes, labels)
             if placement is not None:
-                changes.publish(changes.ClustersBound())
+                changes.publish(changes.ClustersBound(placement.KIND, placement.namespace, placement.name))
                 if refreshes is None:  # once per advance, not per pass: it reads every binding
                     placement_status_refresh(placement, family)
             if decision is not None:

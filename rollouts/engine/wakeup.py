@@ -5,7 +5,8 @@ a transaction commits, what it changed decides what wakes up.
 
     RunChanged / ApprovalRequestChanged by a person   that run, at once
     BindingsApplied      a member finished applying: the placement's runs
-    ClustersBound        clusters were bound: the member agent has work
+    ClustersBound        clusters were bound: the member agent has work (in a
+                         worker's task, on that placement, in that task)
     PlacementBound       a placement bound its clusters itself (RollingUpdate):
                          that placement's applies, ahead of the runs' work
     FleetChanged         placements, members, strategies: every active run
@@ -66,13 +67,15 @@ RUNS_ADVANCE_FOR_PLACEMENT = "rollouts.tasks.runs_advance_for_placement"
 MEMBERS_SYNC = "rollouts.tasks.members_sync"
 PLACEMENT_SYNC = "rollouts.tasks.placement_sync"
 _RUN_MODEL_OF_REQUEST = {family.approval_request.KIND: family.run for family in FAMILIES}
-# A wave's chain in Celery is advance -> member sync -> find the placement's
-# runs -> advance. Inside a worker's task the two middle links run right
-# here after the commit, as the task's continuation: each queue hop cost a
-# message round trip and a wait for a free worker process (a single run's
-# six waves spent about a third of its time between tasks). The advance
-# itself is still queued (once per run, rollouts.tasks.advance_once).
-CONTINUED_IN_TASK = frozenset({RUNS_ADVANCE_FOR_PLACEMENT})
+# A wave's chain in Celery is advance -> the placement's applies -> find the
+# placement's runs -> advance. Inside a worker's task the two middle links
+# run right here after the commit, as the task's continuation: each queue
+# hop cost a message round trip and a wait for a free worker process (a
+# single run's six waves spent about a third of its time between tasks),
+# and the wave's applies and refresh find this process's caches warm from
+# the advance (bindings decoded, placement entries built). The advance itself
+# is still queued (once per run, rollouts.tasks.advance_once).
+CONTINUED_IN_TASK = frozenset({PLACEMENT_SYNC, RUNS_ADVANCE_FOR_PLACEMENT})
 
 
 def socket_path() -> Path:
@@ -138,8 +141,8 @@ def on_changes(events: list) -> None:
     tasks = dict.fromkeys(task for event in events for task in _tasks_for(event, woken_at))
     if not tasks:
         return
-    if not _celery():
-        notify(frozenset(args for name, args, _ in tasks if name == PLACEMENT_SYNC))
+    if not _celery():  # the loop syncs the placements a person waits for first, the rest in its tick
+        notify(frozenset(args for name, args, queue in tasks if queue == PLACEMENTS_QUEUE))
         return
     for name, args, queue in tasks:
         _send(name, args, queue)
@@ -161,6 +164,8 @@ def _tasks_for(event, woken_at: float) -> list[tuple]:
     if isinstance(event, changes.BindingsApplied):
         return [(RUNS_ADVANCE_FOR_PLACEMENT, (event.placement_kind, event.namespace, event.name, woken_at), None)]
     if isinstance(event, changes.ClustersBound):
+        if event.name:  # the wave's own applies (in a worker's task, right here)
+            return [(PLACEMENT_SYNC, (event.placement_kind, event.namespace, event.name), None)]
         return [(MEMBERS_SYNC, (), None)]
     if isinstance(event, changes.PlacementBound):
         # A person waits for it, and its work is small (one placement's
