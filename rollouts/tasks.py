@@ -16,7 +16,7 @@ from rollouts import clock, notifier
 from rollouts import models as m
 from rollouts.api.errors import Conflict
 from rollouts.controllers.family import FAMILIES
-from rollouts.engine import runner
+from rollouts.engine import runner, wakeup
 from rollouts.k8s_errors import TemporaryK8sError
 from rollouts.members import agent
 from rollouts.mirror import freezes as freeze_mirror
@@ -53,11 +53,15 @@ def _queued_key(run_kind: str, pk: int) -> str:
     return f"fleetui:advance-queued:{run_kind}:{pk}"
 
 
-def advance_once(run_kind: str, pk: int, woken_at: float | None = None) -> bool:
-    """Queue the run's advance unless one is queued already; whether it queued one."""
+def advance_once(run_kind: str, pk: int, woken_at: float | None = None, *, here: bool = False) -> bool:
+    """Queue the run's advance unless one is queued already; whether it
+    queued one. `here`: in a worker's task, run it in this task after the
+    step running now instead (wakeup.continue_in_task), marked the same way."""
     marks = _marks()
     if marks is not None and not marks.set(_queued_key(run_kind, pk), 1, nx=True, ex=QUEUED_SECONDS):
         return False
+    if here and wakeup.continue_in_task(wakeup.RUN_ADVANCE, (run_kind, pk, woken_at)):
+        return True
     run_advance.delay(run_kind, pk, woken_at)
     return True
 
@@ -92,13 +96,14 @@ def runs_advance_active() -> int:
 def runs_advance_for_placement(placement_kind: str, namespace: str, name: str, woken_at: float | None = None) -> None:
     """A placement's bindings finished applying: advance its active runs.
     Inside a worker's task (a member sync) it runs in that task, after its
-    commit, not queued (rollouts/engine/wakeup.py CONTINUED_IN_TASK)."""
+    commit, not queued, and so do the advances (rollouts/engine/wakeup.py
+    CONTINUED_IN_TASK)."""
     family = _FAMILY_BY_PLACEMENT_KIND[placement_kind]
     # The database picks the placement's runs: 100 active runs' specs were
     # read and decoded for every placement a member sync applied on.
     runs = family.run.objects.filter(active=True, namespace=namespace, spec__placementName=name)
     for pk in runs.values_list("pk", flat=True):
-        advance_once(family.run.KIND, pk, woken_at)
+        advance_once(family.run.KIND, pk, woken_at, here=True)
 
 
 @shared_task(**RETRY)

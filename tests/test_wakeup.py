@@ -10,7 +10,7 @@ from django.conf import settings as django_settings
 from django.db import OperationalError
 
 from fleetui.celery import app
-from rollouts import changes, tasks
+from rollouts import changes, notifier, tasks
 from rollouts import models as m
 from rollouts.engine import wakeup
 
@@ -129,7 +129,7 @@ def test_a_member_sync_task_advances_the_placements_runs_itself_instead_of_queue
     run = m.ClusterStagedUpdateRun.objects.get(name="web-run")
     assert run.active and m.ClusterStagedUpdateRun.objects.get(name="other-run").active
     advanced = []
-    monkeypatch.setattr(tasks, "advance_once", lambda kind, pk, woken_at=None: advanced.append((kind, pk)))
+    monkeypatch.setattr(tasks, "advance_once", lambda kind, pk, woken_at=None, **_: advanced.append((kind, pk)))
     monkeypatch.setattr(wakeup, "current_task", object())  # inside a worker's task
     wakeup.on_changes([changes.BindingsApplied(*WEB)])
     assert [name for name, _, _ in sent if name == wakeup.RUNS_ADVANCE_FOR_PLACEMENT] == []
@@ -163,7 +163,7 @@ def test_in_a_task_a_bound_wave_is_applied_in_that_task(sent, frozen_clock, monk
     fb.tutorial_run("web-run")
     run = m.ClusterStagedUpdateRun.objects.get(name="web-run")
     advanced = []
-    monkeypatch.setattr(tasks, "advance_once", lambda kind, pk, woken_at=None: advanced.append((kind, pk)))
+    monkeypatch.setattr(tasks, "advance_once", lambda kind, pk, woken_at=None, **_: advanced.append((kind, pk)))
     monkeypatch.setattr(wakeup, "current_task", object())  # inside a worker's task
     with django_capture_on_commit_callbacks(execute=True):
         tasks.run_advance("ClusterStagedUpdateRun", run.pk)
@@ -192,3 +192,51 @@ def test_a_bound_wave_in_embedded_mode_wakes_the_loop_naming_nothing(listener, s
     settings.REDIS_URL = ""
     wakeup.on_changes([changes.ClustersBound(*WEB)])
     assert listener.named_placements() == set()
+
+
+@pytest.fixture
+def in_a_task(sent, monkeypatch):
+    """Inside a worker's task, Celery mode, no Redis for the queued marks."""
+    monkeypatch.setattr(wakeup, "current_task", object())
+    monkeypatch.setattr(tasks, "_marks", lambda: None)
+    yield sent
+    if notifier._hand_off_thread is not None:  # its batch of the test's commits, while the database is there
+        notifier._hand_off_thread.flush()
+
+
+def _two_stage_run() -> m.ClusterStagedUpdateRun:
+    fb.staged_fleet({"staging": ["member1", "member2"], "prod": ["member3", "member4"]})
+    fb.strategy("example-strategy", fb.stage("staging", max_concurrency=1), fb.stage("prod", max_concurrency=1))
+    fb.run()
+    return fb.run_obj()  # its creation's wake-ups are still in the list: callers clear it
+
+
+@pytest.mark.django_db(transaction=True)  # real commits: their continuations run as the task's
+def test_in_a_task_a_run_goes_wave_after_wave_in_that_task(in_a_task, frozen_clock):
+    """Four waves (one cluster each): advance, applies, advance… all in the
+    task that took the first advance, one step after another; nothing queued."""
+    run = _two_stage_run()
+    in_a_task.clear()
+    tasks.run_advance("ClusterStagedUpdateRun", run.pk)
+    assert fb.run_conditions()["Succeeded"][0] == "True"
+    assert in_a_task == []
+
+
+@pytest.mark.django_db(transaction=True)  # real commits: their continuations run as the task's
+def test_a_task_runs_at_most_chain_steps_then_queues_the_rest(in_a_task, frozen_clock, monkeypatch):
+    monkeypatch.setattr(wakeup, "CHAIN_STEPS", 3)  # an advance, its applies, the runs' lookup
+    run = _two_stage_run()
+    in_a_task.clear()
+    tasks.run_advance("ClusterStagedUpdateRun", run.pk)
+    assert "Succeeded" not in fb.run_conditions()
+    assert [name for name, _, _ in in_a_task] == [wakeup.PLACEMENT_SYNC]  # the fourth step, queued
+
+
+@pytest.mark.django_db
+def test_a_sweep_queues_its_advances_it_never_runs_them_itself(in_a_task, frozen_clock, monkeypatch):
+    run = _two_stage_run()
+    in_a_task.clear()
+    monkeypatch.setattr(tasks.run_advance, "delay", lambda *args: in_a_task.append((wakeup.RUN_ADVANCE, args, None)))
+    tasks.runs_advance_active()
+    assert (wakeup.RUN_ADVANCE, ("ClusterStagedUpdateRun", run.pk, None), None) in in_a_task
+    assert "Progressing" not in fb.run_conditions()  # queued, not advanced here

@@ -68,14 +68,18 @@ MEMBERS_SYNC = "rollouts.tasks.members_sync"
 PLACEMENT_SYNC = "rollouts.tasks.placement_sync"
 _RUN_MODEL_OF_REQUEST = {family.approval_request.KIND: family.run for family in FAMILIES}
 # A wave's chain in Celery is advance -> the placement's applies -> find the
-# placement's runs -> advance. Inside a worker's task the two middle links
-# run right here after the commit, as the task's continuation: each queue
-# hop cost a message round trip and a wait for a free worker process (a
-# single run's six waves spent about a third of its time between tasks),
-# and the wave's applies and refresh find this process's caches warm from
-# the advance (bindings decoded, placement entries built). The advance itself
-# is still queued (once per run, rollouts.tasks.advance_once).
+# placement's runs -> advance. Inside a worker's task the chain goes on right
+# here after each commit, as the task's continuation: each queue hop cost a
+# message round trip and a wait for a free worker process (a single run's
+# six waves spent about a third of its time between tasks), and each step
+# finds this process's caches warm from the one before (bindings decoded,
+# placement entries built). The steps run one after another, never one
+# inside the other's commit (a long run is a loop, not a recursion), and a
+# task runs at most CHAIN_STEPS of them: then it queues the rest, as other
+# runs wait for a worker too. The sweeps queue their advances (one a run).
 CONTINUED_IN_TASK = frozenset({PLACEMENT_SYNC, RUNS_ADVANCE_FOR_PLACEMENT})
+CHAIN_STEPS = 60  # about twenty waves
+_chain = threading.local()  # .steps: the continuations this task has yet to run (None: not in one); .ran: how many ran
 
 
 def socket_path() -> Path:
@@ -178,12 +182,17 @@ def _tasks_for(event, woken_at: float) -> list[tuple]:
 
 
 def _send(name: str, args: tuple, queue: str | None) -> None:
-    """Send one task (or, inside a task, continue it here: CONTINUED_IN_TASK); a broker that is down must not fail the action that
+    """Send one task (or, inside a task, continue it here: CONTINUED_IN_TASK)."""
+    if name in CONTINUED_IN_TASK and continue_in_task(name, args, queue):
+        return
+    _queue(name, args, queue)
+
+
+def _queue(name: str, args: tuple, queue: str | None) -> None:
+    """Send one task; a broker that is down must not fail the action that
     already committed: the beat safety net finds the work. An outage is one
     line when it starts and one when it ends, not a traceback per write:
     `fleet approve` prints it, and a worker would print it for every task."""
-    if name in CONTINUED_IN_TASK and _continued_here(name, args):
-        return
     try:
         current_app.send_task(name, args, queue=queue)
     except Exception as exc:  # kombu/redis raise many kinds; none may escape into the caller
@@ -196,18 +205,33 @@ def _send(name: str, args: tuple, queue: str | None) -> None:
         outages.REDIS.succeeded(logger=log)
 
 
-def _continued_here(name: str, args: tuple) -> bool:
-    """In a worker's task, run task `name` now, in this process; whether it
-    ran. Outside a task (a web request, the CLI) or when it fails, the
-    caller queues it instead: every one of them is idempotent."""
+def continue_in_task(name: str, args: tuple, queue: str | None = None) -> bool:
+    """In a worker's task, run task `name` in this process, after the step
+    running now (a step's own continuations run after it, in order); whether
+    it is taken. Outside a task (a web request, the CLI), or once the task
+    has run CHAIN_STEPS of them, the caller queues it instead. A step that
+    fails here is queued: every one of them is idempotent."""
     task = current_app.tasks.get(name) if current_task else None
     if task is None:
         return False
+    steps = getattr(_chain, "steps", None)
+    if steps is not None:
+        if _chain.ran + len(steps) >= CHAIN_STEPS:
+            return False
+        steps.append((task, args, queue))
+        return True
+    _chain.steps, _chain.ran = [(task, args, queue)], 0
     try:
-        task.run(*args)
-    except Exception as exc:  # a conflict or a dropped connection: a worker retries the queued one
-        log.info("continuing with %s here failed (%s: %s); queued instead", name, type(exc).__name__, exc)
-        return False
+        while _chain.steps:
+            step, step_args, step_queue = _chain.steps.pop(0)
+            _chain.ran += 1
+            try:
+                step.run(*step_args)
+            except Exception as exc:  # a conflict or a dropped connection: a worker retries the queued one
+                log.info("continuing with %s here failed (%s: %s); queued instead", step.name, type(exc).__name__, exc)
+                _queue(step.name, step_args, step_queue)
+    finally:
+        _chain.steps = None
     return True
 
 
