@@ -240,3 +240,14 @@ def test_a_sweep_queues_its_advances_it_never_runs_them_itself(in_a_task, frozen
     tasks.runs_advance_active()
     assert (wakeup.RUN_ADVANCE, ("ClusterStagedUpdateRun", run.pk, None), None) in in_a_task
     assert "Progressing" not in fb.run_conditions()  # queued, not advanced here
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_goes_on_for_at_most_chain_seconds_then_queues_the_rest(in_a_task, frozen_clock, monkeypatch):
+    """A placement's sync a person waits for must find a free worker process:
+    past its time the chain queues its next step (the applies' continuation)."""
+    monkeypatch.setattr(wakeup, "CHAIN_SECONDS", 0.0)
+    run = _two_stage_run()
+    in_a_task.clear()
+    tasks.run_advance("ClusterStagedUpdateRun", run.pk)
+    assert [name for name, _, _ in in_a_task] == [wakeup.RUNS_ADVANCE_FOR_PLACEMENT]
