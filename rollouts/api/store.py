@@ -14,7 +14,7 @@ from django.db import connections, router, transaction
 from rollouts import clock
 from rollouts import models as m
 from rollouts.models.revisions import next_versions
-from rollouts.models.rows import db_values
+from rollouts.models.rows import db_values, insert_many, update_many
 
 from .errors import AlreadyExists, BadRequest, Conflict, NotFound
 from .kinds import CORE_KINDS, Kind
@@ -165,9 +165,10 @@ def replace_from_manifest(obj, kind: Kind, manifest: dict) -> bool:
 
 
 def rows_update(model, objs: list, attnames: list[str], *, versions: list[int] | None = None) -> int:
-    """Write `attnames` of each object's row in one statement run for every
-    row (executemany); with `versions`, only where the row still has that
-    resourceVersion (compare-and-set). Returns the rows written.
+    """Write `attnames` of each object's row in one statement (on
+    PostgreSQL; elsewhere one run for every row, executemany); with
+    `versions`, only where the row still has that resourceVersion
+    (compare-and-set). Returns the rows written. The objects must be distinct rows.
 
     Django's update() and bulk_update() build their SQL anew through the
     expression machinery for every call and row (a CASE per field and row in
@@ -180,37 +181,31 @@ def rows_update(model, objs: list, attnames: list[str], *, versions: list[int] |
     connection = connections[router.db_for_write(model)]
     quote, meta = connection.ops.quote_name, model._meta
     fields = [meta.get_field(name) for name in attnames]
-    where = f"{quote(meta.pk.column)} = %s" + (f" AND {quote(meta.get_field('resource_version').column)} = %s"
-                                               if versions is not None else "")
-    sql = (f"UPDATE {quote(meta.db_table)} SET {', '.join(f'{quote(f.column)} = %s' for f in fields)} "
-           f"WHERE {where}")
     rows = db_values(objs, fields, connection,
                      extra=lambda i, obj: [obj.pk] + ([versions[i]] if versions is not None else []))
-    with connection.cursor() as cursor:
-        if len(rows) == 1:
-            cursor.execute(sql, rows[0])
-        else:
-            cursor.executemany(sql, rows)
-        return cursor.rowcount
+    return update_many(connection, quote(meta.db_table), quote(meta.pk.column), [quote(f.column) for f in fields],
+                       [f.cast_db_type(connection) for f in fields], rows,
+                       check=quote(meta.get_field("resource_version").column) if versions is not None else None)
 
 
 def rows_upsert(model, objs: list, *, unique: list[str], update: list[str]) -> None:
     """Insert each object's row, or update `update` where a row with the same
     `unique` fields exists (INSERT … ON CONFLICT DO UPDATE, the same words in
-    SQLite and PostgreSQL), in one executemany: bulk_create(update_conflicts=…)
-    compiles its SQL anew on every call, the member agent's hottest line."""
+    SQLite and PostgreSQL), in one statement (models.rows.insert_many):
+    bulk_create(update_conflicts=…) compiles its SQL anew on every call, the
+    member agent's hottest line. Of objects with the same `unique` values
+    the last one is written, as if one after another."""
     if not objs:
         return
     connection = connections[router.db_for_write(model)]
     quote, meta = connection.ops.quote_name, model._meta
     fields = [f for f in meta.concrete_fields if not (f.primary_key or f.generated)]
-    columns = ", ".join(quote(f.column) for f in fields)
     updates = ", ".join(f"{quote(meta.get_field(n).column)} = excluded.{quote(meta.get_field(n).column)}"
                         for n in update)
-    sql = (f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) "
-           f"ON CONFLICT ({', '.join(quote(meta.get_field(n).column) for n in unique)}) DO UPDATE SET {updates}")
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, db_values(objs, fields, connection))
+    last = {tuple(getattr(obj, meta.get_field(n).attname) for n in unique): obj for obj in objs}
+    insert_many(connection, quote(meta.db_table), [quote(f.column) for f in fields],
+                db_values(list(last.values()), fields, connection),
+                suffix=f" ON CONFLICT ({', '.join(quote(meta.get_field(n).column) for n in unique)}) DO UPDATE SET {updates}")
 
 
 def save(obj, *, spec_changed: bool | None = None):

@@ -111,3 +111,68 @@ class CompiledRead:
 def _typed(params) -> list[tuple]:
     """Parameters with their types: 1 and True, or 0 and "", are not the same one."""
     return [(type(p), p) for p in params]
+
+
+# PostgreSQL takes at most 65,535 parameters a statement.
+_PG_PARAMS = 65_535
+
+
+def insert_many(connection, table: str, columns: list[str], rows: list[list], suffix: str = "") -> None:
+    """INSERT `rows` into `table` (quoted names): on PostgreSQL as one
+    statement of many VALUES rows (in chunks under its parameter limit),
+    elsewhere one statement run for every row (executemany). `suffix`: what
+    follows the VALUES (an ON CONFLICT clause: then no two rows may share
+    the conflict's key, as one statement may not touch a row twice).
+
+    executemany on PostgreSQL is a statement a row: each parsed, planned and
+    sent on its own (31,000 audit events for 100 rollouts, each cheaper to
+    run than to send)."""
+    if not rows:
+        return
+    head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+    one = f"({', '.join(['%s'] * len(columns))})"
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.executemany(head + one + suffix, rows)
+            return
+        for chunk in _chunks(rows, len(columns)):
+            cursor.execute(head + ", ".join([one] * len(chunk)) + suffix, [v for row in chunk for v in row])
+
+
+def update_many(connection, table: str, key: str, columns: list[str], types: list[str], rows: list[list],
+                check: str | None = None) -> int:
+    """UPDATE `columns` of `table` for each row [*values, key value
+    (, check value)]: where `key` (its primary key) equals the key value and,
+    with `check`, column `check` equals the check value (compare-and-set).
+    Returns the rows written. On PostgreSQL one statement joins a VALUES list
+    (`types`: each column's cast; the key's and check's are bigint), else a
+    statement run for every row. Keys must not repeat."""
+    if not rows:
+        return 0
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql" or len(rows) == 1:
+            where = f"{key} = %s" + (f" AND {check} = %s" if check else "")
+            sql = f"UPDATE {table} SET {', '.join(f'{c} = %s' for c in columns)} WHERE {where}"
+            if len(rows) == 1:
+                cursor.execute(sql, rows[0])
+            else:
+                cursor.executemany(sql, rows)
+            return cursor.rowcount
+        names = [f"c{i}" for i in range(len(columns))] + ["k"] + (["v"] if check else [])
+        casts = [*types, "bigint"] + (["bigint"] if check else [])
+        one = f"({', '.join(f'%s::{cast}' for cast in casts)})"
+        where = f"{table}.{key} = u.k" + (f" AND {table}.{check} = u.v" if check else "")
+        written = 0
+        sets = ", ".join(f"{column} = u.c{i}" for i, column in enumerate(columns))
+        for chunk in _chunks(rows, len(names)):
+            cursor.execute(f"UPDATE {table} SET {sets} "  # noqa: S608
+                           f"FROM (VALUES {', '.join([one] * len(chunk))}) AS u({', '.join(names)}) WHERE {where}",
+                           [v for row in chunk for v in row])
+            written += cursor.rowcount
+        return written
+
+
+def _chunks(rows: list, width: int):
+    size = max(1, _PG_PARAMS // max(1, width))
+    for start in range(0, len(rows), size):
+        yield rows[start:start + size]

@@ -1,0 +1,69 @@
+"""Many rows in one statement (rollouts/models/rows.py insert_many and
+update_many, through store.rows_update, store.rows_upsert and
+Event.objects.append_many): on PostgreSQL one statement of many VALUES rows,
+on SQLite one run a row; the same rows written either way."""
+
+import pytest
+from django.db import connection
+
+from rollouts import clock
+from rollouts import models as m
+from rollouts.api import store
+from rollouts.models import rows
+
+from .real_services import check_on_postgresql
+
+
+def check_rows_many() -> None:
+    """Raises AssertionError."""
+    now = clock.now()
+    members = [m.MemberCluster.objects.create(name=f"c{i}", labels={"i": str(i)}, creation_timestamp=now) for i in range(5)]
+    olds = [c.resource_version for c in members]
+    for c in members:
+        c.labels = {"i": c.labels["i"], "new": "yes"}
+    members[2].resource_version = -1  # another writer got there first: not written
+    versions = [c.resource_version for c in members]
+    assert store.rows_update(m.MemberCluster, members, ["labels"], versions=versions) == 4
+    got = dict(m.MemberCluster.objects.values_list("name", "labels"))
+    assert got["c0"] == {"i": "0", "new": "yes"} and got["c2"] == {"i": "2"}
+    assert [c.resource_version for c in m.MemberCluster.objects.order_by("name")] == olds
+
+    # Chunks under PostgreSQL's parameter limit: 5 rows of 3 parameters, 2 a statement.
+    limit, rows._PG_PARAMS = rows._PG_PARAMS, 6
+    try:
+        for c in members:
+            c.annotations = {"a": c.name}
+        assert store.rows_update(m.MemberCluster, members, ["annotations"]) == 5
+        m.Event.objects.append_many([m.Event.row(time=now, actor="t", action="created", object_kind="K",
+                                                 object_name=f"e{i}", details={"n": i}) for i in range(5)])
+    finally:
+        rows._PG_PARAMS = limit
+    assert dict(m.MemberCluster.objects.values_list("name", "annotations"))["c4"] == {"a": "c4"}
+    assert sorted(m.Event.objects.filter(actor="t").values_list("object_name", "details")) == [
+        (f"e{i}", {"n": i}) for i in range(5)]
+
+    # An upsert of two objects with the same key writes the last one, as one after another would.
+    def obj(name, value):
+        return m.MemberObject(cluster="c0", api_group="", kind="ConfigMap", namespace="ns", name=name,
+                              manifest={"data": {"key": value}}, placement="p", resource_snapshot="p-0-snapshot",
+                              applied_at=now)
+
+    store.rows_upsert(m.MemberObject, [obj("a", "1"), obj("b", "1")], unique=["cluster", "api_group", "kind",
+                                                                               "namespace", "name"],
+                      update=["manifest"])
+    store.rows_upsert(m.MemberObject, [obj("a", "2"), obj("a", "3")], unique=["cluster", "api_group", "kind",
+                                                                               "namespace", "name"],
+                      update=["manifest"])
+    assert dict(m.MemberObject.objects.values_list("name", "manifest")) == {"a": {"data": {"key": "3"}},
+                                                                           "b": {"data": {"key": "1"}}}
+    assert connection.vendor in ("sqlite", "postgresql")
+
+
+@pytest.mark.django_db
+def test_many_rows_on_sqlite():
+    check_rows_many()
+
+
+@pytest.mark.slow
+def test_many_rows_on_postgresql():
+    check_on_postgresql("tests.test_rows_many", "check_rows_many")
