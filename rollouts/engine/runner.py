@@ -20,7 +20,7 @@ from rollouts.api import store
 from rollouts.api.errors import Conflict
 from rollouts.conditions import find_condition, is_true
 from rollouts.controllers import labels as L
-from rollouts.controllers.bindings import placement_bindings, policy_snapshot_rows
+from rollouts.controllers.bindings import member_labels, placement_bindings, policy_snapshot_rows
 from rollouts.controllers.family import FAMILIES, Family, family_of
 from rollouts.controllers.placement import (
     PlacementRefreshes,
@@ -83,11 +83,11 @@ class MemberLabels:
     def of(self, names: set[str]) -> dict[str, dict]:
         """{name: labels} of those of `names` that are members."""
         if self._whole_fleet and not self._loaded:
-            self._labels = dict(m.MemberCluster.objects.order_by().values_list("name", "labels"))
+            self._labels = member_labels()
             self._loaded = True
         missing = [n for n in names if n not in self._labels]
         if missing and not self._whole_fleet:
-            found = dict(m.MemberCluster.objects.filter(name__in=missing).order_by().values_list("name", "labels"))
+            found = member_labels(missing)
             self._labels.update({n: found.get(n) for n in missing})
         return {n: self._labels[n] for n in names if self._labels.get(n) is not None}
 
