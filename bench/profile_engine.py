@@ -1,8 +1,12 @@
 """Where the engine's time goes: the report's fleet (bench/kubefleet_report.py)
-at a size of your choice, its rollouts advanced in this one process by
-`engine_tick()` (what `fleet engine` runs) under cProfile, on a SQLite file.
+at a size of your choice, its rollouts advanced in this one process under
+cProfile. `--mode embedded` (the default): by `engine_tick()`, what `fleet
+engine` runs, on a SQLite file. `--mode celery`: by the Celery tasks' own code
+on PostgreSQL and Redis, the tasks a worker would take run here one after
+another (what the workers spend, without the broker's and the pool's own).
 
     .venv/bin/python bench/profile_engine.py [--members 100] [--placements 10] [--concurrent 10] [--top 30]
+    .venv/bin/python bench/profile_engine.py --mode celery --members 1000 --placements 100 --concurrent 100 --no-profile
 
 Prints the wall time to Succeeded, the number of run passes and applies, what
 the rollouts cost in counts (which noise on a shared machine does not move:
@@ -81,6 +85,7 @@ class Counts:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=["embedded", "celery"], default="embedded")
     parser.add_argument("--members", type=int, default=100)
     parser.add_argument("--placements", type=int, default=10)
     parser.add_argument("--per-placement", type=int, default=100)
@@ -95,6 +100,25 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="fleetui-profile-"))
     os.environ.update(DATABASE_URL=f"sqlite:///{tmp / 'profile.sqlite3'}", FLEET_SIMULATED_APPLY_SECONDS="0",
                       DEBUG="true", REDIS_URL="", LOG_LEVEL="WARNING", DJANGO_SETTINGS_MODULE="fleetui.settings")
+    drop = None
+    if args.mode == "celery":
+        from tests.real_services import RedisServer, postgres_database
+
+        url, drop = postgres_database()
+        redis = RedisServer(tmp).start()
+        os.environ.update(DATABASE_URL=url, REDIS_URL=redis.url)
+    try:
+        _profile(args)
+    finally:
+        if drop is not None:
+            from django.db import connections
+
+            connections.close_all()
+            redis.kill()
+            drop()
+
+
+def _profile(args) -> None:
     import django
 
     django.setup()
@@ -107,12 +131,15 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     per = args.per_placement
+    worker = _Worker() if args.mode == "celery" else None
     manifests_apply(docs=members_docs(args.members, per), actor="bench")
     manifests_apply(docs=[strategy_doc()], actor="bench")
     groups = max(1, args.members // per)
     for i in range(args.placements):
         manifests_apply(docs=placement_docs(f"app{i:04d}", i % groups), actor="bench")
     loop.engine_tick()  # snapshots and bindings settle
+    if worker:
+        worker.queued.clear()  # what the setup's writes asked for: settled above
     runs = [f"run{i:04d}" for i in range(args.concurrent)]
     manifests_apply(docs=[run_doc(name, f"app{i:04d}") for i, name in enumerate(runs)], actor="bench")
 
@@ -134,7 +161,10 @@ def main() -> None:
     if not args.no_profile:
         profile.enable()
     while m.ClusterStagedUpdateRun.objects.filter(active=True).exists():
-        loop.engine_tick()
+        if worker:
+            worker.work()
+        else:
+            loop.engine_tick()
     profile.disable()
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     applied = m.ClusterResourceBinding.objects.filter(owner__name__in=[f"app{i:04d}" for i in range(args.concurrent)],
@@ -143,6 +173,8 @@ def main() -> None:
           f"on a shared machine), {passes['n']} run passes ({passes['loads']} loading the world), "
           f"{applied} clusters updated ({applied / wall:.0f}/s)")
     print(counts.report(args.concurrent))
+    if worker:
+        print(f"tasks taken: {worker.taken}")
     if args.no_profile:
         return
     if args.save:
@@ -151,6 +183,37 @@ def main() -> None:
     stats.print_stats(args.top)
     if args.callees:
         stats.print_callees(args.callees)
+
+
+class _Worker:
+    """A Celery worker's part, in this process: the tasks that would be
+    sent are kept in a list and taken in order (inside a task, as a worker
+    runs them, so continuations run in it); the broker and the pool are
+    left out. The beat's sweep queues the active runs when the list runs dry."""
+
+    def __init__(self):
+        from celery import current_app
+
+        from rollouts.engine import wakeup
+
+        self.app, self.queued, self.taken = current_app, [], Counter()
+        def send(name, args=None, kwargs=None, *_, **__):
+            self.queued.append((name, tuple(args or ()), kwargs or {}))
+
+        current_app.send_task = send
+        wakeup.current_task = object()  # every step below runs as a worker's task does
+
+    def work(self) -> None:
+        from rollouts import tasks
+        from rollouts.services import audit
+
+        if not self.queued:
+            tasks.runs_advance_active()
+        while self.queued:
+            name, args, kwargs = self.queued.pop(0)
+            self.taken[name.rpartition(".")[2]] += 1
+            self.app.tasks[name].run(*args, **kwargs)
+        audit.audit_seal()
 
 
 if __name__ == "__main__":
