@@ -77,7 +77,9 @@ def run_advance(run_kind: str, pk: int, woken_at: float | None = None) -> None:
     except redis.exceptions.RedisError:
         pass  # the mark expires by itself; the advance must not wait for Redis
     with audit.seals_deferred():
-        runner.run_advance(family=_FAMILY_BY_RUN_KIND[run_kind], pk=pk, woken_at=woken_at)
+        # A wave's placement refresh follows its applies (placement_sync, in
+        # this task or queued): one refresh a wave.
+        runner.run_advance(family=_FAMILY_BY_RUN_KIND[run_kind], pk=pk, woken_at=woken_at, refresh_with_applies=True)
 
 
 @shared_task(**RETRY)

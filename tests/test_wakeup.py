@@ -12,6 +12,7 @@ from django.db import OperationalError
 from fleetui.celery import app
 from rollouts import changes, notifier, tasks
 from rollouts import models as m
+from rollouts.controllers import placement as placement_controller
 from rollouts.engine import wakeup
 
 from . import fleet_builders as fb
@@ -251,3 +252,18 @@ def test_a_task_goes_on_for_at_most_chain_seconds_then_queues_the_rest(in_a_task
     in_a_task.clear()
     tasks.run_advance("ClusterStagedUpdateRun", run.pk)
     assert [name for name, _, _ in in_a_task] == [wakeup.RUNS_ADVANCE_FOR_PLACEMENT]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_a_task_each_wave_refreshes_its_placement_once_after_its_applies(in_a_task, frozen_clock, monkeypatch):
+    run = _two_stage_run()
+    in_a_task.clear()
+    refreshed = []
+    refresh = placement_controller._refresh
+    monkeypatch.setattr(placement_controller, "_refresh",
+                        lambda placement, family: refreshed.append(placement.name) or refresh(placement, family))
+    tasks.run_advance("ClusterStagedUpdateRun", run.pk)
+    assert refreshed == ["example-placement"] * 4  # four waves of one cluster, each bound then applied
+    entries = fb.placement_obj().status["placementStatuses"]
+    assert [(e["clusterName"], fb.conditions(e)["Available"][0]) for e in entries] == [
+        (f"member{i}", "True") for i in range(1, 5)]

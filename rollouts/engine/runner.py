@@ -94,7 +94,8 @@ class MemberLabels:
 
 def run_advance(*, family: Family, pk: int, woken_at: float | None = None,
                 freezes: list[FreezeInfo] | None = None, labels: MemberLabels | None = None,
-                refreshes: PlacementRefreshes | None = None) -> Decision | None:
+                refreshes: PlacementRefreshes | None = None,
+                refresh_with_applies: bool = False) -> Decision | None:
     """Advance one run as far as it can go now: pass after pass while a pass
     changes something (a finished cluster lets the next start at once, a
     completed stage lets the next begin). Returns the last decision, or None
@@ -104,7 +105,10 @@ def run_advance(*, family: Family, pk: int, woken_at: float | None = None,
     None: read here (one query). `labels`: the tick's member labels; None:
     read here, once for all the passes. `refreshes`: the tick's, to refresh
     the placement once at its end; None: refreshed here after the passes, in
-    their transaction."""
+    their transaction. `refresh_with_applies`: a wave bound is left for the
+    refresh that follows its applies (the wave's placement sync, which the
+    ClustersBound it sends asks for: agent.placements_sync refreshes what it
+    names), one refresh a wave instead of two (a Celery task)."""
     labels = labels or MemberLabels()
     if woken_at is not None:
         metrics.engine_woken(seconds=time.time() - woken_at, path="celery")
@@ -117,7 +121,7 @@ def run_advance(*, family: Family, pk: int, woken_at: float | None = None,
             decision, placement, last = _passes(family, pk, freezes, labels)
             if placement is not None:
                 changes.publish(changes.ClustersBound(placement.KIND, placement.namespace, placement.name))
-                if refreshes is None:  # once per advance, not per pass: it reads every binding
+                if refreshes is None and not refresh_with_applies:  # once per advance, not per pass
                     placement_status_refresh(placement, family)
             if decision is not None:
                 _finish(family, pk, decision, last)

@@ -67,22 +67,29 @@ def members_sync_some(*, limit: int | None,
 
 def placements_sync(named: set[tuple[str, str, str]]) -> float | None:
     """Apply what is due on the bindings of the placements `named` only
-    ((placement kind, namespace, name)), and refresh those placements, in one
-    transaction: a placement rolling out by itself (RollingUpdate) shows its
-    clusters Available without waiting behind the runs' waves. Returns
+    ((placement kind, namespace, name)), and refresh those placements whether
+    or not anything was applied, in one transaction: a placement rolling out
+    by itself (RollingUpdate) shows its clusters Available without waiting
+    behind the runs' waves, and a run's wave is refreshed here once, bound
+    and applied (rollouts.engine.runner's refresh_with_applies). Returns
     seconds until the next of their applies finishes (None: none pending)."""
     now, next_due = clock.now(), None
+    refreshes = PlacementRefreshes()
     with transaction.atomic():
         for family in FAMILIES:
-            owners = Q()
+            owners, placements = Q(), Q()
             for kind, namespace, name in named:
                 if kind == family.placement.KIND:
                     owners |= Q(owner__namespace=namespace, owner__name=name)
+                    placements |= Q(namespace=namespace, name=name)
             if not owners:
                 continue
-            due, _ = _sync_family(family, now, None, None, owners=owners)
+            due, _ = _sync_family(family, now, None, refreshes, owners=owners)
             if due is not None:
                 next_due = due if next_due is None else min(next_due, due)
+            for placement in family.placement.objects.filter(placements).only("pk", "namespace", "name"):
+                refreshes.add(placement, family)
+        refreshes.run()
     return next_due
 
 
