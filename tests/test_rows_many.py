@@ -1,7 +1,8 @@
 """Many rows in one statement (rollouts/models/rows.py insert_many and
 update_many, through store.rows_update, store.rows_upsert and
-Event.objects.append_many): on PostgreSQL one statement of many VALUES rows,
-on SQLite one run a row; the same rows written either way."""
+Event.objects.append_many): on PostgreSQL one statement of many VALUES rows
+(in chunks under its parameter limit), on SQLite one run a row; the same rows written either way (JSON with
+quotes and braces, NULLs, times, compare-and-set)."""
 
 import pytest
 from django.db import connection
@@ -35,12 +36,13 @@ def check_rows_many() -> None:
             c.annotations = {"a": c.name}
         assert store.rows_update(m.MemberCluster, members, ["annotations"]) == 5
         m.Event.objects.append_many([m.Event.row(time=now, actor="t", action="created", object_kind="K",
-                                                 object_name=f"e{i}", details={"n": i}) for i in range(5)])
+                                                 object_name=f"e{i}", details={"n": i, "quote": "it's \"x\" {a,b}"})
+                                     for i in range(5)])
     finally:
         rows._PG_PARAMS = limit
     assert dict(m.MemberCluster.objects.values_list("name", "annotations"))["c4"] == {"a": "c4"}
     assert sorted(m.Event.objects.filter(actor="t").values_list("object_name", "details")) == [
-        (f"e{i}", {"n": i}) for i in range(5)]
+        (f"e{i}", {"n": i, "quote": "it's \"x\" {a,b}"}) for i in range(5)]
 
     # An upsert of two objects with the same key writes the last one, as one after another would.
     def obj(name, value):
