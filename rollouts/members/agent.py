@@ -74,7 +74,6 @@ def placements_sync(named: set[tuple[str, str, str]]) -> float | None:
     and applied (rollouts.engine.runner's refresh_with_applies). Returns
     seconds until the next of their applies finishes (None: none pending)."""
     now, next_due = clock.now(), None
-    refreshes = PlacementRefreshes()
     with transaction.atomic():
         for family in FAMILIES:
             owners, placements = Q(), Q()
@@ -84,12 +83,13 @@ def placements_sync(named: set[tuple[str, str, str]]) -> float | None:
                     placements |= Q(namespace=namespace, name=name)
             if not owners:
                 continue
-            due, _ = _sync_family(family, now, None, refreshes, owners=owners)
+            # The placements the sync applied on are among those named, each
+            # refreshed below once: what the sync would refresh is left to it.
+            due, _ = _sync_family(family, now, None, PlacementRefreshes(), owners=owners)
             if due is not None:
                 next_due = due if next_due is None else min(next_due, due)
-            for placement in family.placement.objects.filter(placements).only("pk", "namespace", "name"):
-                refreshes.add(placement, family)
-        refreshes.run()
+            for placement in family.placement.objects.filter(placements):
+                placement_status_refresh(placement, family)
     return next_due
 
 
