@@ -1,8 +1,9 @@
-"""A placement's bindings (and policy snapshots) as the engine and the
-placement controller read them on every pass: one query written out once (the ORM compiled it anew on
-each call), and each binding's spec and status decoded only when its
-resourceVersion changed. A pass of a 100-cluster run decoded 200 JSON
-documents, most of them unchanged since the pass before."""
+"""A placement's bindings (and its policy snapshots, and members' labels)
+as the engine and the placement controller read them on every pass: one
+query written out once (the ORM compiled it anew on each call), and each
+binding's spec and status decoded only when its resourceVersion changed. A
+pass of a 100-cluster run decoded 200 JSON documents, most of them unchanged
+since the pass before."""
 
 import json
 

@@ -1,8 +1,9 @@
-"""Row values for the statements we write ourselves (executemany INSERTs and
-UPDATEs: audit Events, bindings bound in bulk, a member's objects): each
-value through its field's preparation, as the ORM does, except what that
-preparation returns unchanged, passed as it is. Preparing every value took
-a fifth of the engine's write time for thousands of rows a tick."""
+"""The statements we write ourselves for many rows (audit Events, bindings
+bound in bulk, a member's objects: insert_many, update_many) and one read
+compiled once (CompiledRead). Row values go through each field's
+preparation, as the ORM does, except what that preparation returns
+unchanged, passed as it is: preparing every value took a fifth of the
+engine's write time for thousands of rows a tick."""
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
 
