@@ -5,6 +5,7 @@ that runs the tests which start processes one after another."""
 
 import io
 import os
+import queue
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -14,7 +15,7 @@ from django.core.management.base import CommandError
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
-from rollouts import clock, fragment_memory
+from rollouts import clock, fragment_memory, notifier
 from tests.xdist_groups import (  # noqa: F401 (hooks: pytest finds them here)
     pytest_collection_modifyitems,
     pytest_configure,
@@ -106,6 +107,28 @@ def _no_pushes_remembered():
     memory = fragment_memory.memory()
     if isinstance(memory, fragment_memory.ProcessMemory):
         memory.clear()
+
+
+class IdleHandOff:
+    """Stands in for Celery mode's notification hand-off thread of this
+    process (rollouts.notifier): it keeps what commits queue and takes
+    nothing; a test of the hand-off takes its queue itself."""
+
+    def __init__(self):
+        self.pending, self.pid = queue.SimpleQueue(), os.getpid()
+
+    def is_alive(self) -> bool:
+        return True
+
+
+@pytest.fixture(autouse=True)
+def _notifications_hand_off_idle(monkeypatch):
+    """No hand-off thread in the test process: one that a Celery-mode test
+    fed outlived it and touched the database during a later test, which
+    pytest-django refuses (a warning in CI). The hand-off is tested by taking
+    its queue (test_notifications.py), the delivery by real workers
+    (test_notifications_celery.py)."""
+    monkeypatch.setattr(notifier, "_hand_off_thread", IdleHandOff())
 
 
 @pytest.fixture(scope="session")

@@ -310,19 +310,6 @@ def test_the_reaction_reads_a_bounded_number_of_rows_for_a_batch(
     assert len(owed()) == 40
 
 
-class _Idle:
-    """Stands in for the hand-off thread: the test takes its queue itself."""
-
-    def __init__(self):
-        import os
-        import queue
-
-        self.pending, self.pid = queue.SimpleQueue(), os.getpid()
-
-    def is_alive(self) -> bool:
-        return True
-
-
 def test_where_the_embedded_sender_runs_a_commit_only_queues_its_events(at_gate, monkeypatch,
                                                                          django_assert_num_queries):
     import queue
@@ -338,7 +325,7 @@ def test_where_the_embedded_sender_runs_a_commit_only_queues_its_events(at_gate,
 
 def test_in_celery_mode_a_commit_hands_its_events_to_the_notifications_queue(
         at_gate, monkeypatch, settings, django_assert_num_queries):
-    monkeypatch.setattr(notifier, "_hand_off_thread", _Idle())
+    # The hand-off thread is idle in tests (conftest.IdleHandOff): its queue is taken here.
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     sent = []
     monkeypatch.setattr(notifier.current_app, "send_task", lambda name, args, queue: sent.append((name, args, queue)))

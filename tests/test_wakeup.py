@@ -1,18 +1,16 @@
 """The engine's wake-ups (rollouts/engine/wakeup.py): what a change wakes,
 and a wake-up that names a placement for the loop to sync first."""
 
-import queue
 import socket
 import tempfile
 import time
-from types import SimpleNamespace
 
 import pytest
 from django.conf import settings as django_settings
 from django.db import OperationalError
 
 from fleetui.celery import app
-from rollouts import changes, notifier, tasks
+from rollouts import changes, tasks
 from rollouts import models as m
 from rollouts.controllers import placement as placement_controller
 from rollouts.engine import wakeup
@@ -202,9 +200,6 @@ def in_a_task(sent, monkeypatch):
     """Inside a worker's task, Celery mode, no Redis for the queued marks."""
     monkeypatch.setattr(wakeup, "current_task", object())
     monkeypatch.setattr(tasks, "_marks", lambda: None)
-    # The commits' notifications are not these tests' business: no hand-off
-    # thread left touching the database after them.
-    monkeypatch.setattr(notifier, "_hand_off", lambda: SimpleNamespace(pending=queue.SimpleQueue()))
     return sent
 
 
