@@ -1,8 +1,9 @@
 """Many rows in one statement (rollouts/models/rows.py insert_many and
 update_many, through store.rows_update, store.rows_upsert and
 Event.objects.append_many): on PostgreSQL one statement of many VALUES rows
-(in chunks under its parameter limit), on SQLite one run a row; the same rows written either way (JSON with
-quotes and braces, NULLs, times, compare-and-set)."""
+written out as literals (in chunks), on SQLite one run a row; the same rows written either way (JSON
+and text with quotes, braces, backslashes, percent signs and placeholders, NULLs, times,
+compare-and-set)."""
 
 import pytest
 from django.db import connection
@@ -13,6 +14,10 @@ from rollouts.api import store
 from rollouts.models import rows
 
 from .real_services import check_on_postgresql
+
+# Text a literal must carry as it is: quotes, a backslash before a quote, SQL
+# placeholders, a percent sign, a statement's end, a comment, non-ASCII.
+HOSTILE = "it's \\' %s %(x)s 100% ); DROP TABLE x; -- é ✓ \\"
 
 
 def check_rows_many() -> None:
@@ -29,20 +34,22 @@ def check_rows_many() -> None:
     assert got["c0"] == {"i": "0", "new": "yes"} and got["c2"] == {"i": "2"}
     assert [c.resource_version for c in m.MemberCluster.objects.order_by("name")] == olds
 
-    # Chunks under PostgreSQL's parameter limit: 5 rows of 3 parameters, 2 a statement.
-    limit, rows._PG_PARAMS = rows._PG_PARAMS, 6
+    # Chunks: 5 rows of 3 values, 2 a statement.
+    limit, rows._PG_VALUES = rows._PG_VALUES, 6
     try:
         for c in members:
             c.annotations = {"a": c.name}
         assert store.rows_update(m.MemberCluster, members, ["annotations"]) == 5
         m.Event.objects.append_many([m.Event.row(time=now, actor="t", action="created", object_kind="K",
-                                                 object_name=f"e{i}", details={"n": i, "quote": "it's \"x\" {a,b}"})
+                                                 object_name=f"e{i}", details={"n": i, "quote": "it's \"x\" {a,b}"},
+                                                 message=HOSTILE)
                                      for i in range(5)])
     finally:
-        rows._PG_PARAMS = limit
+        rows._PG_VALUES = limit
     assert dict(m.MemberCluster.objects.values_list("name", "annotations"))["c4"] == {"a": "c4"}
     assert sorted(m.Event.objects.filter(actor="t").values_list("object_name", "details")) == [
         (f"e{i}", {"n": i, "quote": "it's \"x\" {a,b}"}) for i in range(5)]
+    assert set(m.Event.objects.filter(actor="t").values_list("message", flat=True)) == {HOSTILE}
 
     # An upsert of two objects with the same key writes the last one, as one after another would.
     def obj(name, value):

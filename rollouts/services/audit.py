@@ -41,6 +41,7 @@ from django.db.models.functions import Now
 
 from rollouts import changes
 from rollouts import models as m
+from rollouts.models.rows import values_sql
 
 log = logging.getLogger(__name__)
 
@@ -201,13 +202,14 @@ def _write_links(connection, links: list[tuple]) -> None:
     PostgreSQL trigger allows it only from NULL). VALUES columns are named
     column1.. on both SQLite (3.33+) and PostgreSQL."""
     table = connection.ops.quote_name(m.Event._meta.db_table)
-    values = ", ".join(["(%s, %s, %s, %s)"] * len(links))
-    if connection.vendor == "postgresql":  # typed, so PostgreSQL need not guess
-        values = ", ".join(["(%s::bigint, %s::bigint, %s::varchar, %s::varchar)"] * len(links))
-    sql = (f"UPDATE {table} SET seq = v.column2, prev_hash = v.column3, hash = v.column4 "
-           f"FROM (VALUES {values}) AS v WHERE {table}.id = v.column1 AND {table}.seq IS NULL")
     with connection.cursor() as cursor:
-        cursor.execute(sql, [value for link in links for value in link])
+        update = (f"UPDATE {table} SET seq = v.column2, prev_hash = v.column3, hash = v.column4 "
+                  f"FROM (VALUES {{}}) AS v WHERE {table}.id = v.column1 AND {table}.seq IS NULL")
+        if connection.vendor == "postgresql":  # typed, so PostgreSQL need not guess
+            cursor.execute(update.format(values_sql(cursor, links, ["bigint", "bigint", "varchar", "varchar"])))
+        else:
+            cursor.execute(update.format(", ".join(["(%s, %s, %s, %s)"] * len(links))),
+                           [value for link in links for value in link])
 
 
 @dataclass(frozen=True)
