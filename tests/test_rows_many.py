@@ -66,6 +66,27 @@ def check_rows_many() -> None:
     assert dict(m.MemberObject.objects.values_list("name", "manifest")) == {"a": {"data": {"key": "3"}},
                                                                            "b": {"data": {"key": "1"}}}
     assert connection.vendor in ("sqlite", "postgresql")
+    if connection.vendor == "postgresql":
+        check_json_compressed_with_lz4()
+
+
+def check_json_compressed_with_lz4() -> None:
+    """Migration 0020: the large JSON columns are compressed with lz4 where
+    the server has it (Debian's PostgreSQL does); others keep the default."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
+        if not cursor.fetchone()[0]:
+            return
+        cursor.execute("SELECT attrelid::regclass::text, attname, attcompression FROM pg_attribute "
+                       "WHERE attrelid::regclass::text IN ('rollouts_clusterresourceplacement', "
+                       "'rollouts_clusterstagedupdaterun', 'rollouts_memberobject') "
+                       "AND attname IN ('spec', 'status', 'manifest', 'labels')")
+        got = {(table, column): method for table, column, method in cursor.fetchall()}
+    assert got[("rollouts_clusterresourceplacement", "status")] == "l", got
+    assert got[("rollouts_clusterstagedupdaterun", "status")] == "l", got
+    assert got[("rollouts_clusterstagedupdaterun", "spec")] == "l", got
+    assert got[("rollouts_memberobject", "manifest")] == "l", got
+    assert got[("rollouts_clusterresourceplacement", "labels")] == "", got  # small: the default
 
 
 @pytest.mark.django_db
