@@ -195,3 +195,44 @@ def test_a_row_slipped_in_by_sql_and_left_unsealed_is_reported_not_sealed(log):
     assert done.stdout.startswith("audit log chain intact: 7 events")
     assert "1 events left unsealed for more than 60 s, not sealed (event ids 6)" in done.stderr
     assert log.sql("SELECT seq FROM rollouts_event WHERE actor = 'mallory'") == [(None,)]
+
+
+SLIPPED_IN = ("INSERT INTO rollouts_event (time, actor, action, object_kind, object_namespace, object_name, run, "
+              "reason, message, details) VALUES (now(), 'mallory', 'approved', 'ClusterApprovalRequest', '', "
+              "'prod-gate', '', '', 'ok', '{}') RETURNING id")
+SEAL = "UPDATE rollouts_event SET seq = 99, prev_hash = repeat('a', 64), hash = repeat('b', 64){more} WHERE id = %s"
+
+
+@pytest.mark.parametrize("more", [
+    pytest.param(", message = 'rewritten'", id="text"),
+    pytest.param(", details = '{\"x\": 1}'", id="details"),
+    pytest.param(", recorded = now() - interval '1 day'", id="recorded"),
+    pytest.param(", time = now() - interval '1 day'", id="time"),
+])
+def test_a_seal_that_also_changes_the_row_is_refused(log, more):
+    import psycopg
+
+    row_id = log.sql(SLIPPED_IN)[0][0]
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+        log.sql(SEAL.format(more=more), row_id)
+    assert log.sql("SELECT seq, message FROM rollouts_event WHERE id = %s", row_id) == [(None, "ok")]
+    log.sql(SEAL.format(more=""), row_id)  # the chain columns alone, from NULL: the seal's update
+    assert log.sql("SELECT seq FROM rollouts_event WHERE id = %s", row_id) == [(99,)]
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+        log.sql("UPDATE rollouts_event SET seq = 100 WHERE id = %s", row_id)  # sealed once, never again
+
+
+def test_the_triggers_seal_condition_names_every_column_but_the_chains(log):
+    """Migration 0021's WHEN lists the columns a seal leaves as they are: a
+    column added to Event without being added there could be rewritten by
+    an UPDATE shaped like a seal."""
+    import importlib
+
+    listed = importlib.import_module("rollouts.migrations.0021_event_seal_trigger_when").UNCHANGED
+    columns = {name for (name,) in log.sql("SELECT column_name FROM information_schema.columns "
+                                           "WHERE table_name = 'rollouts_event'")}
+    assert set(listed) == columns - {"seq", "prev_hash", "hash"}
+    triggers = {name for (name,) in log.sql("SELECT tgname FROM pg_trigger WHERE tgrelid = 'rollouts_event'::regclass "
+                                            "AND NOT tgisinternal")}
+    assert triggers == {"rollouts_event_append_only_updates", "rollouts_event_append_only_deletes",
+                        "rollouts_event_append_only_truncate"}
