@@ -10,6 +10,7 @@ from rollouts.controllers.bindings import placement_bindings
 from rollouts.controllers.family import CLUSTER
 
 from . import fleet_builders as fb
+from .real_services import check_on_postgresql
 
 pytestmark = pytest.mark.django_db
 
@@ -43,3 +44,41 @@ def test_an_unchanged_binding_is_decoded_once(frozen_clock):
     fb.tutorial_fleet()
     first, second = statuses(), statuses()
     assert all(first[name][1] is second[name][1] for name in first)
+
+
+def check_bindings_cache() -> None:
+    """Raises AssertionError. On PostgreSQL the read takes the versions first
+    and the documents of changed bindings only."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    fb.tutorial_fleet()
+    names = sorted(m.ClusterResourceBinding.objects.values_list("name", flat=True))
+    first = statuses()
+    with CaptureQueriesContext(connection) as unchanged:
+        second = statuses()
+    assert all(first[name][1] is second[name][1] for name in first)
+
+    with transaction.atomic():  # an engine advance reads its own writes, then rolls back
+        write_status(names[0], "rolled back")
+        assert statuses()[names[0]][1]["note"] == "rolled back"
+        transaction.set_rollback(True)
+    assert "note" not in statuses()[names[0]][1]
+    write_status(names[0], "committed")
+    with CaptureQueriesContext(connection) as changed:
+        third = statuses()
+    assert third[names[0]][1]["note"] == "committed"
+    assert all(third[name][1] is first[name][1] for name in names[1:])
+    if connection.vendor == "postgresql":
+        documents = [q["sql"] for q in changed.captured_queries if "spec" in q["sql"] and "binding" in q["sql"]]
+        assert len(documents) == 1 and "ANY" in documents[0], documents
+        assert not [q for q in unchanged.captured_queries if "status" in q["sql"] and "binding" in q["sql"]]
+
+
+def test_the_cache_holds_on_sqlite(frozen_clock):
+    check_bindings_cache()
+
+
+@pytest.mark.slow
+def test_the_cache_holds_on_postgresql():
+    check_on_postgresql("tests.test_placement_bindings", "check_bindings_cache")

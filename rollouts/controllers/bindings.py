@@ -11,13 +11,13 @@ from django.db import connection
 
 from rollouts import models as m
 
-# (table, pk) -> ((uid, resourceVersion, text hashes), spec, status, cache).
+# (table, pk) -> ((uid, resourceVersion[, text hashes]), spec, status, cache).
 # The uid tells a new row from an old one whose id a rolled-back insert freed;
-# the hashes of the spec and status text tell a version read inside a
-# transaction that rolled back (an engine advance reads its own writes) from
-# a later write that drew the same number again (SQLite's counter rolls back
-# with it). `cache` holds what callers derive from one version (the engine's
-# BindingView).
+# on SQLite the hashes of the spec and status text tell a version read inside
+# a transaction that rolled back (an engine advance reads its own writes) from
+# a later write that drew the same number again (its counter rolls back with
+# it); PostgreSQL's sequence never draws a number twice. `cache` holds what
+# callers derive from one version (the engine's BindingView).
 _decoded: dict[tuple[str, int], tuple] = {}
 _KEPT = 200_000  # bindings remembered before starting afresh (about KubeFleet's scale target twice)
 
@@ -27,20 +27,60 @@ def placement_bindings(family, placement) -> list[dict]:
     generation, resource_version, spec, status and cache. spec, status and
     cache are shared between calls: never change them in place."""
     table = family.binding._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, uid, name, target_cluster, generation, resource_version, spec, status "  # noqa: S608
-                       f"FROM {connection.ops.quote_name(table)} WHERE owner_id = %s", [placement.pk])
-        rows = cursor.fetchall()
     if len(_decoded) > _KEPT:
         _decoded.clear()
+    rows = _rows_by_version(table, placement.pk) if connection.vendor == "postgresql" else None
+    if rows is None:
+        rows = _rows_by_text(table, placement.pk)
+    return [{"pk": pk, "name": name, "target_cluster": cluster, "generation": generation,
+             "resource_version": version, "spec": known[1], "status": known[2], "cache": known[3]}
+            for pk, name, cluster, generation, version, known in rows]
+
+
+def _rows_by_text(table: str, owner: int) -> list[tuple]:
+    """One query with every binding's spec and status text; each decoded
+    when its version or text changed (SQLite: a rolled-back transaction's
+    resourceVersion is drawn again by a later write)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, uid, name, target_cluster, generation, resource_version, spec, status "  # noqa: S608
+                       f"FROM {connection.ops.quote_name(table)} WHERE owner_id = %s", [owner])
+        rows = cursor.fetchall()
     out = []
     for pk, uid, name, cluster, generation, version, spec, status in rows:
         key = (uid, version, _text_hash(spec), _text_hash(status))
         known = _decoded.get((table, pk))
         if known is None or known[0] != key:
             known = _decoded[table, pk] = (key, json_value(spec) or {}, json_value(status) or {}, {})
-        out.append({"pk": pk, "name": name, "target_cluster": cluster, "generation": generation,
-                    "resource_version": version, "spec": known[1], "status": known[2], "cache": known[3]})
+        out.append((pk, name, cluster, generation, version, known))
+    return out
+
+
+def _rows_by_version(table: str, owner: int) -> list[tuple] | None:
+    """PostgreSQL: the bindings' versions first, then the spec and status of
+    those not already decoded at that version. Its resourceVersions come
+    from a sequence, never drawn twice, so (uid, version) names one content
+    for good; most of a placement's bindings have not changed since the
+    last read, and sending their documents was most of the read's time.
+    None when a binding changed between the two reads (each its own
+    snapshot): then one read of everything gives a consistent answer."""
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, uid, name, target_cluster, generation, resource_version "  # noqa: S608
+                       f"FROM {quote(table)} WHERE owner_id = %s", [owner])
+        rows = cursor.fetchall()
+        stale = [pk for pk, uid, _, _, _, version in rows
+                 if _decoded.get((table, pk), (None,))[0] != (uid, version)]
+        if stale:
+            cursor.execute(f"SELECT id, uid, resource_version, spec, status FROM {quote(table)} "  # noqa: S608
+                           f"WHERE id = ANY(%s)", [stale])
+            for pk, uid, version, spec, status in cursor.fetchall():
+                _decoded[table, pk] = ((uid, version), json_value(spec) or {}, json_value(status) or {}, {})
+    out = []
+    for pk, uid, name, cluster, generation, version in rows:
+        known = _decoded.get((table, pk))
+        if known is None or known[0] != (uid, version):
+            return None
+        out.append((pk, name, cluster, generation, version, known))
     return out
 
 
