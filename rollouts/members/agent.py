@@ -76,33 +76,37 @@ def placements_sync(named: set[tuple[str, str, str]]) -> float | None:
     now, next_due = clock.now(), None
     with transaction.atomic():
         for family in FAMILIES:
-            owners, placements = Q(), Q()
+            wanted = Q()
             for kind, namespace, name in named:
                 if kind == family.placement.KIND:
-                    owners |= Q(owner__namespace=namespace, owner__name=name)
-                    placements |= Q(namespace=namespace, name=name)
-            if not owners:
+                    wanted |= Q(namespace=namespace, name=name)
+            if not wanted:
+                continue
+            placements = {p.pk: p for p in family.placement.objects.filter(wanted)}
+            if not placements:
                 continue
             # The placements the sync applied on are among those named, each
             # refreshed below once: what the sync would refresh is left to it.
-            due, _ = _sync_family(family, now, None, PlacementRefreshes(), owners=owners)
+            due, _ = _sync_family(family, now, None, PlacementRefreshes(), owners=placements)
             if due is not None:
                 next_due = due if next_due is None else min(next_due, due)
-            for placement in family.placement.objects.filter(placements):
+            for placement in placements.values():
                 placement_status_refresh(placement, family)
     return next_due
 
 
 def _sync_family(family, now, limit: int | None, refreshes: PlacementRefreshes | None,
-                 owners: Q | None = None) -> tuple[float | None, bool]:
+                 owners: dict | None = None) -> tuple[float | None, bool]:
+    """`owners`: {pk: placement} to sync those placements' bindings only."""
     next_due = None
     with transaction.atomic():
         # Workers share the pending bindings instead of racing for them: each
         # locks a batch and skips what another holds (PostgreSQL).
-        query = (family.binding.objects.filter(apply_pending=True).filter(owners or Q())
+        query = (family.binding.objects.filter(apply_pending=True)
+                 .filter(Q(owner_id__in=list(owners)) if owners is not None else Q())
                  .only(*_PENDING_FIELDS).select_for_update(skip_locked=True, of=("self",)).order_by("pk"))
         rows = list(query[:limit] if limit else query)
-        pending = _with_owners(family, [b for b in rows if _needs_work(b)])
+        pending = _with_owners(family, [b for b in rows if _needs_work(b)], owners)
         if not pending:
             return None, False
         members = {c.name: c for c in m.MemberCluster.objects.filter(name__in={b.target_cluster for b in pending})
@@ -139,14 +143,15 @@ def _sync_family(family, now, limit: int | None, refreshes: PlacementRefreshes |
     return next_due, bool(limit) and len(rows) == limit and progressed
 
 
-def _with_owners(family, bindings: list) -> list:
-    """The bindings, each with its placement's name and namespace (one
-    query for the few placements, not a joined copy of its placement built
-    for each of thousands of bindings); those whose placement is gone are
-    left out, as the join left them out."""
+def _with_owners(family, bindings: list, owners: dict | None = None) -> list:
+    """The bindings, each with its placement (from `owners`, else its name
+    and namespace by one query for the few placements, not a joined copy of
+    its placement built for each of thousands of bindings); those whose
+    placement is gone are left out, as the join left them out."""
     if not bindings:
         return bindings
-    owners = family.placement.objects.only("name", "namespace").in_bulk({b.owner_id for b in bindings})
+    if owners is None:
+        owners = family.placement.objects.only("name", "namespace").in_bulk({b.owner_id for b in bindings})
     found = [b for b in bindings if b.owner_id in owners]
     for binding in found:
         binding.owner = owners[binding.owner_id]
