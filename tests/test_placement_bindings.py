@@ -82,3 +82,39 @@ def test_the_cache_holds_on_sqlite(frozen_clock):
 @pytest.mark.slow
 def test_the_cache_holds_on_postgresql():
     check_on_postgresql("tests.test_placement_bindings", "check_bindings_cache")
+
+
+def check_placement_status_memo() -> None:
+    """Raises AssertionError. A placement sync takes the placement's status
+    from the one this process last wrote at the same version (PostgreSQL),
+    and reads it again once another writer changed it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from rollouts.controllers.placement import placement_status_refresh, placements_with_status
+
+    fb.tutorial_fleet()
+    query = m.ClusterResourcePlacement.objects.filter(name=fb.placement_obj().name)
+    placement = placements_with_status(query)[0]
+    assert placement.status == m.ClusterResourcePlacement.objects.get(pk=placement.pk).status
+    write_status(sorted(m.ClusterResourceBinding.objects.values_list("name", flat=True))[0], "applied")
+    placement_status_refresh(placement, CLUSTER)
+    written = placement.status
+    with CaptureQueriesContext(connection) as queries:
+        again = placements_with_status(query)[0]
+    assert again.status == written
+    if connection.vendor == "postgresql":
+        assert again.status is written and len(queries.captured_queries) == 1, queries.captured_queries
+    other = m.ClusterResourcePlacement.objects.get(pk=placement.pk)  # another writer
+    other.status = {**other.status, "observedResourceIndex": "7"}
+    store.save(other, spec_changed=False)
+    assert placements_with_status(query)[0].status["observedResourceIndex"] == "7"
+
+
+def test_the_placement_status_memo_on_sqlite(frozen_clock):
+    check_placement_status_memo()
+
+
+@pytest.mark.slow
+def test_the_placement_status_memo_on_postgresql():
+    check_on_postgresql("tests.test_placement_bindings", "check_placement_status_memo")

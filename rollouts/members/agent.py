@@ -14,7 +14,11 @@ from rollouts.api.errors import Conflict
 from rollouts.clock import parse_rfc3339
 from rollouts.conditions import find_condition, set_condition
 from rollouts.controllers.family import FAMILIES
-from rollouts.controllers.placement import PlacementRefreshes, placement_status_refresh
+from rollouts.controllers.placement import (
+    PlacementRefreshes,
+    placement_status_refresh,
+    placements_with_status,
+)
 from rollouts.k8s_errors import TemporaryK8sError
 
 from . import MemberConnector, ReportDiffFailed, connector_for
@@ -82,7 +86,7 @@ def placements_sync(named: set[tuple[str, str, str]]) -> float | None:
                     wanted |= Q(namespace=namespace, name=name)
             if not wanted:
                 continue
-            placements = {p.pk: p for p in family.placement.objects.filter(wanted)}
+            placements = {p.pk: p for p in placements_with_status(family.placement.objects.filter(wanted))}
             if not placements:
                 continue
             # The placements the sync applied on are among those named, each
