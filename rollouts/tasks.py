@@ -21,6 +21,7 @@ from rollouts.k8s_errors import TemporaryK8sError
 from rollouts.members import agent
 from rollouts.mirror import freezes as freeze_mirror
 from rollouts.models import revisions
+from rollouts.selectors import freezes as freeze_selectors
 from rollouts.services import audit, deliveries, freezes
 from rollouts.services.health import heartbeat_record
 
@@ -79,7 +80,10 @@ def run_advance(run_kind: str, pk: int, woken_at: float | None = None) -> None:
     with audit.seals_deferred():
         # A wave's placement refresh follows its applies (placement_sync, in
         # this task or queued): one refresh a wave.
-        runner.run_advance(family=_FAMILY_BY_RUN_KIND[run_kind], pk=pk, woken_at=woken_at, refresh_with_applies=True)
+        # The steps of one chain share the freezes and members' labels, as a tick's runs do.
+        runner.run_advance(family=_FAMILY_BY_RUN_KIND[run_kind], pk=pk, woken_at=woken_at, refresh_with_applies=True,
+                           freezes=wakeup.chain_shared("freezes", freeze_selectors.freezes_holding),
+                           labels=wakeup.chain_shared("labels", runner.MemberLabels))
 
 
 @shared_task(**RETRY)

@@ -13,7 +13,8 @@ from fleetui.celery import app
 from rollouts import changes, tasks
 from rollouts import models as m
 from rollouts.controllers import placement as placement_controller
-from rollouts.engine import wakeup
+from rollouts.engine import runner, wakeup
+from rollouts.selectors import freezes as freeze_selectors
 
 from . import fleet_builders as fb
 
@@ -265,3 +266,35 @@ def test_in_a_task_each_wave_refreshes_its_placement_once_after_its_applies(in_a
     entries = fb.placement_obj().status["placementStatuses"]
     assert [(e["clusterName"], fb.conditions(e)["Available"][0]) for e in entries] == [
         (f"member{i}", "True") for i in range(1, 5)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_steps_of_a_chain_read_the_freezes_and_the_members_labels_once(in_a_task, frozen_clock, monkeypatch):
+    """Four waves: the first advance (the task itself) reads them, the three
+    advances the chain continues with share one read, as a tick's runs do."""
+    run = _two_stage_run()
+    in_a_task.clear()
+    reads = []
+    holding, labels = freeze_selectors.freezes_holding, runner.member_labels
+    monkeypatch.setattr(freeze_selectors, "freezes_holding", lambda *a: reads.append("freezes") or holding(*a))
+    monkeypatch.setattr(runner, "member_labels", lambda *a: reads.append("labels") or labels(*a))
+    tasks.run_advance("ClusterStagedUpdateRun", run.pk)
+    assert fb.run_conditions()["Succeeded"][0] == "True"
+    assert sorted(reads) == ["freezes", "freezes", "labels", "labels"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_chain_reads_the_freezes_afresh(in_a_task, frozen_clock, monkeypatch):
+    """What a chain shared ends with it: the next task's chain reads again
+    (a freeze declared between the two holds the runs of the second)."""
+    monkeypatch.setattr(wakeup, "CHAIN_STEPS", 3)  # an advance's applies, the runs' lookup, the next advance
+    run = _two_stage_run()
+    in_a_task.clear()
+    reads = []
+    holding = freeze_selectors.freezes_holding
+    monkeypatch.setattr(freeze_selectors, "freezes_holding", lambda *a: reads.append("freezes") or holding(*a))
+    tasks.run_advance("ClusterStagedUpdateRun", run.pk)
+    assert len(reads) == 2 and [name for name, _, _ in in_a_task] == [wakeup.PLACEMENT_SYNC]
+    (_, args, _), = in_a_task
+    tasks.placement_sync(*args)  # the queued step, taken by the next task: a chain of its own
+    assert len(reads) == 3

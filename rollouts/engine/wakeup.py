@@ -82,7 +82,7 @@ _RUN_MODEL_OF_REQUEST = {family.approval_request.KIND: family.run for family in 
 CONTINUED_IN_TASK = frozenset({PLACEMENT_SYNC, RUNS_ADVANCE_FOR_PLACEMENT})
 CHAIN_STEPS = 60  # about twenty waves
 CHAIN_SECONDS = 0.15
-_chain = threading.local()  # .steps: continuations this task has yet to run (None: not in one); .ran; .started
+_chain = threading.local()  # .steps: continuations this task has yet to run (None: not in one); .ran; .started; .shared
 
 
 def socket_path() -> Path:
@@ -223,7 +223,7 @@ def continue_in_task(name: str, args: tuple, queue: str | None = None) -> bool:
             return False
         steps.append((task, args, queue))
         return True
-    _chain.steps, _chain.ran, _chain.started = [(task, args, queue)], 0, time.monotonic()
+    _chain.steps, _chain.ran, _chain.started, _chain.shared = [(task, args, queue)], 0, time.monotonic(), {}
     try:
         while _chain.steps:
             step, step_args, step_queue = _chain.steps.pop(0)
@@ -234,8 +234,22 @@ def continue_in_task(name: str, args: tuple, queue: str | None = None) -> bool:
                 log.info("continuing with %s here failed (%s: %s); queued instead", step.name, type(exc).__name__, exc)
                 _queue(step.name, step_args, step_queue)
     finally:
-        _chain.steps = None
+        _chain.steps = _chain.shared = None
     return True
+
+
+def chain_shared(key: str, read):
+    """In the steps continue_in_task runs, what `read()` gave the first of
+    them that asked for `key`: a chain lasts at most CHAIN_SECONDS, as an
+    engine tick whose runs share one read of the freezes holding and the
+    members' labels (a query each on every advance of 100 rollouts' waves).
+    Outside a chain, `read()`."""
+    shared = getattr(_chain, "shared", None)
+    if shared is None:
+        return read()
+    if key not in shared:
+        shared[key] = read()
+    return shared[key]
 
 
 def named_placements() -> set[tuple[str, str, str]]:
