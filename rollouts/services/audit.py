@@ -170,10 +170,11 @@ def _seal_batch(using: str, since) -> int:
         connection = connections[using]
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                # No wait for the WAL flush: a seal lost in a crash only leaves
-                # its rows unsealed, and the next seal redoes it.
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK])
+                # No wait for the WAL flush (SET LOCAL, in the lock's statement):
+                # a seal lost in a crash only leaves its rows unsealed, and the
+                # next seal redoes it.
+                cursor.execute("SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(%s)",
+                               [CHAIN_LOCK])
         unsealed = m.Event.objects.using(using).filter(seq__isnull=True)
         if since is not None:
             unsealed = unsealed.filter(recorded__gte=since)
