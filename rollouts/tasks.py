@@ -71,7 +71,9 @@ def advance_once(run_kind: str, pk: int, woken_at: float | None = None, *, here:
 @shared_task(**RETRY, run_from_args=True)
 def run_advance(run_kind: str, pk: int, woken_at: float | None = None) -> None:
     """Advance one run as far as it goes now (`woken_at`: when a writer asked,
-    Unix time). Its passes' audit rows are sealed once, at the task's end."""
+    Unix time). Its passes' audit rows, and those of the chain of steps that
+    goes on in this task (wakeup.continue_in_task), are sealed once, at the
+    task's end."""
     try:
         if _marks() is not None:
             _marks().delete(_queued_key(run_kind, pk))  # from now on, a new reason queues a new advance
@@ -108,8 +110,9 @@ def runs_advance_for_placement(placement_kind: str, namespace: str, name: str, w
     # The database picks the placement's runs: 100 active runs' specs were
     # read and decoded for every placement a member sync applied on.
     runs = family.run.objects.filter(active=True, namespace=namespace, spec__placementName=name)
-    for pk in runs.values_list("pk", flat=True):
-        advance_once(family.run.KIND, pk, woken_at, here=True)
+    with audit.seals_deferred():  # the chain the advances go on with: sealed once, at its end
+        for pk in runs.values_list("pk", flat=True):
+            advance_once(family.run.KIND, pk, woken_at, here=True)
 
 
 @shared_task(**RETRY)
@@ -142,7 +145,8 @@ def placement_sync(placement_kind: str, namespace: str, name: str) -> None:
     due on its bindings and refresh it (queue `placements`, which workers
     take from before the runs' advances); come back when its next simulated
     apply finishes."""
-    next_due = agent.placements_sync({(placement_kind, namespace, name)})
+    with audit.seals_deferred():  # its commit and the chain that goes on after it: sealed once, at the end
+        next_due = agent.placements_sync({(placement_kind, namespace, name)})
     if next_due is not None:
         placement_sync.apply_async((placement_kind, namespace, name), countdown=min(next_due, 30.0))
 

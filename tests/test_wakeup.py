@@ -15,6 +15,7 @@ from rollouts import models as m
 from rollouts.controllers import placement as placement_controller
 from rollouts.engine import runner, wakeup
 from rollouts.selectors import freezes as freeze_selectors
+from rollouts.services import audit
 
 from . import fleet_builders as fb
 
@@ -298,3 +299,24 @@ def test_each_chain_reads_the_freezes_afresh(in_a_task, frozen_clock, monkeypatc
     (_, args, _), = in_a_task
     tasks.placement_sync(*args)  # the queued step, taken by the next task: a chain of its own
     assert len(reads) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chain_seals_its_audit_rows_once_at_its_end(in_a_task, frozen_clock, monkeypatch):
+    """Every step's commit appends audit rows; the task that ran the chain
+    seals them in one go when it ends, whichever task started it (here a
+    queued placement sync: its applies, the runs' lookup, the advances…)."""
+    monkeypatch.setattr(wakeup, "CHAIN_STEPS", 3)
+    run = _two_stage_run()
+    in_a_task.clear()
+    tasks.run_advance("ClusterStagedUpdateRun", run.pk)
+    (_, args, _), = in_a_task
+    in_a_task.clear()
+    monkeypatch.setattr(wakeup, "CHAIN_STEPS", 60)
+    seals = []
+    seal = audit.audit_seal
+    monkeypatch.setattr(audit, "audit_seal", lambda **kw: seals.append(1) or seal(**kw))
+    tasks.placement_sync(*args)
+    assert fb.run_conditions()["Succeeded"][0] == "True"
+    assert len(seals) == 1
+    assert not m.Event.objects.filter(seq=None).exists()
