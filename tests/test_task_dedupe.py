@@ -20,6 +20,7 @@ def marks(tmp_path, settings, monkeypatch):
     redis.kill()
 
 
+@pytest.mark.django_db  # the task reads the freezes holding for the advance
 def test_a_run_is_queued_once_until_a_worker_takes_it(marks, monkeypatch):
     assert tasks.advance_once("ClusterStagedUpdateRun", 7)
     assert not tasks.advance_once("ClusterStagedUpdateRun", 7), "already waiting in the queue"
