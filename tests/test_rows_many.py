@@ -65,9 +65,52 @@ def check_rows_many() -> None:
                       update=["manifest"])
     assert dict(m.MemberObject.objects.values_list("name", "manifest")) == {"a": {"data": {"key": "3"}},
                                                                            "b": {"data": {"key": "1"}}}
+    check_versioned_writes(members)
     assert connection.vendor in ("sqlite", "postgresql")
     if connection.vendor == "postgresql":
         check_json_compressed_with_lz4()
+
+
+def check_versioned_writes(members: list) -> None:
+    """store.rows_update_versioned (save and save_many): each row written
+    gets the hub's next resourceVersion (on PostgreSQL drawn by the UPDATE
+    itself), a stale one is refused, and objects change only on success."""
+    from django.db import transaction
+
+    from rollouts.api.errors import Conflict
+    from rollouts.models.revisions import next_versions
+
+    fresh = list(m.MemberCluster.objects.filter(pk__in=[c.pk for c in members]).order_by("pk"))
+    before = [c.resource_version for c in fresh]
+    with transaction.atomic():
+        floor = next_versions(m.MemberCluster)[0]
+        written = store.rows_update_versioned(m.MemberCluster, fresh, ["labels"], before)
+    assert sorted(written) == [c.pk for c in fresh]
+    assert len(set(written.values())) == len(fresh) and min(written.values()) > floor
+    assert [c.resource_version for c in fresh] == before  # the objects are the caller's to update
+    stored = dict(m.MemberCluster.objects.values_list("pk", "resource_version"))
+    assert all(stored[pk] == version for pk, version in written.items())
+
+    with transaction.atomic():
+        assert store.rows_update_versioned(m.MemberCluster, fresh[:1], ["labels"], before[:1]) == {}  # stale
+    stale = fresh[0]
+    stale.labels = {"lost": "update"}
+    try:
+        store.save(stale)
+    except Conflict:
+        pass
+    else:
+        raise AssertionError("a save from a stale resourceVersion was written")
+    assert stale.resource_version == before[0]
+    current = m.MemberCluster.objects.get(pk=stale.pk)
+    current.labels = {"i": "0", "saved": "yes"}
+    store.save(current)
+    assert current.resource_version == m.MemberCluster.objects.get(pk=stale.pk).resource_version > written[stale.pk]
+    with transaction.atomic():
+        batch = list(m.MemberCluster.objects.order_by("pk"))
+        store.save_many(m.MemberCluster, batch, ["annotations"])
+    assert [c.resource_version for c in batch] == list(m.MemberCluster.objects.order_by("pk")
+                                                       .values_list("resource_version", flat=True))
 
 
 def check_json_compressed_with_lz4() -> None:

@@ -13,8 +13,8 @@ from django.db import connections, router, transaction
 
 from rollouts import clock
 from rollouts import models as m
-from rollouts.models.revisions import next_versions
-from rollouts.models.rows import db_values, insert_many, update_many
+from rollouts.models.revisions import PG_FUNCTION, next_versions
+from rollouts.models.rows import db_values, insert_many, update_many, update_many_drawing
 
 from .errors import AlreadyExists, BadRequest, Conflict, NotFound
 from .kinds import CORE_KINDS, Kind
@@ -188,6 +188,36 @@ def rows_update(model, objs: list, attnames: list[str], *, versions: list[int] |
                        check=quote(meta.get_field("resource_version").column) if versions is not None else None)
 
 
+def rows_update_versioned(model, objs: list, attnames: list[str], versions: list[int]) -> dict[int, int]:
+    """Write `attnames` of each object's row where it still has resourceVersion
+    `versions[i]` (compare-and-set), giving each row written the hub's next
+    resourceVersion: {pk: new resourceVersion} of the rows written (the
+    objects are left as they are). On PostgreSQL the versions are drawn by
+    the UPDATE itself; elsewhere drawn first (models.revisions)."""
+    if not objs:
+        return {}
+    attnames = [name for name in attnames if name != "resource_version"]
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        drawn = next_versions(model, len(objs))
+        olds = [obj.resource_version for obj in objs]
+        try:
+            for obj, version in zip(objs, drawn, strict=True):
+                obj.resource_version = version
+            written = rows_update(model, objs, [*attnames, "resource_version"], versions=versions)
+        finally:
+            for obj, old in zip(objs, olds, strict=True):
+                obj.resource_version = old
+        return {obj.pk: version for obj, version in zip(objs, drawn, strict=True)} if written == len(objs) else {}
+    quote, meta = connection.ops.quote_name, model._meta
+    fields = [meta.get_field(name) for name in attnames]
+    rows = db_values(objs, fields, connection, extra=lambda i, obj: [obj.pk, versions[i]])
+    version = quote(meta.get_field("resource_version").column)
+    return update_many_drawing(connection, quote(meta.db_table), quote(meta.pk.column),
+                               [quote(f.column) for f in fields], [f.cast_db_type(connection) for f in fields], rows,
+                               check=version, drawn=version, draw=f"{PG_FUNCTION}()")
+
+
 def rows_upsert(model, objs: list, *, unique: list[str], update: list[str]) -> None:
     """Insert each object's row, or update `update` where a row with the same
     `unique` fields exists (INSERT … ON CONFLICT DO UPDATE, the same words in
@@ -224,11 +254,11 @@ def save(obj, *, spec_changed: bool | None = None):
     fields = [f.attname for f in model._meta.concrete_fields
               if not (f.primary_key or f.generated) and f.attname not in deferred]
     with transaction.atomic(using=router.db_for_write(model), savepoint=False):
-        (obj.resource_version,) = next_versions(model)
-        updated = rows_update(model, [obj], fields, versions=[old_rv])
-    if updated != 1:
-        obj.resource_version, obj.generation = old_rv, old_generation
+        written = rows_update_versioned(model, [obj], fields, [old_rv])
+    if obj.pk not in written:
+        obj.generation = old_generation
         raise Conflict(resource_name(obj), obj.name)
+    obj.resource_version = written[obj.pk]
     obj._spec_changed = False
     return obj
 
@@ -242,14 +272,11 @@ def save_many(model, objs: list, attnames: list[str]) -> None:
     first."""
     if not objs:
         return
-    olds = [obj.resource_version for obj in objs]
-    for obj, version in zip(objs, next_versions(model, len(objs)), strict=True):
-        obj.resource_version = version
-    written = rows_update(model, objs, [*attnames, "resource_version"], versions=olds)
-    if written != len(objs):
-        for obj, old in zip(objs, olds, strict=True):
-            obj.resource_version = old
+    written = rows_update_versioned(model, objs, attnames, [obj.resource_version for obj in objs])
+    if len(written) != len(objs):
         raise Conflict(f"{model.PLURAL}.{model.API_GROUP}", objs[0].name)
+    for obj in objs:
+        obj.resource_version = written[obj.pk]
 
 
 def resource_name(obj) -> str:

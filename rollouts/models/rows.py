@@ -198,16 +198,37 @@ def update_many(connection, table: str, key: str, columns: list[str], types: lis
             else:
                 cursor.executemany(sql, rows)
             return cursor.rowcount
-        names = [f"c{i}" for i in range(len(columns))] + ["k"] + (["v"] if check else [])
-        casts = [*types, "bigint"] + (["bigint"] if check else [])
-        where = f"{table}.{key} = u.k" + (f" AND {table}.{check} = u.v" if check else "")
         written = 0
-        sets = ", ".join(f"{column} = u.c{i}" for i, column in enumerate(columns))
-        for chunk in _chunks(rows, len(names)):
-            cursor.execute(f"UPDATE {table} SET {sets} "  # noqa: S608
-                           f"FROM (VALUES {values_sql(cursor, chunk, casts)}) AS u({', '.join(names)}) WHERE {where}")
+        for chunk in _chunks(rows, len(columns) + 2):
+            cursor.execute(_update_from_values(cursor, table, key, columns, types, chunk, check))
             written += cursor.rowcount
         return written
+
+
+def update_many_drawing(connection, table: str, key: str, columns: list[str], types: list[str], rows: list[list],
+                        check: str, drawn: str, draw: str) -> dict:
+    """update_many on PostgreSQL with compare-and-set on `check`, also
+    setting column `drawn` to the SQL expression `draw` (the hub's next
+    resourceVersion) in the statement itself: {key value: drawn value} of
+    the rows written. A statement less a write than drawing the values
+    first (2,500 of 50,000 statements for 100 rollouts)."""
+    out = {}
+    with connection.cursor() as cursor:
+        for chunk in _chunks(rows, len(columns) + 2):
+            cursor.execute(_update_from_values(cursor, table, key, columns, types, chunk, check,
+                                               extra=f", {drawn} = {draw}") + f" RETURNING {table}.{key}, {table}.{drawn}")
+            out.update(cursor.fetchall())
+    return out
+
+
+def _update_from_values(cursor, table: str, key: str, columns: list[str], types: list[str], rows: list[list],
+                        check: str | None, extra: str = "") -> str:
+    names = [f"c{i}" for i in range(len(columns))] + ["k"] + (["v"] if check else [])
+    casts = [*types, "bigint"] + (["bigint"] if check else [])
+    where = f"{table}.{key} = u.k" + (f" AND {table}.{check} = u.v" if check else "")
+    sets = ", ".join(f"{column} = u.c{i}" for i, column in enumerate(columns))
+    return (f"UPDATE {table} SET {sets}{extra} "  # noqa: S608
+            f"FROM (VALUES {values_sql(cursor, rows, casts)}) AS u({', '.join(names)}) WHERE {where}")
 
 
 def _chunks(rows: list, width: int):
