@@ -36,15 +36,15 @@ with clock.frozen(TUTORIAL_START):
 # resourceVersion is hub-wide (a losing writer may burn a value): count the
 # request's row writes themselves.
 from rollouts.api import store
-written, rows_update = [], store.rows_update
+written, rows_update_versioned = [], store.rows_update_versioned
 
 def counting_rows_update(model, objs, *args, **kwargs):
-    count = rows_update(model, objs, *args, **kwargs)
+    versions = rows_update_versioned(model, objs, *args, **kwargs)
     if model is m.ClusterApprovalRequest:
-        written.append(count)
-    return count
+        written.append(len(versions))
+    return versions
 
-store.rows_update = counting_rows_update
+store.rows_update_versioned = counting_rows_update
 barrier, outcomes = threading.Barrier(len(actors)), []
 
 def approve(actor):
