@@ -111,6 +111,10 @@ def check_versioned_writes(members: list) -> None:
         store.save_many(m.MemberCluster, batch, ["annotations"])
     assert [c.resource_version for c in batch] == list(m.MemberCluster.objects.order_by("pk")
                                                        .values_list("resource_version", flat=True))
+    with transaction.atomic():  # nothing but a new resourceVersion (a touch)
+        touched = store.rows_update_versioned(m.MemberCluster, batch[:1], ["resource_version"],
+                                              [batch[0].resource_version])
+    assert list(touched) == [batch[0].pk] and touched[batch[0].pk] > batch[0].resource_version
 
 
 def check_json_compressed_with_lz4() -> None:

@@ -216,7 +216,7 @@ def update_many_drawing(connection, table: str, key: str, columns: list[str], ty
     with connection.cursor() as cursor:
         for chunk in _chunks(rows, len(columns) + 2):
             cursor.execute(_update_from_values(cursor, table, key, columns, types, chunk, check,
-                                               extra=f", {drawn} = {draw}") + f" RETURNING {table}.{key}, {table}.{drawn}")
+                                               extra=f"{drawn} = {draw}") + f" RETURNING {table}.{key}, {table}.{drawn}")
             out.update(cursor.fetchall())
     return out
 
@@ -226,8 +226,8 @@ def _update_from_values(cursor, table: str, key: str, columns: list[str], types:
     names = [f"c{i}" for i in range(len(columns))] + ["k"] + (["v"] if check else [])
     casts = [*types, "bigint"] + (["bigint"] if check else [])
     where = f"{table}.{key} = u.k" + (f" AND {table}.{check} = u.v" if check else "")
-    sets = ", ".join(f"{column} = u.c{i}" for i, column in enumerate(columns))
-    return (f"UPDATE {table} SET {sets}{extra} "  # noqa: S608
+    sets = ", ".join([f"{column} = u.c{i}" for i, column in enumerate(columns)] + ([extra] if extra else []))
+    return (f"UPDATE {table} SET {sets} "  # noqa: S608
             f"FROM (VALUES {values_sql(cursor, rows, casts)}) AS u({', '.join(names)}) WHERE {where}")
 
 
