@@ -219,19 +219,26 @@ def placements_with_status(queryset) -> list:
         return list(queryset.all())
     placements = list(queryset.defer("status"))
     table = queryset.model._meta.db_table
-    missing = [p.pk for p in placements
-               if _statuses.get((table, p.pk), (None,))[0] != (p.uid, p.resource_version)]
+    known = {p.pk: _statuses.get((table, p.pk)) for p in placements}
+    missing = [p.pk for p in placements if (known[p.pk] or (None,))[0] != (p.uid, p.resource_version)]
     loaded = ({pk: (version, status) for pk, version, status in queryset.model.objects.filter(pk__in=missing)
                .values_list("pk", "resource_version", "status")} if missing else {})
+    found = []
     for placement in placements:
-        if placement.pk not in loaded:
-            placement.status = _statuses[table, placement.pk][1]
-            continue
-        version, placement.status = loaded[placement.pk]
-        if version != placement.resource_version:  # written between the two reads: read it whole
-            placement.refresh_from_db()
-        _remember_status(placement)
-    return placements
+        if placement.pk in loaded:
+            version, placement.status = loaded[placement.pk]
+            if version != placement.resource_version:  # written between the two reads: read it whole
+                try:
+                    placement.refresh_from_db()
+                except queryset.model.DoesNotExist:
+                    continue
+            _remember_status(placement)
+        elif placement.pk in missing:
+            continue  # deleted between the two reads
+        else:
+            placement.status = known[placement.pk][1]
+        found.append(placement)
+    return found
 
 
 def placement_status_refresh(placement, family, attempts: int = 5) -> None:
