@@ -196,26 +196,19 @@ def rows_update_versioned(model, objs: list, attnames: list[str], versions: list
     the UPDATE itself; elsewhere drawn first (models.revisions)."""
     if not objs:
         return {}
-    attnames = [name for name in attnames if name != "resource_version"]
     connection = connections[router.db_for_write(model)]
-    if connection.vendor != "postgresql":
-        drawn = next_versions(model, len(objs))
-        olds = [obj.resource_version for obj in objs]
-        try:
-            for obj, version in zip(objs, drawn, strict=True):
-                obj.resource_version = version
-            written = rows_update(model, objs, [*attnames, "resource_version"], versions=versions)
-        finally:
-            for obj, old in zip(objs, olds, strict=True):
-                obj.resource_version = old
-        return {obj.pk: version for obj, version in zip(objs, drawn, strict=True)} if written == len(objs) else {}
     quote, meta = connection.ops.quote_name, model._meta
-    fields = [meta.get_field(name) for name in attnames]
-    rows = db_values(objs, fields, connection, extra=lambda i, obj: [obj.pk, versions[i]])
-    version = quote(meta.get_field("resource_version").column)
-    return update_many_drawing(connection, quote(meta.db_table), quote(meta.pk.column),
-                               [quote(f.column) for f in fields], [f.cast_db_type(connection) for f in fields], rows,
-                               check=version, drawn=version, draw=f"{PG_FUNCTION}()")
+    fields = [meta.get_field(name) for name in attnames if name != "resource_version"]
+    table, key, version = quote(meta.db_table), quote(meta.pk.column), quote(meta.get_field("resource_version").column)
+    columns, types = [quote(f.column) for f in fields], [f.cast_db_type(connection) for f in fields]
+    if connection.vendor == "postgresql":
+        rows = db_values(objs, fields, connection, extra=lambda i, obj: [obj.pk, versions[i]])
+        return update_many_drawing(connection, table, key, columns, types, rows,
+                                   check=version, drawn=version, draw=f"{PG_FUNCTION}()")
+    drawn = next_versions(model, len(objs))
+    rows = db_values(objs, fields, connection, extra=lambda i, obj: [drawn[i], obj.pk, versions[i]])
+    written = update_many(connection, table, key, [*columns, version], [*types, "bigint"], rows, check=version)
+    return {obj.pk: new for obj, new in zip(objs, drawn, strict=True)} if written == len(objs) else {}
 
 
 def rows_upsert(model, objs: list, *, unique: list[str], update: list[str]) -> None:
