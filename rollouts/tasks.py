@@ -132,7 +132,8 @@ def members_sync() -> None:
     """Apply what is due on a batch of bindings; another task takes the next
     batch at once (so workers share the work), and one comes back when the
     next simulated apply finishes."""
-    next_due, more = agent.members_sync_some(limit=MEMBERS_BATCH)
+    with audit.seals_deferred():  # the batch's commits and the chain that goes on after them: sealed once
+        next_due, more = agent.members_sync_some(limit=MEMBERS_BATCH)
     if more:
         members_sync.delay()
     if next_due is not None:

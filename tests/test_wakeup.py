@@ -302,10 +302,12 @@ def test_each_chain_reads_the_freezes_afresh(in_a_task, frozen_clock, monkeypatc
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_chain_seals_its_audit_rows_once_at_its_end(in_a_task, frozen_clock, monkeypatch):
+@pytest.mark.parametrize("task", ["placement_sync", "members_sync"])
+def test_a_chain_seals_its_audit_rows_once_at_its_end(in_a_task, frozen_clock, monkeypatch, task):
     """Every step's commit appends audit rows; the task that ran the chain
     seals them in one go when it ends, whichever task started it (here a
-    queued placement sync: its applies, the runs' lookup, the advances…)."""
+    queued placement sync or the members' sweep: its applies, the runs'
+    lookup, the advances…)."""
     monkeypatch.setattr(wakeup, "CHAIN_STEPS", 3)
     run = _two_stage_run()
     in_a_task.clear()
@@ -316,7 +318,10 @@ def test_a_chain_seals_its_audit_rows_once_at_its_end(in_a_task, frozen_clock, m
     seals = []
     seal = audit.audit_seal
     monkeypatch.setattr(audit, "audit_seal", lambda **kw: seals.append(1) or seal(**kw))
-    tasks.placement_sync(*args)
+    if task == "placement_sync":
+        tasks.placement_sync(*args)
+    else:
+        tasks.members_sync()
     assert fb.run_conditions()["Succeeded"][0] == "True"
     assert len(seals) == 1
     assert not m.Event.objects.filter(seq=None).exists()
