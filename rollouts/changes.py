@@ -113,8 +113,18 @@ class PlacementBound:
 
 
 @dataclass(frozen=True)
+class PlacementChanged:
+    """A person wrote or deleted this placement: its runs may move (no other
+    run reads it)."""
+
+    placement_kind: str
+    namespace: str
+    name: str
+
+
+@dataclass(frozen=True)
 class FleetChanged:
-    """Placements, members, strategies or resources changed: any run may move."""
+    """Members, strategies, overrides or resources changed: any run may move."""
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,22 @@ def test_a_rolling_update_placement_sends_its_own_sync_to_the_placements_queue(
 
 
 @pytest.mark.django_db
+def test_a_placement_written_wakes_its_own_runs_not_every_active_run(sent, frozen_clock,
+                                                                   django_capture_on_commit_callbacks):
+    """No other run reads a placement: 100 active runs were each queued an
+    advance (finding nothing to do) for every placement a person created."""
+    fb.tutorial_fleet()
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        fb.placement("web")
+    assert [(name, args[:3]) for name, args, _ in sent] == [(wakeup.RUNS_ADVANCE_FOR_PLACEMENT, WEB)]
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        fb.add_members(fb.member("member9", environment="canary"))  # any placement may schedule it
+    assert [name for name, _, _ in sent] == [wakeup.RUNS_ADVANCE_ACTIVE]
+
+
+@pytest.mark.django_db
 def test_an_external_placement_names_nothing_runs_bind_its_clusters(sent, frozen_clock,
                                                                     django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):

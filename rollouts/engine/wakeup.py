@@ -9,7 +9,8 @@ a transaction commits, what it changed decides what wakes up.
                          worker's task, on that placement, in that task)
     PlacementBound       a placement bound its clusters itself (RollingUpdate):
                          that placement's applies, ahead of the runs' work
-    FleetChanged         placements, members, strategies: every active run
+    PlacementChanged     a person wrote a placement: that placement's runs
+    FleetChanged         members, strategies, overrides: every active run
     FreezeChanged        a freeze declared, edited, ended, a window opening or
                          closing: every active run (waits, or resumes)
 
@@ -168,7 +169,7 @@ def _tasks_for(event, woken_at: float) -> list[tuple]:
         if pk is None:
             return [(RUNS_ADVANCE_ACTIVE, (), None)]
         return [(RUN_ADVANCE, (run_model.KIND, pk, woken_at), INTERACTIVE_QUEUE)]
-    if isinstance(event, changes.BindingsApplied):
+    if isinstance(event, (changes.BindingsApplied, changes.PlacementChanged)):
         return [(RUNS_ADVANCE_FOR_PLACEMENT, (event.placement_kind, event.namespace, event.name, woken_at), None)]
     if isinstance(event, changes.ClustersBound):
         if event.name:  # the wave's own applies (in a worker's task, right here)

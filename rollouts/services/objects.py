@@ -358,11 +358,13 @@ def _publish_changes(results: list[ApplyResult]) -> None:
 
 def _publish_change(kind: Kind, obj) -> None:
     """Say what a person's write changed (rollouts.changes): a run (a stop,
-    resume or new run), an approval request, or anything else that may move
-    any run."""
+    resume or new run), an approval request, a placement (its runs may
+    move), or anything else that may move any run."""
     if kind.model in (m.ClusterStagedUpdateRun, m.StagedUpdateRun):
         changes.publish(changes.RunChanged.of(obj, changes.Origin.PERSON))
     elif kind.model in (m.ClusterApprovalRequest, m.ApprovalRequest):
         changes.publish(changes.ApprovalRequestChanged.of(obj, changes.Origin.PERSON))
+    elif kind.kind in PLACEMENT_KINDS:
+        changes.publish(changes.PlacementChanged(kind.kind, obj.namespace, obj.name))
     else:
         changes.publish(changes.FleetChanged())
