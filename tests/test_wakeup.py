@@ -71,6 +71,21 @@ def test_a_placement_written_wakes_its_own_runs_not_every_active_run(sent, froze
 
 
 @pytest.mark.django_db
+def test_a_member_or_placement_deleted_wakes_the_runs_that_may_go_to_it(sent, frozen_clock,
+                                                                      django_capture_on_commit_callbacks):
+    """Not the next sweep, up to FLEET_ACTIVE_RUNS_SWEEP_SECONDS later."""
+    fb.tutorial_fleet()
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        fb.delete("MemberCluster", "member1")
+    assert [name for name, _, _ in sent] == [wakeup.RUNS_ADVANCE_ACTIVE]
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        fb.delete("ClusterResourcePlacement", "example-placement")
+    assert [(name, args[:3]) for name, args, _ in sent] == [(wakeup.RUNS_ADVANCE_FOR_PLACEMENT, TUTORIAL)]
+
+
+@pytest.mark.django_db
 def test_an_external_placement_names_nothing_runs_bind_its_clusters(sent, frozen_clock,
                                                                     django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):

@@ -316,6 +316,8 @@ def object_delete(*, kind: Kind, name: str, namespace: str, actor: str, via: str
             policies.strategy_policies_sync(strategy=obj, kind=kind, manifest=None)
         store.delete(obj)
         _reconcile_after([(kind, obj)], deleted=True)
+        if kind.kind not in {*RUN_KINDS, *APPROVAL_KINDS}:  # a run finalized above; a request's run keeps waiting
+            _publish_change(kind, obj)  # a member or placement gone: the runs that went to it notice now
     return obj
 
 
