@@ -55,15 +55,18 @@ def test_a_rolling_update_placement_sends_its_own_sync_to_the_placements_queue(
 
 
 @pytest.mark.django_db
-def test_a_placement_written_wakes_its_own_runs_not_every_active_run(sent, frozen_clock,
-                                                                   django_capture_on_commit_callbacks):
+def test_a_placement_written_wakes_its_own_active_runs_not_every_active_run(sent, frozen_clock,
+                                                                          django_capture_on_commit_callbacks):
     """No other run reads a placement: 100 active runs were each queued an
     advance (finding nothing to do) for every placement a person created."""
     fb.tutorial_fleet()
+    fb.tutorial_strategy()
+    fb.tutorial_run()
     sent.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        fb.placement("web")
-    assert [(name, args[:3]) for name, args, _ in sent] == [(wakeup.RUNS_ADVANCE_FOR_PLACEMENT, WEB)]
+        fb.placement("web")  # no run of its own: nothing to wake
+        fb.patch("ClusterResourcePlacement", "example-placement", {"metadata": {"labels": {"team": "a"}}})
+    assert [(name, args[:3]) for name, args, _ in sent] == [(wakeup.RUNS_ADVANCE_FOR_PLACEMENT, TUTORIAL)]
     sent.clear()
     with django_capture_on_commit_callbacks(execute=True):
         fb.add_members(fb.member("member9", environment="canary"))  # any placement may schedule it
@@ -75,6 +78,8 @@ def test_a_member_or_placement_deleted_wakes_the_runs_that_may_go_to_it(sent, fr
                                                                       django_capture_on_commit_callbacks):
     """Not the next sweep, up to FLEET_ACTIVE_RUNS_SWEEP_SECONDS later."""
     fb.tutorial_fleet()
+    fb.tutorial_strategy()
+    fb.tutorial_run()
     sent.clear()
     with django_capture_on_commit_callbacks(execute=True):
         fb.delete("MemberCluster", "member1")
@@ -83,6 +88,17 @@ def test_a_member_or_placement_deleted_wakes_the_runs_that_may_go_to_it(sent, fr
     with django_capture_on_commit_callbacks(execute=True):
         fb.delete("ClusterResourcePlacement", "example-placement")
     assert [(name, args[:3]) for name, args, _ in sent] == [(wakeup.RUNS_ADVANCE_FOR_PLACEMENT, TUTORIAL)]
+
+
+@pytest.mark.django_db
+def test_in_the_embedded_mode_a_placement_written_wakes_the_loop(listener, frozen_clock,
+                                                               django_capture_on_commit_callbacks):
+    fb.tutorial_fleet()
+    while listener.wait(0):
+        pass
+    with django_capture_on_commit_callbacks(execute=True):
+        fb.placement("web")
+    assert listener.wait(0) is True
 
 
 @pytest.mark.django_db
