@@ -1,7 +1,8 @@
 """Writing a run, an approval or a strategy costs the same whether the hub
-has 1 placement or 20: only writes every placement reads (members,
-overrides) reconcile every placement, a placement's own write only itself,
-and a hub resource the placements that may select it (issue 19)."""
+has 1 placement or 20: only writes every placement reads (overrides)
+reconcile every placement, a placement's own write only itself, a hub
+resource the placements that may select it, and a member the placements
+that may choose it or had chosen it (issue 19)."""
 
 import pytest
 from django.core.management import call_command
@@ -13,7 +14,9 @@ from tests.fleet_builders import (
     APPROVAL,
     add_members,
     apply,
+    delete,
     kind,
+    label_member,
     member,
     placement,
     run,
@@ -29,8 +32,10 @@ pytestmark = pytest.mark.django_db
 
 def hub_with(placements: int) -> None:
     staged_fleet({"staging": ["member1"], "prod": ["member2"]})
-    for i in range(1, placements):
-        placement(f"other-{i}")
+    for i in range(1, placements):  # each on clusters of a team of its own
+        placement(f"other-{i}", policy={"placementType": "PickAll", "affinity": {"clusterAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"clusterSelectorTerms": [
+                {"labelSelector": {"matchLabels": {"team": f"team-{i}"}}}]}}}})
     strategy("example-strategy", stage("staging", after=[APPROVAL]), stage("prod"))
     settle()
 
@@ -59,10 +64,15 @@ def costs(placements: int) -> dict:
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-b"}},
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "team-b"},
          "data": {"k": "v"}}]))
+    # A member that only the staged placement chooses, then its label change.
+    found["member"] = queries(lambda: add_members(member("member9", stage="prod")))
+    found["member labels"] = queries(lambda: label_member("member9", stage="staging"))
+    found["member deleted"] = queries(lambda: delete("MemberCluster", "member9"))
     return found
 
 
-@pytest.mark.parametrize("write", ["run", "strategy", "approval", "placement", "resources"])
+@pytest.mark.parametrize("write", ["run", "strategy", "approval", "placement", "resources", "member", "member labels",
+                                   "member deleted"])
 def test_a_write_costs_the_same_queries_with_1_or_20_placements(write, frozen_clock):
     small = costs(1)[write]
     call_command("flush", interactive=False, verbosity=0)  # the second hub starts empty

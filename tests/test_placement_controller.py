@@ -148,6 +148,28 @@ def test_membership_and_label_changes_reschedule():
     assert scheduled() == ["c", "d"] and unscheduled() == ["a", "b"]
 
 
+def test_a_member_change_reschedules_every_placement_it_concerns_whatever_its_policy():
+    """A member write reconciles only the placements that may choose it or
+    had chosen it (issue 19: not the hub's every placement); each kind of
+    policy still sees it come, move and go."""
+    team = ("{{placementType: PickAll, affinity: {{clusterAffinity: {{requiredDuringSchedulingIgnoredDuringExecution: "
+            "{{clusterSelectorTerms: [{{labelSelector: {{matchLabels: {{team: {}}}}}}}]}}}}}}}}")
+    apply(FLEET + WORKLOAD + placement(team.format("red"), "red") + placement(team.format("blue"), "blue")
+          + placement("{placementType: PickFixed, clusterNames: [a, z]}", "fixed")
+          + placement("{placementType: PickN, numberOfClusters: 4}", "some"))
+    assert crp_condition("Scheduled", "fixed") == ("False", "SchedulingPolicyUnfulfilled")
+    apply(member("z", team="red"))
+    assert scheduled("red") == ["z"] and scheduled("blue") == []
+    assert scheduled("fixed") == ["a", "z"] and crp_condition("Scheduled", "fixed") == ("True", "SchedulingPolicyFulfilled")
+    assert scheduled("some") == ["a", "b", "c", "z"]
+    apply(member("z", team="blue"))  # leaves red (which had chosen it), joins blue
+    assert (scheduled("red"), unscheduled("red"), scheduled("blue")) == ([], ["z"], ["z"])
+    object_delete(kind=KindRegistry().resolve("cluster"), name="z", namespace="", actor="test")
+    assert scheduled("blue") == [] and unscheduled("blue") == ["z"]
+    assert scheduled("fixed") == ["a"] and crp_condition("Scheduled", "fixed") == ("False", "SchedulingPolicyUnfulfilled")
+    assert scheduled("some") == ["a", "b", "c"] and crp_condition("Scheduled", "some") == ("False", "SchedulingPolicyUnfulfilled")
+
+
 def test_every_change_of_the_selection_makes_the_next_resource_snapshot_and_identical_content_none():
     apply(FLEET + WORKLOAD + placement("{placementType: PickAll}"))
     apply(WORKLOAD)  # unchanged

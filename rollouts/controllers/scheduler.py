@@ -58,6 +58,16 @@ def choose_clusters(policy: dict, members: list, current: set[str]) -> tuple[lis
     return names, True
 
 
+def may_choose(policy: dict, member) -> bool:
+    """Whether the policy may choose this member now, as choose_clusters
+    would: PickFixed naming it, PickAll whose required affinity it matches,
+    any PickN (the count and the order depend on every member)."""
+    kind = policy.get("placementType", "PickAll")
+    if kind == "PickFixed":
+        return member.name in (policy.get("clusterNames") or [])
+    return kind == "PickN" or bool(_eligible(policy, [member]))
+
+
 def schedule(placement, family, members: list) -> None:
     """Bring the placement's policy snapshots and bindings up to date."""
     policy = placement_policy(placement)

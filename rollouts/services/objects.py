@@ -337,19 +337,24 @@ def _reconcile_after(written: list[tuple], *, deleted: bool = False) -> None:
     """Bring placements up to date with what was written: none for runs,
     strategies and approval requests; only the written placements for
     placements (the others do not read each other); for hub resources, the
-    placements that may select them; every placement for members, overrides
-    and the rest."""
+    placements that may select them; for members, the placements that may
+    choose them or had chosen them; every placement for overrides and the
+    rest."""
     placements = [obj for kind, obj in written if kind.kind in PLACEMENT_KINDS]
     resources = [obj for _, obj in written if isinstance(obj, m.HubResource)]
-    rest = [kind for kind, obj in written
-            if kind.kind not in _NO_PLACEMENT_INPUT | set(PLACEMENT_KINDS) and not isinstance(obj, m.HubResource)]
-    if rest:  # members, overrides…: any placement may schedule or snapshot differently
+    members = [obj for _, obj in written if isinstance(obj, m.MemberCluster)]
+    rest = [kind for kind, obj in written if kind.kind not in _NO_PLACEMENT_INPUT | set(PLACEMENT_KINDS)
+            and not isinstance(obj, (m.HubResource, m.MemberCluster))]
+    if rest:  # overrides…: any placement may snapshot differently
         placement_controller.placements_reconcile()
         return
+    done = [] if deleted else placements
     if placements and not deleted:  # a deleted placement takes its children with it; no other placement reads it
         placement_controller.placements_reconcile(only=placements)
     if resources:  # the other placements that may select them
-        placement_controller.placements_reconcile_for(resources, done=[] if deleted else placements)
+        placement_controller.placements_reconcile_for(resources, done=done)
+    if members:  # the other placements that may choose them
+        placement_controller.placements_reconcile_for_members(members, done=done)
 
 
 def _publish_changes(results: list[ApplyResult]) -> None:
