@@ -52,18 +52,7 @@ def placements_reconcile_for(resources: list, *, done: list = ()) -> None:
     resources can change (controllers.snapshots.may_select), not all of
     them, and not those in `done`: a new namespace and its placement cost
     the same on a hub of 10 placements as on one of 1,000."""
-    skip = {(type(p), p.pk) for p in done}
-    affected = []
-    for family in FAMILIES:
-        # Read only what may_select looks at: a placement's status (an entry
-        # per cluster) is most of its row, and this reads every placement.
-        candidates = local_only(family.placement.objects.only("pk", "namespace", "name", "spec"))
-        pks = [p.pk for p in candidates if (family.placement, p.pk) not in skip
-               and any(may_select(p, resource) for resource in resources)]
-        if pks:
-            affected += list(family.placement.objects.filter(pk__in=pks))
-    if affected:
-        placements_reconcile(only=affected)
+    _reconcile_concerned(lambda family: lambda p: any(may_select(p, resource) for resource in resources), done)
 
 
 def placements_reconcile_for_members(members: list, *, done: list = ()) -> None:
@@ -75,14 +64,25 @@ def placements_reconcile_for_members(members: list, *, done: list = ()) -> None:
     others cannot change: a member no placement selects costs the same on
     a hub of 10 placements as on one of 1,000 (7 s there before)."""
     names = {member.name for member in members}
+
+    def concerned(family):
+        bound = set(family.binding.objects.filter(target_cluster__in=names).values_list("owner_id", flat=True))
+        return lambda p: p.pk in bound or any(may_choose(placement_policy(p), member) for member in members)
+
+    _reconcile_concerned(concerned, done)
+
+
+def _reconcile_concerned(concerned, done) -> None:
+    """Reconcile our placements for which `concerned(family)` (a test of a
+    placement read with its spec only) holds, but those in `done`."""
     skip = {(type(p), p.pk) for p in done}
     affected = []
     for family in FAMILIES:
-        bound = set(family.binding.objects.filter(target_cluster__in=names).values_list("owner_id", flat=True))
-        # Read only what the policy needs: a placement's status is most of its row.
+        test = concerned(family)
+        # Read only what the tests look at: a placement's status (an entry
+        # per cluster) is most of its row, and this reads every placement.
         candidates = local_only(family.placement.objects.only("pk", "namespace", "name", "spec"))
-        pks = [p.pk for p in candidates if (family.placement, p.pk) not in skip and (
-            p.pk in bound or any(may_choose(placement_policy(p), member) for member in members))]
+        pks = [p.pk for p in candidates if (family.placement, p.pk) not in skip and test(p)]
         if pks:
             affected += list(family.placement.objects.filter(pk__in=pks))
     if affected:
