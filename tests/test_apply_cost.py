@@ -1,5 +1,5 @@
 """Writing a run, an approval or a strategy costs the same whether the hub
-has 1 placement or 20: only writes every placement reads (overrides)
+has 1 placement or 20: only a placement's children written directly
 reconcile every placement, a placement's own write only itself, a hub
 resource the placements that may select it, and a member the placements
 that may choose it or had chosen it (issue 19)."""

@@ -338,14 +338,14 @@ def _reconcile_after(written: list[tuple], *, deleted: bool = False) -> None:
     strategies and approval requests; only the written placements for
     placements (the others do not read each other); for hub resources, the
     placements that may select them; for members, the placements that may
-    choose them or had chosen them; every placement for overrides and the
-    rest."""
+    choose them or had chosen them; every placement for the rest (snapshots
+    and bindings written directly: a placement's children)."""
     placements = [obj for kind, obj in written if kind.kind in PLACEMENT_KINDS]
     resources = [obj for _, obj in written if isinstance(obj, m.HubResource)]
     members = [obj for _, obj in written if isinstance(obj, m.MemberCluster)]
     rest = [kind for kind, obj in written if kind.kind not in _NO_PLACEMENT_INPUT | set(PLACEMENT_KINDS)
             and not isinstance(obj, (m.HubResource, m.MemberCluster))]
-    if rest:  # overrides…: any placement may snapshot differently
+    if rest:  # a placement's children written directly: reconcile every placement
         placement_controller.placements_reconcile()
         return
     done = [] if deleted else placements
