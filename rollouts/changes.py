@@ -124,7 +124,7 @@ class PlacementChanged:
 
 @dataclass(frozen=True)
 class FleetChanged:
-    """Members, strategies, overrides or resources changed: any run may move."""
+    """Members, strategies or resources changed: any run may move."""
 
 
 @dataclass(frozen=True)

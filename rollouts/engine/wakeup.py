@@ -11,7 +11,7 @@ a transaction commits, what it changed decides what wakes up.
                          that placement's applies, ahead of the runs' work
     PlacementChanged     a person wrote or deleted a placement: its active
                          runs, if it has any
-    FleetChanged         members, strategies, overrides: every active run
+    FleetChanged         members, strategies, resources: every active run
     FreezeChanged        a freeze declared, edited, ended, a window opening or
                          closing: every active run (waits, or resumes)
 
